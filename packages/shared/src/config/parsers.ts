@@ -1,0 +1,98 @@
+/**
+ * Value parsers for environment variables. Each returns the parsed value or throws a
+ * ConfigError whose one-line message names the variable, the value and what is allowed.
+ */
+export class ConfigError extends Error {
+  constructor(variable: string, value: string, allowed: string) {
+    super(`${variable}=${JSON.stringify(value)} is invalid: expected ${allowed}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Parser<T> = (raw: string, name: string) => T;
+
+export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> {
+  return (raw, name) => {
+    const value = Number(raw.trim());
+    if (raw.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+      throw new ConfigError(name, raw, `an integer from ${min} to ${max}`);
+    }
+    return value;
+  };
+}
+
+/** Seconds, decimals allowed ("0.5"), returned as milliseconds. */
+export function secondsAsMs(min: number, max = 86_400): Parser<number> {
+  return (raw, name) => {
+    const value = Number(raw.trim());
+    if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+      throw new ConfigError(name, raw, `a number of seconds from ${min} to ${max}`);
+    }
+    return Math.round(value * 1000);
+  };
+}
+
+export function oneOf<T extends string>(allowed: readonly T[], { caseInsensitive = true } = {}): Parser<T> {
+  return (raw, name) => {
+    const value = raw.trim();
+    const match = allowed.find((a) => (caseInsensitive ? a.toLowerCase() === value.toLowerCase() : a === value));
+    if (match === undefined) throw new ConfigError(name, raw, `one of ${allowed.join(', ')}`);
+    return match;
+  };
+}
+
+export const boolean: Parser<boolean> = (raw, name) => {
+  const value = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(value)) return false;
+  throw new ConfigError(name, raw, 'true or false');
+};
+
+export const text: Parser<string> = (raw) => raw.trim();
+
+/** A list separated by commas or semicolons; empty items are dropped. */
+export const list: Parser<string[]> = (raw) =>
+  raw
+    .split(/[,;]/)
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+/** "80,8000-8003" -> [80, 8000, 8001, 8002, 8003] */
+export const portList: Parser<number[]> = (raw, name) => {
+  const ports: number[] = [];
+  for (const item of list(raw, name)) {
+    const range = /^(\d+)\s*-\s*(\d+)$/.exec(item);
+    const [from, to] = range ? [Number(range[1]), Number(range[2])] : [Number(item), Number(item)];
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 1 || to > 65_535 || from > to) {
+      throw new ConfigError(name, raw, 'ports from 1 to 65535, comma-separated, ranges as 8000-8010');
+    }
+    for (let port = from; port <= to; port++) ports.push(port);
+  }
+  if (ports.length === 0) throw new ConfigError(name, raw, 'at least one port');
+  return [...new Set(ports)];
+};
+
+const NODE_KEY = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/** "host:port=value" pairs separated by , or ; — keys are normalised node ids. */
+export function nodeMap<T>(valueParser: Parser<T>, allowed: string): Parser<ReadonlyMap<string, T>> {
+  return (raw, name) => {
+    const map = new Map<string, T>();
+    for (const item of list(raw, name)) {
+      const eq = item.indexOf('=');
+      const key = eq > 0 ? item.slice(0, eq).trim() : '';
+      const value = eq > 0 ? item.slice(eq + 1).trim() : '';
+      const match = NODE_KEY.exec(key);
+      if (!match || Number(match[2]) < 1 || Number(match[2]) > 65_535 || value === '') {
+        throw new ConfigError(name, redactMapValues(raw), `host:port=${allowed} pairs separated by , or ;`);
+      }
+      map.set(key.toLowerCase(), valueParser(value, name));
+    }
+    return map;
+  };
+}
+
+/** Node API keys must never appear in an error message: keep the node, hide the key. */
+function redactMapValues(raw: string): string {
+  return raw.replace(/=([^,;]*)/g, '=…');
+}

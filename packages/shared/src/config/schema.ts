@@ -1,0 +1,81 @@
+import { boolean, integer, list, nodeMap, oneOf, portList, secondsAsMs, text, type Parser } from './parsers.ts';
+
+export const ROUTING_STRATEGIES = ['ROUND_ROBIN', 'RANDOM', 'LEAST_LOADED', 'P2C'] as const;
+export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
+
+export const AUTO_MODEL_STRATEGIES = ['any_first', 'intersection_first'] as const;
+export type AutoModelStrategy = (typeof AUTO_MODEL_STRATEGIES)[number];
+
+/** The usual ports of self-hosted LLM servers: LM Studio, Ollama, llama.cpp, vLLM, SGLang. */
+export const DEFAULT_SCAN_PORTS = '1234,11434,8080,8000,30000';
+
+interface Field<T, D extends string | undefined = string | undefined> {
+  env: string;
+  /** The raw default, parsed like a user value so default and rule can never disagree. */
+  default: D;
+  parse: Parser<T>;
+}
+
+function field<T, D extends string | undefined>(env: string, defaultValue: D, parse: Parser<T>): Field<T, D> {
+  return { env, default: defaultValue, parse };
+}
+
+/**
+ * Every environment variable ai-lb reads, its default and its unit (in the property name).
+ * SPEC.md "Configuration" is the contract; extras beyond it are marked.
+ */
+export const CONFIG_SCHEMA = {
+  // Gateway
+  port: field('LOAD_BALANCER_PORT', '8000', integer(0, 65_535)),
+  host: field('LOAD_BALANCER_HOST', '0.0.0.0', text), // extra: bind address
+  routingStrategy: field('ROUTING_STRATEGY', 'LEAST_LOADED', oneOf(ROUTING_STRATEGIES)),
+  requestTimeoutMs: field('REQUEST_TIMEOUT_SECS', '60', secondsAsMs(0.01)),
+  streamIdleTimeoutMs: field('STREAM_IDLE_TIMEOUT_SECS', '60', secondsAsMs(0.01)),
+  firstTokenTimeoutMs: field('FIRST_TOKEN_TIMEOUT_SECS', '0', secondsAsMs(0)),
+  maxRetries: field('MAX_RETRIES', '2', integer(0, 20)),
+  circuitBreakerThreshold: field('CIRCUIT_BREAKER_THRESHOLD', '3', integer(1, 1000)),
+  circuitBreakerTtlMs: field('CIRCUIT_BREAKER_TTL_SECS', '30', secondsAsMs(0.01)),
+  minHealthyNodes: field('MIN_HEALTHY_NODES', '1', integer(0, 100_000)),
+  queueTimeoutMs: field('QUEUE_TIMEOUT_MS', '0', integer(0, 3_600_000)),
+  retryAfterSecs: field('RETRY_AFTER_SECS', '2', integer(0, 86_400)),
+  slotLeaseMs: field('SLOT_LEASE_SECS', '10', secondsAsMs(0.1, 3600)),
+  maxBodyBytes: field('MAX_BODY_BYTES', String(10 * 1024 * 1024), integer(1, 1024 * 1024 * 1024)),
+  stickySessions: field('STICKY_SESSIONS', 'false', boolean),
+  stickyTtlMs: field('STICKY_TTL_SECS', '600', secondsAsMs(1)),
+  streamResume: field('STREAM_RESUME', 'false', boolean), // extra: opt-in mid-stream continuation
+  shutdownGraceMs: field('SHUTDOWN_GRACE_SECS', '10', secondsAsMs(0)), // extra: SIGTERM drain bound
+
+  // Models
+  modelSentinels: field('MODEL_SENTINELS', 'auto,default', list),
+  lmModel: field('LM_MODEL', undefined, text),
+  preferredModels: field('PREFERRED_MODELS', '', list),
+  autoModelStrategy: field('AUTO_MODEL_STRATEGY', 'any_first', oneOf(AUTO_MODEL_STRATEGIES)),
+
+  // Redis
+  redisUrl: field('REDIS_URL', undefined, text),
+  redisHost: field('REDIS_HOST', undefined, text),
+  redisPort: field('REDIS_PORT', '6379', integer(1, 65_535)),
+  redisPassword: field('REDIS_PASSWORD', undefined, text),
+  redisKeyPrefix: field('REDIS_KEY_PREFIX', 'ai-lb:', text), // extra: lets tests and tenants share a Redis
+
+  // Discovery
+  scanHosts: field('SCAN_HOSTS', '127.0.0.1', list),
+  scanPorts: field('SCAN_PORTS', DEFAULT_SCAN_PORTS, portList),
+  scanIntervalSecs: field('SCAN_INTERVAL', '10', integer(1, 86_400)),
+  scanConcurrency: field('SCAN_CONCURRENCY', '256', integer(1, 4096)), // extra
+  probeTimeoutMs: field('PROBE_TIMEOUT_MS', '1500', integer(50, 60_000)), // extra
+  nodeTtlSecs: field('NODE_TTL_SECS', undefined, integer(1, 86_400)), // extra; default 3 × SCAN_INTERVAL
+  defaultMaxconn: field('DEFAULT_MAXCONN', '0', integer(0, 100_000)),
+  maxconnMap: field('MAXCONN_MAP', '', nodeMap(integer(0, 100_000), 'N (N ≥ 0)')),
+  monitorPort: field('MONITOR_PORT', '8001', integer(0, 65_535)),
+
+  // Security
+  gatewayApiKeys: field('GATEWAY_API_KEYS', '', list),
+  nodeApiKeys: field('NODE_API_KEYS', '', nodeMap(text, 'key')),
+} as const;
+
+type Schema = typeof CONFIG_SCHEMA;
+type Parsed<F> = F extends Field<infer T, string | undefined> ? T : never;
+type WithDefault<F> = F extends { default: string } ? Parsed<F> : Parsed<F> | undefined;
+
+export type RawConfig = { readonly [K in keyof Schema]: WithDefault<Schema[K]> };

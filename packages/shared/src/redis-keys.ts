@@ -1,0 +1,49 @@
+import type { NodeId } from './types.ts';
+
+/**
+ * The only place a Redis key string is built. Every key lives under a prefix
+ * (REDIS_KEY_PREFIX, default "ai-lb:") so parallel tests and tenants never collide.
+ *
+ * | key                         | type    | TTL                                   | writer  | readers          |
+ * |-----------------------------|---------|---------------------------------------|---------|------------------|
+ * | node:{host:port}            | string  | nodeTtl (3 × SCAN_INTERVAL), refreshed only by a successful probe | monitor | gateway, inventory |
+ * | nodes                       | zset    | member score = record expiry (ms); stale members pruned on read | monitor | gateway |
+ * | slots:{host:port}           | zset    | member = lease id, score = lease expiry (ms); key PEXPIRE 2 × lease | gateway | gateway |
+ * | circuit:{host:port}         | hash    | failures, openUntil, probeUntil; 24 h after the last write | gateway | gateway |
+ * | rr:{model}                  | string  | round-robin counter (INCR); 24 h      | gateway | gateway          |
+ * | sticky:{model}:{session}    | string  | node id; STICKY_TTL_SECS              | gateway | gateway          |
+ * | queue:{model}               | zset    | waiting tickets, score = enqueue time; entries carry their own deadline | gateway | gateway |
+ * | channel fleet-changed       | pub/sub | monitor publishes after a scan changed the fleet | monitor | gateway |
+ * | channel slot-freed          | pub/sub | gateway publishes the node id when a lease is released | gateway | gateway (queue) |
+ */
+export interface RedisKeys {
+  node(id: NodeId): string;
+  nodeIndex(): string;
+  slots(id: NodeId): string;
+  circuit(id: NodeId): string;
+  roundRobin(model: string): string;
+  sticky(model: string, sessionId: string): string;
+  queue(model: string): string;
+  fleetChangedChannel(): string;
+  slotFreedChannel(): string;
+}
+
+export function redisKeys(prefix: string): RedisKeys {
+  return {
+    node: (id) => `${prefix}node:${id}`,
+    nodeIndex: () => `${prefix}nodes`,
+    slots: (id) => `${prefix}slots:${id}`,
+    circuit: (id) => `${prefix}circuit:${id}`,
+    roundRobin: (model) => `${prefix}rr:${model}`,
+    sticky: (model, sessionId) => `${prefix}sticky:${model}:${sessionId}`,
+    queue: (model) => `${prefix}queue:${model}`,
+    fleetChangedChannel: () => `${prefix}fleet-changed`,
+    slotFreedChannel: () => `${prefix}slot-freed`,
+  };
+}
+
+/** TTLs of keys that are not tied to a config value. */
+export const KEY_TTL_MS = {
+  circuit: 24 * 3600 * 1000,
+  roundRobin: 24 * 3600 * 1000,
+} as const;

@@ -1,0 +1,107 @@
+import type { CircuitInfo, NodeId, NodeState } from '../types.ts';
+
+/**
+ * Everything gateway replicas and the monitor share. Two implementations: Redis (many
+ * processes) and memory (one process, `pnpm start`); one contract suite runs against both.
+ *
+ * Hot-path budget: a request makes one call to acquireSlot before forwarding and one call
+ * to releaseSlot at the end; in the Redis store each is one round trip (one Lua script).
+ * Fleet reads (listNodes) are for caches refreshed on `fleet-changed` or a short interval,
+ * never per request.
+ */
+export interface StateStore {
+  readonly kind: 'redis' | 'memory';
+
+  // ---- fleet: written by the monitor --------------------------------------------------
+  /** Writes one node's whole record atomically, with its TTL; announces the change. */
+  putNode(state: NodeState, ttlMs: number): Promise<void>;
+  /**
+   * Marks a known node unhealthy after a failed probe, WITHOUT refreshing its TTL, so a
+   * server that stays dead leaves the state by itself. No-op for an unknown node.
+   */
+  markNodeUnhealthy(node: NodeId, error: string, checkedAtMs: number): Promise<void>;
+  /** Every unexpired node record. */
+  listNodes(): Promise<NodeState[]>;
+  /** Calls `listener` after any putNode/markNodeUnhealthy by any process; returns unsubscribe. */
+  onFleetChange(listener: () => void): () => void;
+
+  // ---- capacity, circuit breaker, routing position, sticky sessions: the gateway ---------
+  /** One atomic step: pick the first candidate that may take a request now and lease a slot on it. */
+  acquireSlot(request: AcquireSlotRequest): Promise<AcquireSlotResult>;
+  /** Extends leases this process holds (called periodically for all of them, in one batch). */
+  renewLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<void>;
+  /** Frees the slot and records the attempt's outcome in the node's circuit, in one step. */
+  releaseSlot(release: ReleaseSlotRequest): Promise<void>;
+  /** Calls `listener` with the node id whenever any process releases a slot; returns unsubscribe. */
+  onSlotFreed(listener: (node: NodeId) => void): () => void;
+  /** Live fleet-wide in-flight count per node (expired leases excluded). */
+  getInflight(nodes: readonly NodeId[]): Promise<Record<NodeId, number>>;
+  /** Circuit state per node; a node never seen is closed with 0 failures. */
+  getCircuits(nodes: readonly NodeId[]): Promise<Record<NodeId, CircuitInfo>>;
+
+  // ---- lifecycle ------------------------------------------------------------------------
+  /** Resolves when the store is usable; rejects when it is not (health checks). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SlotCandidate {
+  node: NodeId;
+  /** 0 = no cap (the lease is still recorded, so in-flight counts stay true). */
+  maxconn: number;
+}
+
+/**
+ * How acquireSlot walks the candidates:
+ *  - `in_order`: as given (RANDOM and P2C order the list beforehand, in pure code);
+ *  - `least_loaded`: lowest live inflight/maxconn first (uncapped nodes by raw inflight),
+ *    ties in the given order — exact across replicas because it reads live counts;
+ *  - `rotate`: start at INCR(rotateKey) mod n — a round-robin position shared by replicas.
+ */
+export type AcquireOrder = 'in_order' | 'least_loaded' | 'rotate';
+
+export interface AcquireSlotRequest {
+  candidates: readonly SlotCandidate[];
+  order: AcquireOrder;
+  /** Required with order 'rotate': the round-robin counter, usually per model. */
+  rotateKey?: string;
+  leaseId: string;
+  leaseMs: number;
+  /**
+   * Circuit breaker: a node whose circuit is open is skipped until openUntil; after that
+   * one request at a time is let through as the half-open probe (probeLeaseMs bounds how
+   * long a probe that never reports back blocks the next one).
+   */
+  probeLeaseMs: number;
+  /**
+   * Sticky session: the node stored under `key` is tried first when it is a candidate;
+   * after a successful acquire the key points at the chosen node, for ttlMs.
+   */
+  sticky?: { key: string; ttlMs: number };
+}
+
+export interface AcquireSlotResult {
+  /** The node a slot was leased on, or null when no candidate could take the request. */
+  node: NodeId | null;
+  /** This request is the half-open probe of `node`'s circuit. */
+  probe: boolean;
+  /** Why nothing was acquired: every candidate was full ('capacity') or blocked by its circuit. */
+  reason: 'ok' | 'capacity' | 'circuit';
+  /** Live in-flight counts of the candidates after this step (feeds caches and metrics). */
+  inflight: Record<NodeId, number>;
+}
+
+export interface LeaseRef {
+  node: NodeId;
+  leaseId: string;
+}
+
+/** 'neutral' leaves the circuit as it is (client errors, client aborts). */
+export type AttemptOutcome = 'success' | 'failure' | 'neutral';
+
+export interface ReleaseSlotRequest extends LeaseRef {
+  outcome: AttemptOutcome;
+  /** The slot was the half-open probe: success closes the circuit, failure re-opens it. */
+  probe: boolean;
+  breaker: { threshold: number; ttlMs: number };
+}

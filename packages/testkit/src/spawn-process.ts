@@ -1,0 +1,58 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { stopChild } from './start-redis.ts';
+
+export interface SpawnedProcess<Ready> {
+  child: ChildProcess;
+  pid: number;
+  /** The JSON object the process printed on its first stdout line when ready. */
+  ready: Ready;
+  /** Everything it wrote to stderr so far (for assertions and failure messages). */
+  stderr(): string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/**
+ * Runs a TypeScript entry point in its own Node process (through tsx) and waits until it
+ * prints one JSON line on stdout, e.g. {"port":12345}. Anything after that line is ignored.
+ */
+export async function spawnTsProcess<Ready = { port: number }>(
+  entry: string,
+  args: string[] = [],
+  options: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {},
+): Promise<SpawnedProcess<Ready>> {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const ready = await new Promise<Ready>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${entry} not ready in ${options.readyTimeoutMs ?? 15_000} ms: ${stderr}`)),
+      options.readyTimeoutMs ?? 15_000,
+    );
+    const lines = createInterface({ input: child.stdout! });
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(line) as Ready);
+      } catch {
+        reject(new Error(`${entry} printed ${line} instead of a JSON ready line; stderr: ${stderr}`));
+      }
+      child.stdout!.resume();
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${entry} exited with ${code} before it was ready: ${stderr}`));
+    });
+  });
+  return { child, pid: child.pid!, ready, stderr: () => stderr, stop: (signal) => stopChild(child, signal) };
+}
