@@ -1,0 +1,131 @@
+/**
+ * A fake LLM server, run as its own process by tests and the benchmark:
+ *
+ *   node --import tsx fake-llm-server.ts --kind ollama --models llama3,qwen --slots 4
+ *
+ * prints {"port":N,"pid":P} on its first stdout line when it listens. What it answers on
+ * discovery endpoints per server kind lives in fake-kinds.ts (recorded real shapes); how
+ * it answers inference requests, including injected faults, lives in fake-inference.ts.
+ * /__fake/* is its control surface for tests: stats and runtime reconfiguration.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { parseArgs } from 'node:util';
+import { discoveryResponse, type FakeKind } from './fake-kinds.ts';
+import { handleInference } from './fake-inference.ts';
+
+export interface FakeServerOptions {
+  kind: FakeKind;
+  models: string[];
+  /** Slots the server reports (llama.cpp /slots, /props); also its own concurrency limit when enforceSlots. */
+  slots: number;
+  /** Delay before answering an inference request (ms). */
+  latencyMs: number;
+  /** Extra response header on every answer, e.g. to impersonate an ai-lb gateway. */
+  extraHeaders: Record<string, string>;
+}
+
+export interface FakeServerStats {
+  requests: number;
+  inflight: number;
+  peakInflight: number;
+  byPath: Record<string, number>;
+  byModel: Record<string, number>;
+  /** Authorization headers seen on inference requests (for key-forwarding tests). */
+  authorizations: string[];
+  /** x-request-id headers seen on inference requests. */
+  requestIds: string[];
+  /** Inference requests aborted by the client before they were answered. */
+  aborted: number;
+}
+
+export function createFakeLlmServer(options: FakeServerOptions) {
+  const stats: FakeServerStats = {
+    requests: 0,
+    inflight: 0,
+    peakInflight: 0,
+    byPath: {},
+    byModel: {},
+    authorizations: [],
+    requestIds: [],
+    aborted: 0,
+  };
+
+  const server = createServer(async (req, res) => {
+    for (const [name, value] of Object.entries(options.extraHeaders)) res.setHeader(name, value);
+    const path = (req.url ?? '/').split('?')[0];
+    stats.byPath[path] = (stats.byPath[path] ?? 0) + 1;
+    try {
+      if (path.startsWith('/__fake/')) return await handleControl(path, req, res);
+      if (req.method === 'POST') return await handleInference(req, res, { options, stats });
+      const discovery = discoveryResponse(options.kind, path, options);
+      if (discovery) {
+        res.writeHead(discovery.status, { 'content-type': discovery.contentType });
+        res.end(discovery.body);
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: `no route ${path}`, type: 'not_found_error' } }));
+    } catch (error) {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(String(error));
+    }
+  });
+  // Keep-alive like real servers, so pooled clients reuse connections.
+  server.keepAliveTimeout = 30_000;
+
+  async function handleControl(path: string, req: IncomingMessage, res: ServerResponse) {
+    if (path === '/__fake/stats') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(stats));
+      return;
+    }
+    if (path === '/__fake/reset') {
+      Object.assign(stats, { requests: 0, peakInflight: stats.inflight, byPath: {}, byModel: {}, authorizations: [], requestIds: [], aborted: 0 });
+      res.writeHead(204).end();
+      return;
+    }
+    if (path === '/__fake/config' && req.method === 'POST') {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      Object.assign(options, JSON.parse(Buffer.concat(chunks).toString() || '{}'));
+      res.writeHead(204).end();
+      return;
+    }
+    res.writeHead(404).end();
+  }
+
+  return { server, stats, options };
+}
+
+function main() {
+  const { values } = parseArgs({
+    options: {
+      kind: { type: 'string', default: 'openai' },
+      models: { type: 'string', default: 'fake-model' },
+      port: { type: 'string', default: '0' },
+      host: { type: 'string', default: '127.0.0.1' },
+      slots: { type: 'string', default: '4' },
+      'latency-ms': { type: 'string', default: '0' },
+      header: { type: 'string', multiple: true, default: [] },
+    },
+  });
+  const extraHeaders: Record<string, string> = {};
+  for (const h of values.header ?? []) {
+    const i = h.indexOf(':');
+    extraHeaders[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+  }
+  const { server } = createFakeLlmServer({
+    kind: values.kind as FakeKind,
+    models: values.models!.split(',').filter(Boolean),
+    slots: Number(values.slots),
+    latencyMs: Number(values['latency-ms']),
+    extraHeaders,
+  });
+  server.listen(Number(values.port), values.host, () => {
+    const { port } = server.address() as { port: number };
+    process.stdout.write(JSON.stringify({ port, pid: process.pid }) + '\n');
+  });
+  process.on('SIGTERM', () => process.exit(0));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) main();
