@@ -1,0 +1,128 @@
+/**
+ * The only way probes talk to a target: one GET, bounded in time (connect + headers +
+ * body all within PROBE_TIMEOUT_MS) and in size (a body over the cap is cut off, never
+ * buffered). Connections are not kept alive: a scan touches thousands of targets once
+ * per interval, so pooled sockets would only pile up.
+ */
+import { connect } from 'node:net';
+import { Agent, request } from 'undici';
+import type { NodeId } from '@ai-lb/shared';
+import { ProbeError, toProbeError } from './probe-error.ts';
+import { normalizeNodeId, type ScanTarget } from '../scan/targets.ts';
+
+/** Big enough for an LM Studio or Ollama box with hundreds of models; a /metrics page is ~100 KiB. */
+export const DEFAULT_MAX_PROBE_BODY_BYTES = 4 * 1024 * 1024;
+
+export interface ProbeResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  /** Request sent -> body fully read. */
+  latencyMs: number;
+}
+
+export interface ProbeClient {
+  /**
+   * Resolves when the target accepts a TCP connection, rejects with a ProbeError
+   * (refused, timeout, …) when it does not. A plain socket costs a fraction of an HTTP
+   * client's per-origin setup, and most scanned ports are closed.
+   */
+  open(target: ScanTarget): Promise<void>;
+  get(target: ScanTarget, path: string): Promise<ProbeResponse>;
+  close(): Promise<void>;
+}
+
+export interface ProbeClientOptions {
+  timeoutMs: number;
+  maxBodyBytes?: number;
+  /**
+   * NODE_API_KEYS: a server started with an API key (vLLM --api-key, LM Studio auth)
+   * answers /v1/models with 401 without it, and would never be discovered.
+   */
+  apiKeys?: ReadonlyMap<NodeId, string>;
+}
+
+export function createProbeClient(options: ProbeClientOptions): ProbeClient {
+  const { timeoutMs } = options;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_PROBE_BODY_BYTES;
+  const apiKeys = new Map([...(options.apiKeys ?? [])].map(([node, key]) => [normalizeNodeId(node), key]));
+  const agent = new Agent({ connect: { timeout: timeoutMs }, keepAliveTimeout: 1_000 });
+
+  async function get(target: ScanTarget, path: string): Promise<ProbeResponse> {
+    const started = performance.now();
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      const response = await request(`${targetUrl(target)}${path}`, {
+        method: 'GET',
+        dispatcher: agent,
+        signal,
+        reset: true, // "connection: close": no keep-alive (see the header comment)
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        headers: requestHeaders(apiKeys.get(target.node)),
+      });
+      const declared = Number(response.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBodyBytes) {
+        response.body.destroy();
+        throw new ProbeError('too_large', `${path}: body of ${declared} bytes is over the ${maxBodyBytes}-byte cap`);
+      }
+      const body = await readBoundedBody(response.body, maxBodyBytes, path);
+      return { status: response.statusCode, headers: response.headers, body, latencyMs: performance.now() - started };
+    } catch (error) {
+      throw toProbeError(error, signal.aborted);
+    }
+  }
+
+  function open(target: ScanTarget): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: target.host, port: target.port });
+      socket.setTimeout(timeoutMs);
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once('timeout', () => {
+        socket.destroy();
+        reject(toProbeError(new Error('connect timeout'), true));
+      });
+      socket.once('error', (error) => reject(toProbeError(error, false)));
+    });
+  }
+
+  return { open, get, close: () => agent.close() };
+}
+
+function requestHeaders(apiKey: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = { accept: 'application/json, text/plain;q=0.9, */*;q=0.1', 'user-agent': 'ai-lb-monitor' };
+  if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
+  return headers;
+}
+
+/** http://host:port, with IPv6 hosts in brackets. */
+export function targetUrl(target: ScanTarget): string {
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  return `http://${host}:${target.port}`;
+}
+
+/**
+ * Reads a body as UTF-8 text, stopping (and destroying the stream, which closes the
+ * socket) as soon as it passes maxBytes: a server that streams forever costs at most
+ * maxBytes of memory.
+ */
+export async function readBoundedBody(
+  body: AsyncIterable<Uint8Array> & { destroy?: (error?: Error) => void },
+  maxBytes: number,
+  what = 'body',
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      body.destroy?.();
+      throw new ProbeError('too_large', `${what}: body over the ${maxBytes}-byte cap`);
+    }
+    chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

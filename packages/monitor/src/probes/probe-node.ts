@@ -1,0 +1,110 @@
+/**
+ * Probes one target: is it an LLM server, which kind, what does it serve?
+ *
+ *   TCP connect     -> refused, timeout, …: failed (most scanned ports end here, cheaply)
+ *   GET /v1/models  -> not answering at all: failed (timeout, reset, oversized, …)
+ *                   -> carries the gateway mark: an ai-lb gateway, skipped (no routing loops)
+ *                   -> a model list: a node; kind probes (hinted by owned_by) tell the kind,
+ *                      loaded models, detected capacity and server load
+ *                   -> anything else: still a node if Ollama's GET /api/tags answers (SPEC)
+ */
+import { GATEWAY_MARK_HEADER, type ServerKind } from '@ai-lb/shared';
+import { ProbeError } from './probe-error.ts';
+import { OPENAI_MODELS_PATH, readOpenAiModels, type OpenAiModelList } from './openai.ts';
+import { probeOllama } from './ollama.ts';
+import { probeLlamaCpp } from './llamacpp.ts';
+import { probeLmStudio } from './lmstudio.ts';
+import { probeSglang } from './sglang.ts';
+import { probeVllm } from './vllm.ts';
+import type { KindFacts, KindProbe, ProbeContext } from './probe-context.ts';
+import type { ProbeClient, ProbeResponse } from './probe-client.ts';
+import type { ScanTarget } from '../scan/targets.ts';
+
+/** Everything the monitor learned about a node, before capacity is resolved. */
+export interface NodeFacts {
+  kind: ServerKind;
+  models: string[];
+  loadedModels: string[];
+  detectedMaxconn: number | null;
+  serverLoad: { running: number; waiting: number } | null;
+  latencyMs: number | null;
+}
+
+export type ProbeOutcome =
+  | { target: ScanTarget; status: 'node'; facts: NodeFacts; warnings: ProbeError[] }
+  | { target: ScanTarget; status: 'gateway'; warnings: ProbeError[] }
+  | { target: ScanTarget; status: 'failed'; error: ProbeError; warnings: ProbeError[] };
+
+type DetectedKind = Exclude<ServerKind, 'openai'>;
+
+/** Tried in this order unless owned_by hints otherwise: small JSON answers first, /metrics last. */
+const KIND_PROBES: Record<DetectedKind, KindProbe> = {
+  lmstudio: probeLmStudio,
+  ollama: probeOllama,
+  llamacpp: probeLlamaCpp,
+  sglang: probeSglang,
+  vllm: probeVllm,
+};
+
+/** What servers put in /v1/models `owned_by`. A hint only reorders the probes: a wrong one costs one GET. */
+const OWNED_BY_HINTS: Record<string, DetectedKind> = {
+  llamacpp: 'llamacpp',
+  vllm: 'vllm',
+  sglang: 'sglang',
+  library: 'ollama',
+  organization_owner: 'lmstudio',
+};
+
+export async function probeTarget(client: ProbeClient, target: ScanTarget): Promise<ProbeOutcome> {
+  const warnings: ProbeError[] = [];
+  const context: ProbeContext = { client, target, warn: (error) => warnings.push(error) };
+  let response: ProbeResponse;
+  try {
+    await client.open(target);
+    response = await client.get(target, OPENAI_MODELS_PATH);
+  } catch (error) {
+    return { target, status: 'failed', error: asProbeError(error), warnings };
+  }
+  if (response.headers[GATEWAY_MARK_HEADER] !== undefined) return { target, status: 'gateway', warnings };
+
+  let list: OpenAiModelList;
+  try {
+    list = readOpenAiModels(response);
+  } catch (error) {
+    const ollama = await probeOllama(context);
+    if (ollama) return { target, status: 'node', facts: mergeFacts(null, ollama, null), warnings };
+    return { target, status: 'failed', error: asProbeError(error), warnings };
+  }
+  const kindFacts = await identifyKind(context, list.ownedBy);
+  return { target, status: 'node', facts: mergeFacts(list, kindFacts, response.latencyMs), warnings };
+}
+
+async function identifyKind(context: ProbeContext, ownedBy: string[]): Promise<KindFacts> {
+  const hinted = ownedBy.map((owner) => OWNED_BY_HINTS[owner]).filter((kind) => kind !== undefined);
+  const order = [...new Set([...hinted, ...(Object.keys(KIND_PROBES) as DetectedKind[])])];
+  for (const kind of order) {
+    const facts = await KIND_PROBES[kind](context);
+    if (facts) return facts;
+  }
+  return { kind: 'openai' };
+}
+
+function mergeFacts(list: OpenAiModelList | null, facts: KindFacts, latencyMs: number | null): NodeFacts {
+  return {
+    kind: facts.kind,
+    models: facts.models ?? list?.models ?? [],
+    loadedModels: facts.loadedModels ?? [],
+    detectedMaxconn: facts.detectedMaxconn ?? null,
+    serverLoad: facts.serverLoad ?? null,
+    latencyMs: roundMs(latencyMs ?? facts.latencyMs ?? null),
+  };
+}
+
+function roundMs(ms: number | null): number | null {
+  return ms === null ? null : Math.round(ms * 10) / 10;
+}
+
+function asProbeError(error: unknown): ProbeError {
+  if (error instanceof ProbeError) return error;
+  throw error; // a bug, not a probe result: let it surface
+}

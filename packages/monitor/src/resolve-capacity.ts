@@ -1,0 +1,26 @@
+/**
+ * A node's cap on concurrent requests (SPEC "Capacity"): MAXCONN_MAP over what the
+ * server itself reports over DEFAULT_MAXCONN. 0 means no cap, also when it comes from
+ * MAXCONN_MAP (an explicit "no cap for this node").
+ */
+import type { CapacitySource, Config, NodeId } from '@ai-lb/shared';
+import { normalizeNodeId } from './scan/targets.ts';
+
+export interface ResolvedCapacity {
+  maxconn: number;
+  capacitySource: CapacitySource;
+}
+
+export type CapacityResolver = (node: NodeId, detectedMaxconn: number | null) => ResolvedCapacity;
+
+export function createCapacityResolver(config: Pick<Config, 'maxconnMap' | 'defaultMaxconn'>): CapacityResolver {
+  // MAXCONN_MAP keys are written by people: "[0:0::1]:8080" must match the node "[::1]:8080".
+  const map = new Map<NodeId, number>();
+  for (const [key, value] of config.maxconnMap) map.set(normalizeNodeId(key), value);
+  return (node, detectedMaxconn) => {
+    const mapped = map.get(node);
+    if (mapped !== undefined) return { maxconn: mapped, capacitySource: 'map' };
+    if (detectedMaxconn !== null && detectedMaxconn > 0) return { maxconn: detectedMaxconn, capacitySource: 'detected' };
+    return { maxconn: config.defaultMaxconn, capacitySource: 'default' };
+  };
+}
