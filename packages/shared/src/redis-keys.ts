@@ -10,8 +10,8 @@ import type { NodeId } from './types.ts';
  * | nodes                       | zset    | member score = record expiry (ms); stale members pruned on read | monitor | gateway |
  * | slots:{host:port}           | zset    | member = lease id, score = lease expiry (ms); key PEXPIRE 2 × lease | gateway | gateway |
  * | circuit:{host:port}         | hash    | failures, openUntil, probeUntil; 24 h after the last write | gateway | gateway |
- * | rr:{model}                  | string  | round-robin counter (INCR); 24 h      | gateway | gateway          |
- * | sticky:{model}:{session}    | string  | node id; STICKY_TTL_SECS              | gateway | gateway          |
+ * | rr:{rotateKey}              | string  | round-robin counter (INCR); 24 h; rotateKey usually the model | gateway | gateway |
+ * | sticky:{model}:{session}    | string  | node id; STICKY_TTL_SECS (sticky:{key} for AcquireSlotRequest.sticky.key) | gateway | gateway |
  * | queue:{model}               | zset    | waiting tickets, score = enqueue time; entries carry their own deadline | gateway | gateway |
  * | channel fleet-changed       | pub/sub | monitor publishes after a scan changed the fleet | monitor | gateway |
  * | channel slot-freed          | pub/sub | gateway publishes the node id when a lease is released | gateway | gateway (queue) |
@@ -22,7 +22,8 @@ export interface RedisKeys {
   slots(id: NodeId): string;
   circuit(id: NodeId): string;
   roundRobin(model: string): string;
-  sticky(model: string, sessionId: string): string;
+  /** With one argument, the store's key for an opaque sticky name (AcquireSlotRequest.sticky.key). */
+  sticky(model: string, sessionId?: string): string;
   queue(model: string): string;
   fleetChangedChannel(): string;
   slotFreedChannel(): string;
@@ -35,7 +36,7 @@ export function redisKeys(prefix: string): RedisKeys {
     slots: (id) => `${prefix}slots:${id}`,
     circuit: (id) => `${prefix}circuit:${id}`,
     roundRobin: (model) => `${prefix}rr:${model}`,
-    sticky: (model, sessionId) => `${prefix}sticky:${model}:${sessionId}`,
+    sticky: (model, sessionId) => (sessionId === undefined ? `${prefix}sticky:${model}` : `${prefix}sticky:${model}:${sessionId}`),
     queue: (model) => `${prefix}queue:${model}`,
     fleetChangedChannel: () => `${prefix}fleet-changed`,
     slotFreedChannel: () => `${prefix}slot-freed`,

@@ -1,6 +1,33 @@
 /**
  * How the fake server answers POST /v1/chat/completions and /v1/embeddings. Faults are
- * chosen by the request's model name so one server can play many failure cases.
+ * chosen by the request's model name (stream faults only with stream:true) so one server process can play many failure cases:
+ *
+ * | model                          | behaviour                                                       |
+ * |--------------------------------|-----------------------------------------------------------------|
+ * | fault-500 / fault-503          | that status, OpenAI envelope, every time                        |
+ * | fault-500-once                 | 500 on the first request for it since the last reset, then ok   |
+ * | fault-429-retry-after-<s>      | 429 with Retry-After: s                                         |
+ * | fault-reset                    | the socket is destroyed before any answer                       |
+ * | fault-hang                     | never answers (until the client goes away)                      |
+ * | fault-slow-<ms>                | a normal answer after ms (holds a slot; capacity tests)         |
+ * | fault-slow-first-token-<ms>    | stream: head at once, first chunk after ms; non-stream: delay   |
+ * | fault-cut-stream               | stream: two chunks, then the socket is destroyed (non-stream: half a body) |
+ * | fault-stall-stream             | stream: two chunks, then silence                                |
+ * | fault-bad-sse                  | stream with one event whose data is not JSON                    |
+ * | fault-no-done                  | stream ends after finish_reason without [DONE]                  |
+ * | fault-no-finish                | stream ends cleanly after content chunks: truncated             |
+ * | fault-error-first-event        | 200 stream whose first event is an error event                  |
+ * | fault-context-length           | 400, OpenAI code context_length_exceeded                        |
+ * | fault-detail-error             | 500 {"detail":"…"} (FastAPI style)                              |
+ * | fault-html-error               | 500 text/html page                                              |
+ * | fault-status-<code>-<format>   | any status; format json | detail | html | text                  |
+ * | fault-echo                     | normal answer plus `echo`: the body and headers it received     |
+ *
+ * Per-process switch through POST /__fake/config: {"failMode":"500"|"503"|"reset"|"hang"}
+ * makes every inference request fail that way, {"failMode":"fault-<name>"} plays that fault
+ * for every model (so one node of several can fail); {"failMode":null} heals the server.
+ * Normal models take the fast path (one prefix check), since this server is also the
+ * benchmark's upstream.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FakeServerOptions, FakeServerStats } from './fake-llm-server.ts';
@@ -10,11 +37,21 @@ interface Context {
   stats: FakeServerStats;
 }
 
+interface InferenceBody {
+  model?: string;
+  stream?: boolean;
+  [field: string]: unknown;
+}
+
+const STREAM_FAULTS = new Set(['fault-cut-stream', 'fault-stall-stream', 'fault-bad-sse', 'fault-no-done', 'fault-no-finish', 'fault-error-first-event']);
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 export async function handleInference(req: IncomingMessage, res: ServerResponse, { options, stats }: Context) {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as { model?: string; stream?: boolean };
-  const model = body.model ?? '';
+  const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as InferenceBody;
+  const model = typeof body.model === 'string' ? body.model : '';
   const path = (req.url ?? '/').split('?')[0];
   stats.requests++;
   stats.byModel[model] = (stats.byModel[model] ?? 0) + 1;
@@ -23,48 +60,175 @@ export async function handleInference(req: IncomingMessage, res: ServerResponse,
   stats.inflight++;
   stats.peakInflight = Math.max(stats.peakInflight, stats.inflight);
   let done = false;
+  res.once('finish', () => (done = true));
   res.once('close', () => {
     if (!done) stats.aborted++;
     stats.inflight--;
   });
-  if (options.latencyMs > 0) await new Promise((r) => setTimeout(r, options.latencyMs));
+  if (options.latencyMs > 0) await sleep(options.latencyMs);
 
+  // failMode "fault-…" makes this server play that fault for every model (one node of several failing).
+  const fault = options.failMode?.startsWith('fault-') ? options.failMode : model;
+  if (options.failMode && fault === model) return failWholeServer(options.failMode, req, res);
+  if (fault.startsWith('fault-') && (await answerFault(fault, body, req, res, stats))) return;
+  answerNormally(path, model, body, res, stats, model === 'fault-echo' ? echoOf(body, req) : undefined);
+}
+
+function answerNormally(path: string, model: string, body: InferenceBody, res: ServerResponse, stats: FakeServerStats, echo?: object) {
   if (path.endsWith('/embeddings')) {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(
-      JSON.stringify({
-        object: 'list',
-        data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }],
-        model,
-        usage: { prompt_tokens: 3, total_tokens: 3 },
-      }),
-    );
-    done = true;
+    sendJson(res, 200, {
+      object: 'list',
+      data: [{ object: 'embedding', index: 0, embedding: embeddingOf(body) }],
+      model,
+      usage: { prompt_tokens: 3, total_tokens: 3 },
+      ...(echo ? { echo } : {}),
+    });
     return;
   }
   const id = `chatcmpl-${process.pid}-${stats.requests}`;
   if (body.stream) {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    for (const piece of ['Hello', ' from', ' fake']) {
-      res.write(`data: ${JSON.stringify(chunk(id, model, { content: piece }, null))}\n\n`);
-    }
-    res.write(`data: ${JSON.stringify(chunk(id, model, {}, 'stop'))}\n\n`);
+    startStream(res);
+    for (const piece of ['Hello', ' from', ' fake']) res.write(sse(chunk(id, model, { content: piece }, null)));
+    res.write(sse(chunk(id, model, {}, 'stop')));
     res.end('data: [DONE]\n\n');
-    done = true;
     return;
   }
-  res.writeHead(200, { 'content-type': 'application/json' });
-  res.end(
-    JSON.stringify({
-      id,
-      object: 'chat.completion',
-      created: Math.floor(Date.now() / 1000),
-      model,
-      choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from fake' }, finish_reason: 'stop' }],
-      usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
-    }),
-  );
-  done = true;
+  sendJson(res, 200, {
+    id,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from fake' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
+    ...(echo ? { echo } : {}),
+  });
+}
+
+/** Returns false when the fault only delays and the normal answer should follow. */
+async function answerFault(model: string, body: InferenceBody, req: IncomingMessage, res: ServerResponse, stats: FakeServerStats) {
+  const id = `chatcmpl-${process.pid}-${stats.requests}`;
+  const param = (prefix: string) => (model.startsWith(prefix) ? Number(model.slice(prefix.length)) : NaN);
+
+  if (model === 'fault-500' || model === 'fault-503') return errorStatus(res, Number(model.slice(6)), 'json'), true;
+  if (model === 'fault-500-once') {
+    if (stats.byModel[model] === 1) return errorStatus(res, 500, 'json'), true;
+    return false;
+  }
+  const retryAfter = param('fault-429-retry-after-');
+  if (Number.isFinite(retryAfter)) {
+    res.setHeader('retry-after', String(retryAfter));
+    return errorStatus(res, 429, 'json'), true;
+  }
+  if (model === 'fault-reset') return req.socket.destroy(), true;
+  if (model === 'fault-hang') return true; // the socket stays open until the client leaves
+  const slow = param('fault-slow-');
+  if (Number.isFinite(slow)) return await sleep(slow), false;
+  const firstToken = param('fault-slow-first-token-');
+  if (Number.isFinite(firstToken)) {
+    if (!body.stream) return await sleep(firstToken), false;
+    startStream(res);
+    await sleep(firstToken);
+    if (res.destroyed) return true;
+    res.write(sse(chunk(id, model, { content: 'late' }, null)));
+    res.write(sse(chunk(id, model, {}, 'stop')));
+    res.end('data: [DONE]\n\n');
+    return true;
+  }
+  if (model === 'fault-context-length') {
+    sendJson(res, 400, {
+      error: {
+        message: "This model's maximum context length is 8 tokens. However, your messages resulted in 9 tokens.",
+        type: 'invalid_request_error',
+        param: 'messages',
+        code: 'context_length_exceeded',
+      },
+    });
+    return true;
+  }
+  if (model === 'fault-detail-error') return errorStatus(res, 500, 'detail'), true;
+  if (model === 'fault-html-error') return errorStatus(res, 500, 'html'), true;
+  const status = /^fault-status-(\d{3})-(json|detail|html|text)$/.exec(model);
+  if (status) return errorStatus(res, Number(status[1]), status[2] as ErrorFormat), true;
+  if (model === 'fault-cut-stream' && !body.stream) {
+    // Non-stream variant: a head and half a body, then the connection dies.
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '200' });
+    res.write('{"id":"cut","object":"chat.completion","choices":[');
+    await sleep(30);
+    return req.socket.destroy(), true;
+  }
+  if (body.stream && STREAM_FAULTS.has(model)) {
+    await faultyStream(model, id, req, res);
+    return true;
+  }
+  return false;
+}
+
+async function faultyStream(model: string, id: string, req: IncomingMessage, res: ServerResponse) {
+  startStream(res);
+  if (model === 'fault-error-first-event') {
+    res.end(sse({ error: { message: 'model failed to load', type: 'server_error', param: null, code: 'model_load_failed' } }));
+    return;
+  }
+  res.write(sse(chunk(id, model, { content: 'Hello' }, null)));
+  if (model === 'fault-bad-sse') res.write('data: {this is not json\n\n');
+  res.write(sse(chunk(id, model, { content: ' partial' }, null)));
+  // Give the bytes time to travel before the socket dies, so the client sees a partial stream.
+  await sleep(30);
+  if (model === 'fault-cut-stream') return void req.socket.destroy();
+  if (model === 'fault-stall-stream') return; // silence until the client leaves
+  if (model === 'fault-no-finish') return void res.end();
+  res.write(sse(chunk(id, model, {}, 'stop')));
+  if (model === 'fault-no-done') return void res.end();
+  res.end('data: [DONE]\n\n');
+}
+
+function failWholeServer(failMode: string, req: IncomingMessage, res: ServerResponse) {
+  if (failMode === 'reset') return void req.socket.destroy();
+  if (failMode === 'hang') return;
+  const status = Number(failMode);
+  errorStatus(res, Number.isInteger(status) && status >= 400 && status <= 599 ? status : 500, 'json');
+}
+
+type ErrorFormat = 'json' | 'detail' | 'html' | 'text';
+
+function errorStatus(res: ServerResponse, status: number, format: ErrorFormat) {
+  const message = `fake upstream error ${status}`;
+  if (format === 'json') {
+    sendJson(res, status, { error: { message, type: status < 500 ? 'invalid_request_error' : 'server_error', param: null, code: `fake_${status}` } });
+  } else if (format === 'detail') {
+    sendJson(res, status, { detail: message });
+  } else if (format === 'html') {
+    res.writeHead(status, { 'content-type': 'text/html' });
+    res.end(`<html><head><title>${status}</title></head><body><h1>${message}</h1></body></html>`);
+  } else {
+    res.writeHead(status, { 'content-type': 'text/plain' });
+    res.end(message);
+  }
+}
+
+/** The openai SDK asks for base64 by default (as real servers support): little-endian float32s. */
+function embeddingOf(body: InferenceBody): number[] | string {
+  const vector = [0.1, 0.2, 0.3];
+  if (body.encoding_format !== 'base64') return vector;
+  return Buffer.from(new Float32Array(vector).buffer).toString('base64');
+}
+
+function echoOf(body: InferenceBody, req: IncomingMessage) {
+  return { body, headers: req.headers };
+}
+
+function startStream(res: ServerResponse) {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  res.flushHeaders();
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown) {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(value));
+}
+
+function sse(value: unknown): string {
+  return `data: ${JSON.stringify(value)}\n\n`;
 }
 
 function chunk(id: string, model: string, delta: object, finishReason: string | null) {

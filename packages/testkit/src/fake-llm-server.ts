@@ -22,6 +22,8 @@ export interface FakeServerOptions {
   latencyMs: number;
   /** Extra response header on every answer, e.g. to impersonate an ai-lb gateway. */
   extraHeaders: Record<string, string>;
+  /** Set through /__fake/config: every inference request fails this way ("500", "503", "reset", "hang"); null heals. */
+  failMode?: string | null;
 }
 
 export interface FakeServerStats {
@@ -59,6 +61,7 @@ export function createFakeLlmServer(options: FakeServerOptions) {
       if (req.method === 'POST') return await handleInference(req, res, { options, stats });
       const discovery = discoveryResponse(options.kind, path, options);
       if (discovery) {
+        if (discovery.delayMs) await new Promise((r) => setTimeout(r, discovery.delayMs)); // the 'hang' fault kind
         res.writeHead(discovery.status, { 'content-type': discovery.contentType });
         res.end(discovery.body);
         return;

@@ -24,9 +24,9 @@ process.once('exit', () => {
 export async function spawnTsProcess<Ready = { port: number }>(
   entry: string,
   args: string[] = [],
-  options: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {},
+  options: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; /** e.g. ['--cpu-prof'] (not allowed in NODE_OPTIONS) */ nodeArgs?: string[] } = {},
 ): Promise<SpawnedProcess<Ready>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', entry, ...args], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -18,12 +18,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const raw: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(CONFIG_SCHEMA)) {
     const value = env[field.env];
-    const source = value === undefined || value === '' ? field.default : value;
+    // Blank counts as unset: `FOO=` in a compose file means "use the default".
+    const source = value === undefined || value.trim() === '' ? field.default : value;
     raw[key] = source === undefined ? undefined : (field.parse as (r: string, n: string) => unknown)(source, field.env);
   }
   const config = raw as unknown as RawConfig;
 
-  if (config.redisUrl !== undefined && !/^rediss?:\/\//.test(config.redisUrl)) {
+  if (config.redisUrl !== undefined && !isRedisUrl(config.redisUrl)) {
     throw new ConfigError('REDIS_URL', redactUrl(config.redisUrl), 'a redis:// or rediss:// URL');
   }
 
@@ -35,14 +36,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   });
 }
 
-function buildRedisUrl(config: RawConfig): string {
-  const auth = config.redisPassword ? `:${encodeURIComponent(config.redisPassword)}@` : '';
-  return `redis://${auth}${config.redisHost ?? 'localhost'}:${config.redisPort}`;
+/** What ioredis can connect to: a redis:// or rediss:// URL that parses (port included). */
+function isRedisUrl(url: string): boolean {
+  if (!/^rediss?:\/\//i.test(url)) return false;
+  try {
+    new URL(url);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-/** Never print a password that a URL may carry. */
+function buildRedisUrl(config: RawConfig): string {
+  const auth = config.redisPassword ? `:${encodeURIComponent(config.redisPassword)}@` : '';
+  const host = config.redisHost ?? 'localhost';
+  // An IPv6 address needs brackets in a URL ("::1" -> "[::1]").
+  const urlHost = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `redis://${auth}${urlHost}:${config.redisPort}`;
+}
+
+/**
+ * Never print a password that a URL may carry: everything before the last "@" goes, also
+ * when the scheme is missing (the very case that gets reported) or the password holds "/".
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//***@');
+  const at = url.lastIndexOf('@');
+  if (at < 0) return url;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
+  return `${scheme}***${url.slice(at)}`;
 }
 
 /** For main(): a bad config prints its one line and exits 1, never a stack trace. */

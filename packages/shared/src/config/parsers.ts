@@ -3,18 +3,29 @@
  * ConfigError whose one-line message names the variable, the value and what is allowed.
  */
 export class ConfigError extends Error {
+  readonly variable: string;
+  /** What the variable accepts, as in the message. */
+  readonly allowed: string;
+
   constructor(variable: string, value: string, allowed: string) {
+    // JSON.stringify escapes newlines: the message stays on one line whatever the value holds.
     super(`${variable}=${JSON.stringify(value)} is invalid: expected ${allowed}`);
     this.name = 'ConfigError';
+    this.variable = variable;
+    this.allowed = allowed;
   }
 }
 
 export type Parser<T> = (raw: string, name: string) => T;
 
+/** Plain decimal only: Number() would also take "0x1F40", "1e3" or "0b1" without a word. */
+const DECIMAL_INTEGER = /^[+-]?\d+$/;
+const DECIMAL_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)$/;
+
 export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> {
   return (raw, name) => {
     const value = Number(raw.trim());
-    if (raw.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+    if (!DECIMAL_INTEGER.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
       throw new ConfigError(name, raw, `an integer from ${min} to ${max}`);
     }
     return value;
@@ -25,10 +36,12 @@ export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Parser<numb
 export function secondsAsMs(min: number, max = 86_400): Parser<number> {
   return (raw, name) => {
     const value = Number(raw.trim());
-    if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+    if (!DECIMAL_NUMBER.test(raw.trim()) || value < min || value > max) {
       throw new ConfigError(name, raw, `a number of seconds from ${min} to ${max}`);
     }
-    return Math.round(value * 1000);
+    const ms = Math.round(value * 1000);
+    // 0 often means "off": a tiny positive value must not round down to it.
+    return value > 0 && ms === 0 ? 1 : ms;
   };
 }
 
@@ -62,7 +75,8 @@ export const portList: Parser<number[]> = (raw, name) => {
   const ports: number[] = [];
   for (const item of list(raw, name)) {
     const range = /^(\d+)\s*-\s*(\d+)$/.exec(item);
-    const [from, to] = range ? [Number(range[1]), Number(range[2])] : [Number(item), Number(item)];
+    const single = /^\d+$/.test(item) ? Number(item) : Number.NaN;
+    const [from, to] = range ? [Number(range[1]), Number(range[2])] : [single, single];
     if (!Number.isInteger(from) || !Number.isInteger(to) || from < 1 || to > 65_535 || from > to) {
       throw new ConfigError(name, raw, 'ports from 1 to 65535, comma-separated, ranges as 8000-8010');
     }
@@ -74,25 +88,46 @@ export const portList: Parser<number[]> = (raw, name) => {
 
 const NODE_KEY = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
-/** "host:port=value" pairs separated by , or ; — keys are normalised node ids. */
-export function nodeMap<T>(valueParser: Parser<T>, allowed: string): Parser<ReadonlyMap<string, T>> {
+/**
+ * "host:port=value" pairs separated by , or ; — keys are normalised node ids. With
+ * `secret`, values (API keys) never reach an error message: only node ids are echoed.
+ */
+export function nodeMap<T>(valueParser: Parser<T>, allowed: string, { secret = false } = {}): Parser<ReadonlyMap<string, T>> {
   return (raw, name) => {
     const map = new Map<string, T>();
+    const shown = secret ? redactMapValues(raw) : raw;
+    const expected = `host:port=${allowed} pairs separated by , or ;`;
     for (const item of list(raw, name)) {
       const eq = item.indexOf('=');
       const key = eq > 0 ? item.slice(0, eq).trim() : '';
       const value = eq > 0 ? item.slice(eq + 1).trim() : '';
       const match = NODE_KEY.exec(key);
       if (!match || Number(match[2]) < 1 || Number(match[2]) > 65_535 || value === '') {
-        throw new ConfigError(name, redactMapValues(raw), `host:port=${allowed} pairs separated by , or ;`);
+        const what = secret ? `an entry` : `"${item}"`;
+        throw new ConfigError(name, shown, `${expected} (${what} is not host:port=${allowed})`);
       }
-      map.set(key.toLowerCase(), valueParser(value, name));
+      try {
+        map.set(key.toLowerCase(), valueParser(value, name));
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        throw new ConfigError(name, shown, `${expected} (${key}: ${error.allowed})`);
+      }
     }
     return map;
   };
 }
 
-/** Node API keys must never appear in an error message: keep the node, hide the key. */
+/**
+ * Node API keys must never appear in an error message. Keeps each entry's node id when it
+ * looks like one and hides everything else: a key may itself contain , or ; and so spill
+ * into what looks like the next entry.
+ */
 function redactMapValues(raw: string): string {
-  return raw.replace(/=([^,;]*)/g, '=…');
+  return list(raw, '')
+    .map((item) => {
+      const eq = item.indexOf('=');
+      const key = eq > 0 ? item.slice(0, eq).trim() : '';
+      return NODE_KEY.test(key) ? `${key}=…` : '…';
+    })
+    .join(',');
 }

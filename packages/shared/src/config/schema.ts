@@ -71,7 +71,7 @@ export const CONFIG_SCHEMA = {
 
   // Security
   gatewayApiKeys: field('GATEWAY_API_KEYS', '', list),
-  nodeApiKeys: field('NODE_API_KEYS', '', nodeMap(text, 'key')),
+  nodeApiKeys: field('NODE_API_KEYS', '', nodeMap(text, 'key', { secret: true })),
 } as const;
 
 type Schema = typeof CONFIG_SCHEMA;

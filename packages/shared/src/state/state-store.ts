@@ -63,7 +63,10 @@ export type AcquireOrder = 'in_order' | 'least_loaded' | 'rotate';
 export interface AcquireSlotRequest {
   candidates: readonly SlotCandidate[];
   order: AcquireOrder;
-  /** Required with order 'rotate': the round-robin counter, usually per model. */
+  /**
+   * Required with order 'rotate': the round-robin counter, usually per model. A name (e.g. the
+   * model id), not a Redis key: the store keeps it under its own prefix (redisKeys.roundRobin).
+   */
   rotateKey?: string;
   leaseId: string;
   leaseMs: number;
@@ -75,7 +78,8 @@ export interface AcquireSlotRequest {
   probeLeaseMs: number;
   /**
    * Sticky session: the node stored under `key` is tried first when it is a candidate;
-   * after a successful acquire the key points at the chosen node, for ttlMs.
+   * after a successful acquire the key points at the chosen node, for ttlMs. `key` is a name
+   * (e.g. `${model}:${sessionId}`), not a Redis key: the store prefixes it (redisKeys.sticky).
    */
   sticky?: { key: string; ttlMs: number };
 }

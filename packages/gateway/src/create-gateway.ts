@@ -1,0 +1,140 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import { GATEWAY_MARK_HEADER, systemClock, type Clock, type Config, type StateStore } from '@ai-lb/shared';
+import { createApp } from './app.ts';
+import { SlotLeases } from './capacity/slot-leases.ts';
+import { breakerSettings } from './failover/circuit-breaker.ts';
+import { UpstreamPools } from './forwarding/upstream-pool.ts';
+import type { GatewayContext } from './gateway-context.ts';
+import { silentLogger, type Logger } from './logger.ts';
+import { GatewayMetrics } from './metrics.ts';
+import { FleetCache } from './routing/fleet-cache.ts';
+
+export interface GatewayOptions {
+  config: Config;
+  /** Owned by the caller: close() leaves it open. */
+  store: StateStore;
+  log?: Logger;
+  clock?: Clock;
+  random?: () => number;
+  /** Fleet cache refresh period on top of change notifications (default 1 s). */
+  fleetRefreshMs?: number;
+}
+
+export interface Gateway {
+  app: Express;
+  server: Server;
+  context: GatewayContext;
+  /** Listens (port 0 = any free port) and resolves with the port. */
+  listen(port?: number, host?: string): Promise<number>;
+  /** Re-reads the fleet now (tests, after writing node records). */
+  refreshFleet(): Promise<void>;
+  /** Requests being answered right now. */
+  activeRequests(): number;
+  /** Stops accepting, lets in-flight requests finish within graceMs (default SHUTDOWN_GRACE_SECS), frees everything. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Builds the whole gateway around a store: fleet cache, capacity, pools, metrics, HTTP server. */
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const context = buildContext(options);
+  await context.fleet.start();
+  context.leases.start();
+  const app = createApp(context);
+  const server = createServer(app);
+  // Idle client connections are kept a while for reuse; streams are not bounded by this.
+  server.keepAliveTimeout = 65_000;
+  server.on('clientError', (error, socket) => rejectBadRequest(socket, error));
+  let active = 0;
+  server.on('request', (_req, res) => {
+    active++;
+    res.once('close', () => active--);
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = (graceMs = options.config.shutdownGraceMs) =>
+    (closing ??= (async () => {
+      server.close();
+      // In-flight requests (streams included) may finish; bounded by the grace period.
+      const deadline = Date.now() + graceMs;
+      while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      server.closeAllConnections();
+      context.fleet.stop();
+      context.leases.stop();
+      await context.pools.close();
+    })());
+
+  return {
+    app,
+    server,
+    context,
+    listen: (port = options.config.port, host = options.config.host) => listen(server, port, host),
+    refreshFleet: () => context.fleet.refresh(),
+    activeRequests: () => active,
+    close,
+  };
+}
+
+function buildContext(options: GatewayOptions): GatewayContext {
+  const { config, store } = options;
+  const log = options.log ?? silentLogger;
+  const clock = options.clock ?? systemClock;
+  const metrics = new GatewayMetrics();
+  const onStoreError = storeErrorLogger(log);
+  const pools = new UpstreamPools({ connectTimeoutMs: Math.min(config.requestTimeoutMs, 10_000) });
+  const fleet = new FleetCache(store, {
+    refreshMs: options.fleetRefreshMs ?? 1000,
+    clock,
+    onNodeSetChanged: (nodes) => pools.retain(nodes),
+    onError: onStoreError,
+  });
+  metrics.watchFleet(fleet);
+  const leases = new SlotLeases(store, {
+    leaseMs: config.slotLeaseMs,
+    probeLeaseMs: Math.max(1000, config.requestTimeoutMs),
+    queueTimeoutMs: config.queueTimeoutMs,
+    breaker: breakerSettings(config),
+    clock,
+    onError: onStoreError,
+    onInflight: (counts) => fleet.noteInflight(counts),
+    onReleased: (node) => fleet.noteReleased(node),
+  });
+  return { config, store, fleet, pools, leases, metrics, log, clock, random: options.random ?? Math.random };
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** One log line per kind of store trouble per minute, not one per request. */
+function storeErrorLogger(log: Logger): (error: unknown) => void {
+  const lastAt = new Map<string, number>();
+  return (error) => {
+    const message = error instanceof Error ? error.message : String(error);
+    const now = Date.now();
+    if ((lastAt.get(message) ?? 0) > now - 60_000) return;
+    lastAt.set(message, now);
+    log.warn('state store error', { error: message });
+  };
+}
+
+/** Malformed HTTP from a client: a 400 envelope (with the gateway mark), no stack trace. */
+function rejectBadRequest(socket: NodeJS.WritableStream & { writable: boolean; destroy(): void }, error: Error & { code?: string }): void {
+  if (!socket.writable) return socket.destroy();
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const body = JSON.stringify({
+    error: { message: 'malformed HTTP request', type: 'invalid_request_error', param: null, code: 'bad_request' },
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `${GATEWAY_MARK_HEADER}: 1\r\nconnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,160 @@
+import { GatewayError, type NodeId } from '@ai-lb/shared';
+import type { Lease, Placement } from '../capacity/slot-leases.ts';
+import type { FailureClass } from './classify-failure.ts';
+
+export type AttemptResult =
+  /** A response went to the client (success, or an upstream caller-fault passed through). */
+  | { kind: 'answered' }
+  /** The client left; nothing more to do. */
+  | { kind: 'aborted' }
+  /** Nothing reached the client; the slot is already released. */
+  | { kind: 'failed'; failure: FailureClass; message: string; retryAfterMs: number | null };
+
+export interface AttemptSpec {
+  /** Nodes this attempt may use, in candidate order. */
+  allowed: NodeId[];
+  /** Where the previous attempt went (null on the first). */
+  previousNode: NodeId | null;
+  /** 0 for the first attempt. */
+  index: number;
+}
+
+export interface FailoverOptions {
+  model: string;
+  /** Eligible nodes for the request, sorted by id. */
+  candidates: readonly NodeId[];
+  /** MAX_RETRIES: attempts after the first, on any node. */
+  maxRetries: number;
+  /** Retry-After waits must fit in what is left of this (REQUEST_TIMEOUT_SECS from the start). */
+  budgetMs: number;
+  /** RETRY_AFTER_SECS, sent with 429 and 503 when no node could take the request. */
+  retryAfterSecs: number;
+  clock: () => number;
+  random: () => number;
+  signal: AbortSignal;
+  /** Leases a slot for the attempt (one acquireSlot, or a wait in the queue). */
+  place: (spec: AttemptSpec) => Promise<Placement>;
+  /** Sends the attempt and answers the client, or reports why it could not. */
+  attempt: (lease: Lease, attemptNumber: number) => Promise<AttemptResult>;
+  onRetry?: (sameNode: boolean) => void;
+}
+
+export interface FailoverOutcome {
+  attempts: number;
+  aborted: boolean;
+}
+
+/**
+ * SPEC "Routing, failover": tries the request on up to 1 + MAX_RETRIES attempts. Never the
+ * same node twice in a row unless it is the only one (then with a jittered backoff, so
+ * never a tight loop); never again a node that timed out in this request; a node's
+ * Retry-After is honoured, and a node asking for longer than the remaining budget is
+ * skipped for the rest of the request. When nothing answered: 504 if every attempt timed
+ * out, else 502 naming the model, the attempts and the nodes tried.
+ */
+export async function withFailover(options: FailoverOptions): Promise<FailoverOutcome> {
+  const { clock } = options;
+  const deadline = clock() + options.budgetMs;
+  const tried: NodeId[] = [];
+  const excluded = new Set<NodeId>();
+  const notBefore = new Map<NodeId, number>();
+  let previous: NodeId | null = null;
+  let lastFailure: Extract<AttemptResult, { kind: 'failed' }> | null = null;
+  let allTimedOut = true;
+
+  for (let index = 0; index <= options.maxRetries; index++) {
+    const allowed = await nextAllowed(options, { tried, excluded, notBefore, previous, deadline });
+    if (allowed === null) break;
+    if (index > 0 && allowed.length === 1 && allowed[0] === previous) {
+      await sleep(backoffMs(tried.filter((n) => n === previous).length, options.random), options.signal);
+    }
+    const placement = await options.place({ allowed, previousNode: previous, index });
+    if (placement.kind === 'rejected') {
+      if (tried.length === 0) throw rejectionError(options.model, placement.reason, options.retryAfterSecs);
+      break; // the other nodes are full or open now: report what the tried ones said
+    }
+    const node = placement.lease.node;
+    if (index > 0) options.onRetry?.(node === previous);
+    tried.push(node);
+    const result = await options.attempt(placement.lease, tried.length);
+    if (result.kind === 'answered') return { attempts: tried.length, aborted: false };
+    if (result.kind === 'aborted') return { attempts: tried.length, aborted: true };
+    lastFailure = result;
+    previous = node;
+    allTimedOut &&= result.failure.timedOut;
+    if (!result.failure.retry) break;
+    if (result.failure.timedOut) excluded.add(node);
+    if (result.retryAfterMs !== null) {
+      if (clock() + result.retryAfterMs > deadline) excluded.add(node);
+      else notBefore.set(node, clock() + result.retryAfterMs);
+    }
+  }
+  throw exhaustedError(options.model, tried, lastFailure, allTimedOut);
+}
+
+interface LoopState {
+  tried: NodeId[];
+  excluded: Set<NodeId>;
+  notBefore: Map<NodeId, number>;
+  previous: NodeId | null;
+  deadline: number;
+}
+
+/** The nodes the next attempt may use (waiting out a Retry-After if that is all there is), or null. */
+async function nextAllowed(options: FailoverOptions, state: LoopState): Promise<NodeId[] | null> {
+  let allowed = options.candidates.filter((n) => !state.excluded.has(n));
+  if (state.previous !== null && allowed.length > 1) allowed = allowed.filter((n) => n !== state.previous);
+  const untried = allowed.filter((n) => !state.tried.includes(n));
+  if (untried.length > 0) allowed = untried;
+  if (allowed.length === 0) return null;
+  const now = options.clock();
+  const ready = allowed.filter((n) => (state.notBefore.get(n) ?? 0) <= now);
+  if (ready.length > 0) return ready;
+  const soonest = Math.min(...allowed.map((n) => state.notBefore.get(n)!));
+  if (soonest > state.deadline) return null;
+  await sleep(soonest - now, options.signal);
+  return allowed;
+}
+
+/** 50–150 ms, doubling per retry of the same node, at most ~1.5 s. */
+function backoffMs(retriesOfNode: number, random: () => number): number {
+  return Math.min(100 * 2 ** Math.max(0, retriesOfNode - 1), 1000) * (0.5 + random());
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function rejectionError(model: string, reason: 'capacity' | 'circuit', retryAfterSecs: number): GatewayError {
+  const retryAfter = String(retryAfterSecs);
+  if (reason === 'capacity') {
+    return new GatewayError('capacity_exhausted', `every node serving model '${model}' is at capacity; retry later`, {
+      headers: { 'retry-after': retryAfter, 'x-capacity-state': 'full', 'x-attempts': '0' },
+    });
+  }
+  return new GatewayError('no_eligible_node', `every node serving model '${model}' has an open circuit breaker; retry later`, {
+    headers: { 'retry-after': retryAfter, 'x-attempts': '0' },
+  });
+}
+
+function exhaustedError(model: string, tried: NodeId[], last: Extract<AttemptResult, { kind: 'failed' }> | null, allTimedOut: boolean): GatewayError {
+  const attempts = tried.length;
+  const nodes = [...new Set(tried)].join(', ');
+  const headers = { 'x-attempts': String(attempts) };
+  const what = `model '${model}': ${attempts} attempt${attempts === 1 ? '' : 's'} on ${nodes}`;
+  if (attempts > 0 && allTimedOut) {
+    return new GatewayError('upstream_timeout', `${what} all timed out; last: ${last?.message ?? 'timeout'}`, { headers });
+  }
+  return new GatewayError('upstream_failed', `${what} failed; last error: ${last?.message ?? 'unknown'}`, { headers });
+}

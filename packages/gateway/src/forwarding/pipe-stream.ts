@@ -1,0 +1,181 @@
+import type { ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { AttemptOutcome } from '@ai-lb/shared';
+import type { AttemptAbort } from './attempt-abort.ts';
+import { AttemptError } from './attempt-error.ts';
+import { inspectSseEvent, sseErrorEvent, SseEventSplitter } from './sse-events.ts';
+
+export interface PipeStreamOptions {
+  res: ServerResponse;
+  upstream: Dispatcher.ResponseData;
+  abort: AttemptAbort;
+  /** FIRST_TOKEN_TIMEOUT_SECS in ms; 0 = off (then the idle bound covers the first event too). */
+  firstTokenTimeoutMs: number;
+  streamIdleTimeoutMs: number;
+  /** Writes the response head; called once, right before the first bytes go to the client. */
+  commit: () => void;
+  onDroppedEvent: () => void;
+}
+
+export type PipeStreamResult =
+  /** Nothing reached the client: the attempt failed and the request may fail over. */
+  | { committed: false; error: unknown }
+  /** The client got this stream; it ended cleanly (success), broke (failure) or the client left (neutral). */
+  | { committed: true; outcome: AttemptOutcome; error?: unknown };
+
+/**
+ * Passes an upstream event stream to the client event by event, as it arrives. Before the
+ * first data event is forwarded nothing is sent, so a failing upstream (error as first
+ * event, silence, a cut) can still fail over. After that, a broken upstream ends the
+ * stream with one error event — never a silent truncation, never a second answer.
+ * Events whose data is not JSON are dropped (SDK parsers would throw on them).
+ */
+export function pipeStream(options: PipeStreamOptions): Promise<PipeStreamResult> {
+  return new StreamPipe(options).run();
+}
+
+class StreamPipe {
+  private readonly splitter = new SseEventSplitter();
+  private readonly firstTokenBound: boolean;
+  private committed = false;
+  private finished = false;
+  private upstreamReportedError = false;
+  private settled = false;
+  private resolve!: (result: PipeStreamResult) => void;
+
+  constructor(private readonly options: PipeStreamOptions) {
+    this.firstTokenBound = options.firstTokenTimeoutMs > 0;
+  }
+
+  run(): Promise<PipeStreamResult> {
+    const { abort, firstTokenTimeoutMs, streamIdleTimeoutMs, upstream } = this.options;
+    if (this.firstTokenBound) {
+      abort.arm(firstTokenTimeoutMs, 'AI_LB_FIRST_TOKEN_TIMEOUT', `no first token within ${firstTokenTimeoutMs} ms`);
+    } else {
+      abort.arm(streamIdleTimeoutMs, 'AI_LB_BODY_TIMEOUT', `no stream event within ${streamIdleTimeoutMs} ms`);
+    }
+    return new Promise<PipeStreamResult>((resolve) => {
+      this.resolve = resolve;
+      upstream.body.on('data', this.onData);
+      upstream.body.once('end', this.onEnd);
+      // Not once: a destroyed body may report more than one error, and an unheard one would crash.
+      upstream.body.on('error', this.onError);
+    });
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    try {
+      this.forward(this.splitter.push(chunk));
+    } catch (error) {
+      this.onError(error);
+    }
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.settled) return;
+    const rest = this.splitter.flush();
+    if (rest !== null) this.forward([rest]);
+    if (this.settled) return;
+    if (!this.committed) {
+      return this.failBeforeCommit(new AttemptError('AI_LB_INCOMPLETE_STREAM', 'the upstream ended the stream without an event'));
+    }
+    if (this.finished || this.upstreamReportedError) {
+      this.options.res.end();
+      return this.settle({ committed: true, outcome: this.upstreamReportedError ? 'failure' : 'success' });
+    }
+    this.endWithError(new AttemptError('AI_LB_INCOMPLETE_STREAM', 'the upstream ended the stream before the answer was complete'));
+  };
+
+  private readonly onError = (error: unknown): void => {
+    if (this.settled) return;
+    if (!this.committed) return this.failBeforeCommit(error);
+    this.options.upstream.body.destroy();
+    this.endWithError(error);
+  };
+
+  /** Writes what is forwardable of these events; commits the response on the first. */
+  private forward(events: string[]): void {
+    const { abort, res, upstream } = this.options;
+    const out = this.select(events);
+    if (out instanceof AttemptError) return this.failBeforeCommit(out);
+    if (out === '') {
+      // Bytes that carried nothing forwardable still prove the upstream is alive.
+      if (this.committed || !this.firstTokenBound) abort.refresh();
+      return;
+    }
+    if (!this.committed) {
+      this.committed = true;
+      this.options.commit();
+      const idleMs = this.options.streamIdleTimeoutMs;
+      abort.arm(idleMs, 'AI_LB_STREAM_IDLE_TIMEOUT', `stream idle for ${idleMs} ms`);
+    } else {
+      abort.refresh();
+    }
+    if (!res.write(out)) {
+      upstream.body.pause();
+      res.once('drain', () => upstream.body.resume());
+    }
+  }
+
+  /** The text to forward, or the reason the attempt failed before anything was sent. */
+  private select(events: string[]): string | AttemptError {
+    let out = '';
+    for (const event of events) {
+      const info = inspectSseEvent(event);
+      if (info.kind === 'invalid') {
+        this.options.onDroppedEvent();
+        continue;
+      }
+      const first = !this.committed && out === '';
+      if (info.kind === 'error') {
+        if (first) return new AttemptError('AI_LB_ERROR_EVENT', errorMessageOf(event));
+        this.upstreamReportedError = true;
+      }
+      // Keep-alive comments before the first data event are not worth committing for.
+      if (info.kind === 'other' && first) continue;
+      if (info.finished) this.finished = true;
+      out += event;
+    }
+    return out;
+  }
+
+  private failBeforeCommit(error: unknown): void {
+    this.options.upstream.body.destroy();
+    this.settle({ committed: false, error });
+  }
+
+  private endWithError(error: unknown): void {
+    const { res } = this.options;
+    const clientGone = (error as { code?: unknown })?.code === 'AI_LB_CLIENT_ABORT';
+    if (!clientGone && !res.destroyed) {
+      res.end(sseErrorEvent(`upstream stream failed: ${(error as Error)?.message ?? String(error)}`, 'upstream_stream_error'));
+    } else {
+      res.destroy();
+    }
+    this.settle({ committed: true, outcome: clientGone ? 'neutral' : 'failure', error });
+  }
+
+  private settle(result: PipeStreamResult): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.options.upstream.body.off('data', this.onData);
+    this.options.abort.disarm();
+    this.resolve(result);
+  }
+}
+
+function errorMessageOf(event: string): string {
+  const data = event
+    .split('\n')
+    .filter((line) => line.startsWith('data:'))
+    .map((line) => line.slice(5).trim())
+    .join('\n');
+  try {
+    const error = (JSON.parse(data) as { error?: { message?: unknown } | string }).error;
+    if (typeof error === 'string') return `the upstream stream began with an error: ${error}`;
+    if (typeof error?.message === 'string') return `the upstream stream began with an error: ${error.message}`;
+  } catch {
+    // inspectSseEvent parsed it already; a parse failure here cannot happen
+  }
+  return 'the upstream stream began with an error event';
+}

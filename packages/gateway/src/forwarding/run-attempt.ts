@@ -1,0 +1,200 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Dispatcher } from 'undici';
+import type { AttemptOutcome } from '@ai-lb/shared';
+import type { Lease } from '../capacity/slot-leases.ts';
+import { classifyError, classifyStatus, parseRetryAfterMs, type FailureReason } from '../failover/classify-failure.ts';
+import type { AttemptResult } from '../failover/with-failover.ts';
+import type { GatewayContext } from '../gateway-context.ts';
+import { AttemptAbort } from './attempt-abort.ts';
+import { AttemptError } from './attempt-error.ts';
+import { readBodyLimited, sendUpstream, upstreamHeaders } from './forward.ts';
+import { pipeStream } from './pipe-stream.ts';
+import { redactSecrets, secretsOf } from './redact-secrets.ts';
+import { normalizeUpstreamError } from './upstream-error-body.ts';
+
+/** One request as it goes through attempts: parsed once, sent as the same bytes each time. */
+export interface InferenceRequest {
+  route: 'chat' | 'embeddings';
+  /** Upstream path, e.g. /v1/chat/completions. */
+  path: string;
+  model: string;
+  stream: boolean;
+  /** The body with `model` rewritten, serialised once. */
+  payload: Buffer;
+  requestId: string;
+  clientHeaders: IncomingHttpHeaders;
+  res: ServerResponse;
+  /** Fires when the client goes away. */
+  clientSignal: AbortSignal;
+  /** performance.now() at arrival. */
+  startedAt: number;
+}
+
+/** Bigger non-stream answers than this are not an LLM answer; guards the gateway's memory. */
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+const MAX_ERROR_BODY_BYTES = 1024 * 1024;
+
+/**
+ * One attempt on one leased node: send, then answer the client (JSON, stream, or an
+ * upstream caller-fault passed through) or report a failure. The slot is released exactly
+ * once: before returning on failure (so the next attempt never overlaps it), after the
+ * response has ended on success.
+ */
+export async function runAttempt(ctx: GatewayContext, request: InferenceRequest, lease: Lease, attemptNumber: number): Promise<AttemptResult> {
+  const node = ctx.fleet.node(lease.node);
+  const abort = new AttemptAbort(request.clientSignal);
+  const gauge = ctx.metrics.inflight.labels({ node: lease.node });
+  gauge.inc();
+  let upstream: Dispatcher.ResponseData | undefined;
+  try {
+    if (node === undefined) throw new AttemptError('AI_LB_BAD_RESPONSE', `node ${lease.node} left the fleet`);
+    const { requestTimeoutMs } = ctx.config;
+    abort.arm(requestTimeoutMs, 'AI_LB_HEADERS_TIMEOUT', `no response head within ${requestTimeoutMs} ms`);
+    const headers = upstreamHeaders(request.clientHeaders, lease.node, request.requestId, {
+      nodeApiKeys: ctx.config.nodeApiKeys,
+      gatewayKeysSet: ctx.config.gatewayApiKeys.length > 0,
+    });
+    const sentAt = performance.now();
+    upstream = await sendUpstream(ctx.pools.get(node), { path: request.path, body: request.payload, headers }, abort);
+    ctx.fleet.recordLatency(lease.node, performance.now() - sentAt);
+    if (upstream.statusCode < 200 || upstream.statusCode > 299) {
+      return await answerErrorStatus(ctx, request, lease, attemptNumber, upstream, abort);
+    }
+    if (request.stream && isEventStream(upstream.headers['content-type'])) {
+      return await answerStream(ctx, request, lease, attemptNumber, upstream, abort);
+    }
+    return await answerJson(ctx, request, lease, attemptNumber, upstream, abort);
+  } catch (error) {
+    // Whatever is left of the upstream answer is not wanted: free the connection.
+    if (upstream !== undefined && !upstream.body.destroyed) upstream.body.destroy();
+    const failure = classifyError(error);
+    await ctx.leases.release(lease, failure.outcome);
+    if (failure.reason === 'client_abort') return { kind: 'aborted' };
+    const message = `${lease.node}: ${describe(error)}`;
+    noteFailure(ctx, request, lease, failure.reason, message);
+    return { kind: 'failed', failure, message, retryAfterMs: null };
+  } finally {
+    abort.dispose();
+    gauge.dec();
+  }
+}
+
+async function answerErrorStatus(
+  ctx: GatewayContext,
+  request: InferenceRequest,
+  lease: Lease,
+  attemptNumber: number,
+  upstream: Dispatcher.ResponseData,
+  abort: AttemptAbort,
+): Promise<AttemptResult> {
+  const status = upstream.statusCode;
+  abort.arm(ctx.config.requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${ctx.config.requestTimeoutMs} ms`);
+  const received = (await readBodyLimited(upstream.body, MAX_ERROR_BODY_BYTES)) ?? Buffer.alloc(0);
+  const raw = redactSecrets(received, secretsOf(ctx.config.nodeApiKeys, ctx.config.gatewayApiKeys));
+  abort.disarm();
+  const failure = classifyStatus(status);
+  const { body, message } = normalizeUpstreamError(status, header(upstream.headers['content-type']), raw);
+  if (failure.retry) {
+    await ctx.leases.release(lease, failure.outcome);
+    const retryAfterMs = parseRetryAfterMs(upstream.headers['retry-after'], ctx.clock());
+    const described = `${lease.node} answered HTTP ${status}: ${message}`;
+    noteFailure(ctx, request, lease, failure.reason, described);
+    return { kind: 'failed', failure, message: described, retryAfterMs };
+  }
+  // The caller's fault: every node would say the same. Pass it on, status and body intact.
+  sendRouted(request.res, status, 'application/json', body, lease.node, attemptNumber);
+  void ctx.leases.release(lease, failure.outcome);
+  return { kind: 'answered' };
+}
+
+async function answerJson(
+  ctx: GatewayContext,
+  request: InferenceRequest,
+  lease: Lease,
+  attemptNumber: number,
+  upstream: Dispatcher.ResponseData,
+  abort: AttemptAbort,
+): Promise<AttemptResult> {
+  const contentType = header(upstream.headers['content-type']) ?? 'application/json';
+  if (!request.stream && isEventStream(contentType)) {
+    throw new AttemptError('AI_LB_BAD_RESPONSE', 'the upstream answered stream:false with an event stream');
+  }
+  // A non-stream answer is read whole before anything is sent, so a body that breaks
+  // half-way can still fail over.
+  abort.arm(ctx.config.requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `response body not complete within ${ctx.config.requestTimeoutMs} ms`);
+  const body = await readBodyLimited(upstream.body, MAX_RESPONSE_BYTES);
+  abort.disarm();
+  if (body === null) throw new AttemptError('AI_LB_BAD_RESPONSE', `the upstream answer exceeded ${MAX_RESPONSE_BYTES} bytes`);
+  sendRouted(request.res, upstream.statusCode, contentType, body, lease.node, attemptNumber);
+  void ctx.leases.release(lease, 'success');
+  return { kind: 'answered' };
+}
+
+async function answerStream(
+  ctx: GatewayContext,
+  request: InferenceRequest,
+  lease: Lease,
+  attemptNumber: number,
+  upstream: Dispatcher.ResponseData,
+  abort: AttemptAbort,
+): Promise<AttemptResult> {
+  const { res } = request;
+  const result = await pipeStream({
+    res,
+    upstream,
+    abort,
+    firstTokenTimeoutMs: ctx.config.firstTokenTimeoutMs,
+    streamIdleTimeoutMs: ctx.config.streamIdleTimeoutMs,
+    commit: () => {
+      res.writeHead(upstream.statusCode, {
+        'content-type': header(upstream.headers['content-type']) ?? 'text/event-stream',
+        'cache-control': 'no-cache',
+        'x-accel-buffering': 'no',
+        'x-routed-node': lease.node,
+        'x-attempts': String(attemptNumber),
+      });
+      ctx.metrics.streamTtfb.observe({ model: request.model }, (performance.now() - request.startedAt) / 1000);
+    },
+    onDroppedEvent: () => ctx.metrics.droppedSseEvents.inc({ node: lease.node }),
+  });
+  if (!result.committed) throw result.error;
+  if (result.outcome === 'failure') {
+    noteFailure(ctx, request, lease, classifyError(result.error).reason, `${lease.node}: stream broke: ${describe(result.error)}`);
+  }
+  await ctx.leases.release(lease, result.outcome);
+  return { kind: 'answered' };
+}
+
+/** Metric and one log line per failed attempt: node, reason, request id — never headers or bodies. */
+function noteFailure(ctx: GatewayContext, request: InferenceRequest, lease: Lease, reason: FailureReason, message: string): void {
+  ctx.metrics.upstreamFailures.inc({ node: lease.node, reason });
+  ctx.log.warn('upstream attempt failed', { requestId: request.requestId, model: request.model, node: lease.node, reason, error: message });
+}
+
+function sendRouted(res: ServerResponse, status: number, contentType: string, body: Buffer, node: string, attempts: number): void {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': body.length,
+    'x-routed-node': node,
+    'x-attempts': String(attempts),
+  });
+  res.end(body);
+}
+
+function isEventStream(contentType: string | string[] | undefined): boolean {
+  return (header(contentType) ?? '').toLowerCase().startsWith('text/event-stream');
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** For the 502 message and logs: what happened, with the code; never headers or keys. */
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,71 @@
+import type { IncomingMessage } from 'node:http';
+import { GatewayError } from '@ai-lb/shared';
+
+/**
+ * Reads the request body once, bounded by MAX_BODY_BYTES, and parses it once. A declared
+ * Content-Length over the limit is rejected before a byte is read; a body that grows past
+ * it while streaming (chunked, or a lying Content-Length) is rejected as soon as it does.
+ */
+export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+  const raw = await readRaw(req, maxBytes);
+  if (raw.length === 0) throw new GatewayError('invalid_json', 'the request body is empty: a JSON object is required');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch (error) {
+    throw new GatewayError('invalid_json', `the request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new GatewayError('invalid_json', 'the request body must be a JSON object');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function readRaw(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        cleanup();
+        // Stop reading; the 413 goes out with Connection: close (error middleware), so the
+        // rest of an oversized upload is never buffered.
+        req.pause();
+        reject(tooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(new GatewayError('invalid_request', 'the request body could not be read', { cause: error }));
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new GatewayError('invalid_request', 'the client closed the connection while sending the body'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+function tooLarge(maxBytes: number): GatewayError {
+  return new GatewayError('body_too_large', `the request body exceeds MAX_BODY_BYTES (${maxBytes} bytes)`, {
+    headers: { connection: 'close' },
+  });
+}

@@ -1,0 +1,33 @@
+import { GatewayError } from '@ai-lb/shared';
+import type { GatewayContext } from '../gateway-context.ts';
+import { inferenceRoute } from './proxy-inference.ts';
+
+/**
+ * Only what the gateway relies on is checked (SPEC: 400 with the field named); everything
+ * else — tools, response_format, unknown vendor fields — goes upstream untouched.
+ */
+export function validateChatBody(body: Record<string, unknown>): { stream: boolean } {
+  if (body.model !== undefined && typeof body.model !== 'string') {
+    throw new GatewayError('invalid_request', "'model' must be a string", { param: 'model' });
+  }
+  if (!Array.isArray(body.messages) || body.messages.length === 0) {
+    throw new GatewayError('invalid_request', "'messages' is required and must be a non-empty array", { param: 'messages' });
+  }
+  if (body.messages.some((m) => m === null || typeof m !== 'object' || Array.isArray(m))) {
+    throw new GatewayError('invalid_request', "every item of 'messages' must be an object", { param: 'messages' });
+  }
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') {
+    throw new GatewayError('invalid_request', "'stream' must be a boolean", { param: 'stream' });
+  }
+  return { stream: body.stream === true };
+}
+
+/** POST /v1/chat/completions */
+export function chatCompletionsRoute(ctx: GatewayContext) {
+  return inferenceRoute(ctx, {
+    route: 'chat',
+    path: '/v1/chat/completions',
+    fallbackToLmModel: true,
+    validate: validateChatBody,
+  });
+}

@@ -1,0 +1,35 @@
+import type { Request, Response } from 'express';
+import { GatewayError } from '@ai-lb/shared';
+import type { GatewayContext } from '../gateway-context.ts';
+import { queryParam } from '../http/query-param.ts';
+import { sendJson } from '../http/send-json.ts';
+import { resolveModel } from '../routing/resolve-model.ts';
+
+/**
+ * GET /v1/eligible_nodes?model=ID: the nodes a request for ID could go to now (healthy,
+ * serving it, circuit not open, below its cap — as the gateway's cache sees it). A
+ * sentinel is resolved first; `resolved_model` says to what. An unknown model is a 404,
+ * as the request itself would be.
+ */
+export function eligibleNodesRoute(ctx: GatewayContext) {
+  return function handleEligibleNodes(req: Request, res: Response): void {
+    const requested = queryParam(req.query, 'model');
+    if (requested === null || requested.trim() === '') {
+      throw new GatewayError('invalid_request', "query parameter 'model' is required", { param: 'model' });
+    }
+    const { config, fleet } = ctx;
+    const { model } = resolveModel({
+      requested,
+      fallbackToLmModel: false,
+      sentinels: config.modelSentinels,
+      lmModel: config.lmModel,
+      preferred: config.preferredModels,
+      strategy: config.autoModelStrategy,
+      requireAll: queryParam(req.query, 'require_all') === 'true',
+      isKnownModel: (id) => fleet.knowsModel(id),
+      nodes: () => fleet.modelViews(),
+    });
+    const data = fleet.healthyNodesFor(model).filter((n) => fleet.isEligible(n)).map((n) => n.node);
+    sendJson(res, 200, { model: requested, resolved_model: model, data });
+  };
+}

@@ -1,0 +1,41 @@
+import type { Request, Response } from 'express';
+import { GatewayError, type NodeState } from '@ai-lb/shared';
+import type { GatewayContext } from '../gateway-context.ts';
+import { sendJson } from '../http/send-json.ts';
+
+interface ModelEntry {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
+
+/** The union of models over healthy nodes, de-duplicated by id, in node-id order. */
+function listModels(nodes: readonly NodeState[]): ModelEntry[] {
+  const seen = new Map<string, ModelEntry>();
+  for (const node of nodes) {
+    if (!node.healthy) continue;
+    for (const id of node.models) {
+      if (seen.has(id)) continue;
+      seen.set(id, { id, object: 'model', created: Math.floor(node.lastSeenMs / 1000), owned_by: node.kind });
+    }
+  }
+  return [...seen.values()];
+}
+
+/** GET /v1/models */
+export function modelsRoute(ctx: GatewayContext) {
+  return function handleModels(_req: Request, res: Response): void {
+    sendJson(res, 200, { object: 'list', data: listModels(ctx.fleet.nodes()) });
+  };
+}
+
+/** GET /v1/models/:id (what the SDKs' models.retrieve calls). */
+export function modelRoute(ctx: GatewayContext) {
+  return function handleModel(req: Request, res: Response): void {
+    const id = String(req.params.id);
+    const model = listModels(ctx.fleet.nodes()).find((m) => m.id === id);
+    if (model === undefined) throw new GatewayError('model_not_found', `The model '${id.slice(0, 200)}' does not exist`, { param: 'model' });
+    sendJson(res, 200, model);
+  };
+}

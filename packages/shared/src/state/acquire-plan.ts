@@ -1,0 +1,93 @@
+import type { NodeId } from '../types.ts';
+import type { AcquireOrder, AcquireSlotRequest, SlotCandidate } from './state-store.ts';
+
+/**
+ * The pure half of acquireSlot: which candidates, in which order, and whether one has room.
+ * The memory store calls these functions; the Redis store's Lua script (redis-scripts.ts,
+ * ACQUIRE_SLOT) is a line-by-line transcription of them, and the contract suite runs the
+ * same cases against both, so the two stores cannot drift apart.
+ */
+export interface AcquirePlanInput {
+  /** Already de-duplicated (see uniqueCandidates). */
+  candidates: readonly SlotCandidate[];
+  order: AcquireOrder;
+  /** Live in-flight count per candidate, same index as `candidates`. */
+  inflight: readonly number[];
+  /** The value INCR returned for the rotate key (1 on first use); ignored unless order is 'rotate'. */
+  rotateCounter: number;
+  /** The node the sticky key points at, if any. */
+  stickyNode: NodeId | null;
+}
+
+/** Candidate indexes in the order acquireSlot tries them. */
+export function acquirePlan(input: AcquirePlanInput): number[] {
+  const { candidates, order, inflight } = input;
+  const n = candidates.length;
+  let indexes = candidates.map((_, i) => i);
+  if (order === 'rotate' && n > 0) {
+    // INCR starts at 1, so the first request of a fresh counter starts at candidate 0.
+    const start = (input.rotateCounter - 1) % n;
+    indexes = [...indexes.slice(start), ...indexes.slice(0, start)];
+  } else if (order === 'least_loaded') {
+    // Explicit tie-break on the given index: Lua's table.sort is not stable.
+    indexes.sort((a, b) => {
+      const loadA = loadOf(inflight[a], candidates[a].maxconn);
+      const loadB = loadOf(inflight[b], candidates[b].maxconn);
+      return loadA !== loadB ? loadA - loadB : a - b;
+    });
+  }
+  if (input.stickyNode !== null) {
+    const at = indexes.findIndex((i) => candidates[i].node === input.stickyNode);
+    if (at > 0) indexes = [indexes[at], ...indexes.slice(0, at), ...indexes.slice(at + 1)];
+  }
+  return indexes;
+}
+
+/** Capped nodes by fill ratio, uncapped nodes by raw count (interface doc of AcquireOrder). */
+export function loadOf(inflight: number, maxconn: number): number {
+  return maxconn > 0 ? inflight / maxconn : inflight;
+}
+
+/** maxconn 0 means no cap; otherwise a slot is free while fewer than maxconn leases are live. */
+export function hasFreeSlot(inflight: number, maxconn: number): boolean {
+  return maxconn === 0 || inflight < maxconn;
+}
+
+/** A node listed twice would be counted twice in one step; the first mention wins. */
+export function uniqueCandidates(candidates: readonly SlotCandidate[]): SlotCandidate[] {
+  const seen = new Set<NodeId>();
+  return candidates.filter((c) => (seen.has(c.node) ? false : (seen.add(c.node), true)));
+}
+
+/**
+ * Rejects requests that would corrupt shared state (NaN scores, negative caps, PX 0),
+ * with a message naming the field: both stores throw the same TypeError.
+ */
+export function validateAcquireRequest(request: AcquireSlotRequest): void {
+  const fail = (field: string, got: unknown, expected: string) => {
+    throw new TypeError(`acquireSlot: ${field} must be ${expected}, got ${JSON.stringify(got) ?? String(got)}`);
+  };
+  if (!Array.isArray(request.candidates)) fail('candidates', request.candidates, 'an array');
+  for (const [i, c] of request.candidates.entries()) {
+    if (typeof c?.node !== 'string' || c.node === '') fail(`candidates[${i}].node`, c?.node, 'a node id');
+    if (!Number.isInteger(c.maxconn) || c.maxconn < 0) fail(`candidates[${i}].maxconn`, c.maxconn, 'an integer ≥ 0');
+  }
+  if (!['in_order', 'least_loaded', 'rotate'].includes(request.order)) {
+    fail('order', request.order, 'in_order, least_loaded or rotate');
+  }
+  if (request.order === 'rotate' && (typeof request.rotateKey !== 'string' || request.rotateKey === '')) {
+    fail('rotateKey', request.rotateKey, "a non-empty string with order 'rotate'");
+  }
+  if (typeof request.leaseId !== 'string' || request.leaseId === '') fail('leaseId', request.leaseId, 'a non-empty string');
+  if (!isPositiveMs(request.leaseMs)) fail('leaseMs', request.leaseMs, 'an integer ≥ 1');
+  if (!isPositiveMs(request.probeLeaseMs)) fail('probeLeaseMs', request.probeLeaseMs, 'an integer ≥ 1');
+  if (request.sticky !== undefined) {
+    if (typeof request.sticky.key !== 'string' || request.sticky.key === '') fail('sticky.key', request.sticky.key, 'a non-empty string');
+    if (!isPositiveMs(request.sticky.ttlMs)) fail('sticky.ttlMs', request.sticky.ttlMs, 'an integer ≥ 1');
+  }
+}
+
+/** Redis PX and scores take whole milliseconds; both stores demand them so they agree. */
+export function isPositiveMs(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 1;
+}

@@ -1,0 +1,220 @@
+import { systemClock, type CircuitInfo, type Clock, type NodeId, type NodeState } from '../types.ts';
+import { acquirePlan, hasFreeSlot, isPositiveMs, uniqueCandidates, validateAcquireRequest } from './acquire-plan.ts';
+import { circuitAfterRelease, circuitGate, circuitInfo, validateRelease, type CircuitRecord } from './circuit-record.ts';
+import type {
+  AcquireSlotRequest,
+  AcquireSlotResult,
+  LeaseRef,
+  ReleaseSlotRequest,
+  StateStore,
+} from './state-store.ts';
+
+export interface MemoryStateStoreOptions {
+  /** Injected so TTL, lease and circuit timing can be tested without sleeping. */
+  clock?: Clock;
+}
+
+interface Expiring<T> {
+  value: T;
+  /** Alive while now <= expiresAtMs, like a Redis key with PX. */
+  expiresAtMs: number;
+}
+
+/**
+ * The single-process store behind `pnpm start` without Redis. Same semantics as the Redis
+ * store (one contract suite runs against both): TTLs are checked against the clock on
+ * read, so no timers keep the process alive, and listeners fire in a microtask, never
+ * inside the caller's stack, as pub/sub would.
+ */
+export class MemoryStateStore implements StateStore {
+  readonly kind = 'memory' as const;
+  private readonly clock: Clock;
+  private readonly nodes = new Map<NodeId, Expiring<NodeState>>();
+  /** node -> leaseId -> expiry (ms). */
+  private readonly leases = new Map<NodeId, Map<string, number>>();
+  private readonly circuits = new Map<NodeId, CircuitRecord>();
+  /** Round-robin counters; bounded by the number of rotate keys (models), so no TTL. */
+  private readonly counters = new Map<string, number>();
+  private readonly stickies = new Map<string, Expiring<NodeId>>();
+  private stickySweepAt = 1024;
+  private readonly fleetListeners = new Set<() => void>();
+  private readonly slotListeners = new Set<(node: NodeId) => void>();
+  private closed = false;
+
+  constructor(options: MemoryStateStoreOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  async putNode(state: NodeState, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    if (typeof state?.node !== 'string' || state.node === '') throw new TypeError('putNode: state.node must be a node id');
+    if (!isPositiveMs(ttlMs)) throw new TypeError(`putNode: ttlMs must be an integer ≥ 1, got ${String(ttlMs)}`);
+    this.nodes.set(state.node, { value: structuredClone(state), expiresAtMs: this.clock() + ttlMs });
+    this.emit(this.fleetListeners, undefined);
+  }
+
+  async markNodeUnhealthy(node: NodeId, error: string, checkedAtMs: number): Promise<void> {
+    this.assertOpen();
+    const entry = this.liveNode(node, this.clock());
+    if (entry === undefined) return;
+    // expiresAtMs is kept: a server that stays dead must leave the fleet by itself.
+    entry.value = { ...entry.value, healthy: false, error, checkedAtMs };
+    this.emit(this.fleetListeners, undefined);
+  }
+
+  async listNodes(): Promise<NodeState[]> {
+    this.assertOpen();
+    const now = this.clock();
+    const live: NodeState[] = [];
+    for (const id of [...this.nodes.keys()].sort()) {
+      const entry = this.liveNode(id, now);
+      if (entry !== undefined) live.push(structuredClone(entry.value));
+    }
+    return live;
+  }
+
+  onFleetChange(listener: () => void): () => void {
+    this.fleetListeners.add(listener);
+    return () => this.fleetListeners.delete(listener);
+  }
+
+  async acquireSlot(request: AcquireSlotRequest): Promise<AcquireSlotResult> {
+    this.assertOpen();
+    validateAcquireRequest(request);
+    const candidates = uniqueCandidates(request.candidates);
+    if (candidates.length === 0) return { node: null, probe: false, reason: 'capacity', inflight: {} };
+    const now = this.clock();
+    const inflight = candidates.map((c) => this.liveLeases(c.node, now).size);
+    const rotateCounter = request.order === 'rotate' ? this.increment(request.rotateKey!) : 0;
+    const stickyNode = request.sticky ? this.liveSticky(request.sticky.key, now) : null;
+    const order = acquirePlan({ candidates, order: request.order, inflight, rotateCounter, stickyNode });
+
+    let sawFull = false;
+    for (const i of order) {
+      const { node, maxconn } = candidates[i];
+      const gate = circuitGate(this.circuits.get(node), now);
+      if (gate === 'blocked') continue;
+      if (!hasFreeSlot(inflight[i], maxconn)) {
+        sawFull = true;
+        continue;
+      }
+      this.liveLeases(node, now).set(request.leaseId, now + request.leaseMs);
+      inflight[i] += 1;
+      if (gate === 'probe') this.circuits.get(node)!.probeUntilMs = now + request.probeLeaseMs;
+      if (request.sticky) this.setSticky(request.sticky.key, node, now + request.sticky.ttlMs);
+      return { node, probe: gate === 'probe', reason: 'ok', inflight: countsByNode(candidates, inflight) };
+    }
+    return { node: null, probe: false, reason: sawFull ? 'capacity' : 'circuit', inflight: countsByNode(candidates, inflight) };
+  }
+
+  async renewLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
+    this.assertOpen();
+    if (!isPositiveMs(leaseMs)) throw new TypeError(`renewLeases: leaseMs must be an integer ≥ 1, got ${String(leaseMs)}`);
+    const now = this.clock();
+    for (const { node, leaseId } of leases) {
+      const held = this.liveLeases(node, now);
+      // Only a live lease is extended: an expired one already gave its slot away.
+      if (held.has(leaseId)) held.set(leaseId, now + leaseMs);
+    }
+  }
+
+  async releaseSlot(release: ReleaseSlotRequest): Promise<void> {
+    this.assertOpen();
+    validateRelease(release);
+    this.leases.get(release.node)?.delete(release.leaseId);
+    const next = circuitAfterRelease(this.circuits.get(release.node), release.outcome, release.probe, release.breaker, this.clock());
+    if (next === null) this.circuits.delete(release.node);
+    else this.circuits.set(release.node, next);
+    this.emit(this.slotListeners, release.node);
+  }
+
+  onSlotFreed(listener: (node: NodeId) => void): () => void {
+    this.slotListeners.add(listener);
+    return () => this.slotListeners.delete(listener);
+  }
+
+  async getInflight(nodes: readonly NodeId[]): Promise<Record<NodeId, number>> {
+    this.assertOpen();
+    const now = this.clock();
+    return Object.fromEntries(nodes.map((node) => [node, this.liveLeases(node, now).size]));
+  }
+
+  async getCircuits(nodes: readonly NodeId[]): Promise<Record<NodeId, CircuitInfo>> {
+    this.assertOpen();
+    const now = this.clock();
+    return Object.fromEntries(nodes.map((node) => [node, circuitInfo(this.circuits.get(node), now)]));
+  }
+
+  async ping(): Promise<void> {
+    this.assertOpen();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.fleetListeners.clear();
+    this.slotListeners.clear();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('state store is closed');
+  }
+
+  private liveNode(node: NodeId, now: number): Expiring<NodeState> | undefined {
+    const entry = this.nodes.get(node);
+    if (entry !== undefined && entry.expiresAtMs < now) {
+      this.nodes.delete(node);
+      return undefined;
+    }
+    return entry;
+  }
+
+  /** The node's lease map with expired leases removed (the ZREMRANGEBYSCORE of the Lua script). */
+  private liveLeases(node: NodeId, now: number): Map<string, number> {
+    let held = this.leases.get(node);
+    if (held === undefined) {
+      held = new Map();
+      this.leases.set(node, held);
+    }
+    for (const [leaseId, expiresAtMs] of held) if (expiresAtMs < now) held.delete(leaseId);
+    return held;
+  }
+
+  private increment(key: string): number {
+    const value = (this.counters.get(key) ?? 0) + 1;
+    this.counters.set(key, value);
+    return value;
+  }
+
+  private liveSticky(key: string, now: number): NodeId | null {
+    const entry = this.stickies.get(key);
+    return entry !== undefined && entry.expiresAtMs >= now ? entry.value : null;
+  }
+
+  private setSticky(key: string, node: NodeId, expiresAtMs: number): void {
+    this.stickies.set(key, { value: node, expiresAtMs });
+    // Session ids are unbounded over time: sweep expired ones once the map has doubled.
+    if (this.stickies.size < this.stickySweepAt) return;
+    const now = this.clock();
+    for (const [k, entry] of this.stickies) if (entry.expiresAtMs < now) this.stickies.delete(k);
+    this.stickySweepAt = Math.max(1024, this.stickies.size * 2);
+  }
+
+  private emit<T>(listeners: Set<(value: T) => void>, value: T): void {
+    if (listeners.size === 0) return;
+    queueMicrotask(() => {
+      for (const listener of [...listeners]) {
+        // A listener removed before delivery gets nothing, like an unsubscribed channel.
+        if (!listeners.has(listener)) continue;
+        try {
+          listener(value);
+        } catch (error) {
+          process.emitWarning(`state-store listener threw: ${String(error)}`);
+        }
+      }
+    });
+  }
+}
+
+function countsByNode(candidates: readonly { node: NodeId }[], inflight: readonly number[]): Record<NodeId, number> {
+  return Object.fromEntries(candidates.map((c, i) => [c.node, inflight[i]]));
+}

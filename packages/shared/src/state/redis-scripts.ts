@@ -1,0 +1,192 @@
+/**
+ * The Lua scripts of RedisStateStore, one per operation that must be atomic or must be one
+ * round trip. Registered with ioredis `defineCommand` (EVALSHA, EVAL on NOSCRIPT).
+ *
+ * Every script reads the clock with `redis.call('TIME')`: replicas whose own clocks are
+ * skewed still agree on when a lease, a node record or an open circuit expires. (Redis ≥ 5
+ * replicates script effects, so TIME before a write is allowed.) Scores and PX values are
+ * whole milliseconds; Lua prints numbers with 14 significant digits, enough for epoch ms.
+ *
+ * ACQUIRE_SLOT, RELEASE_SLOT and the circuit rules transcribe acquire-plan.ts and
+ * circuit-record.ts: change them together (the contract suite runs on both stores).
+ */
+
+const NOW_MS = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+`;
+
+/** Slots keys live 2 × lease past their newest lease (table in redis-keys.ts); never shortened. */
+const KEEP_SLOTS_KEY = `
+local function keepSlotsKey(key, leaseMs)
+  if redis.call('PTTL', key) < 2 * leaseMs then redis.call('PEXPIRE', key, 2 * leaseMs) end
+end
+`;
+
+/** KEYS: node, nodeIndex. ARGV: json, ttlMs, nodeId, fleetChangedChannel. */
+export const PUT_NODE = `${NOW_MS}
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
+-- The index outlives its longest member only: an abandoned prefix cleans itself up.
+if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+redis.call('PUBLISH', ARGV[4], ARGV[3])
+return 1
+`;
+
+/**
+ * KEYS: node. ARGV: error, checkedAtMs, nodeId, fleetChangedChannel.
+ * Redis' cjson encodes an empty array as {} — the two array fields of NodeState are put
+ * back to []. (A quote inside a string value is escaped, so the pattern only ever
+ * matches a real key.)
+ */
+export const MARK_NODE_UNHEALTHY = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local state = cjson.decode(raw)
+state.healthy = false
+state.error = ARGV[1]
+state.checkedAtMs = tonumber(ARGV[2])
+local out = cjson.encode(state)
+out = string.gsub(out, '"models":{}', '"models":[]')
+out = string.gsub(out, '"loadedModels":{}', '"loadedModels":[]')
+redis.call('SET', KEYS[1], out, 'KEEPTTL')
+redis.call('PUBLISH', ARGV[4], ARGV[3])
+return 1
+`;
+
+/** KEYS: nodeIndex. Drops members whose record has expired (score = expiry), returns the rest. */
+export const LIST_NODE_IDS = `${NOW_MS}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+`;
+
+/**
+ * KEYS: slots[1..n], circuit[1..n], then rotate key (order 'rotate'), then sticky key
+ * (stickyTtlMs > 0).
+ * ARGV: n, order, leaseId, leaseMs, probeLeaseMs, stickyTtlMs (0 = none), rotateTtlMs,
+ *       circuitTtlMs, node[1..n], maxconn[1..n].
+ * Returns: { node | nil, probe 0/1, reason, inflight[1..n] }.
+ */
+export const ACQUIRE_SLOT = `${NOW_MS}${KEEP_SLOTS_KEY}
+local n = tonumber(ARGV[1])
+local order = ARGV[2]
+local leaseMs = tonumber(ARGV[4])
+local stickyTtlMs = tonumber(ARGV[6])
+local nodes, maxconn, inflight, idx = {}, {}, {}, {}
+for i = 1, n do
+  nodes[i] = ARGV[8 + i]
+  maxconn[i] = tonumber(ARGV[8 + n + i])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. now)
+  inflight[i] = redis.call('ZCARD', KEYS[i])
+  idx[i] = i
+end
+
+if order == 'rotate' then
+  local rotateKey = KEYS[2 * n + 1]
+  local start = (redis.call('INCR', rotateKey) - 1) % n
+  redis.call('PEXPIRE', rotateKey, tonumber(ARGV[7]))
+  for k = 0, n - 1 do idx[k + 1] = ((start + k) % n) + 1 end
+elseif order == 'least_loaded' then
+  local function load(i)
+    if maxconn[i] > 0 then return inflight[i] / maxconn[i] end
+    return inflight[i]
+  end
+  table.sort(idx, function(a, b)
+    local la, lb = load(a), load(b)
+    if la ~= lb then return la < lb end
+    return a < b
+  end)
+end
+
+local stickyKey = nil
+if stickyTtlMs > 0 then
+  stickyKey = KEYS[#KEYS]
+  local target = redis.call('GET', stickyKey)
+  if target then
+    for k = 2, n do
+      if nodes[idx[k]] == target then
+        table.insert(idx, 1, table.remove(idx, k))
+        break
+      end
+    end
+  end
+end
+
+local sawFull = false
+for _, i in ipairs(idx) do
+  local circuit = redis.call('HMGET', KEYS[n + i], 'openUntil', 'probeUntil')
+  local openUntil = tonumber(circuit[1]) or 0
+  local probeUntil = tonumber(circuit[2]) or 0
+  local gate = 'pass'
+  if openUntil ~= 0 then
+    if openUntil > now or probeUntil > now then gate = 'blocked' else gate = 'probe' end
+  end
+  if gate ~= 'blocked' then
+    if maxconn[i] == 0 or inflight[i] < maxconn[i] then
+      redis.call('ZADD', KEYS[i], now + leaseMs, ARGV[3])
+      keepSlotsKey(KEYS[i], leaseMs)
+      inflight[i] = inflight[i] + 1
+      local probe = 0
+      if gate == 'probe' then
+        redis.call('HSET', KEYS[n + i], 'probeUntil', now + tonumber(ARGV[5]))
+        redis.call('PEXPIRE', KEYS[n + i], tonumber(ARGV[8]))
+        probe = 1
+      end
+      if stickyKey then redis.call('SET', stickyKey, nodes[i], 'PX', stickyTtlMs) end
+      return { nodes[i], probe, 'ok', inflight }
+    end
+    sawFull = true
+  end
+end
+if sawFull then return { false, 0, 'capacity', inflight } end
+return { false, 0, 'circuit', inflight }
+`;
+
+/**
+ * KEYS: slots, circuit. ARGV: leaseId, outcome, probe (1/0), threshold, ttlMs, nodeId,
+ * slotFreedChannel, circuitTtlMs.
+ * Success deletes the circuit hash: closed with 0 failures is what "no record" means.
+ */
+export const RELEASE_SLOT = `${NOW_MS}
+redis.call('ZREM', KEYS[1], ARGV[1])
+local outcome = ARGV[2]
+local probe = ARGV[3] == '1'
+if outcome == 'success' then
+  redis.call('DEL', KEYS[2])
+elseif outcome == 'failure' then
+  local failures = redis.call('HINCRBY', KEYS[2], 'failures', 1)
+  if failures >= tonumber(ARGV[4]) or probe then
+    redis.call('HSET', KEYS[2], 'openUntil', now + tonumber(ARGV[5]))
+  end
+  if probe then redis.call('HSET', KEYS[2], 'probeUntil', 0) end
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[8]))
+elseif probe and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[2], 'probeUntil', 0)
+end
+redis.call('PUBLISH', ARGV[7], ARGV[6])
+return 1
+`;
+
+/**
+ * KEYS: slots per lease. ARGV: leaseMs, leaseId per lease. Only a lease that is still live
+ * is extended: an expired one already gave its slot away and must not come back.
+ */
+export const RENEW_LEASES = `${NOW_MS}${KEEP_SLOTS_KEY}
+local leaseMs = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  local score = redis.call('ZSCORE', KEYS[i], ARGV[i + 1])
+  if score and tonumber(score) >= now then
+    redis.call('ZADD', KEYS[i], 'XX', now + leaseMs, ARGV[i + 1])
+    keepSlotsKey(KEYS[i], leaseMs)
+  end
+end
+return 1
+`;
+
+/** KEYS: slots per node. Live leases only (score ≥ now); read-only. */
+export const GET_INFLIGHT = `${NOW_MS}
+local counts = {}
+for i = 1, #KEYS do counts[i] = redis.call('ZCOUNT', KEYS[i], now, '+inf') end
+return counts
+`;

@@ -1,0 +1,219 @@
+import { freePort, uniquePrefix } from '@ai-lb/testkit';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { GatewayError } from '../errors.ts';
+import { acquire, LONG_MS, nodeState, release, sleep } from './contract-harness.ts';
+import { RedisStateStore } from './redis-state-store.ts';
+import { describeStateStoreContract } from './state-store.contract.ts';
+
+const redisUrl = inject('redisUrl');
+const quiet = () => undefined;
+let admin: Redis;
+const usedPrefixes: string[] = [];
+
+function prefix(): string {
+  const p = uniquePrefix('store');
+  usedPrefixes.push(p);
+  return p;
+}
+
+beforeAll(() => {
+  admin = new Redis(redisUrl);
+});
+
+afterAll(async () => {
+  // Keys carry TTLs, but rr/circuit live 24 h: leave the shared server clean.
+  for (const p of usedPrefixes) {
+    const keys = await admin.keys(`${p}*`);
+    if (keys.length > 0) await admin.del(...keys);
+  }
+  await admin.quit();
+});
+
+describeStateStoreContract('redis', async () => {
+  const keyPrefix = prefix();
+  const opened: RedisStateStore[] = [];
+  const open = async () => {
+    const store = new RedisStateStore({ url: redisUrl, keyPrefix, log: quiet });
+    opened.push(store);
+    await store.ping();
+    return store;
+  };
+  const store = await open();
+  return {
+    store,
+    peer: open,
+    advance: sleep,
+    listening: (s) => (s as RedisStateStore).subscriptionsReady(),
+    close: async () => void (await Promise.all(opened.map((s) => s.close()))),
+  };
+});
+
+describe('RedisStateStore specifics', () => {
+  const stores: RedisStateStore[] = [];
+  const clients: Redis[] = [];
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+    await Promise.all(clients.splice(0).map((c) => c.quit().catch(() => c.disconnect())));
+  });
+  const openStore = (keyPrefix = prefix()) => {
+    const store = new RedisStateStore({ url: redisUrl, keyPrefix, log: quiet });
+    stores.push(store);
+    return store;
+  };
+
+  it('acquireSlot, releaseSlot and renewLeases are one round trip each (MONITOR)', async () => {
+    const client = new Redis(redisUrl);
+    clients.push(client);
+    const store = new RedisStateStore({ client, keyPrefix: prefix() });
+    stores.push(store);
+    const candidates = [{ node: 'a:1', maxconn: 2 }, { node: 'b:1', maxconn: 2 }];
+    // Warm-up: the first EVALSHA of each script meets NOSCRIPT and falls back to EVAL once.
+    const warm = await acquire(store, candidates, { order: 'rotate', rotateKey: 'm', sticky: { key: 's', ttlMs: LONG_MS } });
+    await store.renewLeases([{ node: warm.node!, leaseId: warm.leaseId }], LONG_MS);
+    await release(store, warm, 'failure');
+
+    const monitor = await client.monitor();
+    clients.push(monitor);
+    const seen: { source: string; args: string[] }[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, args }));
+    const mine = `127.0.0.1:${client.stream.localPort}`;
+    /** The commands this client sent while `work` ran, framed by two ECHO markers. */
+    const callsBetween = async (label: string, work: () => Promise<unknown>) => {
+      await client.echo(`${label}-start`);
+      await work();
+      await client.echo(`${label}-end`);
+      await waitFor(() => seen.some((s) => s.args[1] === `${label}-end`), 2000);
+      const window = seen.splice(0);
+      const from = window.findIndex((s) => s.args[1] === `${label}-start`);
+      const to = window.findIndex((s) => s.args[1] === `${label}-end`);
+      expect(from).toBeGreaterThanOrEqual(0);
+      return window.slice(from + 1, to).filter((s) => s.source === mine).map((s) => s.args[0].toLowerCase());
+    };
+
+    let lease: Awaited<ReturnType<typeof acquire>> | undefined;
+    expect(await callsBetween('acquire', async () => {
+      lease = await acquire(store, candidates, { order: 'rotate', rotateKey: 'm', sticky: { key: 's', ttlMs: LONG_MS } });
+    })).toEqual(['evalsha']);
+    expect(lease!.node).not.toBeNull();
+    expect(await callsBetween('renew', () => store.renewLeases([{ node: lease!.node!, leaseId: lease!.leaseId }, { node: 'b:1', leaseId: 'x' }], LONG_MS))).toEqual(['evalsha']);
+    expect(await callsBetween('release', () => release(store, lease!, 'failure'))).toEqual(['evalsha']);
+  });
+
+  it('200 concurrent acquires from 3 replicas on maxconn 4: exactly 4 succeed', async () => {
+    const keyPrefix = prefix();
+    const replicas = [openStore(keyPrefix), openStore(keyPrefix), openStore(keyPrefix)];
+    await Promise.all(replicas.map((r) => r.ping()));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => acquire(replicas[i % 3], [{ node: 'a:1', maxconn: 4 }])),
+    );
+    expect(results.filter((r) => r.node === 'a:1')).toHaveLength(4);
+    expect(results.filter((r) => r.node === null && r.reason === 'capacity')).toHaveLength(196);
+    expect(await replicas[0].getInflight(['a:1'])).toEqual({ 'a:1': 4 });
+  });
+
+  it('every key it writes is under the prefix, named by redisKeys, and expires', async () => {
+    const keyPrefix = prefix();
+    const store = openStore(keyPrefix);
+    await store.putNode(nodeState('a:1'), 5000);
+    const lease = await acquire(store, [{ node: 'a:1', maxconn: 1 }], {
+      order: 'rotate', rotateKey: 'm1', leaseMs: 1000, sticky: { key: 'm1:sess', ttlMs: 7000 },
+    });
+    await release(store, { ...lease, leaseId: 'other' }, 'failure');
+    const k = store.keys;
+    expect((await admin.keys(`${keyPrefix}*`)).sort()).toEqual(
+      [k.node('a:1'), k.nodeIndex(), k.slots('a:1'), k.circuit('a:1'), k.roundRobin('m1'), k.sticky('m1:sess')].sort(),
+    );
+    const ttl = async (key: string) => admin.pttl(key);
+    expect(await ttl(k.node('a:1'))).toBeGreaterThan(4000);
+    expect(await ttl(k.nodeIndex())).toBeGreaterThan(4000);
+    expect(await ttl(k.slots('a:1'))).toBeLessThanOrEqual(2000);
+    expect(await ttl(k.sticky('m1:sess'))).toBeLessThanOrEqual(7000);
+    for (const key of [k.circuit('a:1'), k.roundRobin('m1')]) expect(await ttl(key)).toBeGreaterThan(3_600_000);
+  });
+
+  it('markNodeUnhealthy keeps the key’s PTTL instead of refreshing it', async () => {
+    const store = openStore();
+    await store.putNode(nodeState('a:1'), 10_000);
+    await sleep(200);
+    await store.markNodeUnhealthy('a:1', 'down', 1);
+    const remaining = await admin.pttl(store.keys.node('a:1'));
+    expect(remaining).toBeGreaterThan(0);
+    expect(remaining).toBeLessThanOrEqual(9_800);
+  });
+
+  it('calls made while the first connection is still opening all wait for it, sharing one waiter', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const store = openStore();
+      const results = await Promise.all(Array.from({ length: 50 }, () => store.getInflight(['a:1'])));
+      expect(results).toHaveLength(50);
+      await sleep(10);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+  });
+
+  it('a corrupt node record is skipped, not fatal to listNodes', async () => {
+    const store = openStore();
+    await store.putNode(nodeState('a:1'), 10_000);
+    await store.putNode(nodeState('b:1'), 10_000);
+    await admin.set(store.keys.node('b:1'), '{not json', 'KEEPTTL');
+    expect((await store.listNodes()).map((n) => n.node)).toEqual(['a:1']);
+  });
+});
+
+describe('RedisStateStore while Redis is unreachable', () => {
+  it('every call rejects fast with state_unavailable; nothing hangs, nothing is unhandled', async () => {
+    const port = await freePort();
+    const logged: string[] = [];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const store = new RedisStateStore({ url: `redis://:secret@127.0.0.1:${port}`, keyPrefix: 'x:', log: (l) => logged.push(l) });
+    try {
+      const stopListening = store.onFleetChange(() => undefined);
+      const calls: [string, () => Promise<unknown>][] = [
+        ['ping', () => store.ping()],
+        ['listNodes', () => store.listNodes()],
+        ['putNode', () => store.putNode(nodeState('a:1'), 1000)],
+        ['acquireSlot', () => acquire(store, [{ node: 'a:1', maxconn: 1 }])],
+        ['releaseSlot', () => release(store, { node: 'a:1', leaseId: 'l' }, 'success')],
+        ['getInflight', () => store.getInflight(['a:1'])],
+        ['getCircuits', () => store.getCircuits(['a:1'])],
+      ];
+      for (const round of [1, 2]) {
+        for (const [name, call] of calls) {
+          const started = performance.now();
+          const error = await call().then(() => undefined, (e: unknown) => e);
+          expect(error, `${name} (round ${round})`).toBeInstanceOf(GatewayError);
+          expect((error as GatewayError).code).toBe('state_unavailable');
+          expect(performance.now() - started, name).toBeLessThan(1000);
+        }
+        await sleep(300); // let the client retry in the background between rounds
+      }
+      stopListening();
+      expect(logged.length).toBe(1); // one line per outage, not one per retry
+      expect(logged[0]).toMatch(/unreachable/);
+      expect(logged[0]).not.toContain('secret');
+    } finally {
+      const started = performance.now();
+      await store.close();
+      expect(performance.now() - started).toBeLessThan(1000);
+      await sleep(20);
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(5);
+  }
+}

@@ -1,0 +1,135 @@
+import { freePort, startRedis, uniquePrefix, type RedisServer } from '@ai-lb/testkit';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { acquire, LONG_MS, nodeState, release, sleep } from './contract-harness.ts';
+import { RedisStateStore } from './redis-state-store.ts';
+import { ResilientStateStore } from './resilient-state-store.ts';
+import { describeStateStoreContract } from './state-store.contract.ts';
+
+const quiet = () => undefined;
+const redisUrl = inject('redisUrl');
+const usedPrefixes: string[] = [];
+
+afterAll(async () => {
+  const admin = new Redis(redisUrl);
+  for (const p of usedPrefixes) {
+    const keys = await admin.keys(`${p}*`);
+    if (keys.length > 0) await admin.del(...keys);
+  }
+  await admin.quit();
+});
+
+// While Redis is up, the wrapper must be indistinguishable from the Redis store.
+describeStateStoreContract('resilient, Redis up', async () => {
+  const keyPrefix = uniquePrefix('resilient');
+  usedPrefixes.push(keyPrefix);
+  const opened: ResilientStateStore[] = [];
+  const open = async () => {
+    const store = new ResilientStateStore({ remote: new RedisStateStore({ url: redisUrl, keyPrefix, log: quiet }), log: quiet });
+    opened.push(store);
+    await store.ping();
+    return store;
+  };
+  const store = await open();
+  return {
+    store,
+    peer: open,
+    advance: sleep,
+    listening: (s) => (s as ResilientStateStore).subscriptionsReady(),
+    close: async () => {
+      await Promise.all(opened.map((s) => s.close()));
+      expect(opened.every((s) => !s.degraded)).toBe(true);
+    },
+  };
+});
+
+describe('ResilientStateStore when Redis goes away and comes back', () => {
+  let server: RedisServer | undefined;
+  const closers: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    await Promise.all(closers.splice(0).map((close) => close()));
+    await server?.stop();
+    server = undefined;
+  });
+
+  async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 8000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+      await sleep(20);
+    }
+  }
+
+  it('serves the last fleet and accounts locally while down, then goes back to Redis by itself', async () => {
+    server = await startRedis();
+    const keyPrefix = 'resilient:';
+    const monitor = new RedisStateStore({ url: server.url, keyPrefix, log: quiet });
+    const store = new ResilientStateStore({ remote: new RedisStateStore({ url: server.url, keyPrefix, log: quiet }), recheckMs: 50, log: quiet });
+    closers.push(() => monitor.close(), () => store.close());
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    closers.push(async () => process.off('unhandledRejection', onUnhandled));
+    const changes: boolean[] = [];
+    store.onDegradedChange((degraded) => changes.push(degraded));
+    const A = [{ node: 'a:1', maxconn: 2 }];
+
+    await monitor.putNode(nodeState('a:1', { maxconn: 2 }), LONG_MS);
+    await monitor.putNode(nodeState('b:1'), LONG_MS);
+    const fleet = await store.listNodes();
+    const remoteLease = await acquire(store, A);
+    expect(remoteLease.node).toBe('a:1');
+
+    await server.stop();
+    // The fleet as last read; the outage is noticed on the first failing call.
+    expect(await store.listNodes()).toEqual(fleet);
+    expect(store.degraded).toBe(true);
+    expect(changes).toEqual([true]);
+    await store.ping();
+
+    // Local accounting: the cap holds within this replica (the Redis lease is not visible).
+    const local1 = await acquire(store, A);
+    const local2 = await acquire(store, A);
+    expect([local1.node, local2.node]).toEqual(['a:1', 'a:1']);
+    expect(await acquire(store, A)).toMatchObject({ node: null, reason: 'capacity' });
+    expect(await store.getInflight(['a:1'])).toEqual({ 'a:1': 2 });
+    // Local circuit breaker: three failures on b open it for this replica.
+    for (let i = 0; i < 3; i++) await release(store, await acquire(store, [{ node: 'b:1', maxconn: 0 }]), 'failure');
+    expect(await acquire(store, [{ node: 'b:1', maxconn: 0 }])).toMatchObject({ node: null, reason: 'circuit' });
+    // A lease taken in Redis before the outage: its release must not throw.
+    await release(store, remoteLease, 'success');
+    // A monitor in this process keeps the local view fresh.
+    await store.markNodeUnhealthy('b:1', 'probe failed', 5);
+    expect((await store.listNodes()).find((n) => n.node === 'b:1')?.healthy).toBe(false);
+
+    server = await startRedis({ port: server.port });
+    await until(() => store.degraded === false, 'back on Redis');
+    expect(changes).toEqual([true, false]);
+    // A fresh Redis (no persistence): the fleet now comes from it again, i.e. empty.
+    expect(await store.listNodes()).toEqual([]);
+    await until(() => monitor.ping().then(() => true, () => false), 'monitor reconnected');
+
+    // Leases taken locally are released locally; new leases go to Redis.
+    await release(store, local1, 'success');
+    await release(store, local2, 'success');
+    const next = await acquire(store, A);
+    expect(next.node).toBe('a:1');
+    expect(await monitor.getInflight(['a:1'])).toEqual({ 'a:1': 1 });
+    expect(await monitor.getCircuits(['b:1'])).toEqual({ 'b:1': { state: 'closed', failures: 0, openUntilMs: 0 } });
+    expect(unhandled).toEqual([]);
+  });
+
+  it('Redis down from the start: no fleet to serve (clear error), capacity still accounted locally', async () => {
+    const port = await freePort();
+    const store = new ResilientStateStore({ remote: new RedisStateStore({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'x:', log: quiet }), recheckMs: 50, log: quiet });
+    closers.push(() => store.close());
+    await expect(store.listNodes()).rejects.toMatchObject({ code: 'state_unavailable', message: expect.stringMatching(/no fleet/) });
+    expect(store.degraded).toBe(true);
+    expect((await acquire(store, [{ node: 'a:1', maxconn: 1 }])).node).toBe('a:1');
+    expect((await acquire(store, [{ node: 'a:1', maxconn: 1 }])).node).toBeNull();
+
+    server = await startRedis({ port });
+    await until(() => store.degraded === false, 'back on Redis');
+    expect(await store.listNodes()).toEqual([]);
+  });
+});

@@ -1,0 +1,225 @@
+import { GatewayError } from '../errors.ts';
+import type { CircuitInfo, Clock, NodeId, NodeState } from '../types.ts';
+import { MemoryStateStore } from './memory-state-store.ts';
+import type { AcquireSlotRequest, AcquireSlotResult, LeaseRef, ReleaseSlotRequest, StateStore } from './state-store.ts';
+
+export interface ResilientStateStoreOptions {
+  /** The shared store, normally a RedisStateStore. Closed by close(). */
+  remote: StateStore;
+  /** While degraded, how often to ask whether Redis is back. */
+  recheckMs?: number;
+  /** For the local accounting store. */
+  clock?: Clock;
+  log?: (line: string) => void;
+}
+
+/**
+ * "Redis trouble": keeps a replica serving while Redis is unreachable.
+ *
+ * Normally every call goes to `remote`. When one fails with `state_unavailable` the store
+ * turns `degraded`: the fleet is served from the last listNodes it read, and capacity,
+ * circuit breaker, rotation and sticky sessions are accounted in a local MemoryStateStore,
+ * per replica. A timer asks Redis every `recheckMs`; once it answers, calls go back to it.
+ * A lease remembers where it was taken: local leases are renewed and released locally even
+ * after Redis is back; remote leases whose release fails simply expire in Redis.
+ * What is lost while degraded is listed in the README ("When Redis is unreachable").
+ */
+export class ResilientStateStore implements StateStore {
+  readonly kind = 'redis' as const;
+  private readonly remote: StateStore;
+  private readonly local: MemoryStateStore;
+  private readonly recheckMs: number;
+  private readonly log: (line: string) => void;
+  private fleet: NodeState[] | undefined;
+  private readonly localLeases = new Set<string>();
+  private readonly degradedListeners = new Set<(degraded: boolean) => void>();
+  private readonly fleetListeners = new Set<() => void>();
+  private readonly unsubscribeRemote: (() => void)[];
+  private recheckTimer: NodeJS.Timeout | undefined;
+  private isDegraded = false;
+  private closed = false;
+
+  constructor(options: ResilientStateStoreOptions) {
+    this.remote = options.remote;
+    this.local = new MemoryStateStore({ clock: options.clock });
+    this.recheckMs = options.recheckMs ?? 1000;
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.unsubscribeRemote = [this.remote.onFleetChange(() => this.fleetChanged())];
+  }
+
+  /** true while Redis is unreachable and this replica runs on its own (health, metrics). */
+  get degraded(): boolean {
+    return this.isDegraded;
+  }
+
+  onDegradedChange(listener: (degraded: boolean) => void): () => void {
+    this.degradedListeners.add(listener);
+    return () => this.degradedListeners.delete(listener);
+  }
+
+  async putNode(state: NodeState, ttlMs: number): Promise<void> {
+    // Locally, an in-process monitor's writes still reach this replica's readers.
+    await this.either(() => this.remote.putNode(state, ttlMs), () => this.putLocally(state));
+  }
+
+  async markNodeUnhealthy(node: NodeId, error: string, checkedAtMs: number): Promise<void> {
+    await this.either(
+      () => this.remote.markNodeUnhealthy(node, error, checkedAtMs),
+      () => this.markLocally(node, error, checkedAtMs),
+    );
+  }
+
+  async listNodes(): Promise<NodeState[]> {
+    return this.either(
+      async () => (this.fleet = await this.remote.listNodes()).map((n) => structuredClone(n)),
+      async () => {
+        if (this.fleet === undefined) {
+          throw new GatewayError('state_unavailable', 'state store unavailable: Redis is unreachable and no fleet was read yet');
+        }
+        return this.fleet.map((n) => structuredClone(n));
+      },
+    );
+  }
+
+  onFleetChange(listener: () => void): () => void {
+    this.fleetListeners.add(listener);
+    return () => this.fleetListeners.delete(listener);
+  }
+
+  async acquireSlot(request: AcquireSlotRequest): Promise<AcquireSlotResult> {
+    return this.either(
+      () => this.remote.acquireSlot(request),
+      async () => {
+        const result = await this.local.acquireSlot(request);
+        if (result.node !== null) this.localLeases.add(request.leaseId);
+        return result;
+      },
+    );
+  }
+
+  async renewLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
+    const local = leases.filter((l) => this.localLeases.has(l.leaseId));
+    const remote = leases.filter((l) => !this.localLeases.has(l.leaseId));
+    await this.local.renewLeases(local, leaseMs);
+    // A remote lease that cannot be renewed expires in Redis: nothing else to do.
+    if (remote.length > 0 && !this.isDegraded) await this.either(() => this.remote.renewLeases(remote, leaseMs), async () => undefined);
+  }
+
+  async releaseSlot(release: ReleaseSlotRequest): Promise<void> {
+    if (this.localLeases.delete(release.leaseId)) return this.local.releaseSlot(release);
+    // A remote lease released during an outage: the slot expires in Redis by itself, but
+    // the attempt's outcome still counts for this replica's local circuit.
+    await this.either(() => this.remote.releaseSlot(release), () => this.local.releaseSlot(release));
+  }
+
+  onSlotFreed(listener: (node: NodeId) => void): () => void {
+    const offRemote = this.remote.onSlotFreed(listener);
+    const offLocal = this.local.onSlotFreed(listener);
+    return () => {
+      offRemote();
+      offLocal();
+    };
+  }
+
+  async getInflight(nodes: readonly NodeId[]): Promise<Record<NodeId, number>> {
+    return this.either(() => this.remote.getInflight(nodes), () => this.local.getInflight(nodes));
+  }
+
+  async getCircuits(nodes: readonly NodeId[]): Promise<Record<NodeId, CircuitInfo>> {
+    return this.either(() => this.remote.getCircuits(nodes), () => this.local.getCircuits(nodes));
+  }
+
+  /** Resolves while the replica can serve: with Redis, or degraded on its own. */
+  async ping(): Promise<void> {
+    await this.either(() => this.remote.ping(), async () => undefined);
+  }
+
+  /** Resolves once remote subscriptions are live (tests, startup); see RedisStateStore. */
+  async subscriptionsReady(): Promise<void> {
+    const remote = this.remote as Partial<{ subscriptionsReady(): Promise<void> }>;
+    await remote.subscriptionsReady?.();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.recheckTimer);
+    this.recheckTimer = undefined;
+    this.unsubscribeRemote.forEach((off) => off());
+    this.degradedListeners.clear();
+    this.fleetListeners.clear();
+    await Promise.all([this.remote.close(), this.local.close()]);
+  }
+
+  /** Remote unless degraded; a state_unavailable failure switches to degraded and falls back. */
+  private async either<T>(remote: () => Promise<T>, local: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('state store is closed');
+    if (this.isDegraded) return local();
+    try {
+      return await remote();
+    } catch (error) {
+      if (!(error instanceof GatewayError) || error.code !== 'state_unavailable') throw error;
+      this.setDegraded(true, error.message);
+      return local();
+    }
+  }
+
+  private setDegraded(degraded: boolean, why: string): void {
+    if (this.isDegraded === degraded) return;
+    this.isDegraded = degraded;
+    this.log(degraded ? `ai-lb: state degraded, serving on local state (${why})` : `ai-lb: state back on Redis (${why})`);
+    if (degraded) this.scheduleRecheck();
+    for (const listener of [...this.degradedListeners]) this.safely(() => listener(degraded));
+    // The fleet's source changed: caches should re-read.
+    this.fleetChanged();
+  }
+
+  private scheduleRecheck(): void {
+    if (this.closed) return;
+    this.recheckTimer = setTimeout(() => void this.recheck(), this.recheckMs);
+    // Never the reason a process stays alive.
+    this.recheckTimer.unref();
+  }
+
+  private async recheck(): Promise<void> {
+    this.recheckTimer = undefined;
+    try {
+      await this.remote.ping();
+      this.fleet = await this.remote.listNodes();
+      this.setDegraded(false, 'Redis answered again');
+    } catch {
+      // Still down (or down again between ping and listNodes): try later.
+      if (this.isDegraded) this.scheduleRecheck();
+    }
+  }
+
+  private putLocally(state: NodeState): Promise<void> {
+    const others = (this.fleet ?? []).filter((n) => n.node !== state.node);
+    this.fleet = [...others, structuredClone(state)].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+    this.fleetChanged();
+    return Promise.resolve();
+  }
+
+  private markLocally(node: NodeId, error: string, checkedAtMs: number): Promise<void> {
+    const known = this.fleet?.find((n) => n.node === node);
+    if (known !== undefined) {
+      Object.assign(known, { healthy: false, error, checkedAtMs });
+      this.fleetChanged();
+    }
+    return Promise.resolve();
+  }
+
+  private fleetChanged(): void {
+    if (this.fleetListeners.size === 0) return;
+    queueMicrotask(() => {
+      for (const listener of [...this.fleetListeners]) if (this.fleetListeners.has(listener)) this.safely(listener);
+    });
+  }
+
+  private safely(call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      this.log(`ai-lb: state-store listener threw: ${String(error)}`);
+    }
+  }
+}

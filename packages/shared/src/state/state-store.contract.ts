@@ -1,0 +1,34 @@
+import { afterEach, beforeEach, describe } from 'vitest';
+import { capacityContract } from './capacity.contract.ts';
+import { circuitContract, stickyContract } from './circuit.contract.ts';
+import type { MakeStoreUnderTest, StoreUnderTest } from './contract-harness.ts';
+import { fleetContract } from './fleet.contract.ts';
+
+export type { MakeStoreUnderTest, StoreUnderTest } from './contract-harness.ts';
+
+/**
+ * The one suite every StateStore passes (the hono router pattern: one interface, one shared
+ * case list). Each test gets a fresh store on fresh shared state; time-based cases call
+ * `advance`, which moves an injected clock (memory) or really waits tens of ms (Redis).
+ */
+export function describeStateStoreContract(name: string, makeStore: MakeStoreUnderTest): void {
+  describe(`StateStore contract: ${name}`, () => {
+    let current: StoreUnderTest | undefined;
+    const sut = () => {
+      if (current === undefined) throw new Error('store not ready');
+      return current;
+    };
+    beforeEach(async () => {
+      current = await makeStore();
+    });
+    afterEach(async () => {
+      await current?.close();
+      current = undefined;
+    });
+
+    describe('fleet', () => fleetContract(sut));
+    describe('capacity', () => capacityContract(sut));
+    describe('circuit breaker', () => circuitContract(sut));
+    describe('sticky sessions', () => stickyContract(sut));
+  });
+}
