@@ -1,0 +1,57 @@
+import { describe, expect, test } from 'vitest';
+import { BenchUsageError, parseBenchOptions } from './bench-options.ts';
+import { parseWrkOutput } from './wrk-load.ts';
+
+describe('parseBenchOptions', () => {
+  test('defaults: 3 rounds of 3 s, every target, 1000 held streams each round', () => {
+    const options = parseBenchOptions([]);
+    expect(options).toMatchObject({ rounds: 3, durationSec: 3, connections: 50, heldStreams: 1000, heldEveryRound: true, json: false });
+    expect(options.targets).toEqual(['direct', 'node-floor', 'hpm', 'gateway-memory', 'gateway-redis']);
+  });
+
+  test('--quick shortens runs and holds streams only in the last round; flags override it', () => {
+    expect(parseBenchOptions(['--quick'])).toMatchObject({ rounds: 1, durationSec: 1, ttfbStreams: 50, heldEveryRound: false });
+    expect(parseBenchOptions(['--quick', '--rounds', '5', '--json'])).toMatchObject({ rounds: 5, json: true });
+  });
+
+  test('--targets always keeps direct and node-floor, the references of every ratio', () => {
+    expect(parseBenchOptions(['--targets', 'gateway-redis']).targets).toEqual(['direct', 'node-floor', 'gateway-redis']);
+  });
+
+  test.each([
+    [['--rounds', '0'], /--rounds 0: expected an integer from 1 to 50/],
+    [['--duration', 'abc'], /--duration abc/],
+    [['--targets', 'nginx'], /--targets nginx: expected some of direct,node-floor/],
+    [['--generator', 'ab'], /--generator ab: expected wrk or autocannon/],
+  ])('%j is refused with a message naming the flag', (argv, message) => {
+    expect(() => parseBenchOptions(argv)).toThrow(BenchUsageError);
+    expect(() => parseBenchOptions(argv)).toThrow(message);
+  });
+
+  test('an unknown flag is refused', () => {
+    expect(() => parseBenchOptions(['--fast'])).toThrow(/--fast/);
+  });
+});
+
+describe('parseWrkOutput', () => {
+  test('reads the JSON line of wrk-post.lua and adds every error kind', () => {
+    const stdout = [
+      'Running 3s test @ http://127.0.0.1:1/v1/chat/completions',
+      '  1 threads and 50 connections',
+      'BENCH_JSON {"requests":30000,"durationUs":3000000,"bytes":1,"connectErrors":1,"readErrors":2,"writeErrors":3,"statusErrors":4,"timeouts":5,"p50Us":1500,"p99Us":9000,"maxUs":20000,"meanUs":1700.5}',
+    ].join('\n');
+    expect(parseWrkOutput(stdout)).toEqual({
+      generator: 'wrk',
+      requests: 30000,
+      durationSec: 3,
+      requestsPerSec: 10000,
+      p50Ms: 1.5,
+      p99Ms: 9,
+      errors: 15,
+    });
+  });
+
+  test('no JSON line is an error, not zeros', () => {
+    expect(() => parseWrkOutput('unable to connect to 127.0.0.1:1 Connection refused')).toThrow(/BENCH_JSON/);
+  });
+});

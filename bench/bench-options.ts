@@ -1,0 +1,96 @@
+/** `pnpm bench` command line: defaults sized for ≤ 3 minutes on a 2-core machine. */
+import { parseArgs } from 'node:util';
+import type { LoadGenerator } from './run-load.ts';
+import { TARGET_NAMES, type TargetName } from './start-target.ts';
+
+export interface BenchOptions {
+  rounds: number;
+  /** Seconds of each closed-loop load run (non-stream, and 50 ms-upstream). */
+  durationSec: number;
+  connections: number;
+  upstreams: number;
+  targets: TargetName[];
+  /** Streams per round for time to first byte, and how many run at once. */
+  ttfbStreams: number;
+  ttfbConcurrency: number;
+  /** Concurrent open streams for the memory measurement; 0 = skip. */
+  heldStreams: number;
+  /** Measure held streams in every round (default) or only in the last one (--quick). */
+  heldEveryRound: boolean;
+  /** Upstream delay for the added-latency phase. */
+  slowUpstreamMs: number;
+  warmupSec: number;
+  generator?: LoadGenerator;
+  cpuProf: boolean;
+  json: boolean;
+}
+
+export const USAGE = `usage: pnpm bench [--quick] [--json] [--rounds N] [--duration S] [--connections C]
+                  [--targets ${TARGET_NAMES.join(',')}] [--upstreams N]
+                  [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof]`;
+
+export function parseBenchOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      connections: { type: 'string' },
+      upstreams: { type: 'string' },
+      targets: { type: 'string' },
+      'ttfb-streams': { type: 'string' },
+      'held-streams': { type: 'string' },
+      generator: { type: 'string' },
+      'cpu-prof': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) throw new BenchUsageError(USAGE);
+  const quick = values.quick!;
+  return {
+    rounds: intOption('--rounds', values.rounds, quick ? 1 : 3, 1, 50),
+    durationSec: intOption('--duration', values.duration, quick ? 1 : 3, 1, 600),
+    connections: intOption('--connections', values.connections, 50, 1, 5000),
+    upstreams: intOption('--upstreams', values.upstreams, 2, 1, 16),
+    targets: targetsOption(values.targets),
+    ttfbStreams: intOption('--ttfb-streams', values['ttfb-streams'], quick ? 50 : 300, 1, 100_000),
+    ttfbConcurrency: 1,
+    heldStreams: intOption('--held-streams', values['held-streams'], 1000, 0, 10_000),
+    heldEveryRound: !quick,
+    slowUpstreamMs: 50,
+    warmupSec: 1,
+    generator: generatorOption(values.generator),
+    cpuProf: values['cpu-prof']!,
+    json: values.json!,
+  };
+}
+
+export class BenchUsageError extends Error {}
+
+function intOption(flag: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new BenchUsageError(`${flag} ${raw}: expected an integer from ${min} to ${max}\n${USAGE}`);
+  }
+  return value;
+}
+
+function targetsOption(raw: string | undefined): TargetName[] {
+  if (raw === undefined) return [...TARGET_NAMES];
+  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(TARGET_NAMES as readonly string[]).includes(n));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new BenchUsageError(`--targets ${raw}: expected some of ${TARGET_NAMES.join(',')}\n${USAGE}`);
+  }
+  // Ratios are against direct and the node floor, so both always run.
+  return TARGET_NAMES.filter((n) => n === 'direct' || n === 'node-floor' || names.includes(n));
+}
+
+function generatorOption(raw: string | undefined): LoadGenerator | undefined {
+  if (raw === undefined || raw === 'wrk' || raw === 'autocannon') return raw;
+  throw new BenchUsageError(`--generator ${raw}: expected wrk or autocannon\n${USAGE}`);
+}

@@ -1,0 +1,99 @@
+/** The human report of `pnpm bench`: machine, method, one table, issue-6 checks, notes. */
+import { cpus, loadavg } from 'node:os';
+import type { BenchOptions } from './bench-options.ts';
+import type { TargetCheck, TargetSummary } from './summarize-rounds.ts';
+
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  node: string;
+  date: string;
+  command: string;
+  generator: string;
+  /** 1-minute load average before and after: a busy machine shows here. */
+  loadAvgBefore: number;
+  loadAvgAfter: number;
+}
+
+export function describeMachine(command: string, generator: string): MachineInfo {
+  const cpuList = cpus();
+  return {
+    cpuModel: cpuList[0]?.model.trim() ?? 'unknown',
+    cores: cpuList.length,
+    node: process.version,
+    date: new Date().toISOString(),
+    command,
+    generator,
+    loadAvgBefore: loadavg()[0],
+    loadAvgAfter: NaN,
+  };
+}
+
+const COLUMNS = [
+  ['target', 15],
+  ['req/s', 7],
+  ['÷direct', 7],
+  ['÷floor', 6],
+  ['p50 ms', 7],
+  ['p99 ms', 7],
+  ['+p50 ms', 7],
+  ['+p99 ms', 7],
+  ['TTFB ms', 7],
+  ['+TTFB', 6],
+  ['CPU µs/req', 10],
+  ['÷floor', 6],
+  ['RSS MB', 6],
+  ['Δ MB', 5],
+] as const;
+
+export function formatReport(machine: MachineInfo, options: BenchOptions, summaries: readonly TargetSummary[], checks: readonly TargetCheck[]): string {
+  const lines = [
+    `ai-lb bench — ${machine.date}`,
+    `machine: ${machine.cpuModel}, ${machine.cores} cores; node ${machine.node}; load avg ${machine.loadAvgBefore.toFixed(2)} → ${machine.loadAvgAfter.toFixed(2)}`,
+    `command: ${machine.command}`,
+    `method: ${options.rounds} interleaved round${options.rounds === 1 ? ' (no median: a smoke run)' : 's, medians'}; ${machine.generator} -c${options.connections} ${options.durationSec}s per run; ` +
+      `${options.upstreams} fake upstreams; TTFB over ${options.ttfbStreams} streams (concurrency ${options.ttfbConcurrency}); ` +
+      `+p50/+p99 = added latency vs direct with a ${options.slowUpstreamMs} ms upstream; RSS with ${options.heldStreams} open streams ` +
+      `(Δ = over the same process just before they opened)`,
+    '',
+    COLUMNS.map(([title, width], i) => (i === 0 ? title.padEnd(width) : title.padStart(width))).join('  '),
+  ];
+  for (const s of summaries) {
+    const cells = [
+      s.name, int(s.rps), ratio(s.rpsVsDirect), ratio(s.rpsVsFloor), ms(s.p50Ms), ms(s.p99Ms), ms(s.addedP50Ms), ms(s.addedP99Ms),
+      ms(s.ttfbP50Ms), ms(s.addedTtfbMs), int(s.cpuUsPerReq), ratio(s.cpuVsFloor), int(s.rssMb), int(s.rssDeltaMb),
+    ];
+    lines.push(cells.map((cell, i) => (i === 0 ? cell.padEnd(COLUMNS[i][1]) : cell.padStart(COLUMNS[i][1]))).join('  '));
+  }
+  lines.push('', ...formatNotes(summaries, options), ...formatChecks(checks));
+  return lines.join('\n');
+}
+
+function formatNotes(summaries: readonly TargetSummary[], options: BenchOptions): string[] {
+  const notes: string[] = [];
+  for (const s of summaries) {
+    if (s.errors > 0) notes.push(`! ${s.name}: ${s.errors} failed requests/streams over all rounds — its numbers are suspect`);
+    if (!Number.isNaN(s.auxCpuUsPerReq)) notes.push(`  ${s.name}: redis-server adds ${int(s.auxCpuUsPerReq)} µs CPU per request`);
+    if (!Number.isNaN(s.heldOpened) && s.heldOpened < options.heldStreams) {
+      notes.push(`! ${s.name}: only ${s.heldOpened} of ${options.heldStreams} streams reached their first byte`);
+    }
+    if (!Number.isNaN(s.rssIdleMb)) {
+      const release = Number.isNaN(s.releasedMs) ? 'NOT released within 10 s' : `released ${s.releasedMs} ms after the clients left`;
+      notes.push(`  ${s.name}: RSS idle ${int(s.rssIdleMb)} MB; held upstream requests ${release}`);
+    }
+  }
+  return notes.length ? ['notes:', ...notes, ''] : [];
+}
+
+function formatChecks(checks: readonly TargetCheck[]): string[] {
+  if (checks.length === 0) return [];
+  return [
+    'issue 6 targets:',
+    ...checks.map((c) => `  ${c.pass ? 'PASS' : 'FAIL'}  ${c.target.padEnd(15)} ${c.what.padEnd(40)} ${c.limit.padEnd(9)} measured ${num(c.measured)}`),
+  ];
+}
+
+const int = (v: number) => (Number.isNaN(v) ? '—' : Math.round(v).toString());
+const ms = (v: number) => (Number.isNaN(v) ? '—' : v.toFixed(2));
+const ratio = (v: number) => (Number.isNaN(v) ? '—' : `${v.toFixed(2)}×`);
+const num = (v: number) => (Number.isNaN(v) ? '—' : v.toFixed(2));

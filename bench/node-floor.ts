@@ -1,0 +1,133 @@
+/**
+ * The node floor: the least work any Node.js gateway must do per request, so the bench can
+ * say how close the real gateway gets to it. Bare node:http; read the body once, JSON.parse,
+ * rewrite `model`, JSON.stringify, forward round-robin through one keep-alive undici Pool
+ * per upstream, stream the answer back as it arrives. No framework, no state, no metrics.
+ *
+ *   node --import tsx bench/node-floor.ts --upstreams 127.0.0.1:5001,127.0.0.1:5002
+ *
+ * prints {"port":N,"pid":P} on its first stdout line when it listens (127.0.0.1 only).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+export interface NodeFloor {
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** `upstreams` are "host:port"; `model` is what a sentinel (`auto`) or a missing model becomes. */
+export function createNodeFloor(upstreams: readonly string[], model: string): NodeFloor {
+  if (upstreams.length === 0) throw new Error('node-floor needs at least one upstream (--upstreams host:port,…)');
+  const pools = upstreams.map((node) => new Pool(`http://${node}`, { keepAliveTimeout: 30_000 }));
+  let next = 0;
+  const server = createServer((req, res) => {
+    readBody(req, res, (body) => {
+      const payload = rewriteModel(body, model);
+      if (payload === undefined) return sendError(res, 400, 'request body is not a JSON object');
+      forward(pools[next++ % pools.length], req, res, payload);
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  return {
+    server,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(pools.map((pool) => pool.close()));
+    },
+  };
+}
+
+function readBody(req: IncomingMessage, res: ServerResponse, then: (body: Buffer) => void) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
+    if (res.headersSent) return;
+    // Answer first, then drop the connection: an endless body must not be read forever.
+    res.setHeader('connection', 'close');
+    sendError(res, 413, `body over ${MAX_BODY_BYTES} bytes`);
+    res.once('finish', () => req.destroy());
+  });
+  req.on('end', () => {
+    if (size <= MAX_BODY_BYTES) then(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  });
+  req.on('error', () => res.destroy());
+}
+
+/** The one JSON round trip every gateway does: parse, resolve the model, serialize. */
+function rewriteModel(body: Buffer, model: string): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const request = parsed as { model?: unknown };
+  if (typeof request.model !== 'string' || request.model.toLowerCase() === 'auto') request.model = model;
+  return JSON.stringify(request);
+}
+
+function forward(pool: Pool, req: IncomingMessage, res: ServerResponse, payload: string) {
+  const abort = new AbortController();
+  // A client that goes away cancels the upstream request at once (SPEC: "A client that
+  // disconnects cancels its upstream request"), so the floor pays for that too.
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  pool
+    .stream(
+      {
+        path: req.url ?? '/',
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: payload,
+        signal: abort.signal,
+      },
+      ({ statusCode, headers }) => {
+        res.writeHead(statusCode, { 'content-type': String(headers['content-type'] ?? 'application/json') });
+        return res;
+      },
+    )
+    .catch(() => {
+      if (!res.headersSent) sendError(res, 502, 'upstream failed');
+      else res.destroy();
+    });
+}
+
+function sendError(res: ServerResponse, status: number, message: string) {
+  if (res.headersSent || res.destroyed) return;
+  const type = status >= 500 ? 'server_error' : 'invalid_request_error';
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ error: { message, type, param: null, code: null } }));
+}
+
+function main() {
+  const { values } = parseArgs({
+    options: {
+      upstreams: { type: 'string', default: '' },
+      model: { type: 'string', default: 'bench-model' },
+      port: { type: 'string', default: '0' },
+    },
+  });
+  let floor: NodeFloor;
+  try {
+    floor = createNodeFloor(values.upstreams!.split(',').filter(Boolean), values.model!);
+  } catch (error) {
+    process.stderr.write(`node-floor: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  floor.server.listen(Number(values.port), '127.0.0.1', () => {
+    const { port } = floor.server.address() as { port: number };
+    process.stdout.write(JSON.stringify({ port, pid: process.pid }) + '\n');
+  });
+  // exit (not kill) on SIGTERM, so `--cpu-prof` can write its profile.
+  process.on('SIGTERM', () => process.exit(0));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) main();

@@ -1,0 +1,123 @@
+/**
+ * `pnpm bench`: the performance instrument (SPEC "Performance", issue 6). Starts its own
+ * fake upstreams, redis-server, the node floor, the http-proxy-middleware forwarder and the
+ * gateway (memory and Redis stores), measures them in interleaved rounds, prints medians
+ * and ratios. Everything it starts it stops, also on Ctrl-C, on errors and on its own
+ * time bound. Only 127.0.0.1.
+ */
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BenchUsageError, parseBenchOptions, type BenchOptions } from './bench-options.ts';
+import { describeMachine, formatReport } from './format-report.ts';
+import { processUsageAvailable } from './process-usage.ts';
+import { runRound, warmUp, type RoundContext, type RoundResult } from './run-rounds.ts';
+import { pickLoadGenerator } from './run-load.ts';
+import { startBenchFleet } from './start-bench-fleet.ts';
+import { gatewayAvailable, GATEWAY_ENTRY } from './start-gateway.ts';
+import { startTarget, type BenchTarget } from './start-target.ts';
+import { checkIssueTargets, summarizeRounds } from './summarize-rounds.ts';
+
+const OUT_DIR = fileURLToPath(new URL('../.bench-out/', import.meta.url));
+const log = (line: string) => void process.stderr.write(`${line}\n`);
+
+/** Stops what was started, newest first, once, whichever way the run ends. */
+function createCleanup() {
+  const stops: Array<() => Promise<void>> = [];
+  let running: Promise<void> | undefined;
+  return {
+    add: (stop: () => Promise<void>) => void stops.push(stop),
+    run: () => (running ??= (async () => void (await Promise.allSettled(stops.reverse().map((stop) => stop()))))()),
+  };
+}
+
+function timeBoundMs(options: BenchOptions, targets: number): number {
+  const perRound = targets * (2 * options.durationSec + options.ttfbStreams * 0.01 + 5);
+  return (90 + targets * 2 * options.warmupSec + options.rounds * perRound) * 2 * 1000;
+}
+
+async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof createCleanup>) {
+  const names = options.targets.filter((name) => {
+    if (!name.startsWith('gateway') || gatewayAvailable()) return true;
+    log(`skipping ${name}: ${GATEWAY_ENTRY} does not exist yet`);
+    return false;
+  });
+  const fleet = await startBenchFleet({ upstreams: options.upstreams, redis: names.includes('gateway-redis') });
+  cleanup.add(() => fleet.stop());
+  for (const upstream of fleet.upstreams) log(`started upstream ${upstream.node} (pid ${upstream.pid})`);
+  if (fleet.redis) log(`started redis-server ${fleet.redis.url} (pid ${fleet.redis.pid})`);
+  // Started side by side (each is seconds of tsx start-up); every one that started is
+  // registered for cleanup before a failure of another is reported.
+  const started = await Promise.allSettled(
+    names.map((name) => {
+      // One folder per target: the profile files are named by pid and thread only.
+      const nodeArgs = options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, name)}`] : undefined;
+      return startTarget(name, fleet, { nodeArgs });
+    }),
+  );
+  const targets: BenchTarget[] = [];
+  for (const result of started) {
+    if (result.status === 'rejected') continue;
+    const target = result.value;
+    cleanup.add(() => target.stop());
+    targets.push(target);
+    if (target.pid !== null) log(`started ${target.name} ${target.baseUrl} (pid ${target.pid})`);
+  }
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return { fleet, targets };
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchOptions(process.argv.slice(2));
+  } catch (error) {
+    log(error instanceof BenchUsageError ? error.message : `pnpm bench: ${(error as Error).message}`);
+    return 2;
+  }
+  if (!processUsageAvailable()) {
+    log('pnpm bench reads CPU time and RSS from /proc: it runs on Linux only');
+    return 2;
+  }
+  const generator = pickLoadGenerator(options.generator);
+  const machine = describeMachine(['pnpm bench', ...process.argv.slice(2)].join(' '), generator);
+  const cleanup = createCleanup();
+  let aborting = false;
+  const abort = (why: string, code: number) => {
+    // A second Ctrl-C must not kill the bench before it has stopped its children.
+    if (aborting) return;
+    aborting = true;
+    log(`pnpm bench: ${why}; stopping everything it started`);
+    void cleanup.run().finally(() => process.exit(code));
+  };
+  process.on('SIGINT', () => abort('interrupted', 130));
+  process.on('SIGTERM', () => abort('terminated', 143));
+  const watchdog = setTimeout(() => abort('time bound exceeded', 1), timeBoundMs(options, options.targets.length));
+  try {
+    const { fleet, targets } = await startTargets(options, cleanup);
+    const ctx: RoundContext = { targets, fleet, options, generator, log };
+    log(`warming up ${targets.map((t) => t.name).join(', ')}`);
+    await warmUp(ctx);
+    const rounds: RoundResult[] = [];
+    for (let round = 1; round <= options.rounds; round++) {
+      log(`round ${round}/${options.rounds}`);
+      rounds.push(await runRound(ctx, round));
+    }
+    machine.loadAvgAfter = loadavg()[0];
+    const summaries = summarizeRounds(rounds, targets.map((t) => t.name));
+    const checks = checkIssueTargets(summaries, options.heldStreams);
+    if (options.json) process.stdout.write(JSON.stringify({ machine, options, summaries, checks, rounds }, null, 2) + '\n');
+    else process.stdout.write(formatReport(machine, options, summaries, checks) + '\n');
+    if (options.cpuProf) log(`CPU profiles in ${OUT_DIR}<target>/ (npx tsx bench/summarize-cpu-profile.ts <file> --by total)`);
+    return 0;
+  } catch (error) {
+    log(`pnpm bench failed: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    clearTimeout(watchdog);
+    await cleanup.run();
+  }
+}
+
+process.exit(await main());

@@ -1,0 +1,40 @@
+/**
+ * Writes the bench's upstreams into a Redis state store as the monitor would (healthy,
+ * uncapped, TTL longer than any bench run), so the gateway-redis target runs the gateway
+ * alone — no monitor scanning inside the measured process.
+ */
+import { RedisStateStore, type NodeState } from '@ai-lb/shared';
+import type { FakeLlmProcess } from '@ai-lb/testkit';
+import { BENCH_MODEL, HELD_STREAM_MODEL } from './start-bench-fleet.ts';
+
+const SEED_TTL_MS = 3600_000;
+
+export async function seedFleet(redisUrl: string, keyPrefix: string, upstreams: readonly FakeLlmProcess[]): Promise<void> {
+  const store = new RedisStateStore({ url: redisUrl, keyPrefix });
+  try {
+    const now = Date.now();
+    for (const upstream of upstreams) await store.putNode(nodeState(upstream, now), SEED_TTL_MS);
+  } finally {
+    await store.close();
+  }
+}
+
+function nodeState(upstream: FakeLlmProcess, now: number): NodeState {
+  return {
+    node: upstream.node,
+    host: '127.0.0.1',
+    port: upstream.port,
+    kind: 'openai',
+    healthy: true,
+    models: [BENCH_MODEL, HELD_STREAM_MODEL],
+    loadedModels: [],
+    maxconn: 0,
+    capacitySource: 'default',
+    detectedMaxconn: null,
+    latencyMs: 1,
+    lastSeenMs: now,
+    checkedAtMs: now,
+    error: null,
+    serverLoad: null,
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * Starts the real gateway (packages/gateway/src/main.ts) as its own process, default
+ * config (LEAST_LOADED), on the bench's upstreams:
+ *  - memory store: the gateway runs its in-process monitor (--with-monitor) scanning
+ *    exactly the upstreams (SCAN_HOSTS=host:port,…), as `pnpm start` does;
+ *  - redis store: the gateway alone, as `pnpm start:gateway` replicas run, on the bench's
+ *    redis-server under its own key prefix; the fleet is written by `seedFleet`.
+ * Either way the bench waits until the gateway lists every upstream as eligible.
+ */
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CONFIG_SCHEMA } from '@ai-lb/shared';
+import { spawnTsProcess, type SpawnedProcess } from '@ai-lb/testkit';
+import { BENCH_MODEL, type BenchFleet } from './start-bench-fleet.ts';
+import { seedFleet } from './seed-fleet.ts';
+
+export const GATEWAY_ENTRY = fileURLToPath(new URL('../packages/gateway/src/main.ts', import.meta.url));
+
+export function gatewayAvailable(): boolean {
+  return existsSync(GATEWAY_ENTRY);
+}
+
+export interface StartedGateway {
+  baseUrl: string;
+  process: SpawnedProcess<{ port: number }>;
+}
+
+export async function startGateway(
+  store: 'memory' | 'redis',
+  fleet: BenchFleet,
+  options: { nodeArgs?: string[] } = {},
+): Promise<StartedGateway> {
+  const nodes = fleet.upstreams.map((u) => u.node);
+  const env: NodeJS.ProcessEnv = { ...defaultConfigEnv(), LOAD_BALANCER_PORT: '0', LOAD_BALANCER_HOST: '127.0.0.1' };
+  if (store === 'memory') {
+    Object.assign(env, { SCAN_HOSTS: nodes.join(','), MONITOR_PORT: '0' });
+  } else {
+    if (!fleet.redis) throw new Error('gateway-redis needs the bench redis-server');
+    const prefix = `bench:${randomBytes(4).toString('hex')}:`;
+    await seedFleet(fleet.redis.url, prefix, fleet.upstreams);
+    Object.assign(env, { REDIS_URL: fleet.redis.url, REDIS_KEY_PREFIX: prefix });
+  }
+  const args = store === 'memory' ? ['--with-monitor'] : [];
+  const proc = await spawnTsProcess<{ port: number }>(GATEWAY_ENTRY, args, { env, nodeArgs: options.nodeArgs, readyTimeoutMs: 30_000 });
+  const baseUrl = `http://127.0.0.1:${proc.ready.port}`;
+  try {
+    await waitUntilEligible(baseUrl, nodes, 30_000);
+  } catch (error) {
+    await proc.stop();
+    throw new Error(`gateway-${store}: ${(error as Error).message}; stderr: ${proc.stderr().slice(-2000)}`);
+  }
+  return { baseUrl, process: proc };
+}
+
+/**
+ * The caller's environment minus every ai-lb setting, so a developer's shell (a
+ * ROUTING_STRATEGY, GATEWAY_API_KEYS, REDIS_URL…) cannot change what the bench measures.
+ */
+function defaultConfigEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const field of Object.values(CONFIG_SCHEMA)) delete env[field.env];
+  return env;
+}
+
+async function waitUntilEligible(baseUrl: string, nodes: readonly string[], timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${baseUrl}/v1/eligible_nodes?model=${BENCH_MODEL}`);
+      last = await res.text();
+      const listed = res.ok ? ((JSON.parse(last) as { data?: string[] }).data ?? []) : [];
+      if (nodes.every((node) => listed.includes(node))) return;
+    } catch (error) {
+      last = String(error);
+    }
+    await sleep(100);
+  }
+  throw new Error(`upstreams ${nodes.join(',')} not eligible within ${timeoutMs} ms (last answer: ${last.slice(0, 300)})`);
+}

@@ -1,0 +1,99 @@
+import { describe, expect, test } from 'vitest';
+import { median, percentile } from './percentile.ts';
+import type { RoundResult, TargetRound } from './run-rounds.ts';
+import { checkIssueTargets, summarizeRounds } from './summarize-rounds.ts';
+
+const round = (overrides: Partial<TargetRound> = {}): TargetRound => ({
+  rps: 1000,
+  p50Ms: 5,
+  p99Ms: 10,
+  cpuUsPerReq: 100,
+  auxCpuUsPerReq: NaN,
+  ttfbP50Ms: 1,
+  slowP50Ms: 51,
+  slowP99Ms: 55,
+  errors: 0,
+  held: null,
+  ...overrides,
+});
+
+describe('median and percentile', () => {
+  test('median of odd and even counts, NaN ignored', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([NaN, 5, NaN])).toBe(5);
+    expect(median([])).toBeNaN();
+  });
+  test('nearest-rank percentile', () => {
+    const samples = Array.from({ length: 100 }, (_, i) => 100 - i);
+    expect(percentile(samples, 50)).toBe(50);
+    expect(percentile(samples, 99)).toBe(99);
+    expect(percentile([7], 99)).toBe(7);
+  });
+});
+
+describe('summarizeRounds', () => {
+  test('ratios are taken within each round, then their median', () => {
+    // Round 2 runs on a machine twice as slow: raw rps medians would mix the two, per-round ratios do not.
+    const rounds: RoundResult[] = [
+      { direct: round({ rps: 4000, cpuUsPerReq: NaN }), 'node-floor': round({ rps: 2000, cpuUsPerReq: 200 }), 'gateway-memory': round({ rps: 1800, cpuUsPerReq: 230 }) },
+      { direct: round({ rps: 2000, cpuUsPerReq: NaN }), 'node-floor': round({ rps: 1000, cpuUsPerReq: 400 }), 'gateway-memory': round({ rps: 900, cpuUsPerReq: 460 }) },
+      { direct: round({ rps: 4000, cpuUsPerReq: NaN }), 'node-floor': round({ rps: 2000, cpuUsPerReq: 200 }), 'gateway-memory': round({ rps: 1800, cpuUsPerReq: 230 }) },
+    ];
+    const [direct, floor, gateway] = summarizeRounds(rounds, ['direct', 'node-floor', 'gateway-memory']);
+    expect(direct.rpsVsDirect).toBe(1);
+    expect(floor.rpsVsDirect).toBe(0.5);
+    expect(gateway.rps).toBe(1800);
+    expect(gateway.rpsVsFloor).toBeCloseTo(0.9, 10);
+    expect(gateway.cpuVsFloor).toBeCloseTo(1.15, 10);
+    expect(direct.cpuVsFloor).toBeNaN();
+  });
+
+  test('added latency and TTFB are differences to direct in the same round', () => {
+    const rounds: RoundResult[] = [
+      { direct: round({ slowP50Ms: 50.2, slowP99Ms: 52, ttfbP50Ms: 0.4 }), 'node-floor': round({ slowP50Ms: 50.6, slowP99Ms: 53.5, ttfbP50Ms: 0.9 }) },
+    ];
+    const floor = summarizeRounds(rounds, ['direct', 'node-floor'])[1];
+    expect(floor.addedP50Ms).toBeCloseTo(0.4, 10);
+    expect(floor.addedP99Ms).toBeCloseTo(1.5, 10);
+    expect(floor.addedTtfbMs).toBeCloseTo(0.5, 10);
+  });
+
+  test('held streams: worst opened count and slowest release across rounds; errors add up', () => {
+    const held = (opened: number, releasedMs: number) => ({ opened, rssIdleMb: 80, rssMb: 120, releasedMs });
+    const rounds: RoundResult[] = [
+      { direct: round(), hpm: round({ held: held(1000, 300), errors: 2 }) },
+      { direct: round(), hpm: round({ held: held(990, 200), errors: 1 }) },
+    ];
+    const hpm = summarizeRounds(rounds, ['direct', 'hpm'])[1];
+    expect(hpm.heldOpened).toBe(990);
+    expect(hpm.releasedMs).toBe(300);
+    expect(hpm.rssMb).toBe(120);
+    expect(hpm.errors).toBe(3);
+  });
+});
+
+describe('checkIssueTargets', () => {
+  test('checks gateway rows only, and fails what is over a limit or unmeasured', () => {
+    const rounds: RoundResult[] = [
+      {
+        direct: round(),
+        'node-floor': round({ rps: 1000, cpuUsPerReq: 100, slowP50Ms: 51.2 }),
+        'gateway-redis': round({ rps: 850, cpuUsPerReq: 110, slowP50Ms: 51.5, slowP99Ms: 56, ttfbP50Ms: 1.5, held: { opened: 1000, rssIdleMb: 70, rssMb: 140, releasedMs: 100 } }),
+      },
+    ];
+    const checks = checkIssueTargets(summarizeRounds(rounds, ['direct', 'node-floor', 'gateway-redis']), 1000);
+    expect(checks.every((c) => c.target === 'gateway-redis')).toBe(true);
+    const byWhat = Object.fromEntries(checks.map((c) => [c.what, c.pass]));
+    expect(byWhat).toEqual({
+      'throughput vs node floor': false, // 0.85×
+      'CPU per request vs node floor': true, // 1.1×
+      'added latency p50 (50 ms upstream)': true, // 0.5 ms
+      'added latency p99 (50 ms upstream)': true, // 1 ms
+      'added stream TTFB p50': true, // 0.5 ms
+      'RSS with 1000 open streams (MB)': true,
+    });
+    const unmeasured = checkIssueTargets(summarizeRounds([{ 'gateway-memory': round() }], ['gateway-memory']), 0);
+    expect(unmeasured.every((c) => !c.pass)).toBe(true);
+  });
+});
