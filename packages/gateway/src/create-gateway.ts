@@ -5,6 +5,7 @@ import { GATEWAY_MARK_HEADER, systemClock, type Clock, type Config, type StateSt
 import { createApp } from './app.ts';
 import { SlotLeases } from './capacity/slot-leases.ts';
 import { breakerSettings } from './failover/circuit-breaker.ts';
+import { NodeCooldowns } from './failover/node-cooldowns.ts';
 import { UpstreamPools } from './forwarding/upstream-pool.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import { silentLogger, type Logger } from './logger.ts';
@@ -99,8 +100,11 @@ function buildContext(options: GatewayOptions): GatewayContext {
     onError: onStoreError,
     onInflight: (counts) => fleet.noteInflight(counts),
     onReleased: (node) => fleet.noteReleased(node),
+    onQueueWait: (seconds, result) => metrics.queueWait.observe({ result }, seconds),
   });
-  return { config, store, fleet, pools, leases, metrics, log, clock, random: options.random ?? Math.random };
+  metrics.watchStore(store);
+  metrics.watchQueue(leases.queue);
+  return { config, store, fleet, pools, leases, cooldowns: new NodeCooldowns(clock), metrics, log, clock, random: options.random ?? Math.random };
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {

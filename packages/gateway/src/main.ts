@@ -20,6 +20,9 @@ async function main(): Promise<void> {
   const log = createLogger();
   const store = createStateStore(config, {
     forceRedis: !withMonitor,
+    // Redis trouble must not stop the fleet: each replica goes on with its last fleet and
+    // local-only capacity (degraded, reported by /health and metrics) and returns by itself.
+    resilient: true,
     log: (line) => log.warn(line),
   });
   const gateway = await createGateway({ config, store, log });

@@ -6,6 +6,12 @@ export interface FleetMetricsSource {
   nodeStates(): Iterable<{ node: NodeId; healthy: boolean; circuit: CircuitState }>;
 }
 
+/** What the metrics read from the state store at scrape time (the ResilientStateStore has both; others have neither). */
+export interface StoreMetricsSource {
+  readonly degraded?: boolean;
+  readonly remoteFailures?: number;
+}
+
 const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
 
 /**
@@ -17,6 +23,8 @@ const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, o
 export class GatewayMetrics {
   readonly registry = new Registry();
   private fleet: FleetMetricsSource | undefined;
+  private store: StoreMetricsSource | undefined;
+  private queue: { readonly size: number } | undefined;
 
   readonly requests = new Counter({
     name: 'ai_lb_requests_total',
@@ -106,7 +114,47 @@ export class GatewayMetrics {
         for (const n of metrics.fleet?.nodeStates() ?? []) this.set({ node: n.node }, CIRCUIT_VALUE[n.circuit]);
       },
     });
+    this.registerStoreAndQueueGauges();
     collectDefaultMetrics({ register: this.registry, prefix: 'ai_lb_' });
+  }
+
+  /** Issue 4 (replicas behind one Redis): Redis trouble and the capacity queue, read at scrape time. */
+  private registerStoreAndQueueGauges(): void {
+    const metrics = this;
+    new Gauge({
+      name: 'ai_lb_state_store_degraded',
+      help: '1 while Redis is unreachable and this replica serves on its last fleet and local capacity accounting',
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.store?.degraded === true ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'ai_lb_state_store_errors_total',
+      help: 'State store calls that failed because Redis was unreachable (each then fell back to local state)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(metrics.store?.remoteFailures ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'ai_lb_queue_length',
+      help: 'Requests this process has waiting for a free slot (QUEUE_TIMEOUT_MS > 0)',
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.queue?.size ?? 0);
+      },
+    });
+  }
+
+  /** The state store and the wait queue are created with the metrics; createGateway registers them. */
+  watchStore(store: object): void {
+    this.store = store as StoreMetricsSource;
+  }
+
+  watchQueue(queue: { readonly size: number }): void {
+    this.queue = queue;
   }
 
   /** The fleet cache is created after the metrics; it registers itself here. */

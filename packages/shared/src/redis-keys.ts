@@ -12,7 +12,8 @@ import type { NodeId } from './types.ts';
  * | circuit:{host:port}         | hash    | failures, openUntil, probeUntil; 24 h after the last write | gateway | gateway |
  * | rr:{rotateKey}              | string  | round-robin counter (INCR); 24 h; rotateKey usually the model | gateway | gateway |
  * | sticky:{model}:{session}    | string  | node id; STICKY_TTL_SECS (sticky:{key} for AcquireSlotRequest.sticky.key) | gateway | gateway |
- * | queue:{model}               | zset    | waiting tickets, score = enqueue time; entries carry their own deadline | gateway | gateway |
+ * | queue:{model}               | zset    | waiting tickets in arrival order (score = Redis ms, +1 per tie); PEXPIRE 2 × ticket TTL | gateway | gateway |
+ * | queue-ttl:{model}           | zset    | the same tickets, score = ticket expiry (ms): unrenewed tickets (a dead replica's) are pruned | gateway | gateway |
  * | channel fleet-changed       | pub/sub | monitor publishes after a scan changed the fleet | monitor | gateway |
  * | channel slot-freed          | pub/sub | gateway publishes the node id when a lease is released | gateway | gateway (queue) |
  */
@@ -25,6 +26,7 @@ export interface RedisKeys {
   /** With one argument, the store's key for an opaque sticky name (AcquireSlotRequest.sticky.key). */
   sticky(model: string, sessionId?: string): string;
   queue(model: string): string;
+  queueExpiry(model: string): string;
   fleetChangedChannel(): string;
   slotFreedChannel(): string;
 }
@@ -38,6 +40,7 @@ export function redisKeys(prefix: string): RedisKeys {
     roundRobin: (model) => `${prefix}rr:${model}`,
     sticky: (model, sessionId) => (sessionId === undefined ? `${prefix}sticky:${model}` : `${prefix}sticky:${model}:${sessionId}`),
     queue: (model) => `${prefix}queue:${model}`,
+    queueExpiry: (model) => `${prefix}queue-ttl:${model}`,
     fleetChangedChannel: () => `${prefix}fleet-changed`,
     slotFreedChannel: () => `${prefix}slot-freed`,
   };

@@ -27,7 +27,11 @@ export interface SlotLeasesOptions {
   onInflight?: (counts: Record<NodeId, number>) => void;
   /** A slot of ours was given back (the cache counts it down until its next refresh). */
   onReleased?: (node: NodeId) => void;
+  /** A request left the queue: how long it waited and how it left (the queue-wait histogram). */
+  onQueueWait?: (seconds: number, result: QueueWaitResult) => void;
 }
+
+export type QueueWaitResult = 'placed' | 'timeout' | 'aborted' | 'circuit' | 'error';
 
 /**
  * Capacity: every attempt leases a slot with ONE acquireSlot call before it is sent
@@ -43,7 +47,8 @@ export class SlotLeases {
     private readonly options: SlotLeasesOptions,
   ) {
     this.keeper = new LeaseKeeper(store, options.leaseMs, options.onError);
-    this.queue = new SlotWaitQueue(store, options.clock);
+    // A ticket lives as long as a lease: a dead replica's waiters leave the line within SLOT_LEASE_SECS.
+    this.queue = new SlotWaitQueue(store, options.leaseMs, options.clock, options.onError);
   }
 
   start(): void {
@@ -65,18 +70,19 @@ export class SlotLeases {
     options: { group: string; sticky?: { key: string; ttlMs: number }; signal: AbortSignal; mayQueue: boolean },
   ): Promise<Placement> {
     const leaseId = randomUUID();
+    const canQueue = options.mayQueue && this.options.queueTimeoutMs > 0;
+    // The lease id doubles as the queue ticket: unique, and gone with the request.
+    const queue = canQueue ? { key: options.group, ticket: leaseId, ttlMs: this.options.leaseMs, join: true } : undefined;
     const tryAcquire = () =>
       this.store
-        .acquireSlot({ ...plan(), leaseId, leaseMs: this.options.leaseMs, probeLeaseMs: this.options.probeLeaseMs, sticky: options.sticky })
+        .acquireSlot({ ...plan(), leaseId, leaseMs: this.options.leaseMs, probeLeaseMs: this.options.probeLeaseMs, sticky: options.sticky, queue })
         .then((result) => (this.options.onInflight?.(result.inflight), result));
-    const canQueue = options.mayQueue && this.options.queueTimeoutMs > 0;
-    // FIFO within the process: while others of the group wait, a newcomer queues behind them.
-    let result: AcquireSlotResult | null = canQueue && this.queue.hasWaiters(options.group) ? null : await tryAcquire();
+    // With a queue, this first call also joins it when there is no room (same round trip).
+    let result: AcquireSlotResult | null = await tryAcquire();
     let waited = false;
-    if (canQueue && (result === null || result.reason === 'capacity')) {
+    if (canQueue && result.reason === 'capacity') {
       waited = true;
-      const deadline = this.options.clock() + this.options.queueTimeoutMs;
-      result = (await this.queue.waitForSlot(options.group, tryAcquire, deadline, options.signal)) ?? result;
+      result = await this.waitInQueue(options.group, leaseId, tryAcquire, options.signal);
     }
     if (result === null || result.node === null) {
       return { kind: 'rejected', reason: result?.reason === 'circuit' ? 'circuit' : 'capacity', waited };
@@ -89,6 +95,26 @@ export class SlotLeases {
       throw options.signal.reason;
     }
     return { kind: 'placed', lease };
+  }
+
+  private async waitInQueue(
+    group: string,
+    ticket: string,
+    tryAcquire: () => Promise<AcquireSlotResult>,
+    signal: AbortSignal,
+  ): Promise<AcquireSlotResult | null> {
+    const startedAt = this.options.clock();
+    const seconds = () => (this.options.clock() - startedAt) / 1000;
+    try {
+      const deadlineMs = startedAt + this.options.queueTimeoutMs;
+      const result = await this.queue.waitForSlot({ group, ticket, tryAcquire, deadlineMs, signal });
+      const outcome: QueueWaitResult = result === null ? 'timeout' : result.node === null ? 'circuit' : signal.aborted ? 'aborted' : 'placed';
+      this.options.onQueueWait?.(seconds(), outcome);
+      return result;
+    } catch (error) {
+      this.options.onQueueWait?.(seconds(), signal.aborted ? 'aborted' : 'error');
+      throw error;
+    }
   }
 
   /** Frees the slot and records the outcome; a store error is logged, the lease then expires by itself. */

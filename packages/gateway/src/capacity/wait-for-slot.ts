@@ -3,43 +3,69 @@ import type { AcquireSlotResult, NodeId, StateStore } from '@ai-lb/shared';
 /** How often waiters retry when no slot-freed message arrives (a missed one, another replica's expiry). */
 const POLL_MS = 25;
 
-interface Waiter {
-  /** Waiters with the same group compete for the same nodes (same model and candidates). */
+export interface WaitRequest {
+  /** The store's queue name: waiters of one group compete for the same nodes (model, or model@node). */
   group: string;
+  /** This request's ticket in the store's queue (it joined with its first, failed acquire). */
+  ticket: string;
+  /** One acquireSlot call carrying the ticket. */
   tryAcquire: () => Promise<AcquireSlotResult>;
   deadlineMs: number;
   signal: AbortSignal;
+}
+
+interface Waiter extends WaitRequest {
+  /** An acquireSlot call for this waiter is on its way: its answer decides, not the abort. */
+  busy: boolean;
   resolve: (result: AcquireSlotResult | null) => void;
   reject: (error: unknown) => void;
+  offAbort: () => void;
 }
 
 /**
- * QUEUE_TIMEOUT_MS: requests that found every eligible node full wait here for a slot,
- * first come first served within this process (per group). A waiter retries acquireSlot
- * when any process frees a slot (onSlotFreed) and every POLL_MS. Across replicas the
- * order is only approximately FIFO: each replica's head waiter races the others'.
+ * QUEUE_TIMEOUT_MS: requests that found every eligible node full wait here for a slot.
+ * The order is the store's: each request holds a ticket in a fleet-wide queue per group
+ * (AcquireSlotRequest.queue), so a slot goes to the oldest ticket of ANY replica, and a
+ * newcomer never overtakes a waiter. This class only decides WHEN to ask again: when any
+ * process frees a slot (onSlotFreed) and every POLL_MS, oldest local waiter first; it keeps
+ * the tickets alive (renewQueueTickets every ticketTtlMs/3) and takes a ticket out of the
+ * queue at once when its client leaves or its time is up.
  */
 export class SlotWaitQueue {
   private readonly waiters: Waiter[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private pumping = false;
   private pumpAgain = false;
 
   constructor(
     private readonly store: StateStore,
+    private readonly ticketTtlMs: number,
     private readonly clock: () => number = Date.now,
+    private readonly onError: (error: unknown) => void = () => undefined,
   ) {}
 
-  hasWaiters(group: string): boolean {
-    return this.waiters.some((w) => w.group === group);
+  /** Requests of this process waiting for a slot right now (the queue-length gauge). */
+  get size(): number {
+    return this.waiters.length;
   }
 
   /** Resolves with the acquired (or circuit-rejected) result, or null when the deadline passed. */
-  waitForSlot(group: string, tryAcquire: () => Promise<AcquireSlotResult>, deadlineMs: number, signal: AbortSignal): Promise<AcquireSlotResult | null> {
+  waitForSlot(request: WaitRequest): Promise<AcquireSlotResult | null> {
     return new Promise((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason);
-      this.waiters.push({ group, tryAcquire, deadlineMs, signal, resolve, reject });
+      const { signal } = request;
+      if (signal.aborted) {
+        this.leave(request);
+        return reject(signal.reason);
+      }
+      const onAbort = () => {
+        // Leave the line at once; a call on its way is settled by pass() when it answers.
+        if (!waiter.busy) this.settle(waiter, () => reject(signal.reason));
+      };
+      const waiter: Waiter = { ...request, busy: false, resolve, reject, offAbort: () => signal.removeEventListener('abort', onAbort) };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
       this.ensureRunning();
     });
   }
@@ -48,12 +74,15 @@ export class SlotWaitQueue {
     if (this.timer !== undefined) return;
     this.unsubscribe = this.store.onSlotFreed((_node: NodeId) => void this.pump());
     this.timer = setInterval(() => void this.pump(), POLL_MS);
+    this.renewTimer = setInterval(() => void this.renewTickets(), Math.max(20, Math.floor(this.ticketTtlMs / 3)));
   }
 
   private stopWhenIdle(): void {
     if (this.waiters.length > 0 || this.timer === undefined) return;
     clearInterval(this.timer);
+    clearInterval(this.renewTimer);
     this.timer = undefined;
+    this.renewTimer = undefined;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
   }
@@ -79,25 +108,52 @@ export class SlotWaitQueue {
   private async pass(): Promise<void> {
     const full = new Set<string>();
     for (const waiter of [...this.waiters]) {
-      if (waiter.signal.aborted) this.settle(waiter, () => waiter.reject(waiter.signal.reason));
-      else if (this.clock() >= waiter.deadlineMs) this.settle(waiter, () => waiter.resolve(null));
-      // A later waiter of a group whose head found no room must not overtake it.
-      else if (!full.has(waiter.group)) {
-        try {
-          const result = await waiter.tryAcquire();
-          if (result.reason === 'capacity') full.add(waiter.group);
-          else this.settle(waiter, () => waiter.resolve(result));
-        } catch (error) {
-          this.settle(waiter, () => waiter.reject(error));
-        }
-      }
+      if (!this.waiters.includes(waiter)) continue;
+      if (this.clock() >= waiter.deadlineMs) this.settle(waiter, () => waiter.resolve(null));
+      // The store would say no to a later ticket of a group whose older one found no room.
+      else if (!full.has(waiter.group)) await this.tryOne(waiter, full);
     }
   }
 
-  private settle(waiter: Waiter, action: () => void): void {
+  private async tryOne(waiter: Waiter, full: Set<string>): Promise<void> {
+    waiter.busy = true;
+    let result: AcquireSlotResult;
+    try {
+      result = await waiter.tryAcquire();
+    } catch (error) {
+      return this.settle(waiter, () => waiter.reject(error));
+    } finally {
+      waiter.busy = false;
+    }
+    // A slot taken for a client that left is handed over anyway: the caller gives it back.
+    if (result.node !== null) return this.settle(waiter, () => waiter.resolve(result), false);
+    if (waiter.signal.aborted) return this.settle(waiter, () => waiter.reject(waiter.signal.reason));
+    if (result.reason === 'capacity') full.add(waiter.group);
+    else this.settle(waiter, () => waiter.resolve(result));
+  }
+
+  /** Out of the local list and, unless it got its slot (the store dropped it then), out of the store's queue. */
+  private settle(waiter: Waiter, action: () => void, leaveStoreQueue = true): void {
     const at = this.waiters.indexOf(waiter);
-    if (at !== -1) this.waiters.splice(at, 1);
+    if (at === -1) return;
+    this.waiters.splice(at, 1);
+    waiter.offAbort();
+    if (leaveStoreQueue) this.leave(waiter);
     action();
+  }
+
+  private leave({ group, ticket }: { group: string; ticket: string }): void {
+    // A ticket that cannot be removed expires by itself within ticketTtlMs.
+    this.store.leaveQueue([{ key: group, ticket }]).catch(this.onError);
+  }
+
+  private async renewTickets(): Promise<void> {
+    if (this.waiters.length === 0) return;
+    try {
+      await this.store.renewQueueTickets(this.waiters.map((w) => ({ key: w.group, ticket: w.ticket })), this.ticketTtlMs);
+    } catch (error) {
+      this.onError(error);
+    }
   }
 
   close(): void {

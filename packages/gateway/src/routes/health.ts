@@ -7,12 +7,20 @@ const PING_TIMEOUT_MS = 1000;
 /**
  * GET /health: 200 while the state store answers and at least MIN_HEALTHY_NODES nodes are
  * healthy; 503 with the reason otherwise (load balancers and compose healthchecks read it).
+ *
+ * Redis unreachable is 200 `"status":"degraded"` with the reason, not 503: every replica
+ * loses the same Redis at the same moment, so a 503 would make the load balancer in front
+ * pull the whole fleet at once — while each replica can still serve on its last fleet
+ * state with local-only caps. Monitoring alerts on the status field and on
+ * ai_lb_state_store_degraded instead. A replica that never read a fleet is still 503.
  */
 export function healthRoute(ctx: GatewayContext) {
   return async function handleHealth(_req: Request, res: Response): Promise<void> {
     const healthy = ctx.fleet.healthyCount();
     const base = { store: ctx.store.kind, healthy_nodes: healthy, nodes: ctx.fleet.nodes().length };
     const reason = await unhealthyReason(ctx, healthy);
+    const degraded = degradedReason(ctx.store);
+    if (reason === null && degraded !== null) return sendJson(res, 200, { status: 'degraded', reason: degraded, ...base });
     if (reason === null) return sendJson(res, 200, { status: 'ok', ...base });
     sendJson(res, 503, {
       status: 'unavailable',
@@ -33,6 +41,13 @@ async function unhealthyReason(ctx: GatewayContext, healthy: number): Promise<st
   const min = ctx.config.minHealthyNodes;
   if (healthy < min) return `${healthy} healthy node${healthy === 1 ? '' : 's'}, MIN_HEALTHY_NODES is ${min}`;
   return null;
+}
+
+/** Set while a ResilientStateStore runs on local state (other stores are never degraded). */
+function degradedReason(store: object): string | null {
+  const { degraded, degradedReason: why } = store as { degraded?: boolean; degradedReason?: string | null };
+  if (degraded !== true) return null;
+  return `state store degraded: Redis unreachable, serving the last known fleet with per-replica capacity (${why ?? 'unknown error'})`;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

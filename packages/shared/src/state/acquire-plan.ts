@@ -1,5 +1,6 @@
 import type { NodeId } from '../types.ts';
-import type { AcquireOrder, AcquireSlotRequest, SlotCandidate } from './state-store.ts';
+import type { CircuitGate } from './circuit-record.ts';
+import type { AcquireOrder, AcquireSlotRequest, QueueTicket, SlotCandidate } from './state-store.ts';
 
 /**
  * The pure half of acquireSlot: which candidates, in which order, and whether one has room.
@@ -85,9 +86,37 @@ export function validateAcquireRequest(request: AcquireSlotRequest): void {
     if (typeof request.sticky.key !== 'string' || request.sticky.key === '') fail('sticky.key', request.sticky.key, 'a non-empty string');
     if (!isPositiveMs(request.sticky.ttlMs)) fail('sticky.ttlMs', request.sticky.ttlMs, 'an integer ≥ 1');
   }
+  validateQueueTicket(request.queue);
 }
 
 /** Redis PX and scores take whole milliseconds; both stores demand them so they agree. */
 export function isPositiveMs(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 1;
+}
+
+/**
+ * Fleet-wide queue (AcquireSlotRequest.queue): how many requests the candidates could take
+ * right now. A closed circuit offers its free slots, a half-open one at most its single
+ * probe, an open one nothing; an uncapped node offers unlimited room.
+ */
+export function freeSlots(maxconn: readonly number[], inflight: readonly number[], gates: readonly CircuitGate[]): number {
+  let free = 0;
+  for (let i = 0; i < maxconn.length; i++) {
+    if (gates[i] === 'blocked') continue;
+    const room = maxconn[i] === 0 ? Infinity : Math.max(0, maxconn[i] - inflight[i]);
+    free += gates[i] === 'probe' ? Math.min(1, room) : room;
+  }
+  return free;
+}
+
+/** First come, first served: a request with `ahead` tickets before it gets one of `free` slots only after them. */
+export function mayTakeSlot(ahead: number, free: number): boolean {
+  return ahead < free;
+}
+
+export function validateQueueTicket(ticket: QueueTicket | undefined, operation = 'acquireSlot'): void {
+  if (ticket === undefined) return;
+  if (typeof ticket.key !== 'string' || ticket.key === '') throw new TypeError(`${operation}: queue.key must be a non-empty string`);
+  if (typeof ticket.ticket !== 'string' || ticket.ticket === '') throw new TypeError(`${operation}: queue.ticket must be a non-empty string`);
+  if (!isPositiveMs(ticket.ttlMs)) throw new TypeError(`${operation}: queue.ttlMs must be an integer ≥ 1, got ${String(ticket.ttlMs)}`);
 }

@@ -1,10 +1,21 @@
 import { systemClock, type CircuitInfo, type Clock, type NodeId, type NodeState } from '../types.ts';
-import { acquirePlan, hasFreeSlot, isPositiveMs, uniqueCandidates, validateAcquireRequest } from './acquire-plan.ts';
+import {
+  acquirePlan,
+  freeSlots,
+  hasFreeSlot,
+  isPositiveMs,
+  mayTakeSlot,
+  uniqueCandidates,
+  validateAcquireRequest,
+  validateQueueTicket,
+} from './acquire-plan.ts';
 import { circuitAfterRelease, circuitGate, circuitInfo, validateRelease, type CircuitRecord } from './circuit-record.ts';
 import type {
   AcquireSlotRequest,
   AcquireSlotResult,
   LeaseRef,
+  QueueTicket,
+  QueueTicketRef,
   ReleaseSlotRequest,
   StateStore,
 } from './state-store.ts';
@@ -36,6 +47,8 @@ export class MemoryStateStore implements StateStore {
   /** Round-robin counters; bounded by the number of rotate keys (models), so no TTL. */
   private readonly counters = new Map<string, number>();
   private readonly stickies = new Map<string, Expiring<NodeId>>();
+  /** queue name -> ticket -> expiry (ms); Map insertion order is arrival order. */
+  private readonly queues = new Map<string, Map<string, number>>();
   private stickySweepAt = 1024;
   private readonly fleetListeners = new Set<() => void>();
   private readonly slotListeners = new Set<(node: NodeId) => void>();
@@ -85,6 +98,10 @@ export class MemoryStateStore implements StateStore {
     if (candidates.length === 0) return { node: null, probe: false, reason: 'capacity', inflight: {} };
     const now = this.clock();
     const inflight = candidates.map((c) => this.liveLeases(c.node, now).size);
+    const queue = request.queue;
+    if (queue !== undefined && !this.queueLetsThrough(queue, candidates, inflight, now)) {
+      return { node: null, probe: false, reason: 'capacity', inflight: countsByNode(candidates, inflight), queueLength: this.queueLength(queue) };
+    }
     const rotateCounter = request.order === 'rotate' ? this.increment(request.rotateKey!) : 0;
     const stickyNode = request.sticky ? this.liveSticky(request.sticky.key, now) : null;
     const order = acquirePlan({ candidates, order: request.order, inflight, rotateCounter, stickyNode });
@@ -102,9 +119,29 @@ export class MemoryStateStore implements StateStore {
       inflight[i] += 1;
       if (gate === 'probe') this.circuits.get(node)!.probeUntilMs = now + request.probeLeaseMs;
       if (request.sticky) this.setSticky(request.sticky.key, node, now + request.sticky.ttlMs);
-      return { node, probe: gate === 'probe', reason: 'ok', inflight: countsByNode(candidates, inflight) };
+      if (queue !== undefined) this.queues.get(queue.key)?.delete(queue.ticket);
+      const result: AcquireSlotResult = { node, probe: gate === 'probe', reason: 'ok', inflight: countsByNode(candidates, inflight) };
+      return queue === undefined ? result : { ...result, queueLength: this.queueLength(queue) };
     }
-    return { node: null, probe: false, reason: sawFull ? 'capacity' : 'circuit', inflight: countsByNode(candidates, inflight) };
+    if (sawFull && queue?.join) this.joinQueue(queue, now);
+    const result: AcquireSlotResult = { node: null, probe: false, reason: sawFull ? 'capacity' : 'circuit', inflight: countsByNode(candidates, inflight) };
+    return queue === undefined ? result : { ...result, queueLength: this.queueLength(queue) };
+  }
+
+  async leaveQueue(tickets: readonly QueueTicketRef[]): Promise<void> {
+    this.assertOpen();
+    for (const { key, ticket } of tickets) this.queues.get(key)?.delete(ticket);
+  }
+
+  async renewQueueTickets(tickets: readonly QueueTicketRef[], ttlMs: number): Promise<void> {
+    this.assertOpen();
+    if (!isPositiveMs(ttlMs)) throw new TypeError(`renewQueueTickets: ttlMs must be an integer ≥ 1, got ${String(ttlMs)}`);
+    const now = this.clock();
+    for (const { key, ticket } of tickets) {
+      const queue = this.liveQueue(key, now);
+      // Like a lease: an expired ticket lost its place and does not come back.
+      if (queue.has(ticket)) queue.set(ticket, now + ttlMs);
+    }
   }
 
   async renewLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
@@ -177,6 +214,46 @@ export class MemoryStateStore implements StateStore {
     }
     for (const [leaseId, expiresAtMs] of held) if (expiresAtMs < now) held.delete(leaseId);
     return held;
+  }
+
+  /**
+   * The queue gate of acquireSlot (same rules as ACQUIRE_SLOT in redis-scripts.ts): false
+   * when the tickets ahead of this request may take every free slot; it then waits (joins
+   * with `join`, refreshes its ticket when already waiting).
+   */
+  private queueLetsThrough(ticket: QueueTicket, candidates: readonly { node: NodeId; maxconn: number }[], inflight: number[], now: number): boolean {
+    validateQueueTicket(ticket);
+    const queue = this.liveQueue(ticket.key, now);
+    if (queue.size === 0) return true;
+    const gates = candidates.map((c) => circuitGate(this.circuits.get(c.node), now));
+    // Every candidate's circuit is open: that is the answer, not a place in line.
+    if (gates.every((g) => g === 'blocked')) return true;
+    const rank = [...queue.keys()].indexOf(ticket.ticket);
+    const ahead = rank === -1 ? queue.size : rank;
+    if (mayTakeSlot(ahead, freeSlots(candidates.map((c) => c.maxconn), inflight, gates))) return true;
+    if (rank !== -1) queue.set(ticket.ticket, now + ticket.ttlMs);
+    else if (ticket.join) this.joinQueue(ticket, now);
+    return false;
+  }
+
+  private joinQueue(ticket: QueueTicket, now: number): void {
+    let queue = this.queues.get(ticket.key);
+    if (queue === undefined) this.queues.set(ticket.key, (queue = new Map()));
+    // A ticket already in line keeps its place (set() on an existing key keeps the order).
+    queue.set(ticket.ticket, now + ticket.ttlMs);
+  }
+
+  /** The queue with expired tickets removed (the ZREM of the Lua script). */
+  private liveQueue(key: string, now: number): Map<string, number> {
+    const queue = this.queues.get(key);
+    if (queue === undefined) return new Map();
+    for (const [ticket, expiresAtMs] of queue) if (expiresAtMs < now) queue.delete(ticket);
+    if (queue.size === 0) this.queues.delete(key);
+    return queue;
+  }
+
+  private queueLength(ticket: QueueTicketRef): number {
+    return this.queues.get(ticket.key)?.size ?? 0;
   }
 
   private increment(key: string): number {

@@ -2,7 +2,7 @@
  * The Lua scripts of RedisStateStore, one per operation that must be atomic or must be one
  * round trip. Registered with ioredis `defineCommand` (EVALSHA, EVAL on NOSCRIPT).
  *
- * Every script reads the clock with `redis.call('TIME')`: replicas whose own clocks are
+ * Every script that needs the time reads it with `redis.call('TIME')`: replicas whose own clocks are
  * skewed still agree on when a lease, a node record or an open circuit expires. (Redis ≥ 5
  * replicates script effects, so TIME before a write is allowed.) Scores and PX values are
  * whole milliseconds; Lua prints numbers with 14 significant digits, enough for epoch ms.
@@ -62,11 +62,79 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 `;
 
 /**
+ * The fleet-wide queue of AcquireSlotRequest.queue (rules: freeSlots / mayTakeSlot in
+ * acquire-plan.ts, queueLetsThrough in the memory store). Needs: n, nodes, maxconn,
+ * inflight, now, and queueKey/queueTtlKey/ticket/ticketTtl/join set by the caller.
+ */
+const QUEUE_GATE = `
+local function prunedQueueLength()
+  local expired = redis.call('ZRANGEBYSCORE', queueTtlKey, '-inf', '(' .. now, 'LIMIT', 0, 100)
+  if #expired > 0 then
+    redis.call('ZREM', queueTtlKey, unpack(expired))
+    redis.call('ZREM', queueKey, unpack(expired))
+  end
+  return redis.call('ZCARD', queueKey)
+end
+
+local function keepQueueKeys()
+  for _, key in ipairs({ queueKey, queueTtlKey }) do
+    if redis.call('PTTL', key) < 2 * ticketTtl then redis.call('PEXPIRE', key, 2 * ticketTtl) end
+  end
+end
+
+-- A ticket already in line keeps its place; a new one goes to the back (ties: +1 ms).
+local function joinQueue()
+  if not redis.call('ZSCORE', queueKey, ticket) then
+    local last = redis.call('ZRANGE', queueKey, -1, -1, 'WITHSCORES')
+    local score = now
+    if last[2] and tonumber(last[2]) >= score then score = tonumber(last[2]) + 1 end
+    redis.call('ZADD', queueKey, score, ticket)
+  end
+  redis.call('ZADD', queueTtlKey, now + ticketTtl, ticket)
+  keepQueueKeys()
+end
+
+local function gateOf(i)
+  local circuit = redis.call('HMGET', KEYS[n + i], 'openUntil', 'probeUntil')
+  local openUntil = tonumber(circuit[1]) or 0
+  local probeUntil = tonumber(circuit[2]) or 0
+  if openUntil == 0 then return 'pass' end
+  if openUntil > now or probeUntil > now then return 'blocked' end
+  return 'probe'
+end
+
+-- true: the tickets ahead of this request leave it a free slot (or there is no line).
+local function queueLetsThrough(length)
+  if length == 0 then return true end
+  local gates, anyOpen = {}, false
+  for i = 1, n do
+    gates[i] = gateOf(i)
+    if gates[i] ~= 'blocked' then anyOpen = true end
+  end
+  if not anyOpen then return true end
+  local rank = redis.call('ZRANK', queueKey, ticket)
+  local ahead = rank or length
+  local free = 0
+  for i = 1, n do
+    if gates[i] ~= 'blocked' then
+      local room = math.huge
+      if maxconn[i] > 0 then room = math.max(0, maxconn[i] - inflight[i]) end
+      if gates[i] == 'probe' then room = math.min(1, room) end
+      free = free + room
+    end
+  end
+  if ahead < free then return true end
+  if rank or join then joinQueue() end
+  return false
+end
+`;
+
+/**
  * KEYS: slots[1..n], circuit[1..n], then rotate key (order 'rotate'), then sticky key
- * (stickyTtlMs > 0).
+ * (stickyTtlMs > 0), then queue and queue-ttl keys (ticketTtlMs > 0).
  * ARGV: n, order, leaseId, leaseMs, probeLeaseMs, stickyTtlMs (0 = none), rotateTtlMs,
- *       circuitTtlMs, node[1..n], maxconn[1..n].
- * Returns: { node | nil, probe 0/1, reason, inflight[1..n] }.
+ *       circuitTtlMs, node[1..n], maxconn[1..n], ticket, ticketTtlMs (0 = no queue), join (1/0).
+ * Returns: { node | nil, probe 0/1, reason, inflight[1..n], queue length (-1 = no queue) }.
  */
 export const ACQUIRE_SLOT = `${NOW_MS}${KEEP_SLOTS_KEY}
 local n = tonumber(ARGV[1])
@@ -77,31 +145,51 @@ local nodes, maxconn, inflight, idx = {}, {}, {}, {}
 for i = 1, n do
   nodes[i] = ARGV[8 + i]
   maxconn[i] = tonumber(ARGV[8 + n + i])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. now)
-  inflight[i] = redis.call('ZCARD', KEYS[i])
+  -- Live leases (score ≥ now) are counted without a write; expired ones are pruned only from
+  -- the one slots key a lease is added to below (issue 6: every command here is paid per request).
+  inflight[i] = redis.call('ZCOUNT', KEYS[i], now, '+inf')
   idx[i] = i
 end
 
-if order == 'rotate' then
-  local rotateKey = KEYS[2 * n + 1]
+local nextKey = 2 * n + 1
+local rotateKey, stickyKey, queueKey, queueTtlKey = nil, nil, nil, nil
+if order == 'rotate' then rotateKey = KEYS[nextKey]; nextKey = nextKey + 1 end
+if stickyTtlMs > 0 then stickyKey = KEYS[nextKey]; nextKey = nextKey + 1 end
+local ticket = ARGV[9 + 2 * n]
+local ticketTtl = tonumber(ARGV[10 + 2 * n]) or 0
+local join = ARGV[11 + 2 * n] == '1'
+if ticketTtl > 0 then queueKey = KEYS[nextKey]; queueTtlKey = KEYS[nextKey + 1] end
+${QUEUE_GATE}
+local queueLength = -1
+if queueKey then
+  queueLength = prunedQueueLength()
+  if not queueLetsThrough(queueLength) then
+    return { false, 0, 'capacity', inflight, redis.call('ZCARD', queueKey) }
+  end
+end
+
+if rotateKey then
   local start = (redis.call('INCR', rotateKey) - 1) % n
   redis.call('PEXPIRE', rotateKey, tonumber(ARGV[7]))
   for k = 0, n - 1 do idx[k + 1] = ((start + k) % n) + 1 end
 elseif order == 'least_loaded' then
-  local function load(i)
-    if maxconn[i] > 0 then return inflight[i] / maxconn[i] end
-    return inflight[i]
+  -- Stable insertion sort on load (ties keep the given order): n is a handful of nodes, and
+  -- it allocates no comparator closure per call as table.sort would.
+  local load = {}
+  for i = 1, n do
+    if maxconn[i] > 0 then load[i] = inflight[i] / maxconn[i] else load[i] = inflight[i] end
   end
-  table.sort(idx, function(a, b)
-    local la, lb = load(a), load(b)
-    if la ~= lb then return la < lb end
-    return a < b
-  end)
+  for k = 2, n do
+    local i, j = idx[k], k - 1
+    while j >= 1 and load[idx[j]] > load[i] do
+      idx[j + 1] = idx[j]
+      j = j - 1
+    end
+    idx[j + 1] = i
+  end
 end
 
-local stickyKey = nil
-if stickyTtlMs > 0 then
-  stickyKey = KEYS[#KEYS]
+if stickyKey then
   local target = redis.call('GET', stickyKey)
   if target then
     for k = 2, n do
@@ -115,15 +203,10 @@ end
 
 local sawFull = false
 for _, i in ipairs(idx) do
-  local circuit = redis.call('HMGET', KEYS[n + i], 'openUntil', 'probeUntil')
-  local openUntil = tonumber(circuit[1]) or 0
-  local probeUntil = tonumber(circuit[2]) or 0
-  local gate = 'pass'
-  if openUntil ~= 0 then
-    if openUntil > now or probeUntil > now then gate = 'blocked' else gate = 'probe' end
-  end
+  local gate = gateOf(i)
   if gate ~= 'blocked' then
     if maxconn[i] == 0 or inflight[i] < maxconn[i] then
+      redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. now)
       redis.call('ZADD', KEYS[i], now + leaseMs, ARGV[3])
       keepSlotsKey(KEYS[i], leaseMs)
       inflight[i] = inflight[i] + 1
@@ -134,13 +217,43 @@ for _, i in ipairs(idx) do
         probe = 1
       end
       if stickyKey then redis.call('SET', stickyKey, nodes[i], 'PX', stickyTtlMs) end
-      return { nodes[i], probe, 'ok', inflight }
+      if queueKey then
+        redis.call('ZREM', queueKey, ticket)
+        redis.call('ZREM', queueTtlKey, ticket)
+        queueLength = redis.call('ZCARD', queueKey)
+      end
+      return { nodes[i], probe, 'ok', inflight, queueLength }
     end
     sawFull = true
   end
 end
-if sawFull then return { false, 0, 'capacity', inflight } end
-return { false, 0, 'circuit', inflight }
+if sawFull then
+  if queueKey and join then
+    joinQueue()
+    queueLength = redis.call('ZCARD', queueKey)
+  end
+  return { false, 0, 'capacity', inflight, queueLength }
+end
+return { false, 0, 'circuit', inflight, queueLength }
+`;
+
+/**
+ * KEYS: queue, queue-ttl per ticket. ARGV: ttlMs, ticket per pair. Only a ticket that is
+ * still live is extended: an expired one lost its place in line and must not come back.
+ */
+export const RENEW_QUEUE_TICKETS = `${NOW_MS}
+local ttl = tonumber(ARGV[1])
+for i = 1, #KEYS / 2 do
+  local queueKey, queueTtlKey, ticket = KEYS[2 * i - 1], KEYS[2 * i], ARGV[i + 1]
+  local score = redis.call('ZSCORE', queueTtlKey, ticket)
+  if score and tonumber(score) >= now then
+    redis.call('ZADD', queueTtlKey, 'XX', now + ttl, ticket)
+    for _, key in ipairs({ queueKey, queueTtlKey }) do
+      if redis.call('PTTL', key) < 2 * ttl then redis.call('PEXPIRE', key, 2 * ttl) end
+    end
+  end
+end
+return 1
 `;
 
 /**
@@ -148,14 +261,14 @@ return { false, 0, 'circuit', inflight }
  * slotFreedChannel, circuitTtlMs.
  * Success deletes the circuit hash: closed with 0 failures is what "no record" means.
  */
-export const RELEASE_SLOT = `${NOW_MS}
+export const RELEASE_SLOT = `
 redis.call('ZREM', KEYS[1], ARGV[1])
 local outcome = ARGV[2]
 local probe = ARGV[3] == '1'
 if outcome == 'success' then
   redis.call('DEL', KEYS[2])
 elseif outcome == 'failure' then
-  local failures = redis.call('HINCRBY', KEYS[2], 'failures', 1)
+  -- TIME only here: a success (nearly every call) needs no clock.${NOW_MS}  local failures = redis.call('HINCRBY', KEYS[2], 'failures', 1)
   if failures >= tonumber(ARGV[4]) or probe then
     redis.call('HSET', KEYS[2], 'openUntil', now + tonumber(ARGV[5]))
   end

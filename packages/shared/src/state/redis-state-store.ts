@@ -10,6 +10,7 @@ import type {
   AcquireSlotRequest,
   AcquireSlotResult,
   LeaseRef,
+  QueueTicketRef,
   ReleaseSlotRequest,
   StateStore,
 } from './state-store.ts';
@@ -27,7 +28,7 @@ export type RedisStateStoreOptions =
   | ({ url: string; keyPrefix: string } & RedisConnectionOptions)
   | { client: Redis; subscriber?: Redis; keyPrefix: string; connectTimeoutMs?: number; log?: (line: string) => void };
 
-type ScriptResult = [NodeId | null, number, 'ok' | 'capacity' | 'circuit', number[]];
+type ScriptResult = [NodeId | null, number, 'ok' | 'capacity' | 'circuit', number[], number];
 /** The defineCommand'ed scripts, as ioredis adds them to the client and its pipelines. */
 interface ScriptCommands {
   aiLbPutNode(...args: (string | number)[]): Promise<number>;
@@ -36,6 +37,7 @@ interface ScriptCommands {
   aiLbAcquireSlot(...args: (string | number)[]): Promise<ScriptResult>;
   aiLbReleaseSlot(...args: (string | number)[]): Promise<number>;
   aiLbGetInflight(...args: (string | number)[]): Promise<number[]>;
+  aiLbRenewQueueTickets(...args: (string | number)[]): Promise<number>;
 }
 
 /** Leases per RENEW_LEASES call, so one renewal never blocks Redis for long. */
@@ -108,17 +110,20 @@ export class RedisStateStore implements StateStore {
     const keys = [...candidates.map((c) => this.keys.slots(c.node)), ...candidates.map((c) => this.keys.circuit(c.node))];
     if (request.order === 'rotate') keys.push(this.keys.roundRobin(request.rotateKey!));
     if (request.sticky) keys.push(this.keys.sticky(request.sticky.key));
+    const { queue } = request;
+    if (queue) keys.push(this.keys.queue(queue.key), this.keys.queueExpiry(queue.key));
     const args = [
       candidates.length, request.order, request.leaseId, request.leaseMs, request.probeLeaseMs,
       request.sticky?.ttlMs ?? 0, KEY_TTL_MS.roundRobin, KEY_TTL_MS.circuit,
       ...candidates.map((c) => c.node), ...candidates.map((c) => c.maxconn),
+      queue?.ticket ?? '', queue?.ttlMs ?? 0, queue?.join ? 1 : 0,
     ];
-    const [node, probe, reason, counts] = await this.run('acquireSlot', () =>
+    const [node, probe, reason, counts, queueLength] = await this.run('acquireSlot', () =>
       this.commands.aiLbAcquireSlot(keys.length, ...keys, ...args),
     );
     const inflight: Record<NodeId, number> = {};
     candidates.forEach((c, i) => (inflight[c.node] = counts[i]));
-    return { node, probe: probe === 1, reason, inflight };
+    return queue ? { node, probe: probe === 1, reason, inflight, queueLength } : { node, probe: probe === 1, reason, inflight };
   }
 
   async renewLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
@@ -144,6 +149,24 @@ export class RedisStateStore implements StateStore {
         release.leaseId, release.outcome, release.probe ? 1 : 0, release.breaker.threshold, release.breaker.ttlMs,
         node, this.keys.slotFreedChannel(), KEY_TTL_MS.circuit,
       ),
+    );
+  }
+
+  async leaveQueue(tickets: readonly QueueTicketRef[]): Promise<void> {
+    if (tickets.length === 0) return;
+    await this.run('leaveQueue', async () => {
+      const pipeline = this.client.pipeline();
+      for (const { key, ticket } of tickets) pipeline.zrem(this.keys.queue(key), ticket).zrem(this.keys.queueExpiry(key), ticket);
+      throwFirstError(await pipeline.exec());
+    });
+  }
+
+  async renewQueueTickets(tickets: readonly QueueTicketRef[], ttlMs: number): Promise<void> {
+    if (!isPositiveMs(ttlMs)) throw new TypeError(`renewQueueTickets: ttlMs must be an integer ≥ 1, got ${String(ttlMs)}`);
+    if (tickets.length === 0) return;
+    const keys = tickets.flatMap(({ key }) => [this.keys.queue(key), this.keys.queueExpiry(key)]);
+    await this.run('renewQueueTickets', () =>
+      this.commands.aiLbRenewQueueTickets(keys.length, ...keys, ttlMs, ...tickets.map((t) => t.ticket)),
     );
   }
 
@@ -256,6 +279,7 @@ function defineScripts(client: Redis): ScriptCommands {
   define('aiLbReleaseSlot', scripts.RELEASE_SLOT, 2);
   define('aiLbRenewLeases', scripts.RENEW_LEASES);
   define('aiLbGetInflight', scripts.GET_INFLIGHT);
+  define('aiLbRenewQueueTickets', scripts.RENEW_QUEUE_TICKETS);
   return client as unknown as ScriptCommands;
 }
 

@@ -1,7 +1,14 @@
 import { GatewayError } from '../errors.ts';
 import type { CircuitInfo, Clock, NodeId, NodeState } from '../types.ts';
 import { MemoryStateStore } from './memory-state-store.ts';
-import type { AcquireSlotRequest, AcquireSlotResult, LeaseRef, ReleaseSlotRequest, StateStore } from './state-store.ts';
+import type {
+  AcquireSlotRequest,
+  AcquireSlotResult,
+  LeaseRef,
+  QueueTicketRef,
+  ReleaseSlotRequest,
+  StateStore,
+} from './state-store.ts';
 
 export interface ResilientStateStoreOptions {
   /** The shared store, normally a RedisStateStore. Closed by close(). */
@@ -37,6 +44,8 @@ export class ResilientStateStore implements StateStore {
   private readonly unsubscribeRemote: (() => void)[];
   private recheckTimer: NodeJS.Timeout | undefined;
   private isDegraded = false;
+  private whyDegraded: string | null = null;
+  private failures = 0;
   private closed = false;
 
   constructor(options: ResilientStateStoreOptions) {
@@ -50,6 +59,16 @@ export class ResilientStateStore implements StateStore {
   /** true while Redis is unreachable and this replica runs on its own (health, metrics). */
   get degraded(): boolean {
     return this.isDegraded;
+  }
+
+  /** Why this replica is degraded (the Redis error that started it); null while it is not. */
+  get degradedReason(): string | null {
+    return this.whyDegraded;
+  }
+
+  /** Calls to Redis that failed with state_unavailable since start (the errors metric). */
+  get remoteFailures(): number {
+    return this.failures;
   }
 
   onDegradedChange(listener: (degraded: boolean) => void): () => void {
@@ -112,6 +131,18 @@ export class ResilientStateStore implements StateStore {
     await this.either(() => this.remote.releaseSlot(release), () => this.local.releaseSlot(release));
   }
 
+  /** Both sides: a ticket may have joined a queue in Redis, then locally during an outage. */
+  async leaveQueue(tickets: readonly QueueTicketRef[]): Promise<void> {
+    await this.local.leaveQueue(tickets);
+    if (!this.isDegraded) await this.either(() => this.remote.leaveQueue(tickets), async () => undefined);
+  }
+
+  async renewQueueTickets(tickets: readonly QueueTicketRef[], ttlMs: number): Promise<void> {
+    await this.local.renewQueueTickets(tickets, ttlMs);
+    // A remote ticket that cannot be renewed expires in Redis: nothing else to do.
+    if (!this.isDegraded) await this.either(() => this.remote.renewQueueTickets(tickets, ttlMs), async () => undefined);
+  }
+
   onSlotFreed(listener: (node: NodeId) => void): () => void {
     const offRemote = this.remote.onSlotFreed(listener);
     const offLocal = this.local.onSlotFreed(listener);
@@ -158,6 +189,7 @@ export class ResilientStateStore implements StateStore {
       return await remote();
     } catch (error) {
       if (!(error instanceof GatewayError) || error.code !== 'state_unavailable') throw error;
+      this.failures++;
       this.setDegraded(true, error.message);
       return local();
     }
@@ -166,6 +198,7 @@ export class ResilientStateStore implements StateStore {
   private setDegraded(degraded: boolean, why: string): void {
     if (this.isDegraded === degraded) return;
     this.isDegraded = degraded;
+    this.whyDegraded = degraded ? why : null;
     this.log(degraded ? `ai-lb: state degraded, serving on local state (${why})` : `ai-lb: state back on Redis (${why})`);
     if (degraded) this.scheduleRecheck();
     for (const listener of [...this.degradedListeners]) this.safely(() => listener(degraded));

@@ -3,6 +3,7 @@ import { capacityContract } from './capacity.contract.ts';
 import { circuitContract, stickyContract } from './circuit.contract.ts';
 import type { MakeStoreUnderTest, StoreUnderTest } from './contract-harness.ts';
 import { fleetContract } from './fleet.contract.ts';
+import { queueContract } from './queue.contract.ts';
 
 export type { MakeStoreUnderTest, StoreUnderTest } from './contract-harness.ts';
 
@@ -30,5 +31,6 @@ export function describeStateStoreContract(name: string, makeStore: MakeStoreUnd
     describe('capacity', () => capacityContract(sut));
     describe('circuit breaker', () => circuitContract(sut));
     describe('sticky sessions', () => stickyContract(sut));
+    describe('fleet-wide queue', () => queueContract(sut));
   });
 }

@@ -32,6 +32,13 @@ export interface StateStore {
   renewLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<void>;
   /** Frees the slot and records the attempt's outcome in the node's circuit, in one step. */
   releaseSlot(release: ReleaseSlotRequest): Promise<void>;
+  /**
+   * Takes waiting tickets out of their queues at once (a waiter that timed out or whose
+   * client left); unknown tickets are ignored. A ticket that got a slot left its queue then.
+   */
+  leaveQueue(tickets: readonly QueueTicketRef[]): Promise<void>;
+  /** Keeps this process's waiting tickets alive (periodically, in one batch), like renewLeases. */
+  renewQueueTickets(tickets: readonly QueueTicketRef[], ttlMs: number): Promise<void>;
   /** Calls `listener` with the node id whenever any process releases a slot; returns unsubscribe. */
   onSlotFreed(listener: (node: NodeId) => void): () => void;
   /** Live fleet-wide in-flight count per node (expired leases excluded). */
@@ -82,6 +89,27 @@ export interface AcquireSlotRequest {
    * (e.g. `${model}:${sessionId}`), not a Redis key: the store prefixes it (redisKeys.sticky).
    */
   sticky?: { key: string; ttlMs: number };
+  /**
+   * Fleet-wide first come, first served (QUEUE_TIMEOUT_MS). While the queue `queue.key`
+   * holds live tickets, the step takes a slot only when fewer tickets are ahead of this one
+   * than there are free slots among the candidates (a newcomer has every ticket ahead of
+   * it); otherwise it answers 'capacity'. With `join`, a ticket that got no slot joins the
+   * back of the queue in the same step (no extra round trip), and a queued ticket that gets
+   * a slot leaves it. Every step refreshes the ticket's ttlMs: a ticket nobody renews
+   * (a replica that died) leaves the queue by itself. An empty queue costs one ZCARD.
+   */
+  queue?: QueueTicket;
+}
+
+export interface QueueTicketRef {
+  /** A name (usually the model), not a Redis key: the store prefixes it (redisKeys.queue). */
+  key: string;
+  ticket: string;
+}
+
+export interface QueueTicket extends QueueTicketRef {
+  ttlMs: number;
+  join: boolean;
 }
 
 export interface AcquireSlotResult {
@@ -93,6 +121,8 @@ export interface AcquireSlotResult {
   reason: 'ok' | 'capacity' | 'circuit';
   /** Live in-flight counts of the candidates after this step (feeds caches and metrics). */
   inflight: Record<NodeId, number>;
+  /** With `queue`: tickets in line after this step (this one included when it is waiting). */
+  queueLength?: number;
 }
 
 export interface LeaseRef {

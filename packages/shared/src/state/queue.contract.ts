@@ -1,0 +1,83 @@
+import { expect, it } from 'vitest';
+import { acquire, LONG_MS, release, type StoreUnderTest } from './contract-harness.ts';
+import type { QueueTicket } from './state-store.ts';
+
+const ticket = (id: string, overrides: Partial<QueueTicket> = {}): QueueTicket => ({ key: 'm1', ticket: id, ttlMs: LONG_MS, join: true, ...overrides });
+const one = [{ node: 'a:1', maxconn: 1 }];
+
+/** AcquireSlotRequest.queue, leaveQueue, renewQueueTickets: first come, first served across replicas. */
+export function queueContract(sut: () => StoreUnderTest): void {
+  it('an empty queue changes nothing; a request that finds no room joins it in the same step', async () => {
+    const { store } = sut();
+    const first = await acquire(store, one, { queue: ticket('t1') });
+    expect(first).toMatchObject({ node: 'a:1', reason: 'ok', queueLength: 0 });
+    const second = await acquire(store, one, { queue: ticket('t2') });
+    expect(second).toMatchObject({ node: null, reason: 'capacity', queueLength: 1 });
+    // Without join, a full node answers capacity and nobody is queued.
+    expect(await acquire(store, one, { queue: ticket('t3', { join: false }) })).toMatchObject({ node: null, queueLength: 1 });
+  });
+
+  it('a newcomer never overtakes a waiting ticket, also from another replica', async () => {
+    const { store, peer } = sut();
+    const other = await peer();
+    const holder = await acquire(store, one, { queue: ticket('holder') });
+    expect((await acquire(store, one, { queue: ticket('early') })).reason).toBe('capacity');
+    await release(store, holder, 'success');
+    // The slot is free, but 'early' waits for it: the newcomer joins behind it.
+    expect(await acquire(other, one, { queue: ticket('late') })).toMatchObject({ node: null, reason: 'capacity', queueLength: 2 });
+    const early = await acquire(store, one, { queue: ticket('early') });
+    expect(early).toMatchObject({ node: 'a:1', queueLength: 1 });
+    expect((await acquire(other, one, { queue: ticket('late') })).node).toBeNull();
+    await release(store, early, 'success');
+    expect(await acquire(other, one, { queue: ticket('late') })).toMatchObject({ node: 'a:1', queueLength: 0 });
+  });
+
+  it('free slots beyond what the waiting tickets need go to newcomers at once', async () => {
+    const { store } = sut();
+    const two = [{ node: 'a:1', maxconn: 2 }];
+    const held = [await acquire(store, two, { queue: ticket('h1') }), await acquire(store, two, { queue: ticket('h2') })];
+    expect((await acquire(store, two, { queue: ticket('waiting') })).reason).toBe('capacity');
+    for (const lease of held) await release(store, lease, 'success');
+    expect(await acquire(store, two, { queue: ticket('newcomer') })).toMatchObject({ node: 'a:1', queueLength: 1 });
+    expect(await acquire(store, two, { queue: ticket('waiting') })).toMatchObject({ node: 'a:1', queueLength: 0 });
+  });
+
+  it('leaveQueue takes a ticket out of line at once', async () => {
+    const { store } = sut();
+    const holder = await acquire(store, one, { queue: ticket('holder') });
+    await acquire(store, one, { queue: ticket('gave-up') });
+    await store.leaveQueue([{ key: 'm1', ticket: 'gave-up' }, { key: 'm1', ticket: 'never-queued' }]);
+    await store.leaveQueue([]);
+    await release(store, holder, 'success');
+    expect(await acquire(store, one, { queue: ticket('next') })).toMatchObject({ node: 'a:1', queueLength: 0 });
+  });
+
+  it('a ticket nobody renews leaves the queue by itself; a renewed one keeps its place', async () => {
+    const { store, advance } = sut();
+    const holder = await acquire(store, one, { queue: ticket('holder') });
+    await acquire(store, one, { queue: ticket('kept', { ttlMs: 400 }) });
+    await acquire(store, one, { queue: ticket('dead', { ttlMs: 400 }) });
+    await advance(250);
+    await store.renewQueueTickets([{ key: 'm1', ticket: 'kept' }], 400);
+    await advance(250);
+    await release(store, holder, 'success');
+    expect(await acquire(store, one, { queue: ticket('newcomer', { join: false }) })).toMatchObject({ node: null, queueLength: 1 });
+    expect((await acquire(store, one, { queue: ticket('kept') })).node).toBe('a:1');
+    await store.renewQueueTickets([], 400);
+  });
+
+  it('queues are separate per key', async () => {
+    const { store } = sut();
+    const holder = await acquire(store, one, { queue: ticket('holder') });
+    await acquire(store, one, { queue: ticket('waiting') });
+    await release(store, holder, 'success');
+    expect((await acquire(store, one, { queue: ticket('other-model', { key: 'm2' }) })).node).toBe('a:1');
+  });
+
+  it('rejects a malformed ticket with a TypeError naming the field', async () => {
+    const { store } = sut();
+    await expect(acquire(store, one, { queue: ticket('') })).rejects.toThrow(/queue\.ticket/);
+    await expect(acquire(store, one, { queue: ticket('x', { ttlMs: 0 }) })).rejects.toThrow(/queue\.ttlMs/);
+    await expect(store.renewQueueTickets([{ key: 'm1', ticket: 'x' }], Number.NaN)).rejects.toThrow(/ttlMs/);
+  });
+}
