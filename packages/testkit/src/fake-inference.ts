@@ -5,19 +5,20 @@
  * | model                          | behaviour                                                       |
  * |--------------------------------|-----------------------------------------------------------------|
  * | fault-500 / fault-503          | that status, OpenAI envelope, every time                        |
- * | fault-500-once                 | 500 on the first request for it since the last reset, then ok   |
+ * | fault-500-once                 | 500 on the first request for the model since the last reset, then ok |
  * | fault-429-retry-after-<s>      | 429 with Retry-After: s                                         |
  * | fault-reset                    | the socket is destroyed before any answer                       |
  * | fault-hang                     | never answers (until the client goes away)                      |
  * | fault-slow-<ms>                | a normal answer after ms (holds a slot; capacity tests)         |
- * | fault-slow-first-token-<ms>    | stream: head at once, first chunk after ms; non-stream: delay   |
+ * | fault-slow-first-token-<ms>    | head at once; stream: first chunk after ms; non-stream: body after ms |
  * | fault-cut-stream               | stream: two chunks, then the socket is destroyed (non-stream: half a body) |
- * | fault-stall-stream             | stream: two chunks, then silence                                |
- * | fault-bad-sse                  | stream with one event whose data is not JSON                    |
- * | fault-no-done                  | stream ends after finish_reason without [DONE]                  |
+ * | fault-stall-stream             | stream: two chunks, then silence (non-stream: head, half a body, silence) |
+ * | fault-bad-sse                  | stream with one event whose data is not JSON (non-stream: a 200 body that is not JSON) |
+ * | fault-no-done                  | stream ends after finish_reason without [DONE] (non-stream: body ended by closing the connection, no length) |
  * | fault-no-finish                | stream ends cleanly after content chunks: truncated             |
- * | fault-error-first-event        | 200 stream whose first event is an error event                  |
+ * | fault-error-first-event        | 200 stream whose first event is an error event (non-stream: 200 {"error":…}) |
  * | fault-context-length           | 400, OpenAI code context_length_exceeded                        |
+ * | fault-content-policy           | 400, OpenAI code content_policy_violation                       |
  * | fault-detail-error             | 500 {"detail":"…"} (FastAPI style)                              |
  * | fault-html-error               | 500 text/html page                                              |
  * | fault-status-<code>-<format>   | any status; format json | detail | html | text                  |
@@ -26,6 +27,8 @@
  * Per-process switch through POST /__fake/config: {"failMode":"500"|"503"|"reset"|"hang"}
  * makes every inference request fail that way, {"failMode":"fault-<name>"} plays that fault
  * for every model (so one node of several can fail); {"failMode":null} heals the server.
+ * Streams send a usage chunk before [DONE] when asked (stream_options.include_usage), and
+ * every answer's id names the server's pid, so a test can tell which node answered.
  * Normal models take the fast path (one prefix check), since this server is also the
  * benchmark's upstream.
  */
@@ -44,6 +47,9 @@ interface InferenceBody {
 }
 
 const STREAM_FAULTS = new Set(['fault-cut-stream', 'fault-stall-stream', 'fault-bad-sse', 'fault-no-done', 'fault-no-finish', 'fault-error-first-event']);
+/** Stream faults with a non-stream variant of their own (the rest answer stream:false normally). */
+const NON_STREAM_FAULTS = new Set(['fault-stall-stream', 'fault-bad-sse', 'fault-no-done', 'fault-error-first-event']);
+const USAGE = { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -70,7 +76,7 @@ export async function handleInference(req: IncomingMessage, res: ServerResponse,
   // failMode "fault-…" makes this server play that fault for every model (one node of several failing).
   const fault = options.failMode?.startsWith('fault-') ? options.failMode : model;
   if (options.failMode && fault === model) return failWholeServer(options.failMode, req, res);
-  if (fault.startsWith('fault-') && (await answerFault(fault, body, req, res, stats))) return;
+  if (fault.startsWith('fault-') && (await answerFault(fault, model, body, req, res, stats))) return;
   answerNormally(path, model, body, res, stats, model === 'fault-echo' ? echoOf(body, req) : undefined);
 }
 
@@ -90,28 +96,24 @@ function answerNormally(path: string, model: string, body: InferenceBody, res: S
     startStream(res);
     for (const piece of ['Hello', ' from', ' fake']) res.write(sse(chunk(id, model, { content: piece }, null)));
     res.write(sse(chunk(id, model, {}, 'stop')));
+    if (wantsUsage(body)) res.write(sse({ ...chunk(id, model, {}, null), choices: [], usage: USAGE }));
     res.end('data: [DONE]\n\n');
     return;
   }
-  sendJson(res, 200, {
-    id,
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
-    model,
-    choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from fake' }, finish_reason: 'stop' }],
-    usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
-    ...(echo ? { echo } : {}),
-  });
+  sendJson(res, 200, { ...completion(id, model, 'Hello from fake'), ...(echo ? { echo } : {}) });
 }
 
-/** Returns false when the fault only delays and the normal answer should follow. */
-async function answerFault(model: string, body: InferenceBody, req: IncomingMessage, res: ServerResponse, stats: FakeServerStats) {
+/**
+ * Returns false when the fault only delays and the normal answer should follow. `model` is
+ * the fault played, `requested` the request's model (they differ under failMode).
+ */
+async function answerFault(model: string, requested: string, body: InferenceBody, req: IncomingMessage, res: ServerResponse, stats: FakeServerStats) {
   const id = `chatcmpl-${process.pid}-${stats.requests}`;
   const param = (prefix: string) => (model.startsWith(prefix) ? Number(model.slice(prefix.length)) : NaN);
 
   if (model === 'fault-500' || model === 'fault-503') return errorStatus(res, Number(model.slice(6)), 'json'), true;
   if (model === 'fault-500-once') {
-    if (stats.byModel[model] === 1) return errorStatus(res, 500, 'json'), true;
+    if (stats.byModel[requested] === 1) return errorStatus(res, 500, 'json'), true;
     return false;
   }
   const retryAfter = param('fault-429-retry-after-');
@@ -125,7 +127,7 @@ async function answerFault(model: string, body: InferenceBody, req: IncomingMess
   if (Number.isFinite(slow)) return await sleep(slow), false;
   const firstToken = param('fault-slow-first-token-');
   if (Number.isFinite(firstToken)) {
-    if (!body.stream) return await sleep(firstToken), false;
+    if (!body.stream) return await slowBody(res, firstToken, model, stats), true;
     startStream(res);
     await sleep(firstToken);
     if (res.destroyed) return true;
@@ -145,6 +147,12 @@ async function answerFault(model: string, body: InferenceBody, req: IncomingMess
     });
     return true;
   }
+  if (model === 'fault-content-policy') {
+    sendJson(res, 400, {
+      error: { message: 'Your request was rejected by the content policy.', type: 'invalid_request_error', param: null, code: 'content_policy_violation' },
+    });
+    return true;
+  }
   if (model === 'fault-detail-error') return errorStatus(res, 500, 'detail'), true;
   if (model === 'fault-html-error') return errorStatus(res, 500, 'html'), true;
   const status = /^fault-status-(\d{3})-(json|detail|html|text)$/.exec(model);
@@ -160,7 +168,56 @@ async function answerFault(model: string, body: InferenceBody, req: IncomingMess
     await faultyStream(model, id, req, res);
     return true;
   }
+  if (!body.stream && NON_STREAM_FAULTS.has(model)) {
+    await faultyJson(model, id, req, res);
+    return true;
+  }
   return false;
+}
+
+/** Non-stream: the head at once, the whole body only after `ms` (a slow generation). */
+async function slowBody(res: ServerResponse, ms: number, model: string, stats: FakeServerStats) {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.flushHeaders();
+  await sleep(ms);
+  if (res.destroyed) return;
+  res.end(JSON.stringify(completion(`chatcmpl-${process.pid}-${stats.requests}`, model, 'late')));
+}
+
+/** The non-stream counterparts of the stream faults. */
+async function faultyJson(model: string, id: string, req: IncomingMessage, res: ServerResponse) {
+  if (model === 'fault-error-first-event') {
+    // Some servers report a failed generation as a 200 whose body is an error.
+    return sendJson(res, 200, { error: { message: 'model failed to load', type: 'server_error', param: null, code: 'model_load_failed' } });
+  }
+  if (model === 'fault-bad-sse') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return void res.end('this is not json');
+  }
+  if (model === 'fault-stall-stream') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return void res.write('{"id":"stalled","object":"chat.completion","choices":[');
+  }
+  // fault-no-done: a complete body with neither Content-Length nor chunked framing; only the
+  // connection closing ends it (HTTP/1.0 style, as some minimal servers answer).
+  const body = JSON.stringify(completion(id, model, 'Hello from fake'));
+  req.socket.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${body}`);
+}
+
+function completion(id: string, model: string, content: string) {
+  return {
+    id,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    usage: USAGE,
+  };
+}
+
+function wantsUsage(body: InferenceBody): boolean {
+  const options = body.stream_options as { include_usage?: unknown } | undefined;
+  return options?.include_usage === true;
 }
 
 async function faultyStream(model: string, id: string, req: IncomingMessage, res: ServerResponse) {

@@ -37,6 +37,8 @@ export interface FailoverOptions {
   /** Sends the attempt and answers the client, or reports why it could not. */
   attempt: (lease: Lease, attemptNumber: number) => Promise<AttemptResult>;
   onRetry?: (sameNode: boolean) => void;
+  /** A node asked (Retry-After) not to be sent anything until `untilMs`: later requests honour it too. */
+  onRetryAfter?: (node: NodeId, untilMs: number) => void;
 }
 
 export interface FailoverOutcome {
@@ -49,8 +51,10 @@ export interface FailoverOutcome {
  * same node twice in a row unless it is the only one (then with a jittered backoff, so
  * never a tight loop); never again a node that timed out in this request; a node's
  * Retry-After is honoured, and a node asking for longer than the remaining budget is
- * skipped for the rest of the request. When nothing answered: 504 if every attempt timed
- * out, else 502 naming the model, the attempts and the nodes tried.
+ * skipped for the rest of the request. A 429 without Retry-After still earns the node a
+ * jittered backoff before it is asked again (two nodes both answering 429 must not be
+ * alternated in a tight loop). When nothing answered: 504 if every attempt timed out, else
+ * 502 naming the model, the attempts and the nodes tried.
  */
 export async function withFailover(options: FailoverOptions): Promise<FailoverOutcome> {
   const { clock } = options;
@@ -65,8 +69,9 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
   for (let index = 0; index <= options.maxRetries; index++) {
     const allowed = await nextAllowed(options, { tried, excluded, notBefore, previous, deadline });
     if (allowed === null) break;
-    if (index > 0 && allowed.length === 1 && allowed[0] === previous) {
-      await sleep(backoffMs(tried.filter((n) => n === previous).length, options.random), options.signal);
+    // A node that named its own wait (notBefore) was waited for already in nextAllowed.
+    if (index > 0 && allowed.length === 1 && allowed[0] === previous && !notBefore.has(previous)) {
+      await sleep(backoffMs(countOf(tried, previous), options.random), options.signal);
     }
     const placement = await options.place({ allowed, previousNode: previous, index });
     if (placement.kind === 'rejected') {
@@ -84,10 +89,11 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
     allTimedOut &&= result.failure.timedOut;
     if (!result.failure.retry) break;
     if (result.failure.timedOut) excluded.add(node);
-    if (result.retryAfterMs !== null) {
-      if (clock() + result.retryAfterMs > deadline) excluded.add(node);
-      else notBefore.set(node, clock() + result.retryAfterMs);
-    }
+    if (result.retryAfterMs !== null) options.onRetryAfter?.(node, clock() + result.retryAfterMs);
+    const waitMs = result.retryAfterMs ?? (result.failure.reason === 'status_429' ? backoffMs(countOf(tried, node), options.random) : null);
+    if (waitMs === null) notBefore.delete(node);
+    else if (clock() + waitMs > deadline) excluded.add(node);
+    else notBefore.set(node, clock() + waitMs);
   }
   throw exhaustedError(options.model, tried, lastFailure, allTimedOut);
 }
@@ -114,6 +120,12 @@ async function nextAllowed(options: FailoverOptions, state: LoopState): Promise<
   if (soonest > state.deadline) return null;
   await sleep(soonest - now, options.signal);
   return allowed;
+}
+
+function countOf(tried: readonly NodeId[], node: NodeId): number {
+  let count = 0;
+  for (const n of tried) if (n === node) count++;
+  return count;
 }
 
 /** 50–150 ms, doubling per retry of the same node, at most ~1.5 s. */

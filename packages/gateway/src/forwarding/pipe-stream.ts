@@ -34,6 +34,14 @@ export function pipeStream(options: PipeStreamOptions): Promise<PipeStreamResult
   return new StreamPipe(options).run();
 }
 
+/** Responses whose stream ended with an error (ours or the upstream's): a 200, yet no completion. */
+const brokenStreams = new WeakSet<ServerResponse>();
+
+/** For metrics: this 200 stream broke after it started, so it must not count as answered. */
+export function endedWithError(res: ServerResponse): boolean {
+  return brokenStreams.has(res);
+}
+
 class StreamPipe {
   private readonly splitter = new SseEventSplitter();
   private readonly firstTokenBound: boolean;
@@ -80,6 +88,7 @@ class StreamPipe {
       return this.failBeforeCommit(new AttemptError('AI_LB_INCOMPLETE_STREAM', 'the upstream ended the stream without an event'));
     }
     if (this.finished || this.upstreamReportedError) {
+      if (this.upstreamReportedError) brokenStreams.add(this.options.res);
       this.options.res.end();
       return this.settle({ committed: true, outcome: this.upstreamReportedError ? 'failure' : 'success' });
     }
@@ -148,6 +157,7 @@ class StreamPipe {
     const { res } = this.options;
     const clientGone = (error as { code?: unknown })?.code === 'AI_LB_CLIENT_ABORT';
     if (!clientGone && !res.destroyed) {
+      brokenStreams.add(res);
       res.end(sseErrorEvent(`upstream stream failed: ${(error as Error)?.message ?? String(error)}`, 'upstream_stream_error'));
     } else {
       res.destroy();

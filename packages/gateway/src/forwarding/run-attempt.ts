@@ -8,6 +8,7 @@ import type { AttemptResult } from '../failover/with-failover.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import { AttemptAbort } from './attempt-abort.ts';
 import { AttemptError } from './attempt-error.ts';
+import { checkJsonAnswer } from './check-json-answer.ts';
 import { readBodyLimited, sendUpstream, upstreamHeaders } from './forward.ts';
 import { pipeStream } from './pipe-stream.ts';
 import { redactSecrets, secretsOf } from './redact-secrets.ts';
@@ -126,6 +127,9 @@ async function answerJson(
   const body = await readBodyLimited(upstream.body, MAX_RESPONSE_BYTES);
   abort.disarm();
   if (body === null) throw new AttemptError('AI_LB_BAD_RESPONSE', `the upstream answer exceeded ${MAX_RESPONSE_BYTES} bytes`);
+  // Only JSON is checked: another content type for stream:false is the upstream's choice to make.
+  const invalid = /json/i.test(contentType) ? checkJsonAnswer(body) : null;
+  if (invalid !== null) throw invalid;
   sendRouted(request.res, upstream.statusCode, contentType, body, lease.node, attemptNumber);
   void ctx.leases.release(lease, 'success');
   return { kind: 'answered' };

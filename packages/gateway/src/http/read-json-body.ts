@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '@ai-lb/shared';
 
@@ -5,12 +6,17 @@ import { GatewayError } from '@ai-lb/shared';
  * Reads the request body once, bounded by MAX_BODY_BYTES, and parses it once. A declared
  * Content-Length over the limit is rejected before a byte is read; a body that grows past
  * it while streaming (chunked, or a lying Content-Length) is rejected as soon as it does.
+ * A body that does not arrive whole within `timeoutMs` (REQUEST_TIMEOUT_SECS: a slow or
+ * stuck client) is a 408 and the connection is closed — Node's own requestTimeout (300 s)
+ * would hold the request far longer. Bytes that are not UTF-8 are a 400: decoding would
+ * silently turn them into U+FFFD and forward a prompt the client never wrote.
  */
-export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
+export async function readJsonBody(req: IncomingMessage, maxBytes: number, timeoutMs: number): Promise<Record<string, unknown>> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
-  const raw = await readRaw(req, maxBytes);
+  const raw = await readRaw(req, maxBytes, timeoutMs);
   if (raw.length === 0) throw new GatewayError('invalid_json', 'the request body is empty: a JSON object is required');
+  if (!isUtf8(raw)) throw new GatewayError('invalid_json', 'the request body is not valid UTF-8');
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw.toString('utf8'));
@@ -23,11 +29,21 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
   return parsed as Record<string, unknown>;
 }
 
-function readRaw(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+function readRaw(req: IncomingMessage, maxBytes: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const timer = setTimeout(() => {
+      cleanup();
+      req.pause();
+      reject(
+        new GatewayError('request_timeout', `the request body did not arrive within ${timeoutMs} ms`, {
+          headers: { connection: 'close' },
+        }),
+      );
+    }, timeoutMs);
     const cleanup = () => {
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);

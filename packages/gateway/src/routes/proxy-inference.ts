@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import { GatewayError, type NodeId } from '@ai-lb/shared';
 import { withFailover } from '../failover/with-failover.ts';
 import { AttemptError } from '../forwarding/attempt-error.ts';
+import { endedWithError } from '../forwarding/pipe-stream.ts';
 import { runAttempt, type InferenceRequest } from '../forwarding/run-attempt.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import { readJsonBody } from '../http/read-json-body.ts';
@@ -38,17 +39,18 @@ export function inferenceRoute(ctx: GatewayContext, spec: InferenceRouteSpec) {
     const clientSignal = watchClient(res);
     recordWhenDone(ctx, spec.route, res, startedAt);
 
-    const body = await readJsonBody(req, ctx.config.maxBodyBytes);
+    const body = await readJsonBody(req, ctx.config.maxBodyBytes, ctx.config.requestTimeoutMs);
     const { stream } = spec.validate(body);
     const forcedNode = queryParam(req.query, 'node');
     const model = resolve(ctx, spec, body.model, queryParam(req.query, 'require_all') === 'true');
     res.setHeader('x-selected-model', model);
-    const candidates = selectCandidates({
+    const selected = selectCandidates({
       model,
       servingNodes: ctx.fleet.healthyNodesFor(model),
       circuitOpen: (id) => ctx.fleet.circuit(id).state === 'open',
       forcedNode,
     });
+    const candidates = forcedNode === null ? ctx.cooldowns.filter(selected) : selected;
     if (candidates.length === 0) {
       throw new GatewayError('no_eligible_node', `no healthy node serves model '${model}' right now`, {
         headers: { 'retry-after': String(ctx.config.retryAfterSecs) },
@@ -60,7 +62,7 @@ export function inferenceRoute(ctx: GatewayContext, spec: InferenceRouteSpec) {
       path: spec.path,
       model,
       stream,
-      payload: Buffer.from(JSON.stringify(body)),
+      payload: serialize(body),
       requestId,
       clientHeaders: req.headers,
       res,
@@ -75,6 +77,19 @@ export function inferenceRoute(ctx: GatewayContext, spec: InferenceRouteSpec) {
       throw error;
     }
   };
+}
+
+/**
+ * JSON.parse copes with any nesting, JSON.stringify recurses: a body nested thousands deep
+ * (a hostile client) overflows the stack here. That is the caller's fault, so a 400, not a 500.
+ */
+function serialize(body: Record<string, unknown>): Buffer {
+  try {
+    return Buffer.from(JSON.stringify(body));
+  } catch (error) {
+    if (error instanceof RangeError) throw new GatewayError('invalid_json', 'the request body is nested too deeply', { cause: error });
+    throw error;
+  }
 }
 
 function resolve(ctx: GatewayContext, spec: InferenceRouteSpec, requested: unknown, requireAll: boolean): string {
@@ -129,6 +144,7 @@ async function forwardWithFailover(
       ),
     attempt: (lease, attemptNumber) => runAttempt(ctx, request, lease, attemptNumber),
     onRetry: (sameNode) => metrics.retries.inc({ kind: sameNode ? 'same_node' : 'failover' }),
+    onRetryAfter: (node, untilMs) => ctx.cooldowns.note(node, untilMs),
   });
   if (outcome.aborted && !request.res.writableEnded) request.res.destroy();
 }
@@ -166,7 +182,7 @@ function recordWhenDone(ctx: GatewayContext, route: string, res: ServerResponse,
       route,
       model: typeof model === 'string' ? model : 'none',
       node: typeof node === 'string' ? node : 'none',
-      status: res.writableFinished ? String(res.statusCode) : 'aborted',
+      status: !res.writableFinished ? 'aborted' : endedWithError(res) ? 'stream_error' : String(res.statusCode),
     });
     const stream = String(res.getHeader('content-type') ?? '').startsWith('text/event-stream');
     ctx.metrics.requestDuration.observe({ route, stream: String(stream) }, (performance.now() - startedAt) / 1000);
