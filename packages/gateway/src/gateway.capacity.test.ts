@@ -1,19 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
-import { chatBody, eventually, nodeState, startGateway, STORE_KINDS } from './testing/gateway-harness.ts';
+import { describe, expect, test } from 'vitest';
+import type { FakeLlmProcess } from '@ai-lb/testkit';
+import { chatBody, eventually, nodeState, startGateway, STORE_KINDS, useFakeServers } from './testing/gateway-harness.ts';
 
 let a: FakeLlmProcess;
 let b: FakeLlmProcess;
 
-beforeAll(async () => {
-  [a, b] = await Promise.all([startFakeLlmServer(), startFakeLlmServer()]);
-});
-afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-});
-beforeEach(async () => {
-  await Promise.all([a.reset(), b.reset(), a.configure({ failMode: null }), b.configure({ failMode: null })]);
-});
+useFakeServers(2, (servers) => ([a, b] = servers));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,19 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { freePort, startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
-import { chatBody, eventually, nodeState, startGateway, STORE_KINDS, type Harness } from './testing/gateway-harness.ts';
+import { describe, expect, test } from 'vitest';
+import { freePort, type FakeLlmProcess } from '@ai-lb/testkit';
+import { chatBody, eventually, nodeState, startGateway, STORE_KINDS, type Harness, useFakeServers } from './testing/gateway-harness.ts';
 
 let a: FakeLlmProcess;
 let b: FakeLlmProcess;
 
-beforeAll(async () => {
-  [a, b] = await Promise.all([startFakeLlmServer(), startFakeLlmServer()]);
-});
-afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-});
-beforeEach(async () => {
-  await Promise.all([a.reset(), b.reset(), a.configure({ failMode: null }), b.configure({ failMode: null })]);
-});
+useFakeServers(2, (servers) => ([a, b] = servers));
 
 const FAST = { REQUEST_TIMEOUT_SECS: '0.5', MAX_RETRIES: '2', ROUTING_STRATEGY: 'ROUND_ROBIN' };
 

@@ -7,22 +7,14 @@
  * with backoff, all-timeout 504, and 429 Retry-After waited out on a single node
  * (gateway.failover.test.ts).
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
-import { chatBody, eventually, nodeState, sseData, startGateway, STORE_KINDS, type Harness } from './testing/gateway-harness.ts';
+import { describe, expect, test } from 'vitest';
+import type { FakeLlmProcess } from '@ai-lb/testkit';
+import { chatBody, eventually, nodeState, sseData, startGateway, STORE_KINDS, type Harness, useFakeServers } from './testing/gateway-harness.ts';
 
 let a: FakeLlmProcess;
 let b: FakeLlmProcess;
 
-beforeAll(async () => {
-  [a, b] = await Promise.all([startFakeLlmServer(), startFakeLlmServer()]);
-});
-afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-});
-beforeEach(async () => {
-  await Promise.all([a.reset(), b.reset(), a.configure({ failMode: null }), b.configure({ failMode: null })]);
-});
+useFakeServers(2, (servers) => ([a, b] = servers));
 
 type Mode = 'stream' | 'json';
 const MODES: Mode[] = ['stream', 'json'];

@@ -1,20 +1,12 @@
 import { request as httpRequest } from 'node:http';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
-import { chatBody, nodeState, startGateway, STORE_KINDS } from './testing/gateway-harness.ts';
+import { describe, expect, test } from 'vitest';
+import type { FakeLlmProcess } from '@ai-lb/testkit';
+import { chatBody, nodeState, startGateway, STORE_KINDS, useFakeServers } from './testing/gateway-harness.ts';
 
 let a: FakeLlmProcess;
 let b: FakeLlmProcess;
 
-beforeAll(async () => {
-  [a, b] = await Promise.all([startFakeLlmServer(), startFakeLlmServer()]);
-});
-afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-});
-beforeEach(async () => {
-  await Promise.all([a.reset(), b.reset()]);
-});
+useFakeServers(2, (servers) => ([a, b] = servers));
 
 interface Envelope {
   error: { message: string; type: string; param: string | null; code: string | null };

@@ -1,17 +1,12 @@
 import OpenAI, { APIError } from 'openai';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
-import { nodeState, startGateway, STORE_KINDS } from './testing/gateway-harness.ts';
+import { describe, expect, test } from 'vitest';
+import type { FakeLlmProcess } from '@ai-lb/testkit';
+import { nodeState, startGateway, STORE_KINDS, useFakeServers } from './testing/gateway-harness.ts';
 
 let a: FakeLlmProcess;
 let b: FakeLlmProcess;
 
-beforeAll(async () => {
-  [a, b] = await Promise.all([startFakeLlmServer(), startFakeLlmServer()]);
-});
-afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-});
+useFakeServers(2, (servers) => ([a, b] = servers));
 
 /** The official SDK as users point it at the gateway; no SDK retries so statuses are ours. */
 function client(url: string): OpenAI {

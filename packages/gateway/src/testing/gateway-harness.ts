@@ -3,9 +3,9 @@
  * real redis-server under a unique key prefix — with node records written straight into
  * the store, so routing is deterministic. Upstreams are real fake-server processes.
  */
-import { inject, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, beforeEach, inject, onTestFinished } from 'vitest';
 import { createStateStore, loadConfig, type Config, type NodeState, type StateStore } from '@ai-lb/shared';
-import { uniquePrefix } from '@ai-lb/testkit';
+import { startFakeLlmServer, uniquePrefix, type FakeLlmProcess } from '@ai-lb/testkit';
 import { createGateway, type Gateway } from '../create-gateway.ts';
 
 export type StoreKind = 'memory' | 'redis';
@@ -122,4 +122,23 @@ export function sseData(text: string): string[] {
         .map((line) => line.slice(5).trim())
         .join('\n'),
     );
+}
+
+/**
+ * Fake LLM servers (real processes) shared by every test of a file: started before the
+ * first test, stopped after the last, and reset before each test (stats and any failMode),
+ * so one test's fault never leaks into the next. `assign` receives them once started.
+ */
+export function useFakeServers(count: number, assign: (servers: FakeLlmProcess[]) => void): void {
+  let servers: FakeLlmProcess[] = [];
+  beforeAll(async () => {
+    servers = await Promise.all(Array.from({ length: count }, () => startFakeLlmServer()));
+    assign(servers);
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+  });
+  beforeEach(async () => {
+    await Promise.all(servers.flatMap((server) => [server.reset(), server.configure({ failMode: null })]));
+  });
 }
