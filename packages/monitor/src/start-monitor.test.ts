@@ -47,6 +47,21 @@ describe.each(STORE_KINDS)('with the %s store', (storeKind) => {
     await store.close();
   });
 
+  test('NODE_API_KEYS: a node with a key is probed with it as bearer, others get no Authorization', async () => {
+    const config = testConfig({
+      SCAN_HOSTS: `${fakes.openai.node},${fakes.ollama.node}`,
+      NODE_API_KEYS: `${fakes.openai.node}=sk-node-secret`,
+    });
+    await Promise.all([fakes.openai.reset(), fakes.ollama.reset()]);
+    monitor = await startMonitor({ config, store, schedule: false, listen: false, log: () => undefined });
+    await monitor.scanOnce();
+    const [keyed, open] = await Promise.all([fakes.openai.stats(), fakes.ollama.stats()]);
+    expect(keyed.discoveryAuthorizations.length).toBeGreaterThan(0);
+    expect(new Set(keyed.discoveryAuthorizations)).toEqual(new Set(['Bearer sk-node-secret']));
+    expect(open.discoveryAuthorizations).toEqual([]);
+    expect(Object.keys(await nodesById(store)).sort()).toEqual([fakes.ollama.node, fakes.openai.node].sort());
+  });
+
   test('records every kind: models, loaded models, kind, capacity with its source, load', async () => {
     const config = testConfig({
       SCAN_HOSTS: Object.values(fakes).map((f) => f.node).join(','),

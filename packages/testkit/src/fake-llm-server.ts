@@ -34,6 +34,8 @@ export interface FakeServerStats {
   byModel: Record<string, number>;
   /** Authorization headers seen on inference requests (for key-forwarding tests). */
   authorizations: string[];
+  /** Authorization headers seen on discovery (GET) requests: the monitor's probes. */
+  discoveryAuthorizations: string[];
   /** x-request-id headers seen on inference requests. */
   requestIds: string[];
   /** Inference requests aborted by the client before they were answered. */
@@ -48,6 +50,7 @@ export function createFakeLlmServer(options: FakeServerOptions) {
     byPath: {},
     byModel: {},
     authorizations: [],
+    discoveryAuthorizations: [],
     requestIds: [],
     aborted: 0,
   };
@@ -59,6 +62,7 @@ export function createFakeLlmServer(options: FakeServerOptions) {
     try {
       if (path.startsWith('/__fake/')) return await handleControl(path, req, res);
       if (req.method === 'POST') return await handleInference(req, res, { options, stats });
+      if (req.headers.authorization) stats.discoveryAuthorizations.push(req.headers.authorization);
       const discovery = discoveryResponse(options.kind, path, options);
       if (discovery) {
         if (discovery.delayMs) await new Promise((r) => setTimeout(r, discovery.delayMs)); // the 'hang' fault kind
@@ -83,7 +87,7 @@ export function createFakeLlmServer(options: FakeServerOptions) {
       return;
     }
     if (path === '/__fake/reset') {
-      Object.assign(stats, { requests: 0, peakInflight: stats.inflight, byPath: {}, byModel: {}, authorizations: [], requestIds: [], aborted: 0 });
+      Object.assign(stats, { requests: 0, peakInflight: stats.inflight, byPath: {}, byModel: {}, authorizations: [], discoveryAuthorizations: [], requestIds: [], aborted: 0 });
       res.writeHead(204).end();
       return;
     }
