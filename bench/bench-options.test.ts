@@ -23,9 +23,21 @@ describe('parseBenchOptions', () => {
     [['--duration', 'abc'], /--duration abc/],
     [['--targets', 'nginx'], /--targets nginx: expected some of direct,node-floor/],
     [['--generator', 'ab'], /--generator ab: expected wrk or autocannon/],
+    [['--runtime', 'bun'], /--runtime bun: expected js or tsx/],
   ])('%j is refused with a message naming the flag', (argv, message) => {
     expect(() => parseBenchOptions(argv)).toThrow(BenchUsageError);
     expect(() => parseBenchOptions(argv)).toThrow(message);
+  });
+
+  test('the forwarders run as plain-JS bundles unless --runtime tsx', () => {
+    expect(parseBenchOptions([]).runtime).toBe('js');
+    expect(parseBenchOptions(['--runtime', 'tsx']).runtime).toBe('tsx');
+  });
+
+  test('every forwarder gets a 4 MB V8 semi-space unless told otherwise (0 = V8 default)', () => {
+    expect(parseBenchOptions([]).semiSpaceMb).toBe(4);
+    expect(parseBenchOptions(['--semi-space-mb', '0']).semiSpaceMb).toBe(0);
+    expect(() => parseBenchOptions(['--semi-space-mb', '999'])).toThrow(/--semi-space-mb 999: expected an integer from 0 to 256/);
   });
 
   test('an unknown flag is refused', () => {

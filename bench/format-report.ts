@@ -54,7 +54,8 @@ export function formatReport(machine: MachineInfo, options: BenchOptions, summar
     `method: ${options.rounds} interleaved round${options.rounds === 1 ? ' (no median: a smoke run)' : 's, medians'}; ${machine.generator} -c${options.connections} ${options.durationSec}s per run; ` +
       `${options.upstreams} fake upstreams; TTFB over ${options.ttfbStreams} streams (concurrency ${options.ttfbConcurrency}); ` +
       `+p50/+p99 = added latency vs direct with a ${options.slowUpstreamMs} ms upstream; RSS with ${options.heldStreams} open streams ` +
-      `(Δ = over the same process just before they opened)`,
+      `(Δ = over the same process just before they opened); forwarders run as ${options.runtime === 'js' ? 'plain-JS bundles (node, no tsx)' : '.ts under tsx'}, ` +
+      `V8 semi-space ${options.semiSpaceMb > 0 ? `${options.semiSpaceMb} MB` : 'default'}`,
     '',
     COLUMNS.map(([title, width], i) => (i === 0 ? title.padEnd(width) : title.padStart(width))).join('  '),
   ];

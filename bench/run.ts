@@ -9,6 +9,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchUsageError, parseBenchOptions, type BenchOptions } from './bench-options.ts';
+import { buildJsBundles } from './build-js-bundles.ts';
 import { describeMachine, formatReport } from './format-report.ts';
 import { processUsageAvailable } from './process-usage.ts';
 import { runRound, warmUp, type RoundContext, type RoundResult } from './run-rounds.ts';
@@ -42,6 +43,8 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
     log(`skipping ${name}: ${GATEWAY_ENTRY} does not exist yet`);
     return false;
   });
+  const bundles = options.runtime === 'js' ? await buildJsBundles(join(OUT_DIR, 'js')) : undefined;
+  if (bundles) log(`built plain-JS bundles of the forwarders in ${join(OUT_DIR, 'js')}`);
   const fleet = await startBenchFleet({ upstreams: options.upstreams, redis: names.includes('gateway-redis') });
   cleanup.add(() => fleet.stop());
   for (const upstream of fleet.upstreams) log(`started upstream ${upstream.node} (pid ${upstream.pid})`);
@@ -51,8 +54,9 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
   const started = await Promise.allSettled(
     names.map((name) => {
       // One folder per target: the profile files are named by pid and thread only.
-      const nodeArgs = options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, name)}`] : undefined;
-      return startTarget(name, fleet, { nodeArgs });
+      const nodeArgs = options.semiSpaceMb > 0 ? [`--max-semi-space-size=${options.semiSpaceMb}`] : [];
+      if (options.cpuProf) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, name)}`);
+      return startTarget(name, fleet, { nodeArgs, bundles });
     }),
   );
   const targets: BenchTarget[] = [];

@@ -30,7 +30,8 @@ export interface StartedGateway {
 export async function startGateway(
   store: 'memory' | 'redis',
   fleet: BenchFleet,
-  options: { nodeArgs?: string[] } = {},
+  /** bundle: the gateway as a plain-JS bundle (`--runtime js`), run without tsx. */
+  options: { nodeArgs?: string[]; bundle?: string } = {},
 ): Promise<StartedGateway> {
   const nodes = fleet.upstreams.map((u) => u.node);
   const env: NodeJS.ProcessEnv = { ...defaultConfigEnv(), LOAD_BALANCER_PORT: '0', LOAD_BALANCER_HOST: '127.0.0.1' };
@@ -43,7 +44,12 @@ export async function startGateway(
     Object.assign(env, { REDIS_URL: fleet.redis.url, REDIS_KEY_PREFIX: prefix });
   }
   const args = store === 'memory' ? ['--with-monitor'] : [];
-  const proc = await spawnTsProcess<{ port: number }>(GATEWAY_ENTRY, args, { env, nodeArgs: options.nodeArgs, readyTimeoutMs: 30_000 });
+  const proc = await spawnTsProcess<{ port: number }>(options.bundle ?? GATEWAY_ENTRY, args, {
+    env,
+    nodeArgs: options.nodeArgs,
+    tsx: options.bundle === undefined,
+    readyTimeoutMs: 30_000,
+  });
   const baseUrl = `http://127.0.0.1:${proc.ready.port}`;
   try {
     await waitUntilEligible(baseUrl, nodes, 30_000);

@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { spawnTsProcess } from '@ai-lb/testkit';
+import type { BundledEntry } from './build-js-bundles.ts';
 import type { BenchFleet } from './start-bench-fleet.ts';
 import { startGateway } from './start-gateway.ts';
 
@@ -25,17 +26,24 @@ const ENTRIES = {
   hpm: fileURLToPath(new URL('./hpm-forwarder.ts', import.meta.url)),
 };
 
-export async function startTarget(name: TargetName, fleet: BenchFleet, options: { nodeArgs?: string[] } = {}): Promise<BenchTarget> {
+export interface StartTargetOptions {
+  nodeArgs?: string[];
+  /** `--runtime js`: the bundles to run with plain node instead of the .ts entries under tsx. */
+  bundles?: Record<BundledEntry, string>;
+}
+
+export async function startTarget(name: TargetName, fleet: BenchFleet, options: StartTargetOptions = {}): Promise<BenchTarget> {
   if (name === 'direct') {
     return { name, baseUrl: fleet.upstreams[0].url, pid: null, auxPids: [], stop: async () => undefined };
   }
   if (name === 'node-floor' || name === 'hpm') {
     const upstreams = fleet.upstreams.map((u) => u.node).join(',');
-    const proc = await spawnTsProcess<{ port: number }>(ENTRIES[name], ['--upstreams', upstreams], { nodeArgs: options.nodeArgs });
+    const entry = options.bundles?.[name] ?? ENTRIES[name];
+    const proc = await spawnTsProcess<{ port: number }>(entry, ['--upstreams', upstreams], { nodeArgs: options.nodeArgs, tsx: !options.bundles });
     return { name, baseUrl: `http://127.0.0.1:${proc.ready.port}`, pid: proc.pid, auxPids: [], stop: () => proc.stop() };
   }
   const store = name === 'gateway-memory' ? 'memory' : 'redis';
-  const gateway = await startGateway(store, fleet, options);
+  const gateway = await startGateway(store, fleet, { nodeArgs: options.nodeArgs, bundle: options.bundles?.gateway });
   return {
     name,
     baseUrl: gateway.baseUrl,

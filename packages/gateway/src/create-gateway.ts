@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { GATEWAY_MARK_HEADER, systemClock, type Clock, type Config, type StateStore } from '@ai-lb/shared';
-import { createApp } from './app.ts';
+import { createApp, createRequestListener } from './app.ts';
 import { SlotLeases } from './capacity/slot-leases.ts';
 import { breakerSettings } from './failover/circuit-breaker.ts';
 import { NodeCooldowns } from './failover/node-cooldowns.ts';
@@ -43,7 +43,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   await context.fleet.start();
   context.leases.start();
   const app = createApp(context);
-  const server = createServer(app);
+  const server = createServer(createRequestListener(context, app));
   // Idle client connections are kept a while for reuse; streams are not bounded by this.
   server.keepAliveTimeout = 65_000;
   server.on('clientError', (error, socket) => rejectBadRequest(socket, error));

@@ -24,9 +24,17 @@ process.once('exit', () => {
 export async function spawnTsProcess<Ready = { port: number }>(
   entry: string,
   args: string[] = [],
-  options: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; /** e.g. ['--cpu-prof'] (not allowed in NODE_OPTIONS) */ nodeArgs?: string[] } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    readyTimeoutMs?: number;
+    /** e.g. ['--cpu-prof'] (not allowed in NODE_OPTIONS) */
+    nodeArgs?: string[];
+    /** false: `entry` is plain JavaScript (a bundle), run by node without the tsx loader. */
+    tsx?: boolean;
+  } = {},
 ): Promise<SpawnedProcess<Ready>> {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', entry, ...args], {
+  const loader = options.tsx === false ? [] : ['--import', 'tsx'];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...loader, entry, ...args], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -9,6 +9,10 @@ import { AttemptError, type AttemptErrorCode } from './attempt-error.ts';
 export class AttemptAbort {
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
+  private timerMs = 0;
+  private timeoutCode: AttemptErrorCode = 'AI_LB_HEADERS_TIMEOUT';
+  private timeoutMessage = '';
+  private readonly onTimeout = () => this.abort(new AttemptError(this.timeoutCode, this.timeoutMessage));
   private readonly onClientAbort = () =>
     this.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'));
 
@@ -21,10 +25,21 @@ export class AttemptAbort {
     return this.controller.signal;
   }
 
-  /** Starts (or replaces) the phase timer. */
+  /**
+   * Starts (or replaces) the phase timer. The next phase usually has the same duration
+   * (head, then body, both REQUEST_TIMEOUT_SECS): the running timer is then restarted
+   * rather than replaced — one timer per attempt instead of one per phase (issue 6).
+   */
   arm(ms: number, code: AttemptErrorCode, message: string): void {
+    this.timeoutCode = code;
+    this.timeoutMessage = message;
+    if (this.timer !== undefined && this.timerMs === ms) {
+      this.timer.refresh();
+      return;
+    }
     if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.abort(new AttemptError(code, message)), ms);
+    this.timerMs = ms;
+    this.timer = setTimeout(this.onTimeout, ms);
   }
 
   /** Restarts the current phase's timer: cheap, called on every chunk of a stream. */

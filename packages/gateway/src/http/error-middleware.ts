@@ -38,7 +38,8 @@ function toGatewayError(error: unknown, req: Request, log: Logger): GatewayError
   }
   log.error('unhandled error', {
     method: req.method,
-    path: req.path,
+    // req.path is express's: undefined for requests of the fast path (app.ts createRequestListener).
+    path: req.path ?? req.url,
     requestId: req.res?.getHeader('x-request-id'),
     error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
     stack: error instanceof Error ? error.stack : undefined,

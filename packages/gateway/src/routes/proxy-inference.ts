@@ -5,7 +5,7 @@ import { GatewayError, type NodeId } from '@ai-lb/shared';
 import { withFailover } from '../failover/with-failover.ts';
 import { AttemptError } from '../forwarding/attempt-error.ts';
 import { endedWithError } from '../forwarding/pipe-stream.ts';
-import { runAttempt, type InferenceRequest } from '../forwarding/run-attempt.ts';
+import { runAttempt, type InferenceRequest, type ResponseTrace } from '../forwarding/run-attempt.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import { readJsonBody } from '../http/read-json-body.ts';
 import { queryParam } from '../http/query-param.ts';
@@ -34,50 +34,61 @@ export function inferenceRoute(ctx: GatewayContext, spec: InferenceRouteSpec) {
   return async function handleInference(req: Request, res: Response): Promise<void> {
     const startedAt = performance.now();
     const requestId = pickRequestId(req.headers['x-request-id']);
-    res.setHeader('x-request-id', requestId);
-    res.setHeader('x-attempts', '0');
-    const clientSignal = watchClient(res);
-    recordWhenDone(ctx, spec.route, res, startedAt);
-
-    const body = await readJsonBody(req, ctx.config.maxBodyBytes, ctx.config.requestTimeoutMs);
-    const { stream } = spec.validate(body);
-    const forcedNode = queryParam(req.query, 'node');
-    const model = resolve(ctx, spec, body.model, queryParam(req.query, 'require_all') === 'true');
-    res.setHeader('x-selected-model', model);
-    const selected = selectCandidates({
-      model,
-      servingNodes: ctx.fleet.healthyNodesFor(model),
-      circuitOpen: (id) => ctx.fleet.circuit(id).state === 'open',
-      forcedNode,
-    });
-    const candidates = forcedNode === null ? ctx.cooldowns.filter(selected) : selected;
-    if (candidates.length === 0) {
-      throw new GatewayError('no_eligible_node', `no healthy node serves model '${model}' right now`, {
-        headers: { 'retry-after': String(ctx.config.retryAfterSecs) },
-      });
-    }
-    body.model = model;
-    const request: InferenceRequest = {
-      route: spec.route,
-      path: spec.path,
-      model,
-      stream,
-      payload: serialize(body),
-      requestId,
-      clientHeaders: req.headers,
-      res,
-      clientSignal,
-      startedAt,
-    };
+    const trace: ResponseTrace = { model: null, node: null, eventStream: false };
+    const clientSignal = watchClient(ctx, spec.route, res, startedAt, trace);
     try {
-      await forwardWithFailover(ctx, request, candidates.map((n) => n.node), forcedNode, req.headers['x-session-id']);
+      await proxy(ctx, spec, req, { requestId, res, clientSignal, startedAt, trace });
     } catch (error) {
       // The client left mid-way (queue, backoff): nobody to answer.
       if ((error as { code?: unknown })?.code === 'AI_LB_CLIENT_ABORT') return void res.destroy();
+      // A routed answer writes its whole head at once (run-attempt.ts); an error answer
+      // carries the same request headers, set here for the error middleware.
+      if (!res.headersSent) {
+        res.setHeader('x-request-id', requestId);
+        res.setHeader('x-attempts', '0');
+        if (trace.model !== null) res.setHeader('x-selected-model', trace.model);
+      }
       throw error;
     }
   };
 }
+
+type RequestState = Pick<InferenceRequest, 'requestId' | 'res' | 'clientSignal' | 'startedAt' | 'trace'>;
+
+async function proxy(ctx: GatewayContext, spec: InferenceRouteSpec, req: Request, state: RequestState): Promise<void> {
+  const body = await readJsonBody(req, ctx.config.maxBodyBytes, ctx.config.requestTimeoutMs);
+  const { stream } = spec.validate(body);
+  // Only a URL with a query string has parameters: skip express's query parsing otherwise.
+  const query = req.url.includes('?') ? req.query : NO_QUERY;
+  const forcedNode = queryParam(query, 'node');
+  const model = resolve(ctx, spec, body.model, queryParam(query, 'require_all') === 'true');
+  state.trace.model = model;
+  const selected = selectCandidates({
+    model,
+    servingNodes: ctx.fleet.healthyNodesFor(model),
+    circuitOpen: (id) => ctx.fleet.circuit(id).state === 'open',
+    forcedNode,
+  });
+  const candidates = forcedNode === null ? ctx.cooldowns.filter(selected) : selected;
+  if (candidates.length === 0) {
+    throw new GatewayError('no_eligible_node', `no healthy node serves model '${model}' right now`, {
+      headers: { 'retry-after': String(ctx.config.retryAfterSecs) },
+    });
+  }
+  body.model = model;
+  const request: InferenceRequest = {
+    route: spec.route,
+    path: spec.path,
+    model,
+    stream,
+    payload: serialize(body),
+    clientHeaders: req.headers,
+    ...state,
+  };
+  await forwardWithFailover(ctx, request, candidates.map((n) => n.node), forcedNode, req.headers['x-session-id']);
+}
+
+const NO_QUERY: Record<string, unknown> = Object.freeze({});
 
 /**
  * JSON.parse copes with any nesting, JSON.stringify recurses: a body nested thousands deep
@@ -165,26 +176,21 @@ function routingCandidates(ctx: GatewayContext, nodes: readonly NodeId[]): Routi
   return out;
 }
 
-/** Aborts when the client's connection closes before the response has been sent in full. */
-function watchClient(res: ServerResponse): AbortSignal {
+/**
+ * One 'close' listener per request does both jobs: abort the request's work when the client
+ * left before the response was sent in full, and count the request in the metrics.
+ */
+function watchClient(ctx: GatewayContext, route: string, res: ServerResponse, startedAt: number, trace: ResponseTrace): AbortSignal {
   const controller = new AbortController();
   res.once('close', () => {
     if (!res.writableFinished) controller.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'));
-  });
-  return controller.signal;
-}
-
-function recordWhenDone(ctx: GatewayContext, route: string, res: ServerResponse, startedAt: number): void {
-  res.once('close', () => {
-    const model = res.getHeader('x-selected-model');
-    const node = res.getHeader('x-routed-node');
     ctx.metrics.requests.inc({
       route,
-      model: typeof model === 'string' ? model : 'none',
-      node: typeof node === 'string' ? node : 'none',
+      model: trace.model ?? 'none',
+      node: trace.node ?? 'none',
       status: !res.writableFinished ? 'aborted' : endedWithError(res) ? 'stream_error' : String(res.statusCode),
     });
-    const stream = String(res.getHeader('content-type') ?? '').startsWith('text/event-stream');
-    ctx.metrics.requestDuration.observe({ route, stream: String(stream) }, (performance.now() - startedAt) / 1000);
+    ctx.metrics.requestDuration.observe({ route, stream: trace.eventStream ? 'true' : 'false' }, (performance.now() - startedAt) / 1000);
   });
+  return controller.signal;
 }
