@@ -1,7 +1,8 @@
-# One image for both services (gateway and monitor; compose picks the command).
-# Stage 1 installs production dependencies with the pinned pnpm; stage 2 is a slim
-# runtime with only node, node_modules and the sources, running as the non-root `node` user.
-FROM node:20-bookworm-slim AS deps
+# One image for both services (compose picks the command: dist/gateway.mjs or dist/monitor.mjs).
+# Stage 1 installs the workspace with the pinned pnpm and bundles each service into one
+# plain-JavaScript file (`pnpm build`, esbuild). Stage 2 is node + those files only: no
+# node_modules, no TypeScript loader, run as the non-root `node` user.
+FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN npm install -g pnpm@10.34.8
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
@@ -10,15 +11,18 @@ COPY packages/gateway/package.json packages/gateway/
 COPY packages/monitor/package.json packages/monitor/
 COPY packages/testkit/package.json packages/testkit/
 RUN pnpm install --frozen-lockfile --prod
+COPY tsconfig.base.json ./
+COPY scripts scripts
+COPY packages/shared/src packages/shared/src
+COPY packages/gateway/src packages/gateway/src
+COPY packages/monitor/src packages/monitor/src
+RUN pnpm build
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
-COPY --from=deps --chown=node:node /app /app
-COPY --chown=node:node tsconfig.base.json ./
-COPY --chown=node:node packages/shared/src packages/shared/src
-COPY --chown=node:node packages/gateway/src packages/gateway/src
-COPY --chown=node:node packages/monitor/src packages/monitor/src
+COPY --from=build --chown=node:node /app/dist ./dist
 USER node
 EXPOSE 8000 8001
-CMD ["node", "--import", "tsx", "packages/gateway/src/main.ts"]
+# 4 MB semi-spaces: same CPU, ≈ 25–30 MB less RSS under load (docs/performance.md).
+CMD ["node", "--max-semi-space-size=4", "dist/gateway.mjs"]

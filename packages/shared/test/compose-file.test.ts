@@ -34,8 +34,9 @@ describe('docker-compose.yml', () => {
   test('the gateway scales: it publishes no host port of its own, the front does', () => {
     expect(compose.services.gateway.ports).toBeUndefined();
     expect(compose.services.front.ports?.[0]).toMatch(/:8000$/);
-    expect(compose.services.gateway.command?.join(' ')).toContain('packages/gateway/src/main.ts');
-    expect(compose.services.monitor.command?.join(' ')).toContain('packages/monitor/src/main.ts');
+    // The image holds only what `pnpm build` bundles (scripts/build-bundles.ts, Dockerfile).
+    expect(compose.services.gateway.command).toContain('dist/gateway.mjs');
+    expect(compose.services.monitor.command).toContain('dist/monitor.mjs');
   });
 
   // CI installs Debian's docker-compose (no engine needed for `config`). Off CI, a machine

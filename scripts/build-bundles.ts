@@ -1,0 +1,67 @@
+/**
+ * `pnpm build`: the gateway, the monitor and the inventory CLI as self-contained
+ * plain-JavaScript bundles in dist/ (esbuild, the one tsx ships with). This is what the
+ * Docker image runs: no TypeScript loader (tsx keeps a loader thread of ≈ 35 MB in every
+ * process) and no node_modules in the runtime image. The benchmark bundles its forwarders
+ * with the same function, so what it measures is what a deployment runs.
+ */
+import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The part of esbuild's API used here (esbuild is tsx's dependency, not ours: no types). */
+interface Esbuild {
+  build(options: Record<string, unknown>): Promise<{ errors: unknown[]; warnings: unknown[] }>;
+}
+
+function loadEsbuild(): Esbuild {
+  const fromHere = createRequire(import.meta.url);
+  return createRequire(fromHere.resolve('tsx/package.json'))('esbuild') as Esbuild;
+}
+
+/**
+ * One ESM bundle per entry (name -> source .ts), dependencies included; returns name -> file.
+ * The banner gives the bundle a `require`: bundled CommonJS packages (express, ioredis…)
+ * require node built-ins at run time.
+ */
+export async function buildBundles<Name extends string>(
+  entries: Record<Name, string>,
+  outDir: string,
+): Promise<Record<Name, string>> {
+  mkdirSync(outDir, { recursive: true });
+  const esbuild = loadEsbuild();
+  const out = {} as Record<Name, string>;
+  await Promise.all(
+    (Object.keys(entries) as Name[]).map(async (name) => {
+      const outfile = join(outDir, `${name}.mjs`);
+      await esbuild.build({
+        entryPoints: [entries[name]],
+        outfile,
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        logLevel: 'warning',
+        banner: { js: "import { createRequire as __aiLbCreateRequire } from 'node:module'; const require = __aiLbCreateRequire(import.meta.url);" },
+      });
+      out[name] = outfile;
+    }),
+  );
+  return out;
+}
+
+const source = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
+
+/** What `pnpm build` produces, and the Docker image runs. */
+export const SERVICE_ENTRIES = {
+  gateway: source('packages/gateway/src/main.ts'),
+  monitor: source('packages/monitor/src/main.ts'),
+  inventory: source('packages/monitor/src/inventory.ts'),
+} as const;
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const outDir = process.argv[2] ?? source('dist');
+  const built = await buildBundles(SERVICE_ENTRIES, outDir);
+  for (const [name, file] of Object.entries(built)) process.stdout.write(`built ${name}: ${file}\n`);
+}
