@@ -32,7 +32,6 @@ const CASES: Record<string, Case> = {
   MAX_BODY_BYTES: { key: 'maxBodyBytes', default: MiB10, good: [['1', 1], ['1048576', 1_048_576]], bad: ['0', '10MB', '1073741825'], allowed: /integer from 1/ },
   STICKY_SESSIONS: { key: 'stickySessions', default: false, good: [['true', true], ['1', true], ['YES', true], ['on', true], ['false', false], ['0', false], ['off', false]], bad: ['maybe', '2'], allowed: /true or false/ },
   STICKY_TTL_SECS: { key: 'stickyTtlMs', default: 600_000, good: [['60', 60_000]], bad: ['0.5', '0', 'day'], allowed: /seconds from 1/ },
-  STREAM_RESUME: { key: 'streamResume', default: false, good: [['true', true]], bad: ['resume'], allowed: /true or false/ },
   SHUTDOWN_GRACE_SECS: { key: 'shutdownGraceMs', default: 10_000, good: [['0', 0], ['1.5', 1500]], bad: ['-1', 'now'], allowed: /seconds from 0/ },
   MODEL_SENTINELS: { key: 'modelSentinels', default: ['auto', 'default'], good: [['auto; any , ', ['auto', 'any']]], bad: [] },
   LM_MODEL: { key: 'lmModel', default: undefined, good: [[' qwen2.5-7b ', 'qwen2.5-7b']], bad: [] },

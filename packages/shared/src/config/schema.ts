@@ -42,7 +42,6 @@ export const CONFIG_SCHEMA = {
   maxBodyBytes: field('MAX_BODY_BYTES', String(10 * 1024 * 1024), integer(1, 1024 * 1024 * 1024)),
   stickySessions: field('STICKY_SESSIONS', 'false', boolean),
   stickyTtlMs: field('STICKY_TTL_SECS', '600', secondsAsMs(1)),
-  streamResume: field('STREAM_RESUME', 'false', boolean), // extra: opt-in mid-stream continuation
   shutdownGraceMs: field('SHUTDOWN_GRACE_SECS', '10', secondsAsMs(0)), // extra: SIGTERM drain bound
 
   // Models
