@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AcquireSlotRequest, AcquireSlotResult, AttemptOutcome, NodeId, StateStore } from '@ai-lb/shared';
+import type { AbortSignalLike } from '../http/abort-switch.ts';
 import type { AcquirePlan } from '../routing/strategies.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
 import { SlotWaitQueue } from './wait-for-slot.ts';
@@ -77,7 +78,7 @@ export class SlotLeases {
    */
   async acquire(
     plan: () => AcquirePlan,
-    options: { group: string; sticky?: { key: string; ttlMs: number }; signal: AbortSignal; mayQueue: boolean },
+    options: { group: string; sticky?: { key: string; ttlMs: number }; signal: AbortSignalLike; mayQueue: boolean },
   ): Promise<Placement> {
     const leaseId = nextLeaseId();
     const canQueue = options.mayQueue && this.options.queueTimeoutMs > 0;
@@ -121,7 +122,7 @@ export class SlotLeases {
     group: string,
     ticket: string,
     tryAcquire: () => Promise<AcquireSlotResult>,
-    signal: AbortSignal,
+    signal: AbortSignalLike,
   ): Promise<AcquireSlotResult | null> {
     const startedAt = this.options.clock();
     const seconds = () => (this.options.clock() - startedAt) / 1000;

@@ -1,4 +1,5 @@
 import type { AcquireSlotResult, NodeId, StateStore } from '@ai-lb/shared';
+import type { AbortSignalLike } from '../http/abort-switch.ts';
 
 /** How often waiters retry when no slot-freed message arrives (a missed one, another replica's expiry). */
 const POLL_MS = 25;
@@ -11,7 +12,7 @@ export interface WaitRequest {
   /** One acquireSlot call carrying the ticket. */
   tryAcquire: () => Promise<AcquireSlotResult>;
   deadlineMs: number;
-  signal: AbortSignal;
+  signal: AbortSignalLike;
 }
 
 interface Waiter extends WaitRequest {

@@ -1,4 +1,5 @@
 import { GatewayError, type NodeId } from '@ai-lb/shared';
+import type { AbortSignalLike } from '../http/abort-switch.ts';
 import type { Lease, Placement } from '../capacity/slot-leases.ts';
 import type { FailureClass } from './classify-failure.ts';
 
@@ -31,7 +32,7 @@ export interface FailoverOptions {
   retryAfterSecs: number;
   clock: () => number;
   random: () => number;
-  signal: AbortSignal;
+  signal: AbortSignalLike;
   /** Leases a slot for the attempt (one acquireSlot, or a wait in the queue). */
   place: (spec: AttemptSpec) => Promise<Placement>;
   /** Sends the attempt and answers the client, or reports why it could not. */
@@ -133,7 +134,7 @@ function backoffMs(retriesOfNode: number, random: () => number): number {
   return Math.min(100 * 2 ** Math.max(0, retriesOfNode - 1), 1000) * (0.5 + random());
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, signal: AbortSignalLike): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
     const onAbort = () => {

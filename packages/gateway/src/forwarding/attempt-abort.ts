@@ -1,3 +1,4 @@
+import { AbortSwitch, type AbortSignalLike } from '../http/abort-switch.ts';
 import { AttemptError, type AttemptErrorCode } from './attempt-error.ts';
 
 /**
@@ -5,9 +6,12 @@ import { AttemptError, type AttemptErrorCode } from './attempt-error.ts';
  * current phase's timer (head, first token, idle) runs out. The abort reason is an
  * AttemptError whose code says which, and undici rejects/destroys with that very reason,
  * so classify-failure sees the code.
+ *
+ * It is its own abort signal (an AbortSwitch, see there why): undici takes any object with
+ * `aborted`, `reason` and add/removeEventListener as a request's `signal`.
  */
-export class AttemptAbort {
-  private readonly controller = new AbortController();
+export class AttemptAbort extends AbortSwitch {
+  declare reason: AttemptError | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerMs = 0;
   private timeoutCode: AttemptErrorCode = 'AI_LB_HEADERS_TIMEOUT';
@@ -16,13 +20,15 @@ export class AttemptAbort {
   private readonly onClientAbort = () =>
     this.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'));
 
-  constructor(private readonly clientSignal: AbortSignal) {
+  constructor(private readonly clientSignal: AbortSignalLike) {
+    super();
     if (clientSignal.aborted) this.onClientAbort();
     else clientSignal.addEventListener('abort', this.onClientAbort, { once: true });
   }
 
-  get signal(): AbortSignal {
-    return this.controller.signal;
+  /** What undici is given as `signal` (see the class comment). */
+  get signal(): AttemptAbort {
+    return this;
   }
 
   /**
@@ -52,9 +58,9 @@ export class AttemptAbort {
     this.timer = undefined;
   }
 
-  abort(reason: AttemptError): void {
+  override abort(reason: AttemptError): void {
     this.disarm();
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    super.abort(reason);
   }
 
   dispose(): void {

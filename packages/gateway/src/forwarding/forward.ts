@@ -43,21 +43,49 @@ export function sendUpstream(
     path: request.path,
     headers: request.headers,
     body: request.body,
-    signal: abort.signal,
+    // Not an AbortSignal, but what undici accepts as one (see AttemptAbort).
+    signal: abort.signal as unknown as AbortSignal,
   });
 }
 
-/** Reads a (non-stream or error) response body whole, bounded in size. */
-export async function readBodyLimited(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<Buffer | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) {
-      body.destroy();
-      return null;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+/**
+ * Reads a (non-stream or error) response body whole, bounded in size. Plain 'data'/'end'
+ * listeners rather than `for await`: the async iterator costs a promise and an iterator
+ * step per chunk (issue 6). An abort destroys the body, which ends here as 'error'.
+ */
+export function readBodyLimited(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        cleanup();
+        body.destroy();
+        return resolve(null);
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    };
+    const onError = (error: unknown) => {
+      cleanup();
+      reject(error);
+    };
+    const onClose = () => {
+      // Destroyed without an error (cannot come from undici's aborts, which carry a reason).
+      cleanup();
+      reject(new Error('the upstream body was closed before it ended'));
+    };
+    const cleanup = () => {
+      body.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      // A late error after we settled must not be unhandled.
+      body.on('error', noop);
+    };
+    body.on('data', onData).once('end', onEnd).on('error', onError).once('close', onClose);
+  });
 }
+
+function noop(): void {}

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import { GATEWAY_MARK_HEADER, type AttemptOutcome } from '@ai-lb/shared';
+import type { AbortSignalLike } from '../http/abort-switch.ts';
 import type { Lease } from '../capacity/slot-leases.ts';
 import { classifyError, classifyStatus, parseRetryAfterMs, type FailureReason } from '../failover/classify-failure.ts';
 import type { AttemptResult } from '../failover/with-failover.ts';
@@ -9,6 +10,7 @@ import type { GatewayContext } from '../gateway-context.ts';
 import { AttemptAbort } from './attempt-abort.ts';
 import { AttemptError } from './attempt-error.ts';
 import { checkJsonAnswer } from './check-json-answer.ts';
+import { fetchWhole } from './fetch-whole.ts';
 import { readBodyLimited, sendUpstream, upstreamHeaders } from './forward.ts';
 import { pipeStream } from './pipe-stream.ts';
 import { redactSecrets, secretsOf } from './redact-secrets.ts';
@@ -27,7 +29,7 @@ export interface InferenceRequest {
   clientHeaders: IncomingHttpHeaders;
   res: ServerResponse;
   /** Fires when the client goes away. */
-  clientSignal: AbortSignal;
+  clientSignal: AbortSignalLike;
   /** performance.now() at arrival. */
   startedAt: number;
   /** Filled in when the response head goes out (metrics read it when the request ends). */
@@ -69,12 +71,14 @@ export async function runAttempt(ctx: GatewayContext, request: InferenceRequest,
       gatewayKeysSet: ctx.config.gatewayApiKeys.length > 0,
     });
     const sentAt = performance.now();
-    upstream = await sendUpstream(ctx.pools.get(node), { path: request.path, body: request.payload, headers }, abort);
+    const pool = ctx.pools.get(node);
+    if (!request.stream) return await answerWhole(ctx, request, lease, attemptNumber, { pool, headers, sentAt, abort });
+    upstream = await sendUpstream(pool, { path: request.path, body: request.payload, headers }, abort);
     ctx.fleet.recordLatency(lease.node, performance.now() - sentAt);
     if (upstream.statusCode < 200 || upstream.statusCode > 299) {
       return await answerErrorStatus(ctx, request, lease, attemptNumber, upstream, abort);
     }
-    if (request.stream && isEventStream(upstream.headers['content-type'])) {
+    if (isEventStream(upstream.headers['content-type'])) {
       return await answerStream(ctx, request, lease, attemptNumber, upstream, abort);
     }
     return await answerJson(ctx, request, lease, attemptNumber, upstream, abort);
@@ -93,6 +97,45 @@ export async function runAttempt(ctx: GatewayContext, request: InferenceRequest,
   }
 }
 
+/**
+ * stream:false: the answer is read whole before anything is sent (so a body that breaks
+ * half-way can still fail over), through a bare dispatch handler (fetch-whole.ts).
+ */
+async function answerWhole(
+  ctx: GatewayContext,
+  request: InferenceRequest,
+  lease: Lease,
+  attemptNumber: number,
+  send: { pool: Dispatcher; headers: Record<string, string>; sentAt: number; abort: AttemptAbort },
+): Promise<AttemptResult> {
+  const { requestTimeoutMs } = ctx.config;
+  const { abort } = send;
+  const whole = await fetchWhole(send.pool, {
+    path: request.path,
+    body: request.payload,
+    headers: send.headers,
+    onHead: (status, headers) => {
+      ctx.fleet.recordLatency(lease.node, performance.now() - send.sentAt);
+      if (status < 200 || status > 299) {
+        abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${requestTimeoutMs} ms`);
+        return MAX_ERROR_BODY_BYTES;
+      }
+      if (isEventStream(headers['content-type'])) {
+        return new AttemptError('AI_LB_BAD_RESPONSE', 'the upstream answered stream:false with an event stream');
+      }
+      abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `response body not complete within ${requestTimeoutMs} ms`);
+      return MAX_RESPONSE_BYTES;
+    },
+  }, abort);
+  abort.disarm();
+  const { statusCode, headers, body } = whole;
+  if (statusCode < 200 || statusCode > 299) {
+    return answerErrorBody(ctx, request, lease, attemptNumber, { statusCode, headers, received: body ?? Buffer.alloc(0) });
+  }
+  if (body === null) throw new AttemptError('AI_LB_BAD_RESPONSE', `the upstream answer exceeded ${MAX_RESPONSE_BYTES} bytes`);
+  return sendJsonAnswer(ctx, request, lease, attemptNumber, statusCode, header(headers['content-type']) ?? 'application/json', body);
+}
+
 async function answerErrorStatus(
   ctx: GatewayContext,
   request: InferenceRequest,
@@ -101,11 +144,22 @@ async function answerErrorStatus(
   upstream: Dispatcher.ResponseData,
   abort: AttemptAbort,
 ): Promise<AttemptResult> {
-  const status = upstream.statusCode;
   abort.arm(ctx.config.requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${ctx.config.requestTimeoutMs} ms`);
   const received = (await readBodyLimited(upstream.body, MAX_ERROR_BODY_BYTES)) ?? Buffer.alloc(0);
-  const raw = redactSecrets(received, secretsOf(ctx.config.nodeApiKeys, ctx.config.gatewayApiKeys));
   abort.disarm();
+  return answerErrorBody(ctx, request, lease, attemptNumber, { statusCode: upstream.statusCode, headers: upstream.headers, received });
+}
+
+/** A non-2xx answer: fail over (the slot freed first), or pass a caller-fault on intact. */
+async function answerErrorBody(
+  ctx: GatewayContext,
+  request: InferenceRequest,
+  lease: Lease,
+  attemptNumber: number,
+  upstream: { statusCode: number; headers: IncomingHttpHeaders; received: Buffer },
+): Promise<AttemptResult> {
+  const status = upstream.statusCode;
+  const raw = redactSecrets(upstream.received, secretsOf(ctx.config.nodeApiKeys, ctx.config.gatewayApiKeys));
   const failure = classifyStatus(status);
   const { body, message } = normalizeUpstreamError(status, header(upstream.headers['content-type']), raw);
   if (failure.retry) {
@@ -121,6 +175,7 @@ async function answerErrorStatus(
   return { kind: 'answered' };
 }
 
+/** stream:true answered with JSON (the upstream's choice): read whole, checked, sent. */
 async function answerJson(
   ctx: GatewayContext,
   request: InferenceRequest,
@@ -130,19 +185,26 @@ async function answerJson(
   abort: AttemptAbort,
 ): Promise<AttemptResult> {
   const contentType = header(upstream.headers['content-type']) ?? 'application/json';
-  if (!request.stream && isEventStream(contentType)) {
-    throw new AttemptError('AI_LB_BAD_RESPONSE', 'the upstream answered stream:false with an event stream');
-  }
-  // A non-stream answer is read whole before anything is sent, so a body that breaks
-  // half-way can still fail over.
   abort.arm(ctx.config.requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `response body not complete within ${ctx.config.requestTimeoutMs} ms`);
   const body = await readBodyLimited(upstream.body, MAX_RESPONSE_BYTES);
   abort.disarm();
   if (body === null) throw new AttemptError('AI_LB_BAD_RESPONSE', `the upstream answer exceeded ${MAX_RESPONSE_BYTES} bytes`);
+  return sendJsonAnswer(ctx, request, lease, attemptNumber, upstream.statusCode, contentType, body);
+}
+
+function sendJsonAnswer(
+  ctx: GatewayContext,
+  request: InferenceRequest,
+  lease: Lease,
+  attemptNumber: number,
+  status: number,
+  contentType: string,
+  body: Buffer,
+): AttemptResult {
   // Only JSON is checked: another content type for stream:false is the upstream's choice to make.
   const invalid = /json/i.test(contentType) ? checkJsonAnswer(body) : null;
   if (invalid !== null) throw invalid;
-  sendRouted(request, upstream.statusCode, contentType, body, lease.node, attemptNumber);
+  sendRouted(request, status, contentType, body, lease.node, attemptNumber);
   void ctx.leases.release(lease, 'success');
   return { kind: 'answered' };
 }

@@ -7,6 +7,7 @@ import { AttemptError } from '../forwarding/attempt-error.ts';
 import { endedWithError } from '../forwarding/pipe-stream.ts';
 import { runAttempt, type InferenceRequest, type ResponseTrace } from '../forwarding/run-attempt.ts';
 import type { GatewayContext } from '../gateway-context.ts';
+import { AbortSwitch } from '../http/abort-switch.ts';
 import { readJsonBody } from '../http/read-json-body.ts';
 import { queryParam } from '../http/query-param.ts';
 import { pickRequestId } from '../http/request-id.ts';
@@ -180,8 +181,9 @@ function routingCandidates(ctx: GatewayContext, nodes: readonly NodeId[]): Routi
  * One 'close' listener per request does both jobs: abort the request's work when the client
  * left before the response was sent in full, and count the request in the metrics.
  */
-function watchClient(ctx: GatewayContext, route: string, res: ServerResponse, startedAt: number, trace: ResponseTrace): AbortSignal {
-  const controller = new AbortController();
+function watchClient(ctx: GatewayContext, route: string, res: ServerResponse, startedAt: number, trace: ResponseTrace): AbortSwitch {
+  // An AbortSwitch, not an AbortController: see abort-switch.ts (issue 6).
+  const controller = new AbortSwitch();
   res.once('close', () => {
     if (!res.writableFinished) controller.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'));
     ctx.metrics.requests.inc({
@@ -192,5 +194,5 @@ function watchClient(ctx: GatewayContext, route: string, res: ServerResponse, st
     });
     ctx.metrics.requestDuration.observe({ route, stream: trace.eventStream ? 'true' : 'false' }, (performance.now() - startedAt) / 1000);
   });
-  return controller.signal;
+  return controller;
 }
