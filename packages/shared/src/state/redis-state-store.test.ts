@@ -1,4 +1,4 @@
-import { freePort, uniquePrefix } from '@ai-lb/testkit';
+import { freePort, startRedis, uniquePrefix } from '@ai-lb/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GatewayError } from '../errors.ts';
@@ -207,6 +207,31 @@ describe('RedisStateStore while Redis is unreachable', () => {
       process.off('unhandledRejection', onUnhandled);
     }
     expect(unhandled).toEqual([]);
+  });
+});
+
+describe('RedisStateStore while Redis is frozen (connected, never answers)', () => {
+  it('acquire and release reject within the command timeout instead of hanging the request', async () => {
+    const redis = await startRedis();
+    const store = new RedisStateStore({ url: redis.url, keyPrefix: uniquePrefix('frozen'), log: quiet, commandTimeoutMs: 300 });
+    try {
+      await store.ping();
+      process.kill(redis.pid, 'SIGSTOP');
+      for (const [name, call] of [
+        ['acquireSlot', () => acquire(store, [{ node: 'a:1', maxconn: 1 }])],
+        ['releaseSlot', () => release(store, { node: 'a:1', leaseId: 'l' }, 'success')],
+      ] as const) {
+        const started = performance.now();
+        const error = await call().then(() => undefined, (e: unknown) => e);
+        expect(error, name).toBeInstanceOf(GatewayError);
+        expect((error as GatewayError).code).toBe('state_unavailable');
+        expect(performance.now() - started, name).toBeLessThan(1500);
+      }
+    } finally {
+      process.kill(redis.pid, 'SIGCONT');
+      await store.close();
+      await redis.stop();
+    }
   });
 });
 
