@@ -83,7 +83,20 @@ function formatNotes(summaries: readonly TargetSummary[], options: BenchOptions)
       notes.push(`  ${s.name}: RSS idle ${int(s.rssIdleMb)} MB; held upstream requests ${release}`);
     }
   }
+  notes.push(...formatStoreGap(summaries));
   return notes.length ? ['notes:', ...notes, ''] : [];
+}
+
+/** Issue 4: what keeping the state in Redis costs per request, beside the in-memory store. */
+export function formatStoreGap(summaries: readonly TargetSummary[]): string[] {
+  const memory = summaries.find((s) => s.name === 'gateway-memory');
+  const redis = summaries.find((s) => s.name === 'gateway-redis');
+  if (!memory || !redis) return [];
+  const aux = Number.isNaN(redis.auxCpuUsPerReq) ? 0 : redis.auxCpuUsPerReq;
+  return [
+    `  Redis state vs memory, per request: gateway CPU +${int(redis.cpuUsPerReq - memory.cpuUsPerReq)} µs, ` +
+      `redis-server +${int(aux)} µs, p50 +${ms(redis.p50Ms - memory.p50Ms)} ms; throughput ${ratio(redis.rps / memory.rps)} of memory's`,
+  ];
 }
 
 function formatChecks(checks: readonly TargetCheck[]): string[] {

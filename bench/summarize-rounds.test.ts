@@ -97,3 +97,15 @@ describe('checkIssueTargets', () => {
     expect(unmeasured.every((c) => !c.pass)).toBe(true);
   });
 });
+
+describe('the Redis-vs-memory gap line', () => {
+  test('prints the per-request difference between the two gateway runs', async () => {
+    const { formatStoreGap } = await import('./format-report.ts');
+    const base = { rpsVsDirect: 1, rpsVsFloor: 1, p99Ms: 1, addedP50Ms: 0, addedP99Ms: 0, ttfbP50Ms: 0, addedTtfbMs: 0, cpuVsFloor: 1, rssMb: 0, rssDeltaMb: 0, errors: 0, heldOpened: NaN, rssIdleMb: NaN, releasedMs: NaN };
+    const memory = { ...base, name: 'gateway-memory', rps: 2000, p50Ms: 10, cpuUsPerReq: 400, auxCpuUsPerReq: NaN };
+    const redis = { ...base, name: 'gateway-redis', rps: 1000, p50Ms: 12.5, cpuUsPerReq: 700, auxCpuUsPerReq: 80 };
+    const lines = formatStoreGap([memory, redis] as never);
+    expect(lines).toEqual(['  Redis state vs memory, per request: gateway CPU +300 µs, redis-server +80 µs, p50 +2.50 ms; throughput 0.50× of memory\'s']);
+    expect(formatStoreGap([memory] as never)).toEqual([]);
+  });
+});
