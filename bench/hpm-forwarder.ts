@@ -9,10 +9,10 @@
  *
  * prints {"port":N,"pid":P} on its first stdout line when it listens (127.0.0.1 only).
  */
-import { Agent, type Server } from 'node:http';
-import { parseArgs } from 'node:util';
+import { Agent, createServer, type Server } from 'node:http';
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
 import { createProxyMiddleware, fixRequestBody } from 'http-proxy-middleware';
+import { runForwarderCli, sendError } from './forwarder-cli.ts';
 
 export interface HpmForwarder {
   app: express.Express;
@@ -62,35 +62,12 @@ export function createHpmForwarder(upstreams: readonly string[], model: string):
   };
 }
 
-function sendError(res: Response, status: number, message: string) {
-  if (res.headersSent || res.destroyed) return;
-  const type = status >= 500 ? 'server_error' : 'invalid_request_error';
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ error: { message, type, param: null, code: null } }));
-}
-
 function main() {
-  const { values } = parseArgs({
-    options: {
-      upstreams: { type: 'string', default: '' },
-      model: { type: 'string', default: 'bench-model' },
-      port: { type: 'string', default: '0' },
-    },
+  runForwarderCli('hpm-forwarder', (upstreams, model) => {
+    const server = createServer(createHpmForwarder(upstreams, model).app);
+    server.keepAliveTimeout = 30_000;
+    return server;
   });
-  let forwarder: HpmForwarder;
-  try {
-    forwarder = createHpmForwarder(values.upstreams!.split(',').filter(Boolean), values.model!);
-  } catch (error) {
-    process.stderr.write(`hpm-forwarder: ${(error as Error).message}\n`);
-    process.exit(2);
-  }
-  const server = forwarder.app.listen(Number(values.port), '127.0.0.1', () => {
-    const { port } = server.address() as { port: number };
-    process.stdout.write(JSON.stringify({ port, pid: process.pid }) + '\n');
-  });
-  server.keepAliveTimeout = 30_000;
-  // exit (not kill) on SIGTERM, so `--cpu-prof` can write its profile.
-  process.on('SIGTERM', () => process.exit(0));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) main();

@@ -9,8 +9,8 @@
  * prints {"port":N,"pid":P} on its first stdout line when it listens (127.0.0.1 only).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { runForwarderCli, sendError } from './forwarder-cli.ts';
 
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
@@ -100,34 +100,8 @@ function forward(pool: Pool, req: IncomingMessage, res: ServerResponse, payload:
     });
 }
 
-function sendError(res: ServerResponse, status: number, message: string) {
-  if (res.headersSent || res.destroyed) return;
-  const type = status >= 500 ? 'server_error' : 'invalid_request_error';
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ error: { message, type, param: null, code: null } }));
-}
-
 function main() {
-  const { values } = parseArgs({
-    options: {
-      upstreams: { type: 'string', default: '' },
-      model: { type: 'string', default: 'bench-model' },
-      port: { type: 'string', default: '0' },
-    },
-  });
-  let floor: NodeFloor;
-  try {
-    floor = createNodeFloor(values.upstreams!.split(',').filter(Boolean), values.model!);
-  } catch (error) {
-    process.stderr.write(`node-floor: ${(error as Error).message}\n`);
-    process.exit(2);
-  }
-  floor.server.listen(Number(values.port), '127.0.0.1', () => {
-    const { port } = floor.server.address() as { port: number };
-    process.stdout.write(JSON.stringify({ port, pid: process.pid }) + '\n');
-  });
-  // exit (not kill) on SIGTERM, so `--cpu-prof` can write its profile.
-  process.on('SIGTERM', () => process.exit(0));
+  runForwarderCli('node-floor', (upstreams, model) => createNodeFloor(upstreams, model).server);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) main();
