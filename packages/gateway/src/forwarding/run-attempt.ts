@@ -59,6 +59,7 @@ const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 export async function runAttempt(ctx: GatewayContext, request: InferenceRequest, lease: Lease, attemptNumber: number): Promise<AttemptResult> {
   const node = ctx.fleet.node(lease.node);
   const abort = new AttemptAbort(request.clientSignal);
+  const attempt: Attempt = { ctx, request, lease, number: attemptNumber, abort };
   const gauge = ctx.metrics.inflight.labels({ node: lease.node });
   gauge.inc();
   let upstream: Dispatcher.ResponseData | undefined;
@@ -72,16 +73,16 @@ export async function runAttempt(ctx: GatewayContext, request: InferenceRequest,
     });
     const sentAt = performance.now();
     const pool = ctx.pools.get(node);
-    if (!request.stream) return await answerWhole(ctx, request, lease, attemptNumber, { pool, headers, sentAt, abort });
+    if (!request.stream) return await answerWhole(attempt, { pool, headers, sentAt });
     upstream = await sendUpstream(pool, { path: request.path, body: request.payload, headers }, abort);
     ctx.fleet.recordLatency(lease.node, performance.now() - sentAt);
     if (upstream.statusCode < 200 || upstream.statusCode > 299) {
-      return await answerErrorStatus(ctx, request, lease, attemptNumber, upstream, abort);
+      return await answerErrorStatus(attempt, upstream);
     }
     if (isEventStream(upstream.headers['content-type'])) {
-      return await answerStream(ctx, request, lease, attemptNumber, upstream, abort);
+      return await answerStream(attempt, upstream);
     }
-    return await answerJson(ctx, request, lease, attemptNumber, upstream, abort);
+    return await answerJson(attempt, upstream);
   } catch (error) {
     // Whatever is left of the upstream answer is not wanted: free the connection.
     if (upstream !== undefined && !upstream.body.destroyed) upstream.body.destroy();
@@ -89,7 +90,7 @@ export async function runAttempt(ctx: GatewayContext, request: InferenceRequest,
     await ctx.leases.release(lease, failure.outcome);
     if (failure.reason === 'client_abort') return { kind: 'aborted' };
     const message = `${lease.node}: ${describe(error)}`;
-    noteFailure(ctx, request, lease, failure.reason, message);
+    noteFailure(attempt, failure.reason, message);
     return { kind: 'failed', failure, message, retryAfterMs: null };
   } finally {
     abort.dispose();
@@ -97,19 +98,26 @@ export async function runAttempt(ctx: GatewayContext, request: InferenceRequest,
   }
 }
 
+/** One attempt of one request on one node: what every step below needs, built once. */
+interface Attempt {
+  ctx: GatewayContext;
+  request: InferenceRequest;
+  lease: Lease;
+  /** 1 for the first attempt; sent as x-attempts. */
+  number: number;
+  abort: AttemptAbort;
+}
+
 /**
  * stream:false: the answer is read whole before anything is sent (so a body that breaks
  * half-way can still fail over), through a bare dispatch handler (fetch-whole.ts).
  */
 async function answerWhole(
-  ctx: GatewayContext,
-  request: InferenceRequest,
-  lease: Lease,
-  attemptNumber: number,
-  send: { pool: Dispatcher; headers: Record<string, string>; sentAt: number; abort: AttemptAbort },
+  attempt: Attempt,
+  send: { pool: Dispatcher; headers: Record<string, string>; sentAt: number },
 ): Promise<AttemptResult> {
+  const { ctx, request, lease, abort } = attempt;
   const { requestTimeoutMs } = ctx.config;
-  const { abort } = send;
   const whole = await fetchWhole(send.pool, {
     path: request.path,
     body: request.payload,
@@ -130,34 +138,26 @@ async function answerWhole(
   abort.disarm();
   const { statusCode, headers, body } = whole;
   if (statusCode < 200 || statusCode > 299) {
-    return answerErrorBody(ctx, request, lease, attemptNumber, { statusCode, headers, received: body ?? Buffer.alloc(0) });
+    return answerErrorBody(attempt, { statusCode, headers, received: body ?? Buffer.alloc(0) });
   }
   if (body === null) throw new AttemptError('AI_LB_BAD_RESPONSE', `the upstream answer exceeded ${MAX_RESPONSE_BYTES} bytes`);
-  return sendJsonAnswer(ctx, request, lease, attemptNumber, statusCode, header(headers['content-type']) ?? 'application/json', body);
+  return sendJsonAnswer(attempt, statusCode, header(headers['content-type']) ?? 'application/json', body);
 }
 
-async function answerErrorStatus(
-  ctx: GatewayContext,
-  request: InferenceRequest,
-  lease: Lease,
-  attemptNumber: number,
-  upstream: Dispatcher.ResponseData,
-  abort: AttemptAbort,
-): Promise<AttemptResult> {
+async function answerErrorStatus(attempt: Attempt, upstream: Dispatcher.ResponseData): Promise<AttemptResult> {
+  const { ctx, abort } = attempt;
   abort.arm(ctx.config.requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${ctx.config.requestTimeoutMs} ms`);
   const received = (await readBodyLimited(upstream.body, MAX_ERROR_BODY_BYTES)) ?? Buffer.alloc(0);
   abort.disarm();
-  return answerErrorBody(ctx, request, lease, attemptNumber, { statusCode: upstream.statusCode, headers: upstream.headers, received });
+  return answerErrorBody(attempt, { statusCode: upstream.statusCode, headers: upstream.headers, received });
 }
 
 /** A non-2xx answer: fail over (the slot freed first), or pass a caller-fault on intact. */
 async function answerErrorBody(
-  ctx: GatewayContext,
-  request: InferenceRequest,
-  lease: Lease,
-  attemptNumber: number,
+  attempt: Attempt,
   upstream: { statusCode: number; headers: IncomingHttpHeaders; received: Buffer },
 ): Promise<AttemptResult> {
+  const { ctx, request, lease } = attempt;
   const status = upstream.statusCode;
   const raw = redactSecrets(upstream.received, secretsOf(ctx.config.nodeApiKeys, ctx.config.gatewayApiKeys));
   const failure = classifyStatus(status);
@@ -166,57 +166,37 @@ async function answerErrorBody(
     await ctx.leases.release(lease, failure.outcome);
     const retryAfterMs = parseRetryAfterMs(upstream.headers['retry-after'], ctx.clock());
     const described = `${lease.node} answered HTTP ${status}: ${message}`;
-    noteFailure(ctx, request, lease, failure.reason, described);
+    noteFailure(attempt, failure.reason, described);
     return { kind: 'failed', failure, message: described, retryAfterMs };
   }
   // The caller's fault: every node would say the same. Pass it on, status and body intact.
-  sendRouted(request, status, 'application/json', body, lease.node, attemptNumber);
+  sendRouted(attempt, status, 'application/json', body);
   void ctx.leases.release(lease, failure.outcome);
   return { kind: 'answered' };
 }
 
 /** stream:true answered with JSON (the upstream's choice): read whole, checked, sent. */
-async function answerJson(
-  ctx: GatewayContext,
-  request: InferenceRequest,
-  lease: Lease,
-  attemptNumber: number,
-  upstream: Dispatcher.ResponseData,
-  abort: AttemptAbort,
-): Promise<AttemptResult> {
+async function answerJson(attempt: Attempt, upstream: Dispatcher.ResponseData): Promise<AttemptResult> {
+  const { ctx, abort } = attempt;
   const contentType = header(upstream.headers['content-type']) ?? 'application/json';
   abort.arm(ctx.config.requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `response body not complete within ${ctx.config.requestTimeoutMs} ms`);
   const body = await readBodyLimited(upstream.body, MAX_RESPONSE_BYTES);
   abort.disarm();
   if (body === null) throw new AttemptError('AI_LB_BAD_RESPONSE', `the upstream answer exceeded ${MAX_RESPONSE_BYTES} bytes`);
-  return sendJsonAnswer(ctx, request, lease, attemptNumber, upstream.statusCode, contentType, body);
+  return sendJsonAnswer(attempt, upstream.statusCode, contentType, body);
 }
 
-function sendJsonAnswer(
-  ctx: GatewayContext,
-  request: InferenceRequest,
-  lease: Lease,
-  attemptNumber: number,
-  status: number,
-  contentType: string,
-  body: Buffer,
-): AttemptResult {
+function sendJsonAnswer(attempt: Attempt, status: number, contentType: string, body: Buffer): AttemptResult {
   // Only JSON is checked: another content type for stream:false is the upstream's choice to make.
   const invalid = /json/i.test(contentType) ? checkJsonAnswer(body) : null;
   if (invalid !== null) throw invalid;
-  sendRouted(request, status, contentType, body, lease.node, attemptNumber);
-  void ctx.leases.release(lease, 'success');
+  sendRouted(attempt, status, contentType, body);
+  void attempt.ctx.leases.release(attempt.lease, 'success');
   return { kind: 'answered' };
 }
 
-async function answerStream(
-  ctx: GatewayContext,
-  request: InferenceRequest,
-  lease: Lease,
-  attemptNumber: number,
-  upstream: Dispatcher.ResponseData,
-  abort: AttemptAbort,
-): Promise<AttemptResult> {
+async function answerStream(attempt: Attempt, upstream: Dispatcher.ResponseData): Promise<AttemptResult> {
+  const { ctx, request, lease, abort } = attempt;
   const { res } = request;
   const result = await pipeStream({
     res,
@@ -235,7 +215,7 @@ async function answerStream(
         'cache-control': 'no-cache',
         'x-accel-buffering': 'no',
         'x-routed-node': lease.node,
-        'x-attempts': String(attemptNumber),
+        'x-attempts': String(attempt.number),
       });
       ctx.metrics.streamTtfb.observe({ model: request.model }, (performance.now() - request.startedAt) / 1000);
     },
@@ -243,14 +223,14 @@ async function answerStream(
   });
   if (!result.committed) throw result.error;
   if (result.outcome === 'failure') {
-    noteFailure(ctx, request, lease, classifyError(result.error).reason, `${lease.node}: stream broke: ${describe(result.error)}`);
+    noteFailure(attempt, classifyError(result.error).reason, `${lease.node}: stream broke: ${describe(result.error)}`);
   }
   await ctx.leases.release(lease, result.outcome);
   return { kind: 'answered' };
 }
 
 /** Metric and one log line per failed attempt: node, reason, request id — never headers or bodies. */
-function noteFailure(ctx: GatewayContext, request: InferenceRequest, lease: Lease, reason: FailureReason, message: string): void {
+function noteFailure({ ctx, request, lease }: Attempt, reason: FailureReason, message: string): void {
   ctx.metrics.upstreamFailures.inc({ node: lease.node, reason });
   ctx.log.warn('upstream attempt failed', { requestId: request.requestId, model: request.model, node: lease.node, reason, error: message });
 }
@@ -260,7 +240,8 @@ function noteFailure(ctx: GatewayContext, request: InferenceRequest, lease: Leas
  * before it, node:http builds the head straight from this object (issue 6: four setHeader
  * calls and the merge they force measured several % of the gateway's CPU per request).
  */
-function sendRouted(request: InferenceRequest, status: number, contentType: string, body: Buffer, node: string, attempts: number): void {
+function sendRouted({ request, lease, number }: Attempt, status: number, contentType: string, body: Buffer): void {
+  const { node } = lease;
   request.trace.node = node;
   request.res.writeHead(status, {
     [GATEWAY_MARK_HEADER]: '1',
@@ -269,7 +250,7 @@ function sendRouted(request: InferenceRequest, status: number, contentType: stri
     'content-type': contentType,
     'content-length': body.length,
     'x-routed-node': node,
-    'x-attempts': String(attempts),
+    'x-attempts': String(number),
   });
   request.res.end(body);
 }
