@@ -1,6 +1,6 @@
 /**
  * What one acquireSlot + releaseSlot pair costs on the Redis store, without HTTP around it:
- * `npx tsx bench/redis-script-cost.ts [pairs] [concurrency] [no-auto-pipelining]`. Starts its own redis-server,
+ * `npx tsx bench/redis-script-cost.ts [pairs] [concurrency]`. Starts its own redis-server,
  * runs the pairs as the gateway does (LEAST_LOADED over two uncapped nodes), then prints
  * redis-server's own µs per script call (INFO commandstats) and this process's CPU µs per
  * pair. Used to measure every change to redis-scripts.ts / redis-connection.ts (issue 6).
@@ -13,7 +13,7 @@ import { readCpuMs } from './process-usage.ts';
 
 const pairs = Number(process.argv[2] ?? 20_000);
 const concurrency = Number(process.argv[3] ?? 50);
-const autoPipelining = process.argv[4] !== 'no-auto-pipelining';
+
 const candidates = [
   { node: '127.0.0.1:9001', maxconn: 0 },
   { node: '127.0.0.1:9002', maxconn: 0 },
@@ -29,7 +29,7 @@ async function onePair(store: RedisStateStore): Promise<void> {
 
 async function main(): Promise<void> {
   const redis = await startRedis();
-  const store = new RedisStateStore({ url: redis.url, keyPrefix: 'cost:', redisOptions: { enableAutoPipelining: autoPipelining } });
+  const store = new RedisStateStore({ url: redis.url, keyPrefix: 'cost:' });
   const admin = (...args: string[]) => execFileSync('redis-cli', ['-u', redis.url, ...args], { encoding: 'utf8' });
   try {
     for (let i = 0; i < 500; i++) await onePair(store); // warm-up (JIT, script load)
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     admin('CONFIG', 'SET', 'slowlog-log-slower-than', '10000');
     process.stdout.write(`µs per script (sequential, SLOWLOG): ${perScript(slow)}\n`);
     const stats = admin('INFO', 'commandstats').split('\n').filter((line) => line.startsWith('cmdstat_'));
-    process.stdout.write(`${pairs} pairs, c=${concurrency}, auto-pipelining ${autoPipelining}: ${Math.round((pairs / elapsedMs) * 1000)} pairs/s, ` +
+    process.stdout.write(`${pairs} pairs, c=${concurrency}: ${Math.round((pairs / elapsedMs) * 1000)} pairs/s, ` +
       `client CPU ${((cpu.user + cpu.system) / pairs).toFixed(1)} µs/pair, redis-server CPU ${(redisCpuUs / pairs).toFixed(1)} µs/pair\n${stats.join('\n')}\n`);
   } finally {
     await store.close();

@@ -31,9 +31,6 @@ export function createRedisConnection(url: string, options: RedisConnectionOptio
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
-    // Issue 6: every request makes two script calls; the calls of all requests handled in
-    // one event-loop turn go out as one write (one read for Redis) instead of one each.
-    enableAutoPipelining: true,
     ...options.redisOptions,
   });
   watchConnection(client, redactUrl(url), options.log ?? ((line) => process.stderr.write(`${line}\n`)));

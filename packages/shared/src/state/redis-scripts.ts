@@ -7,7 +7,7 @@
  * replicates script effects, so TIME before a write is allowed.) Scores and PX values are
  * whole milliseconds; Lua prints numbers with 14 significant digits, enough for epoch ms.
  *
- * ACQUIRE_SLOT, RELEASE_SLOT and the circuit rules transcribe acquire-plan.ts and
+ * ACQUIRE_FN, RELEASE_FN (run through SLOT_OPS) and the circuit rules transcribe acquire-plan.ts and
  * circuit-record.ts: change them together (the contract suite runs on both stores).
  */
 
@@ -130,13 +130,16 @@ end
 `;
 
 /**
+ * acquire(KEYS, ARGV), one op of SLOT_OPS (the parameters shadow the script's globals, so
+ * the body reads as a script of its own; `now` is the batch's).
  * KEYS: slots[1..n], circuit[1..n], then rotate key (order 'rotate'), then sticky key
  * (stickyTtlMs > 0), then queue and queue-ttl keys (ticketTtlMs > 0).
  * ARGV: n, order, leaseId, leaseMs, probeLeaseMs, stickyTtlMs (0 = none), rotateTtlMs,
  *       circuitTtlMs, node[1..n], maxconn[1..n], ticket, ticketTtlMs (0 = no queue), join (1/0).
  * Returns: { node | nil, probe 0/1, reason, inflight[1..n], queue length (-1 = no queue) }.
  */
-export const ACQUIRE_SLOT = `${NOW_MS}${KEEP_SLOTS_KEY}
+const ACQUIRE_FN = `
+local function acquire(KEYS, ARGV)
 local n = tonumber(ARGV[1])
 local order = ARGV[2]
 local leaseMs = tonumber(ARGV[4])
@@ -235,6 +238,7 @@ if sawFull then
   return { false, 0, 'capacity', inflight, queueLength }
 end
 return { false, 0, 'circuit', inflight, queueLength }
+end
 `;
 
 /**
@@ -257,28 +261,61 @@ return 1
 `;
 
 /**
- * KEYS: slots, circuit. ARGV: leaseId, outcome, probe (1/0), threshold, ttlMs, nodeId,
- * slotFreedChannel, circuitTtlMs.
+ * release(KEYS, ARGV), one op of SLOT_OPS. KEYS: slots, circuit. ARGV: leaseId, outcome,
+ * probe (1/0), threshold, ttlMs, circuitTtlMs, nodeId.
  * Success deletes the circuit hash: closed with 0 failures is what "no record" means.
  */
-export const RELEASE_SLOT = `
+const RELEASE_FN = `
+local function release(KEYS, ARGV)
 redis.call('ZREM', KEYS[1], ARGV[1])
 local outcome = ARGV[2]
 local probe = ARGV[3] == '1'
 if outcome == 'success' then
   redis.call('DEL', KEYS[2])
 elseif outcome == 'failure' then
-  -- TIME only here: a success (nearly every call) needs no clock.${NOW_MS}  local failures = redis.call('HINCRBY', KEYS[2], 'failures', 1)
+  local failures = redis.call('HINCRBY', KEYS[2], 'failures', 1)
   if failures >= tonumber(ARGV[4]) or probe then
     redis.call('HSET', KEYS[2], 'openUntil', now + tonumber(ARGV[5]))
   end
   if probe then redis.call('HSET', KEYS[2], 'probeUntil', 0) end
-  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[8]))
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[6]))
 elseif probe and redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('HSET', KEYS[2], 'probeUntil', 0)
 end
-redis.call('PUBLISH', ARGV[7], ARGV[6])
 return 1
+end
+`;
+
+/**
+ * The hot path's one script (issue 6): the acquires and releases one gateway process made
+ * in one event-loop turn, run in their order in one EVALSHA, so a burst of requests costs
+ * Redis and the client one call instead of one per request. Each op runs under pcall: a
+ * failing op answers { '!', message } and the others are unaffected. One TIME for the batch.
+ * KEYS: every op's keys, op after op.
+ * ARGV: op count, slotFreedChannel, then per op: kind ('a' acquire, 'r' release), #keys,
+ *       #args, its args (as ACQUIRE_FN / RELEASE_FN take them).
+ * Returns one result per op. Each node a release freed is published once on slotFreedChannel.
+ */
+export const SLOT_OPS = `${NOW_MS}${KEEP_SLOTS_KEY}${ACQUIRE_FN}${RELEASE_FN}
+local results, freed = {}, {}
+local k, a = 0, 3
+for op = 1, tonumber(ARGV[1]) do
+  local kind, nk, na = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local keys, args = {}, {}
+  for i = 1, nk do keys[i] = KEYS[k + i] end
+  for i = 1, na do args[i] = ARGV[a + 2 + i] end
+  k, a = k + nk, a + 3 + na
+  local ok, result = pcall(kind == 'a' and acquire or release, keys, args)
+  if ok then
+    results[op] = result
+    if kind == 'r' then freed[args[7]] = true end
+  else
+    if type(result) == 'table' then result = result.err end
+    results[op] = { '!', tostring(result) }
+  end
+end
+for node in pairs(freed) do redis.call('PUBLISH', ARGV[2], node) end
+return results
 `;
 
 /**

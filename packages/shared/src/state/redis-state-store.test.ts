@@ -157,6 +157,90 @@ describe('RedisStateStore specifics', () => {
     expect(warnings).not.toContain('MaxListenersExceededWarning');
   });
 
+  describe('acquires and releases of one event-loop turn share one SLOT_OPS call', () => {
+    /** A store on a client of its own, and the EVALSHA calls that client sends while `work` runs. */
+    const watched = async () => {
+      const client = new Redis(redisUrl);
+      clients.push(client);
+      const store = new RedisStateStore({ client, keyPrefix: prefix() });
+      stores.push(store);
+      await acquire(store, [{ node: 'warm:1', maxconn: 0 }]); // loads the script (NOSCRIPT once)
+      const monitor = await client.monitor();
+      clients.push(monitor);
+      const mine = `127.0.0.1:${client.stream.localPort}`;
+      const evalshas: number[] = [];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (source === mine && args[0].toLowerCase() === 'evalsha') evalshas.push(Number(args[3 + Number(args[2])]));
+      });
+      const settle = async () => {
+        await client.echo('fence');
+        await sleep(50);
+      };
+      return { store, evalshas, settle };
+    };
+
+    it('a burst of 150 ops goes out as 3 calls (64 ops each at most) and every op gets its own answer', async () => {
+      const { store, evalshas, settle } = await watched();
+      const candidates = [{ node: 'a:1', maxconn: 100 }, { node: 'b:1', maxconn: 20 }];
+      const results = await Promise.all(Array.from({ length: 150 }, () => acquire(store, candidates, { order: 'least_loaded' })));
+      await settle();
+      expect(evalshas).toEqual([64, 64, 22]);
+      // least_loaded by fill ratio, exactly as if they had come one by one: 100 + 20 = 120 fit.
+      expect(results.filter((r) => r.node === 'a:1')).toHaveLength(100);
+      expect(results.filter((r) => r.node === 'b:1')).toHaveLength(20);
+      expect(results.filter((r) => r.node === null && r.reason === 'capacity')).toHaveLength(30);
+      expect(results.at(-1)!.inflight).toEqual({ 'a:1': 100, 'b:1': 20 });
+
+      evalshas.length = 0;
+      const placed = results.filter((r) => r.node !== null);
+      await Promise.all(placed.map((r) => release(store, r, 'success')));
+      await settle();
+      expect(evalshas).toEqual([64, 56]);
+      expect(await store.getInflight(['a:1', 'b:1'])).toEqual({ 'a:1': 0, 'b:1': 0 });
+    });
+
+    it('ops run in the order they were made: a release frees the slot for the acquire after it', async () => {
+      const { store, evalshas, settle } = await watched();
+      const full = await acquire(store, [{ node: 'a:1', maxconn: 1 }]);
+      await settle();
+      evalshas.length = 0;
+      const [, next] = await Promise.all([release(store, full, 'success'), acquire(store, [{ node: 'a:1', maxconn: 1 }])]);
+      await settle();
+      expect(evalshas).toEqual([2]);
+      expect(next.node).toBe('a:1');
+    });
+
+    it('an op that fails in Redis rejects alone; the others in its call succeed', async () => {
+      const { store, evalshas, settle } = await watched();
+      await admin.set(store.keys.slots('broken:1'), 'not a zset');
+      await settle();
+      evalshas.length = 0;
+      const [good, bad, alsoGood] = await Promise.allSettled([
+        acquire(store, [{ node: 'a:1', maxconn: 1 }]),
+        acquire(store, [{ node: 'broken:1', maxconn: 1 }]),
+        acquire(store, [{ node: 'b:1', maxconn: 1 }]),
+      ]);
+      await settle();
+      expect(evalshas).toEqual([3]);
+      expect(good).toMatchObject({ status: 'fulfilled', value: { node: 'a:1' } });
+      expect(alsoGood).toMatchObject({ status: 'fulfilled', value: { node: 'b:1' } });
+      expect(bad.status).toBe('rejected');
+      const error = (bad as PromiseRejectedResult).reason as GatewayError;
+      expect(error).toBeInstanceOf(GatewayError);
+      expect(error.code).toBe('state_unavailable');
+      expect(error.message).toMatch(/acquireSlot failed: .*WRONGTYPE/);
+    });
+
+    it('loads the script again when Redis lost it (SCRIPT FLUSH, a restarted Redis)', async () => {
+      const { store } = await watched();
+      await admin.script('FLUSH');
+      const lease = await acquire(store, [{ node: 'a:1', maxconn: 1 }]);
+      expect(lease.node).toBe('a:1');
+      await release(store, lease, 'success');
+      expect(await store.getInflight(['a:1'])).toEqual({ 'a:1': 0 });
+    });
+  });
+
   it('a corrupt node record is skipped, not fatal to listNodes', async () => {
     const store = openStore();
     await store.putNode(nodeState('a:1'), 10_000);

@@ -1,4 +1,5 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
+import { Command, type ChainableCommander, type Redis } from 'ioredis';
 import { GatewayError } from '../errors.ts';
 import { KEY_TTL_MS, redisKeys, type RedisKeys } from '../redis-keys.ts';
 import type { CircuitInfo, NodeId, NodeState } from '../types.ts';
@@ -6,6 +7,7 @@ import { isPositiveMs, uniqueCandidates, validateAcquireRequest } from './acquir
 import { circuitInfo, validateRelease } from './circuit-record.ts';
 import { createRedisConnection, ensureReady, watchConnection, type RedisConnectionOptions } from './redis-connection.ts';
 import * as scripts from './redis-scripts.ts';
+import { bulk, SlotOpBatch, type EncodedOp } from './slot-op-batch.ts';
 import type {
   AcquireSlotRequest,
   AcquireSlotResult,
@@ -34,8 +36,6 @@ interface ScriptCommands {
   aiLbPutNode(...args: (string | number)[]): Promise<number>;
   aiLbMarkNodeUnhealthy(...args: (string | number)[]): Promise<number>;
   aiLbListNodeIds(...args: (string | number)[]): Promise<string[]>;
-  aiLbAcquireSlot(...args: (string | number)[]): Promise<ScriptResult>;
-  aiLbReleaseSlot(...args: (string | number)[]): Promise<number>;
   aiLbGetInflight(...args: (string | number)[]): Promise<number[]>;
   aiLbRenewQueueTickets(...args: (string | number)[]): Promise<number>;
 }
@@ -57,6 +57,10 @@ export class RedisStateStore implements StateStore {
   private readonly fleetListeners = new Set<() => void>();
   private readonly slotListeners = new Set<(node: NodeId) => void>();
   private subscriptions: Promise<unknown> = Promise.resolve();
+  /** acquireSlot and releaseSlot: one SLOT_OPS call per event-loop turn (slot-op-batch.ts). */
+  private readonly slotOps: SlotOpBatch;
+  /** Per node: its slots key, circuit key and id as RESP bulk strings (see nodeResp). */
+  private readonly nodeResp = new Map<NodeId, NodeResp>();
 
   constructor(options: RedisStateStoreOptions) {
     this.keys = redisKeys(options.keyPrefix);
@@ -72,6 +76,13 @@ export class RedisStateStore implements StateStore {
     }
     this.ownsSubscriber = this.givenSubscriber === undefined;
     this.commands = defineScripts(this.client);
+    this.slotOps = new SlotOpBatch(
+      (command) => this.run('slot ops', () => this.sendSlotOps(command)),
+      SLOT_OPS_SHA,
+      this.keys.slotFreedChannel(),
+      (kind, message) =>
+        new GatewayError('state_unavailable', `state store unavailable: ${kind === 'a' ? 'acquireSlot' : 'releaseSlot'} failed: ${message}`),
+    );
   }
 
   async putNode(state: NodeState, ttlMs: number): Promise<void> {
@@ -103,27 +114,44 @@ export class RedisStateStore implements StateStore {
     return this.listen(this.fleetListeners, listener, this.keys.fleetChangedChannel());
   }
 
-  async acquireSlot(request: AcquireSlotRequest): Promise<AcquireSlotResult> {
-    validateAcquireRequest(request);
+  acquireSlot(request: AcquireSlotRequest): Promise<AcquireSlotResult> {
+    try {
+      validateAcquireRequest(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const candidates = uniqueCandidates(request.candidates);
-    if (candidates.length === 0) return { node: null, probe: false, reason: 'capacity', inflight: {} };
-    const keys = [...candidates.map((c) => this.keys.slots(c.node)), ...candidates.map((c) => this.keys.circuit(c.node))];
-    if (request.order === 'rotate') keys.push(this.keys.roundRobin(request.rotateKey!));
-    if (request.sticky) keys.push(this.keys.sticky(request.sticky.key));
-    const { queue } = request;
-    if (queue) keys.push(this.keys.queue(queue.key), this.keys.queueExpiry(queue.key));
-    const args = [
-      candidates.length, request.order, request.leaseId, request.leaseMs, request.probeLeaseMs,
-      request.sticky?.ttlMs ?? 0, KEY_TTL_MS.roundRobin, KEY_TTL_MS.circuit,
-      ...candidates.map((c) => c.node), ...candidates.map((c) => c.maxconn),
-      queue?.ticket ?? '', queue?.ttlMs ?? 0, queue?.join ? 1 : 0,
-    ];
-    const [node, probe, reason, counts, queueLength] = await this.run('acquireSlot', () =>
-      this.commands.aiLbAcquireSlot(keys.length, ...keys, ...args),
-    );
-    const inflight: Record<NodeId, number> = {};
-    candidates.forEach((c, i) => (inflight[c.node] = counts[i]));
-    return queue ? { node, probe: probe === 1, reason, inflight, queueLength } : { node, probe: probe === 1, reason, inflight };
+    if (candidates.length === 0) return Promise.resolve({ node: null, probe: false, reason: 'capacity', inflight: {} });
+    const { queue, sticky } = request;
+    const n = candidates.length;
+    let slots = '';
+    let circuits = '';
+    let nodes = '';
+    let caps = '';
+    for (const c of candidates) {
+      const resp = this.respOf(c.node);
+      slots += resp.slots;
+      circuits += resp.circuit;
+      nodes += resp.node;
+      caps += bulk(c.maxconn);
+    }
+    let keys = slots + circuits;
+    let keyCount = 2 * n;
+    if (request.order === 'rotate') (keys += bulk(this.keys.roundRobin(request.rotateKey!))), keyCount++;
+    if (sticky) (keys += bulk(this.keys.sticky(sticky.key))), keyCount++;
+    if (queue) (keys += bulk(this.keys.queue(queue.key)) + bulk(this.keys.queueExpiry(queue.key))), (keyCount += 2);
+    // ARGV as ACQUIRE_FN reads it (redis-scripts.ts).
+    const args =
+      bulk(n) + bulk(request.order) + bulk(request.leaseId) + bulk(request.leaseMs) + bulk(request.probeLeaseMs) +
+      bulk(sticky?.ttlMs ?? 0) + ROTATE_TTL + CIRCUIT_TTL + nodes + caps +
+      (queue ? bulk(queue.ticket) + bulk(queue.ttlMs) + bulk(queue.join ? 1 : 0) : NO_QUEUE);
+    const op: EncodedOp = { keys, keyCount, args, argCount: 11 + 2 * n };
+    return this.slotOps.add('a', op, (reply) => {
+      const [node, probe, reason, counts, queueLength] = reply as ScriptResult;
+      const inflight: Record<NodeId, number> = {};
+      for (let i = 0; i < candidates.length; i++) inflight[candidates[i].node] = counts[i];
+      return queue ? { node, probe: probe === 1, reason, inflight, queueLength } : { node, probe: probe === 1, reason, inflight };
+    });
   }
 
   async renewLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
@@ -140,15 +168,21 @@ export class RedisStateStore implements StateStore {
     });
   }
 
-  async releaseSlot(release: ReleaseSlotRequest): Promise<void> {
-    validateRelease(release);
-    const { node } = release;
-    await this.run('releaseSlot', () =>
-      this.commands.aiLbReleaseSlot(
-        this.keys.slots(node), this.keys.circuit(node),
-        release.leaseId, release.outcome, release.probe ? 1 : 0, release.breaker.threshold, release.breaker.ttlMs,
-        node, this.keys.slotFreedChannel(), KEY_TTL_MS.circuit,
-      ),
+  releaseSlot(release: ReleaseSlotRequest): Promise<void> {
+    try {
+      validateRelease(release);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const resp = this.respOf(release.node);
+    // ARGV as RELEASE_FN reads it (redis-scripts.ts).
+    const args =
+      bulk(release.leaseId) + bulk(release.outcome) + (release.probe ? ONE : ZERO) +
+      bulk(release.breaker.threshold) + bulk(release.breaker.ttlMs) + CIRCUIT_TTL + resp.node;
+    return this.slotOps.add(
+      'r',
+      { keys: resp.slots + resp.circuit, keyCount: 2, args, argCount: 7 },
+      ignoreReply,
     );
   }
 
@@ -213,11 +247,34 @@ export class RedisStateStore implements StateStore {
   }
 
   async close(): Promise<void> {
+    this.slotOps.flush();
     this.fleetListeners.clear();
     this.slotListeners.clear();
     // A subscriber has nothing to flush, and QUIT would queue behind a pending SUBSCRIBE.
     if (this.subscriber && this.ownsSubscriber) this.subscriber.disconnect();
     if (this.ownsClient) await quit(this.client);
+  }
+
+  /** A node's keys and id as RESP, built once per node (the fleet is small; bounded anyway). */
+  private respOf(node: NodeId): NodeResp {
+    let resp = this.nodeResp.get(node);
+    if (resp === undefined) {
+      if (this.nodeResp.size >= NODE_RESP_CACHE_MAX) this.nodeResp.clear();
+      resp = { slots: bulk(this.keys.slots(node)), circuit: bulk(this.keys.circuit(node)), node: bulk(node) };
+      this.nodeResp.set(node, resp);
+    }
+    return resp;
+  }
+
+  /** One SLOT_OPS command as written by SlotOpBatch; loads the script once when Redis lacks it. */
+  private async sendSlotOps(command: string): Promise<unknown[]> {
+    try {
+      return (await this.client.sendCommand(new RespCommand(command))) as unknown[];
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      await this.client.script('LOAD', scripts.SLOT_OPS);
+      return (await this.client.sendCommand(new RespCommand(command))) as unknown[];
+    }
   }
 
   /** Every Redis call goes through here: fail fast when not connected, one error type. */
@@ -275,12 +332,41 @@ function defineScripts(client: Redis): ScriptCommands {
   define('aiLbPutNode', scripts.PUT_NODE, 2);
   define('aiLbMarkNodeUnhealthy', scripts.MARK_NODE_UNHEALTHY, 1);
   define('aiLbListNodeIds', scripts.LIST_NODE_IDS, 1);
-  define('aiLbAcquireSlot', scripts.ACQUIRE_SLOT);
-  define('aiLbReleaseSlot', scripts.RELEASE_SLOT, 2);
   define('aiLbRenewLeases', scripts.RENEW_LEASES);
   define('aiLbGetInflight', scripts.GET_INFLIGHT);
   define('aiLbRenewQueueTickets', scripts.RENEW_QUEUE_TICKETS);
   return client as unknown as ScriptCommands;
+}
+
+function ignoreReply(): void {}
+
+interface NodeResp {
+  slots: string;
+  circuit: string;
+  node: string;
+}
+
+const NODE_RESP_CACHE_MAX = 10_000;
+const SLOT_OPS_SHA = createHash('sha1').update(scripts.SLOT_OPS).digest('hex');
+const ROTATE_TTL = bulk(KEY_TTL_MS.roundRobin);
+const CIRCUIT_TTL = bulk(KEY_TTL_MS.circuit);
+const ONE = bulk(1);
+const ZERO = bulk(0);
+const NO_QUEUE = bulk('') + ZERO + ZERO;
+
+/**
+ * An ioredis command whose RESP text is already written (SlotOpBatch): ioredis still
+ * queues it, times it out (commandTimeout) and matches its reply, but does no per-argument
+ * work. The same pattern as ioredis' own Script commands, which override toWritable too.
+ */
+class RespCommand extends Command {
+  constructor(private readonly text: string) {
+    super('evalsha', [], { replyEncoding: 'utf8' });
+  }
+
+  override toWritable(): string {
+    return this.text;
+  }
 }
 
 function dispatch<T>(listeners: Set<(value: T) => void>, value: T, log: (line: string) => void): void {
