@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CircuitState, NodeId } from '@ai-lb/shared';
+import { FastCounter, FastGauge, FastHistogram } from './fast-metrics.ts';
 
 /** What the metrics read from the fleet cache at scrape time (no work on the hot path). */
 export interface FleetMetricsSource {
@@ -26,34 +27,31 @@ export class GatewayMetrics {
   private store: StoreMetricsSource | undefined;
   private queue: { readonly size: number } | undefined;
 
-  readonly requests = new Counter({
+  // The four updated on every request: fast-metrics.ts (issue 6).
+  readonly requests = new FastCounter(this.registry, {
     name: 'ai_lb_requests_total',
     help: 'Requests answered, by route, resolved model, node that answered and HTTP status',
     labelNames: ['route', 'model', 'node', 'status'] as const,
-    registers: [this.registry],
   });
 
-  readonly requestDuration = new Histogram({
+  readonly requestDuration = new FastHistogram(this.registry, {
     name: 'ai_lb_request_duration_seconds',
     help: 'Time from request start to the end of the response (streams: to their end)',
     labelNames: ['route', 'stream'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
-    registers: [this.registry],
   });
 
-  readonly streamTtfb = new Histogram({
+  readonly streamTtfb = new FastHistogram(this.registry, {
     name: 'ai_lb_stream_time_to_first_byte_seconds',
     help: 'Time from request start until the first stream bytes were sent to the client',
     labelNames: ['model'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
   });
 
-  readonly inflight = new Gauge({
+  readonly inflight = new FastGauge(this.registry, {
     name: 'ai_lb_node_inflight',
     help: 'Requests this gateway process has in flight per node',
     labelNames: ['node'] as const,
-    registers: [this.registry],
   });
 
   readonly upstreamFailures = new Counter({

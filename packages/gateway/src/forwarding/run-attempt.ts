@@ -61,7 +61,7 @@ export async function runAttempt(ctx: GatewayContext, request: InferenceRequest,
   const abort = new AttemptAbort(request.clientSignal);
   const attempt: Attempt = { ctx, request, lease, number: attemptNumber, abort };
   const gauge = ctx.metrics.inflight.labels({ node: lease.node });
-  gauge.inc();
+  gauge.value++;
   let upstream: Dispatcher.ResponseData | undefined;
   try {
     if (node === undefined) throw new AttemptError('AI_LB_BAD_RESPONSE', `node ${lease.node} left the fleet`);
@@ -94,7 +94,7 @@ export async function runAttempt(ctx: GatewayContext, request: InferenceRequest,
     return { kind: 'failed', failure, message, retryAfterMs: null };
   } finally {
     abort.dispose();
-    gauge.dec();
+    gauge.value--;
   }
 }
 

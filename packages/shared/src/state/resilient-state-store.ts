@@ -105,7 +105,7 @@ export class ResilientStateStore implements StateStore {
     return () => this.fleetListeners.delete(listener);
   }
 
-  async acquireSlot(request: AcquireSlotRequest): Promise<AcquireSlotResult> {
+  acquireSlot(request: AcquireSlotRequest): Promise<AcquireSlotResult> {
     return this.either(
       () => this.remote.acquireSlot(request),
       async () => {
@@ -124,11 +124,11 @@ export class ResilientStateStore implements StateStore {
     if (remote.length > 0 && !this.isDegraded) await this.either(() => this.remote.renewLeases(remote, leaseMs), async () => undefined);
   }
 
-  async releaseSlot(release: ReleaseSlotRequest): Promise<void> {
+  releaseSlot(release: ReleaseSlotRequest): Promise<void> {
     if (this.localLeases.delete(release.leaseId)) return this.local.releaseSlot(release);
     // A remote lease released during an outage: the slot expires in Redis by itself, but
     // the attempt's outcome still counts for this replica's local circuit.
-    await this.either(() => this.remote.releaseSlot(release), () => this.local.releaseSlot(release));
+    return this.either(() => this.remote.releaseSlot(release), () => this.local.releaseSlot(release));
   }
 
   /** Both sides: a ticket may have joined a queue in Redis, then locally during an outage. */
@@ -181,18 +181,20 @@ export class ResilientStateStore implements StateStore {
     await Promise.all([this.remote.close(), this.local.close()]);
   }
 
-  /** Remote unless degraded; a state_unavailable failure switches to degraded and falls back. */
-  private async either<T>(remote: () => Promise<T>, local: () => Promise<T>): Promise<T> {
-    if (this.closed) throw new Error('state store is closed');
+  /**
+   * Remote unless degraded; a state_unavailable failure switches to degraded and falls back.
+   * Not an async function: acquire and release pass through here per request (issue 6), and
+   * the remote promise with one catch is all they need.
+   */
+  private either<T>(remote: () => Promise<T>, local: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('state store is closed'));
     if (this.isDegraded) return local();
-    try {
-      return await remote();
-    } catch (error) {
+    return remote().catch((error: unknown) => {
       if (!(error instanceof GatewayError) || error.code !== 'state_unavailable') throw error;
       this.failures++;
       this.setDegraded(true, error.message);
       return local();
-    }
+    });
   }
 
   private setDegraded(degraded: boolean, why: string): void {
