@@ -35,7 +35,7 @@ export interface BenchOptions {
 export const USAGE = `usage: pnpm bench [--quick] [--json] [--rounds N] [--duration S] [--connections C]
                   [--targets ${TARGET_NAMES.join(',')}] [--upstreams N]
                   [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof]
-                  [--runtime js|tsx] [--semi-space-mb N]`;
+                  [--runtime js|tsx] [--semi-space-mb N] [--warmup S]`;
 
 export function parseBenchOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
@@ -55,6 +55,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'cpu-prof': { type: 'boolean', default: false },
       runtime: { type: 'string' },
       'semi-space-mb': { type: 'string' },
+      warmup: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -71,7 +72,11 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     heldStreams: intOption('--held-streams', values['held-streams'], 1000, 0, 10_000),
     heldEveryRound: !quick,
     slowUpstreamMs: 50,
-    warmupSec: 1,
+    // Unrecorded load per forwarder before round 1. With 1 s the gateway's round 1 cost up to
+    // 1.5× its CPU per request of later rounds (it gets cheaper for ≈ 20 s of load: JIT
+    // tier-up and heap growth of a larger program than the floor); 8 s keeps the default run
+    // under 3 minutes. See docs/performance.md "Method".
+    warmupSec: intOption('--warmup', values.warmup, quick ? 1 : 8, 0, 600),
     generator: generatorOption(values.generator),
     cpuProf: values['cpu-prof']!,
     json: values.json!,

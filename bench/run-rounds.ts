@@ -46,18 +46,23 @@ export interface RoundContext {
   log(line: string): void;
 }
 
-/** Short unrecorded load on every target, so round 1 does not pay for JIT warm-up. */
+/**
+ * Unrecorded load on every target, so round 1 does not pay for warm-up (JIT tier-up, heap
+ * growth). The forwarders get --warmup seconds each; `direct` (the upstream, already warm
+ * from the others' load) one second at most.
+ */
 export async function warmUp({ targets, fleet, options, generator }: RoundContext) {
   await fleet.setLatencyMs(0);
   for (const target of targets) {
     const url = target.baseUrl + CHAT_PATH;
-    await runLoad(generator, { url, body: body(BENCH_MODEL, false), connections: options.connections, durationSec: options.warmupSec });
+    const durationSec = target.pid === null ? Math.min(1, options.warmupSec) : options.warmupSec;
+    if (durationSec > 0) await runLoad(generator, { url, body: body(BENCH_MODEL, false), connections: options.connections, durationSec });
     await measureTtfb({ url, body: body(BENCH_MODEL, true), streams: 50, concurrency: 4 });
   }
   await fleet.resetStats();
 }
 
-export async function runRound(ctx: RoundContext, round: number): Promise<RoundResult> {
+export async function runRound(ctx: RoundContext): Promise<RoundResult> {
   const { targets, fleet, options } = ctx;
   const result: RoundResult = {};
   await fleet.setLatencyMs(0);
@@ -65,14 +70,25 @@ export async function runRound(ctx: RoundContext, round: number): Promise<RoundR
   await fleet.setLatencyMs(options.slowUpstreamMs);
   for (const target of targets) await measureSlow(ctx, target, result[target.name]!);
   await fleet.setLatencyMs(0);
-  const lastRound = round === options.rounds;
-  if (options.heldStreams > 0 && (options.heldEveryRound || lastRound)) {
+  await fleet.resetStats();
+  return result;
+}
+
+/**
+ * The held-streams phase, once per round (or only for the last one, --quick), run after all
+ * throughput rounds; each measurement is stored in its round's result.
+ */
+export async function measureHeldRounds(ctx: RoundContext, rounds: RoundResult[]): Promise<void> {
+  const { targets, fleet, options } = ctx;
+  if (options.heldStreams === 0) return;
+  for (const [i, result] of rounds.entries()) {
+    if (!options.heldEveryRound && i < rounds.length - 1) continue;
+    ctx.log(`held streams ${i + 1}/${rounds.length}`);
     for (const target of targets) {
       if (target.pid !== null) result[target.name]!.held = await measureHeld(ctx, target);
     }
+    await fleet.resetStats();
   }
-  await fleet.resetStats();
-  return result;
 }
 
 async function measureFast({ fleet, options, generator, log }: RoundContext, target: BenchTarget): Promise<TargetRound> {

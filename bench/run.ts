@@ -12,7 +12,7 @@ import { BenchUsageError, parseBenchOptions, type BenchOptions } from './bench-o
 import { buildJsBundles } from './build-js-bundles.ts';
 import { describeMachine, formatReport } from './format-report.ts';
 import { processUsageAvailable } from './process-usage.ts';
-import { runRound, warmUp, type RoundContext, type RoundResult } from './run-rounds.ts';
+import { measureHeldRounds, runRound, warmUp, type RoundContext, type RoundResult } from './run-rounds.ts';
 import { pickLoadGenerator } from './run-load.ts';
 import { startBenchFleet } from './start-bench-fleet.ts';
 import { gatewayAvailable, GATEWAY_ENTRY } from './start-gateway.ts';
@@ -106,8 +106,11 @@ async function main(): Promise<number> {
     const rounds: RoundResult[] = [];
     for (let round = 1; round <= options.rounds; round++) {
       log(`round ${round}/${options.rounds}`);
-      rounds.push(await runRound(ctx, round));
+      rounds.push(await runRound(ctx));
     }
+    // After every throughput round, not inside them: 1,000 held streams grow every pool and
+    // heap, and the round after them measured the gateway at up to 1.3× its CPU per request.
+    await measureHeldRounds(ctx, rounds);
     machine.loadAvgAfter = loadavg()[0];
     const summaries = summarizeRounds(rounds, targets.map((t) => t.name));
     const checks = checkIssueTargets(summaries, options.heldStreams);
