@@ -20,6 +20,8 @@ export interface BenchOptions {
   /** Upstream delay for the added-latency phase. */
   slowUpstreamMs: number;
   warmupSec: number;
+  /** node --optimize-for-size for every forwarder (V8 favours a smaller heap over speed). */
+  optimizeForSize: boolean;
   generator?: LoadGenerator;
   cpuProf: boolean;
   json: boolean;
@@ -35,7 +37,7 @@ export interface BenchOptions {
 export const USAGE = `usage: pnpm bench [--quick] [--json] [--rounds N] [--duration S] [--connections C]
                   [--targets ${TARGET_NAMES.join(',')}] [--upstreams N]
                   [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof]
-                  [--runtime js|tsx] [--semi-space-mb N] [--warmup S]`;
+                  [--runtime js|tsx] [--semi-space-mb N] [--optimize-for-size] [--warmup S]`;
 
 export function parseBenchOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
@@ -56,6 +58,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       runtime: { type: 'string' },
       'semi-space-mb': { type: 'string' },
       warmup: { type: 'string' },
+      'optimize-for-size': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -81,6 +84,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     cpuProf: values['cpu-prof']!,
     json: values.json!,
     runtime: runtimeOption(values.runtime),
+    optimizeForSize: values['optimize-for-size']!,
     semiSpaceMb: intOption('--semi-space-mb', values['semi-space-mb'], 4, 0, 256),
   };
 }

@@ -55,6 +55,7 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
     names.map((name) => {
       // One folder per target: the profile files are named by pid and thread only.
       const nodeArgs = options.semiSpaceMb > 0 ? [`--max-semi-space-size=${options.semiSpaceMb}`] : [];
+      if (options.optimizeForSize) nodeArgs.push('--optimize-for-size');
       if (options.cpuProf) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, name)}`);
       return startTarget(name, fleet, { nodeArgs, bundles });
     }),
