@@ -8,7 +8,7 @@ import type { NodeId } from './types.ts';
  * |-----------------------------|---------|---------------------------------------|---------|------------------|
  * | node:{host:port}            | string  | nodeTtl (3 × SCAN_INTERVAL), refreshed only by a successful probe | monitor | gateway, inventory |
  * | nodes                       | zset    | member score = record expiry (ms); stale members pruned on read | monitor | gateway |
- * | slots:{host:port}           | zset    | member = lease id, score = lease expiry (ms); key PEXPIRE 2 × lease | gateway | gateway |
+ * | slots:{host:port}           | zset    | member = lease id, score = lease expiry (ms); key PEXPIRE 2 × lease, renewed below 1.5 × lease | gateway | gateway |
  * | circuit:{host:port}         | hash    | failures, openUntil, probeUntil; 24 h after the last write | gateway | gateway |
  * | rr:{rotateKey}              | string  | round-robin counter (INCR); 24 h; rotateKey usually the model | gateway | gateway |
  * | sticky:{model}:{session}    | string  | node id; STICKY_TTL_SECS (sticky:{key} for AcquireSlotRequest.sticky.key) | gateway | gateway |

@@ -241,6 +241,23 @@ describe('RedisStateStore specifics', () => {
     });
   });
 
+  it('expired leases are pruned from a slots key once its expiry needs renewing, and never counted before', async () => {
+    const store = openStore();
+    const key = store.keys.slots('a:1');
+    const first = await acquire(store, [{ node: 'a:1', maxconn: 1 }], { leaseMs: 1000 });
+    expect(await admin.pttl(key)).toBeGreaterThan(1500); // 2 × lease
+    await sleep(300);
+    await acquire(store, [{ node: 'b:1', maxconn: 1 }], { leaseMs: 1000 }); // another key: no upkeep here
+    const early = await acquire(store, [{ node: 'a:1', maxconn: 2 }], { leaseMs: 1000 });
+    expect(early.inflight).toEqual({ 'a:1': 2 }); // first and early
+    expect(await admin.zcard(key)).toBe(2);
+    await sleep(1100); // first and early expired; the key has < 1.5 × lease left
+    const later = await acquire(store, [{ node: 'a:1', maxconn: 1 }], { leaseMs: 1000 });
+    expect(later.node).toBe('a:1'); // expired leases do not count
+    expect(await admin.zrange(key, 0, -1)).toEqual([later.leaseId]);
+    expect(await admin.pttl(key)).toBeGreaterThan(1500);
+  });
+
   it('a corrupt node record is skipped, not fatal to listNodes', async () => {
     const store = openStore();
     await store.putNode(nodeState('a:1'), 10_000);
