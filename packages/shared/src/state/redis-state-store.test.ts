@@ -231,6 +231,18 @@ describe('RedisStateStore specifics', () => {
       expect(error.message).toMatch(/acquireSlot failed: .*WRONGTYPE/);
     });
 
+    it('non-ASCII names (model, session) are sent with their UTF-8 byte lengths', async () => {
+      const { store } = await watched();
+      const candidates = [{ node: 'a:1', maxconn: 0 }, { node: 'b:1', maxconn: 0 }];
+      const extra = { order: 'rotate' as const, rotateKey: 'modèle-日本語-🚀', sticky: { key: 'modèle-日本語-🚀:sessión', ttlMs: LONG_MS } };
+      const first = await acquire(store, candidates, extra);
+      const second = await acquire(store, candidates, extra);
+      expect(first.node).not.toBeNull();
+      expect(second.node).toBe(first.node); // the session stuck
+      expect(await admin.get(store.keys.roundRobin('modèle-日本語-🚀'))).toBe('2'); // rotate counts every acquire
+      expect(await admin.get(store.keys.sticky('modèle-日本語-🚀:sessión'))).toBe(first.node);
+    });
+
     it('loads the script again when Redis lost it (SCRIPT FLUSH, a restarted Redis)', async () => {
       const { store } = await watched();
       await admin.script('FLUSH');
