@@ -3,13 +3,13 @@
  * Docker engine runs here, so this builds the same bundles and starts them as real
  * processes: a bundling mistake (a missed dependency, a broken entry check) fails here.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
 import { GATEWAY_MARK_HEADER } from '../src/index.ts';
 import { spawnTsProcess, startFakeLlmServer, uniquePrefix, type FakeLlmProcess, type SpawnedProcess } from '@ai-lb/testkit';
-import { buildBundles, SERVICE_ENTRIES } from '../../../scripts/build-bundles.ts';
+import { asciiOnly, buildBundles, SERVICE_ENTRIES } from '../../../scripts/build-bundles.ts';
 
 let outDir: string;
 let bundles: Record<keyof typeof SERVICE_ENTRIES, string>;
@@ -25,6 +25,19 @@ afterAll(async () => {
   await Promise.all(started.map((p) => p.stop()));
   await upstream?.stop();
   rmSync(outDir, { recursive: true, force: true });
+});
+
+test('every bundle is pure ASCII, so V8 holds its source as one-byte text (half the heap)', () => {
+  for (const file of Object.values(bundles)) expect(readFileSync(file, 'latin1')).not.toMatch(/[^\x00-\x7f]/);
+});
+
+test('asciiOnly escapes what is left without changing what the code means', async () => {
+  const file = join(outDir, 'escape-check.mjs');
+  writeFileSync(file, 'export const s = "request’s §5 🚀"; // a comment’s quote\nexport const r = /é+/u.test("éé");\n');
+  asciiOnly(file);
+  expect(readFileSync(file, 'latin1')).not.toMatch(/[^\x00-\x7f]/);
+  const mod = (await import(file)) as { s: string; r: boolean };
+  expect(mod).toMatchObject({ s: 'request’s §5 🚀', r: true });
 });
 
 /** A bundle started with plain node, as the image's CMD does. */
