@@ -5,7 +5,7 @@ import type { AcquireOrder, AcquireSlotRequest, QueueTicket, SlotCandidate } fro
 /**
  * The pure half of acquireSlot: which candidates, in which order, and whether one has room.
  * The memory store calls these functions; the Redis store's Lua script (redis-scripts.ts,
- * ACQUIRE_SLOT) is a line-by-line transcription of them, and the contract suite runs the
+ * ACQUIRE_FN in SLOT_OPS) is a line-by-line transcription of them, and the contract suite runs the
  * same cases against both, so the two stores cannot drift apart.
  */
 export interface AcquirePlanInput {

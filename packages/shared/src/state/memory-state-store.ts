@@ -217,7 +217,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   /**
-   * The queue gate of acquireSlot (same rules as ACQUIRE_SLOT in redis-scripts.ts): false
+   * The queue gate of acquireSlot (same rules as ACQUIRE_FN in redis-scripts.ts): false
    * when the tickets ahead of this request may take every free slot; it then waits (joins
    * with `join`, refreshes its ticket when already waiting).
    */

@@ -59,7 +59,7 @@ export class RedisStateStore implements StateStore {
   private subscriptions: Promise<unknown> = Promise.resolve();
   /** acquireSlot and releaseSlot: one SLOT_OPS call per event-loop turn (slot-op-batch.ts). */
   private readonly slotOps: SlotOpBatch;
-  /** Per node: its slots key, circuit key and id as RESP bulk strings (see nodeResp). */
+  /** Per node: its slots key, circuit key and id as RESP bulk strings (see respOf). */
   private readonly nodeResp = new Map<NodeId, NodeResp>();
 
   constructor(options: RedisStateStoreOptions) {
@@ -135,11 +135,12 @@ export class RedisStateStore implements StateStore {
       nodes += resp.node;
       caps += bulk(c.maxconn);
     }
-    let keys = slots + circuits;
-    let keyCount = 2 * n;
-    if (request.order === 'rotate') (keys += bulk(this.keys.roundRobin(request.rotateKey!))), keyCount++;
-    if (sticky) (keys += bulk(this.keys.sticky(sticky.key))), keyCount++;
-    if (queue) (keys += bulk(this.keys.queue(queue.key)) + bulk(this.keys.queueExpiry(queue.key))), (keyCount += 2);
+    // KEYS as ACQUIRE_FN reads them: slots…, circuits…, then rotate, sticky, queue pair if used.
+    const rotate = request.order === 'rotate' ? bulk(this.keys.roundRobin(request.rotateKey!)) : '';
+    const stickyKey = sticky ? bulk(this.keys.sticky(sticky.key)) : '';
+    const queueKeys = queue ? bulk(this.keys.queue(queue.key)) + bulk(this.keys.queueExpiry(queue.key)) : '';
+    const keys = slots + circuits + rotate + stickyKey + queueKeys;
+    const keyCount = 2 * n + (rotate ? 1 : 0) + (sticky ? 1 : 0) + (queue ? 2 : 0);
     // ARGV as ACQUIRE_FN reads it (redis-scripts.ts).
     const args =
       bulk(n) + bulk(request.order) + bulk(request.leaseId) + bulk(request.leaseMs) + bulk(request.probeLeaseMs) +
