@@ -84,6 +84,11 @@ function formatNotes(summaries: readonly TargetSummary[], options: BenchOptions)
     }
   }
   notes.push(...formatStoreGap(summaries));
+  if (options.warmupSec < 5) {
+    // Measured: after 1 s the gateway still costs up to 3× the floor's CPU per request, after
+    // 8 s ≈ 1.1–1.3×; it keeps getting cheaper for ≈ 20 s of load (docs/performance.md).
+    notes.push(`! warm-up ${options.warmupSec} s: the gateway is not warm yet (JIT); its CPU and throughput ratios are not comparable to a full run's`);
+  }
   return notes.length ? ['notes:', ...notes, ''] : [];
 }
 
