@@ -15,7 +15,7 @@ import type { NodeId } from './types.ts';
  * | queue:{model}               | zset    | waiting tickets in arrival order (score = Redis ms, +1 per tie); PEXPIRE 2 × ticket TTL | gateway | gateway |
  * | queue-ttl:{model}           | zset    | the same tickets, score = ticket expiry (ms): unrenewed tickets (a dead replica's) are pruned | gateway | gateway |
  * | channel fleet-changed       | pub/sub | monitor publishes after a scan changed the fleet | monitor | gateway |
- * | channel slot-freed          | pub/sub | gateway publishes the node id when a lease is released | gateway | gateway (queue) |
+ * | channel slot-freed          | pub/sub | gateway publishes the node id when leases are released (once per node per SLOT_OPS call) | gateway | gateway (queue) |
  */
 export interface RedisKeys {
   node(id: NodeId): string;
