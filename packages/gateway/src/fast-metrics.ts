@@ -59,15 +59,8 @@ interface ValueChild<L extends string> {
   value: number;
 }
 
-export class FastCounter<L extends string> extends FastMetric<L, ValueChild<L>> {
-  constructor(registry: Registry, config: { name: string; help: string; labelNames: readonly L[] }) {
-    super(registry, config.name, config.help, 'counter', config.labelNames);
-  }
-
-  inc(labels: Record<L, string>, value = 1): void {
-    this.child(labels).value += value;
-  }
-
+/** A counter or gauge: one number per label set. */
+abstract class ValueMetric<L extends string> extends FastMetric<L, ValueChild<L>> {
   protected create(labels: Record<L, string>): ValueChild<L> {
     return { labels, value: 0 };
   }
@@ -77,22 +70,24 @@ export class FastCounter<L extends string> extends FastMetric<L, ValueChild<L>> 
   }
 }
 
-export class FastGauge<L extends string> extends FastMetric<L, ValueChild<L>> {
+export class FastCounter<L extends string> extends ValueMetric<L> {
+  constructor(registry: Registry, config: { name: string; help: string; labelNames: readonly L[] }) {
+    super(registry, config.name, config.help, 'counter', config.labelNames);
+  }
+
+  inc(labels: Record<L, string>, value = 1): void {
+    this.child(labels).value += value;
+  }
+}
+
+export class FastGauge<L extends string> extends ValueMetric<L> {
   constructor(registry: Registry, config: { name: string; help: string; labelNames: readonly L[] }) {
     super(registry, config.name, config.help, 'gauge', config.labelNames);
   }
 
-  /** The child for a label set: hold it and call inc/dec on it (no lookup per call). */
+  /** The child for a label set: hold it and change its value (no lookup per change). */
   labels(labels: Record<L, string>): { value: number } {
     return this.child(labels);
-  }
-
-  protected create(labels: Record<L, string>): ValueChild<L> {
-    return { labels, value: 0 };
-  }
-
-  protected values(): MetricValue[] {
-    return [...this.children.values()].map(({ labels, value }) => ({ labels, value }));
   }
 }
 

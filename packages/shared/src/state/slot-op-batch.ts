@@ -23,7 +23,7 @@ export interface EncodedOp {
  * Ops per SLOT_OPS call at most: one call holds Redis for all of its ops (≈ 20–40 µs
  * each), so a burst is cut into calls of this size instead of one long one.
  */
-export const MAX_OPS_PER_CALL = 64;
+const MAX_OPS_PER_CALL = 64;
 
 /** A RESP bulk string: `$<bytes>\r\n<value>\r\n`. */
 export function bulk(value: string | number): string {
