@@ -19,6 +19,7 @@ import type {
   ReleaseSlotRequest,
   StateStore,
 } from './state-store.ts';
+import { ExpiringIds } from './expiring-ids.ts';
 
 export interface MemoryStateStoreOptions {
   /** Injected so TTL, lease and circuit timing can be tested without sleeping. */
@@ -41,14 +42,14 @@ export class MemoryStateStore implements StateStore {
   readonly kind = 'memory' as const;
   private readonly clock: Clock;
   private readonly nodes = new Map<NodeId, Expiring<NodeState>>();
-  /** node -> leaseId -> expiry (ms). */
-  private readonly leases = new Map<NodeId, Map<string, number>>();
+  /** node -> its leases (ids with expiry). */
+  private readonly leases = new Map<NodeId, ExpiringIds>();
   private readonly circuits = new Map<NodeId, CircuitRecord>();
   /** Round-robin counters; bounded by the number of rotate keys (models), so no TTL. */
   private readonly counters = new Map<string, number>();
   private readonly stickies = new Map<string, Expiring<NodeId>>();
-  /** queue name -> ticket -> expiry (ms); Map insertion order is arrival order. */
-  private readonly queues = new Map<string, Map<string, number>>();
+  /** queue name -> its tickets, in arrival order. */
+  private readonly queues = new Map<string, ExpiringIds>();
   private stickySweepAt = 1024;
   private readonly fleetListeners = new Set<() => void>();
   private readonly slotListeners = new Set<(node: NodeId) => void>();
@@ -97,10 +98,10 @@ export class MemoryStateStore implements StateStore {
     const candidates = uniqueCandidates(request.candidates);
     if (candidates.length === 0) return { node: null, probe: false, reason: 'capacity', inflight: {} };
     const now = this.clock();
-    const inflight = candidates.map((c) => this.liveLeases(c.node, now).size);
+    const inflight = candidates.map((c) => this.leasesOf(c.node).size(now));
     const queue = request.queue;
     if (queue !== undefined && !this.queueLetsThrough(queue, candidates, inflight, now)) {
-      return { node: null, probe: false, reason: 'capacity', inflight: countsByNode(candidates, inflight), queueLength: this.queueLength(queue) };
+      return { node: null, probe: false, reason: 'capacity', inflight: countsByNode(candidates, inflight), queueLength: this.queueLength(queue, now) };
     }
     const rotateCounter = request.order === 'rotate' ? this.increment(request.rotateKey!) : 0;
     const stickyNode = request.sticky ? this.liveSticky(request.sticky.key, now) : null;
@@ -115,17 +116,17 @@ export class MemoryStateStore implements StateStore {
         sawFull = true;
         continue;
       }
-      this.liveLeases(node, now).set(request.leaseId, now + request.leaseMs);
+      this.leasesOf(node).set(request.leaseId, now + request.leaseMs);
       inflight[i] += 1;
       if (gate === 'probe') this.circuits.get(node)!.probeUntilMs = now + request.probeLeaseMs;
       if (request.sticky) this.setSticky(request.sticky.key, node, now + request.sticky.ttlMs);
       if (queue !== undefined) this.queues.get(queue.key)?.delete(queue.ticket);
       const result: AcquireSlotResult = { node, probe: gate === 'probe', reason: 'ok', inflight: countsByNode(candidates, inflight) };
-      return queue === undefined ? result : { ...result, queueLength: this.queueLength(queue) };
+      return queue === undefined ? result : { ...result, queueLength: this.queueLength(queue, now) };
     }
     if (sawFull && queue?.join) this.joinQueue(queue, now);
     const result: AcquireSlotResult = { node: null, probe: false, reason: sawFull ? 'capacity' : 'circuit', inflight: countsByNode(candidates, inflight) };
-    return queue === undefined ? result : { ...result, queueLength: this.queueLength(queue) };
+    return queue === undefined ? result : { ...result, queueLength: this.queueLength(queue, now) };
   }
 
   async leaveQueue(tickets: readonly QueueTicketRef[]): Promise<void> {
@@ -138,9 +139,9 @@ export class MemoryStateStore implements StateStore {
     if (!isPositiveMs(ttlMs)) throw new TypeError(`renewQueueTickets: ttlMs must be an integer ≥ 1, got ${String(ttlMs)}`);
     const now = this.clock();
     for (const { key, ticket } of tickets) {
-      const queue = this.liveQueue(key, now);
+      const queue = this.queues.get(key);
       // Like a lease: an expired ticket lost its place and does not come back.
-      if (queue.has(ticket)) queue.set(ticket, now + ttlMs);
+      if (queue?.has(ticket, now)) queue.set(ticket, now + ttlMs);
     }
   }
 
@@ -149,9 +150,9 @@ export class MemoryStateStore implements StateStore {
     if (!isPositiveMs(leaseMs)) throw new TypeError(`renewLeases: leaseMs must be an integer ≥ 1, got ${String(leaseMs)}`);
     const now = this.clock();
     for (const { node, leaseId } of leases) {
-      const held = this.liveLeases(node, now);
+      const held = this.leases.get(node);
       // Only a live lease is extended: an expired one already gave its slot away.
-      if (held.has(leaseId)) held.set(leaseId, now + leaseMs);
+      if (held?.has(leaseId, now)) held.set(leaseId, now + leaseMs);
     }
   }
 
@@ -173,7 +174,7 @@ export class MemoryStateStore implements StateStore {
   async getInflight(nodes: readonly NodeId[]): Promise<Record<NodeId, number>> {
     this.assertOpen();
     const now = this.clock();
-    return Object.fromEntries(nodes.map((node) => [node, this.liveLeases(node, now).size]));
+    return Object.fromEntries(nodes.map((node) => [node, this.leases.get(node)?.size(now) ?? 0]));
   }
 
   async getCircuits(nodes: readonly NodeId[]): Promise<Record<NodeId, CircuitInfo>> {
@@ -205,14 +206,12 @@ export class MemoryStateStore implements StateStore {
     return entry;
   }
 
-  /** The node's lease map with expired leases removed (the ZREMRANGEBYSCORE of the Lua script). */
-  private liveLeases(node: NodeId, now: number): Map<string, number> {
+  private leasesOf(node: NodeId): ExpiringIds {
     let held = this.leases.get(node);
     if (held === undefined) {
-      held = new Map();
+      held = new ExpiringIds();
       this.leases.set(node, held);
     }
-    for (const [leaseId, expiresAtMs] of held) if (expiresAtMs < now) held.delete(leaseId);
     return held;
   }
 
@@ -224,12 +223,12 @@ export class MemoryStateStore implements StateStore {
   private queueLetsThrough(ticket: QueueTicket, candidates: readonly { node: NodeId; maxconn: number }[], inflight: number[], now: number): boolean {
     validateQueueTicket(ticket);
     const queue = this.liveQueue(ticket.key, now);
-    if (queue.size === 0) return true;
+    if (queue === undefined) return true;
     const gates = candidates.map((c) => circuitGate(this.circuits.get(c.node), now));
     // Every candidate's circuit is open: that is the answer, not a place in line.
     if (gates.every((g) => g === 'blocked')) return true;
-    const rank = [...queue.keys()].indexOf(ticket.ticket);
-    const ahead = rank === -1 ? queue.size : rank;
+    const rank = queue.rank(ticket.ticket, now);
+    const ahead = rank === -1 ? queue.size(now) : rank;
     if (mayTakeSlot(ahead, freeSlots(candidates.map((c) => c.maxconn), inflight, gates))) return true;
     if (rank !== -1) queue.set(ticket.ticket, now + ticket.ttlMs);
     else if (ticket.join) this.joinQueue(ticket, now);
@@ -238,22 +237,21 @@ export class MemoryStateStore implements StateStore {
 
   private joinQueue(ticket: QueueTicket, now: number): void {
     let queue = this.queues.get(ticket.key);
-    if (queue === undefined) this.queues.set(ticket.key, (queue = new Map()));
+    if (queue === undefined) this.queues.set(ticket.key, (queue = new ExpiringIds()));
     // A ticket already in line keeps its place (set() on an existing key keeps the order).
     queue.set(ticket.ticket, now + ticket.ttlMs);
   }
 
-  /** The queue with expired tickets removed (the ZREM of the Lua script). */
-  private liveQueue(key: string, now: number): Map<string, number> {
+  /** The queue when it holds a live ticket; an empty one is dropped (bounded by queue names). */
+  private liveQueue(key: string, now: number): ExpiringIds | undefined {
     const queue = this.queues.get(key);
-    if (queue === undefined) return new Map();
-    for (const [ticket, expiresAtMs] of queue) if (expiresAtMs < now) queue.delete(ticket);
-    if (queue.size === 0) this.queues.delete(key);
-    return queue;
+    if (queue === undefined || queue.size(now) > 0) return queue;
+    this.queues.delete(key);
+    return undefined;
   }
 
-  private queueLength(ticket: QueueTicketRef): number {
-    return this.queues.get(ticket.key)?.size ?? 0;
+  private queueLength(ticket: QueueTicketRef, now: number): number {
+    return this.queues.get(ticket.key)?.size(now) ?? 0;
   }
 
   private increment(key: string): number {
