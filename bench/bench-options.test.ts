@@ -34,10 +34,13 @@ describe('parseBenchOptions', () => {
     expect(parseBenchOptions(['--runtime', 'tsx']).runtime).toBe('tsx');
   });
 
-  test('every forwarder gets a 4 MB V8 semi-space unless told otherwise (0 = V8 default)', () => {
+  test('every forwarder gets 4 MB V8 semi-spaces and 20 % heap growth unless told otherwise (0 = V8 default)', () => {
     expect(parseBenchOptions([]).semiSpaceMb).toBe(4);
     expect(parseBenchOptions(['--semi-space-mb', '0']).semiSpaceMb).toBe(0);
     expect(() => parseBenchOptions(['--semi-space-mb', '999'])).toThrow(/--semi-space-mb 999: expected an integer from 0 to 256/);
+    expect(parseBenchOptions([]).heapGrowingPercent).toBe(20);
+    expect(parseBenchOptions(['--heap-growing-percent', '0']).heapGrowingPercent).toBe(0);
+    expect(() => parseBenchOptions(['--heap-growing-percent', '301'])).toThrow(/--heap-growing-percent 301: expected an integer from 0 to 300/);
   });
 
   test('an unknown flag is refused', () => {

@@ -27,17 +27,34 @@ export interface BenchOptions {
   json: boolean;
   /** How the forwarders run: plain-JS bundles (default, build-js-bundles.ts) or .ts under tsx. */
   runtime: 'js' | 'tsx';
-  /**
-   * V8 --max-semi-space-size (MB) of every forwarder alike; 0 = V8's default (16 MB). A small
-   * young generation keeps RSS down under load at no measurable CPU cost (docs/performance.md).
-   */
+  /** V8 --max-semi-space-size (MB) of every forwarder alike; 0 = V8's default (16 MB). */
   semiSpaceMb: number;
+  /** V8 --heap-growing-percent of every forwarder alike; 0 = V8's default. */
+  heapGrowingPercent: number;
+}
+
+/**
+ * The V8 settings ai-lb ships with (Dockerfile, docker-compose.yml, `pnpm start*`; checked by
+ * shipped-node-flags.test.ts) and the bench's defaults, so the bench measures what runs:
+ * - 4 MB semi-spaces: a small young generation, same CPU, ≈ 25–30 MB less RSS under load;
+ * - heap growing 20 %: the old generation may grow 1.2× past what survived the last full GC
+ *   (V8's default lets it grow up to 4×); same CPU (A/B median 0.97×), ≈ 25–30 MB less RSS
+ *   with 1,000 open streams. Both measured in docs/performance.md.
+ */
+export const SHIPPED_V8 = { semiSpaceMb: 4, heapGrowingPercent: 20 } as const;
+
+/** The node command-line flags of these settings (0 = V8's default, no flag). */
+export function v8Flags(settings: { semiSpaceMb: number; heapGrowingPercent: number }): string[] {
+  const flags: string[] = [];
+  if (settings.semiSpaceMb > 0) flags.push(`--max-semi-space-size=${settings.semiSpaceMb}`);
+  if (settings.heapGrowingPercent > 0) flags.push(`--heap-growing-percent=${settings.heapGrowingPercent}`);
+  return flags;
 }
 
 export const USAGE = `usage: pnpm bench [--quick] [--json] [--rounds N] [--duration S] [--connections C]
                   [--targets ${TARGET_NAMES.join(',')}] [--upstreams N]
                   [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof]
-                  [--runtime js|tsx] [--semi-space-mb N] [--optimize-for-size] [--warmup S]`;
+                  [--runtime js|tsx] [--semi-space-mb N] [--heap-growing-percent N] [--optimize-for-size] [--warmup S]`;
 
 export function parseBenchOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
@@ -57,6 +74,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'cpu-prof': { type: 'boolean', default: false },
       runtime: { type: 'string' },
       'semi-space-mb': { type: 'string' },
+      'heap-growing-percent': { type: 'string' },
       warmup: { type: 'string' },
       'optimize-for-size': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -85,7 +103,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     json: values.json!,
     runtime: runtimeOption(values.runtime),
     optimizeForSize: values['optimize-for-size']!,
-    semiSpaceMb: intOption('--semi-space-mb', values['semi-space-mb'], 4, 0, 256),
+    semiSpaceMb: intOption('--semi-space-mb', values['semi-space-mb'], SHIPPED_V8.semiSpaceMb, 0, 256),
+    heapGrowingPercent: intOption('--heap-growing-percent', values['heap-growing-percent'], SHIPPED_V8.heapGrowingPercent, 0, 300),
   };
 }
 

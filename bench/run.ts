@@ -8,7 +8,7 @@
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BenchUsageError, parseBenchOptions, type BenchOptions } from './bench-options.ts';
+import { BenchUsageError, parseBenchOptions, v8Flags, type BenchOptions } from './bench-options.ts';
 import { buildJsBundles } from './build-js-bundles.ts';
 import { describeMachine, formatReport } from './format-report.ts';
 import { processUsageAvailable } from './process-usage.ts';
@@ -54,7 +54,7 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
   const started = await Promise.allSettled(
     names.map((name) => {
       // One folder per target: the profile files are named by pid and thread only.
-      const nodeArgs = options.semiSpaceMb > 0 ? [`--max-semi-space-size=${options.semiSpaceMb}`] : [];
+      const nodeArgs = v8Flags(options);
       if (options.optimizeForSize) nodeArgs.push('--optimize-for-size');
       if (options.cpuProf) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, name)}`);
       return startTarget(name, fleet, { nodeArgs, bundles });

@@ -1,9 +1,10 @@
 /**
  * Composition root of the gateway process:
  *
- *   pnpm start:gateway   tsx packages/gateway/src/main.ts                 state in Redis
- *   pnpm start           tsx packages/gateway/src/main.ts --with-monitor  gateway + monitor in one
- *                        process; in-memory state unless REDIS_URL / REDIS_HOST is set
+ *   pnpm start:gateway   node <V8 flags> --import tsx packages/gateway/src/main.ts    state in Redis
+ *   pnpm start           … main.ts --with-monitor   gateway + monitor in one process;
+ *                        in-memory state unless REDIS_URL / REDIS_HOST is set
+ * (V8 flags: SHIPPED_V8 in bench/bench-options.ts, the same as the Dockerfile's.)
  *
  * Prints {"port":N,"pid":P,...} as its FIRST stdout line once listening (LOAD_BALANCER_PORT=0
  * picks a free port; tests and the benchmark read that line); logs go to stderr.
