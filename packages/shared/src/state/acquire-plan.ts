@@ -30,12 +30,18 @@ export function acquirePlan(input: AcquirePlanInput): number[] {
     const start = (input.rotateCounter - 1) % n;
     indexes = [...indexes.slice(start), ...indexes.slice(0, start)];
   } else if (order === 'least_loaded') {
-    // Explicit tie-break on the given index: Lua's table.sort is not stable.
-    indexes.sort((a, b) => {
-      const loadA = loadOf(inflight[a], candidates[a].maxconn);
-      const loadB = loadOf(inflight[b], candidates[b].maxconn);
-      return loadA !== loadB ? loadA - loadB : a - b;
-    });
+    // Stable insertion sort on load (ties keep the given order), as ACQUIRE_FN does: n is a
+    // handful of nodes, and Array.prototype.sort allocated ≈ 0.8 KB per call (issue 6).
+    const load = indexes.map((i) => loadOf(inflight[i], candidates[i].maxconn));
+    for (let k = 1; k < n; k++) {
+      const i = indexes[k];
+      let j = k - 1;
+      while (j >= 0 && load[indexes[j]] > load[i]) {
+        indexes[j + 1] = indexes[j];
+        j--;
+      }
+      indexes[j + 1] = i;
+    }
   }
   if (input.stickyNode !== null) {
     const at = indexes.findIndex((i) => candidates[i].node === input.stickyNode);
