@@ -24,7 +24,11 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
  * leases left in between are never counted: every count is ZCOUNT over live scores.
  */
 const KEEP_SLOTS_KEY = `
+-- Keys whose upkeep ran in this call (for this lease length): one PTTL per node per call.
+local keptSlotsKeys = {}
 local function keepSlotsKey(key, leaseMs)
+  if keptSlotsKeys[key] == leaseMs then return end
+  keptSlotsKeys[key] = leaseMs
   if redis.call('PTTL', key) < 1.5 * leaseMs then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. now)
     redis.call('PEXPIRE', key, 2 * leaseMs)
@@ -104,7 +108,7 @@ local function joinQueue()
 end
 
 local function gateOf(i)
-  local circuit = redis.call('HMGET', KEYS[n + i], 'openUntil', 'probeUntil')
+  local circuit = redis.call('HMGET', KEYS[ko + n + i], 'openUntil', 'probeUntil')
   local openUntil = tonumber(circuit[1]) or 0
   local probeUntil = tonumber(circuit[2]) or 0
   if openUntil == 0 then return 'pass' end
@@ -148,29 +152,28 @@ end
  * Returns: { node | nil, probe 0/1, reason, inflight[1..n], queue length (-1 = no queue) }.
  */
 const ACQUIRE_FN = `
-local function acquire(KEYS, ARGV)
-local n = tonumber(ARGV[1])
-local order = ARGV[2]
-local leaseMs = tonumber(ARGV[4])
-local stickyTtlMs = tonumber(ARGV[6])
-local nodes, maxconn, inflight, idx = {}, {}, {}, {}
+local function acquire(ko, ao)
+local n = tonumber(ARGV[ao + 1])
+local order = ARGV[ao + 2]
+local leaseMs = tonumber(ARGV[ao + 4])
+local stickyTtlMs = tonumber(ARGV[ao + 6])
+local maxconn, inflight, idx = {}, {}, {}
 for i = 1, n do
-  nodes[i] = ARGV[8 + i]
-  maxconn[i] = tonumber(ARGV[8 + n + i])
+  maxconn[i] = tonumber(ARGV[ao + 8 + n + i])
   -- Live leases (score ≥ now) are counted without a write; expired ones are pruned by
   -- keepSlotsKey (issue 6: every command here is paid per request).
-  inflight[i] = redis.call('ZCOUNT', KEYS[i], now, '+inf')
+  inflight[i] = redis.call('ZCOUNT', KEYS[ko + i], now, '+inf')
   idx[i] = i
 end
 
 local nextKey = 2 * n + 1
 local rotateKey, stickyKey, queueKey, queueTtlKey = nil, nil, nil, nil
-if order == 'rotate' then rotateKey = KEYS[nextKey]; nextKey = nextKey + 1 end
-if stickyTtlMs > 0 then stickyKey = KEYS[nextKey]; nextKey = nextKey + 1 end
-local ticket = ARGV[9 + 2 * n]
-local ticketTtl = tonumber(ARGV[10 + 2 * n]) or 0
-local join = ARGV[11 + 2 * n] == '1'
-if ticketTtl > 0 then queueKey = KEYS[nextKey]; queueTtlKey = KEYS[nextKey + 1] end
+if order == 'rotate' then rotateKey = KEYS[ko + nextKey]; nextKey = nextKey + 1 end
+if stickyTtlMs > 0 then stickyKey = KEYS[ko + nextKey]; nextKey = nextKey + 1 end
+local ticket = ARGV[ao + 9 + 2 * n]
+local ticketTtl = tonumber(ARGV[ao + 10 + 2 * n]) or 0
+local join = ARGV[ao + 11 + 2 * n] == '1'
+if ticketTtl > 0 then queueKey = KEYS[ko + nextKey]; queueTtlKey = KEYS[ko + nextKey + 1] end
 ${QUEUE_GATE}
 local queueLength = -1
 if queueKey then
@@ -182,7 +185,7 @@ end
 
 if rotateKey then
   local start = (redis.call('INCR', rotateKey) - 1) % n
-  redis.call('PEXPIRE', rotateKey, tonumber(ARGV[7]))
+  redis.call('PEXPIRE', rotateKey, tonumber(ARGV[ao + 7]))
   for k = 0, n - 1 do idx[k + 1] = ((start + k) % n) + 1 end
 elseif order == 'least_loaded' then
   -- Stable insertion sort on load (ties keep the given order): n is a handful of nodes, and
@@ -205,7 +208,7 @@ if stickyKey then
   local target = redis.call('GET', stickyKey)
   if target then
     for k = 2, n do
-      if nodes[idx[k]] == target then
+      if ARGV[ao + 8 + idx[k]] == target then
         table.insert(idx, 1, table.remove(idx, k))
         break
       end
@@ -218,22 +221,22 @@ for _, i in ipairs(idx) do
   local gate = gateOf(i)
   if gate ~= 'blocked' then
     if maxconn[i] == 0 or inflight[i] < maxconn[i] then
-      redis.call('ZADD', KEYS[i], now + leaseMs, ARGV[3])
-      keepSlotsKey(KEYS[i], leaseMs)
+      redis.call('ZADD', KEYS[ko + i], now + leaseMs, ARGV[ao + 3])
+      keepSlotsKey(KEYS[ko + i], leaseMs)
       inflight[i] = inflight[i] + 1
       local probe = 0
       if gate == 'probe' then
-        redis.call('HSET', KEYS[n + i], 'probeUntil', now + tonumber(ARGV[5]))
-        redis.call('PEXPIRE', KEYS[n + i], tonumber(ARGV[8]))
+        redis.call('HSET', KEYS[ko + n + i], 'probeUntil', now + tonumber(ARGV[ao + 5]))
+        redis.call('PEXPIRE', KEYS[ko + n + i], tonumber(ARGV[ao + 8]))
         probe = 1
       end
-      if stickyKey then redis.call('SET', stickyKey, nodes[i], 'PX', stickyTtlMs) end
+      if stickyKey then redis.call('SET', stickyKey, ARGV[ao + 8 + i], 'PX', stickyTtlMs) end
       if queueKey then
         redis.call('ZREM', queueKey, ticket)
         redis.call('ZREM', queueTtlKey, ticket)
         queueLength = redis.call('ZCARD', queueKey)
       end
-      return { nodes[i], probe, 'ok', inflight, queueLength }
+      return { ARGV[ao + 8 + i], probe, 'ok', inflight, queueLength }
     end
     sawFull = true
   end
@@ -274,21 +277,23 @@ return 1
  * Success deletes the circuit hash: closed with 0 failures is what "no record" means.
  */
 const RELEASE_FN = `
-local function release(KEYS, ARGV)
-redis.call('ZREM', KEYS[1], ARGV[1])
-local outcome = ARGV[2]
-local probe = ARGV[3] == '1'
+local function release(ko, ao)
+redis.call('ZREM', KEYS[ko + 1], ARGV[ao + 1])
+-- The ZREM may have emptied, so deleted, the key: its next ZADD needs its expiry set again.
+keptSlotsKeys[KEYS[ko + 1]] = nil
+local outcome = ARGV[ao + 2]
+local probe = ARGV[ao + 3] == '1'
 if outcome == 'success' then
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[ko + 2])
 elseif outcome == 'failure' then
-  local failures = redis.call('HINCRBY', KEYS[2], 'failures', 1)
-  if failures >= tonumber(ARGV[4]) or probe then
-    redis.call('HSET', KEYS[2], 'openUntil', now + tonumber(ARGV[5]))
+  local failures = redis.call('HINCRBY', KEYS[ko + 2], 'failures', 1)
+  if failures >= tonumber(ARGV[ao + 4]) or probe then
+    redis.call('HSET', KEYS[ko + 2], 'openUntil', now + tonumber(ARGV[ao + 5]))
   end
-  if probe then redis.call('HSET', KEYS[2], 'probeUntil', 0) end
-  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[6]))
-elseif probe and redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('HSET', KEYS[2], 'probeUntil', 0)
+  if probe then redis.call('HSET', KEYS[ko + 2], 'probeUntil', 0) end
+  redis.call('PEXPIRE', KEYS[ko + 2], tonumber(ARGV[ao + 6]))
+elseif probe and redis.call('EXISTS', KEYS[ko + 2]) == 1 then
+  redis.call('HSET', KEYS[ko + 2], 'probeUntil', 0)
 end
 return 1
 end
@@ -309,18 +314,16 @@ local results, freed = {}, {}
 local k, a = 0, 3
 for op = 1, tonumber(ARGV[1]) do
   local kind, nk, na = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local keys, args = {}, {}
-  for i = 1, nk do keys[i] = KEYS[k + i] end
-  for i = 1, na do args[i] = ARGV[a + 2 + i] end
-  k, a = k + nk, a + 3 + na
-  local ok, result = pcall(kind == 'a' and acquire or release, keys, args)
+  -- The op reads its own keys and args in place, at these offsets (no copies per op).
+  local ok, result = pcall(kind == 'a' and acquire or release, k, a + 2)
   if ok then
     results[op] = result
-    if kind == 'r' then freed[args[7]] = true end
+    if kind == 'r' then freed[ARGV[a + 9]] = true end
   else
     if type(result) == 'table' then result = result.err end
     results[op] = { '!', tostring(result) }
   end
+  k, a = k + nk, a + 3 + na
 end
 for node in pairs(freed) do redis.call('PUBLISH', ARGV[2], node) end
 return results

@@ -210,6 +210,27 @@ describe('RedisStateStore specifics', () => {
       expect(next.node).toBe('a:1');
     });
 
+    it('a slots key a release emptied in a call gets its expiry back from the next acquire of that call', async () => {
+      const { store, evalshas, settle } = await watched();
+      const key = store.keys.slots('a:1');
+      const a1 = [{ node: 'a:1', maxconn: 0 }];
+      const first = await acquire(store, a1, { leaseMs: 1000 });
+      await settle();
+      evalshas.length = 0;
+      // One call: the acquire runs the key's upkeep; both releases empty the key (Redis
+      // deletes an empty zset); the last acquire re-creates it, and it must expire again.
+      const [, , , last] = await Promise.all([
+        acquire(store, a1, { leaseMs: 1000, leaseId: 'second' }),
+        release(store, first, 'success'),
+        release(store, { node: 'a:1', leaseId: 'second' }, 'success'),
+        acquire(store, a1, { leaseMs: 1000 }),
+      ]);
+      await settle();
+      expect(evalshas).toEqual([4]);
+      expect(await admin.zrange(key, 0, -1)).toEqual([last.leaseId]);
+      expect(await admin.pttl(key)).toBeGreaterThan(1500); // 2 × lease: never a slots key without expiry
+    });
+
     it('an op that fails in Redis rejects alone; the others in its call succeed', async () => {
       const { store, evalshas, settle } = await watched();
       await admin.set(store.keys.slots('broken:1'), 'not a zset');
