@@ -1,4 +1,4 @@
-import { freePort, startRedis, uniquePrefix } from '@ai-lb/testkit';
+import { freePort, startRedis, startRedisMonitor, uniquePrefix, type RedisMonitor } from '@ai-lb/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GatewayError } from '../errors.ts';
@@ -52,7 +52,9 @@ describeStateStoreContract('redis', async () => {
 describe('RedisStateStore specifics', () => {
   const stores: RedisStateStore[] = [];
   const clients: Redis[] = [];
+  const monitors: RedisMonitor[] = [];
   afterEach(async () => {
+    for (const monitor of monitors.splice(0)) monitor.close();
     await Promise.all(stores.splice(0).map((s) => s.close()));
     await Promise.all(clients.splice(0).map((c) => c.quit().catch(() => c.disconnect())));
   });
@@ -73,10 +75,9 @@ describe('RedisStateStore specifics', () => {
     await store.renewLeases([{ node: warm.node!, leaseId: warm.leaseId }], LONG_MS);
     await release(store, warm, 'failure');
 
-    const monitor = await client.monitor();
-    clients.push(monitor);
-    const seen: { source: string; args: string[] }[] = [];
-    monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, args }));
+    const monitor = await startRedisMonitor(redisUrl);
+    monitors.push(monitor);
+    const { seen } = monitor;
     const mine = `127.0.0.1:${client.stream.localPort}`;
     /** The commands this client sent while `work` ran, framed by two ECHO markers. */
     const callsBetween = async (label: string, work: () => Promise<unknown>) => {
@@ -165,16 +166,18 @@ describe('RedisStateStore specifics', () => {
       const store = new RedisStateStore({ client, keyPrefix: prefix() });
       stores.push(store);
       await acquire(store, [{ node: 'warm:1', maxconn: 0 }]); // loads the script (NOSCRIPT once)
-      const monitor = await client.monitor();
-      clients.push(monitor);
+      const monitor = await startRedisMonitor(redisUrl);
+      monitors.push(monitor);
       const mine = `127.0.0.1:${client.stream.localPort}`;
       const evalshas: number[] = [];
-      monitor.on('monitor', (_time: string, args: string[], source: string) => {
-        if (source === mine && args[0].toLowerCase() === 'evalsha') evalshas.push(Number(args[3 + Number(args[2])]));
-      });
+      /** Waits until the monitor saw this client's fence, then records its EVALSHAs' op counts. */
       const settle = async () => {
-        await client.echo('fence');
-        await sleep(50);
+        const fence = `fence-${Math.random()}`;
+        await client.echo(fence);
+        await waitFor(() => monitor.seen.some((s) => s.args[1] === fence), 2000);
+        for (const { source, args } of monitor.seen.splice(0)) {
+          if (source === mine && args[0].toLowerCase() === 'evalsha') evalshas.push(Number(args[3 + Number(args[2])]));
+        }
       };
       return { store, evalshas, settle };
     };
