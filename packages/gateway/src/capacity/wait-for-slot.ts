@@ -33,7 +33,8 @@ interface Waiter extends WaitRequest {
  * queue at once when its client leaves or its time is up.
  */
 export class SlotWaitQueue {
-  private readonly waiters: Waiter[] = [];
+  /** In arrival order (a Set keeps insertion order): membership and removal stay O(1) with a long line. */
+  private readonly waiters = new Set<Waiter>();
   private timer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -49,7 +50,7 @@ export class SlotWaitQueue {
 
   /** Requests of this process waiting for a slot right now (the queue-length gauge). */
   get size(): number {
-    return this.waiters.length;
+    return this.waiters.size;
   }
 
   /** Resolves with the acquired (or circuit-rejected) result, or null when the deadline passed. */
@@ -66,7 +67,7 @@ export class SlotWaitQueue {
       };
       const waiter: Waiter = { ...request, busy: false, resolve, reject, offAbort: () => signal.removeEventListener('abort', onAbort) };
       signal.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
+      this.waiters.add(waiter);
       this.ensureRunning();
     });
   }
@@ -79,7 +80,7 @@ export class SlotWaitQueue {
   }
 
   private stopWhenIdle(): void {
-    if (this.waiters.length > 0 || this.timer === undefined) return;
+    if (this.waiters.size > 0 || this.timer === undefined) return;
     clearInterval(this.timer);
     clearInterval(this.renewTimer);
     this.timer = undefined;
@@ -99,7 +100,7 @@ export class SlotWaitQueue {
       do {
         this.pumpAgain = false;
         await this.pass();
-      } while (this.pumpAgain && this.waiters.length > 0);
+      } while (this.pumpAgain && this.waiters.size > 0);
     } finally {
       this.pumping = false;
       this.stopWhenIdle();
@@ -109,7 +110,7 @@ export class SlotWaitQueue {
   private async pass(): Promise<void> {
     const full = new Set<string>();
     for (const waiter of [...this.waiters]) {
-      if (!this.waiters.includes(waiter)) continue;
+      if (!this.waiters.has(waiter)) continue;
       if (this.clock() >= waiter.deadlineMs) this.settle(waiter, () => waiter.resolve(null));
       // The store would say no to a later ticket of a group whose older one found no room.
       else if (!full.has(waiter.group)) await this.tryOne(waiter, full);
@@ -135,9 +136,7 @@ export class SlotWaitQueue {
 
   /** Out of the local list and, unless it got its slot (the store dropped it then), out of the store's queue. */
   private settle(waiter: Waiter, action: () => void, leaveStoreQueue = true): void {
-    const at = this.waiters.indexOf(waiter);
-    if (at === -1) return;
-    this.waiters.splice(at, 1);
+    if (!this.waiters.delete(waiter)) return;
     waiter.offAbort();
     if (leaveStoreQueue) this.leave(waiter);
     action();
@@ -149,9 +148,9 @@ export class SlotWaitQueue {
   }
 
   private async renewTickets(): Promise<void> {
-    if (this.waiters.length === 0) return;
+    if (this.waiters.size === 0) return;
     try {
-      await this.store.renewQueueTickets(this.waiters.map((w) => ({ key: w.group, ticket: w.ticket })), this.ticketTtlMs);
+      await this.store.renewQueueTickets([...this.waiters].map((w) => ({ key: w.group, ticket: w.ticket })), this.ticketTtlMs);
     } catch (error) {
       this.onError(error);
     }
