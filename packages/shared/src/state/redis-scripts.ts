@@ -273,8 +273,8 @@ return 1
 `;
 
 /**
- * release(ko, ao), one op of SLOT_OPS, its keys and args at offsets as for acquire. KEYS: slots, circuit. ARGV: leaseId, outcome,
- * probe (1/0), threshold, ttlMs, circuitTtlMs, nodeId.
+ * release(ko, ao), one op of SLOT_OPS, its keys and args at offsets as for acquire.
+ * KEYS: slots, circuit. ARGV: leaseId, outcome, probe (1/0), threshold, ttlMs, circuitTtlMs, nodeId.
  * Success deletes the circuit hash: closed with 0 failures is what "no record" means.
  */
 const RELEASE_FN = `
