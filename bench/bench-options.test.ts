@@ -40,7 +40,9 @@ describe('parseBenchOptions', () => {
     expect(() => parseBenchOptions(['--semi-space-mb', '999'])).toThrow(/--semi-space-mb 999: expected an integer from 0 to 256/);
     expect(parseBenchOptions([]).heapGrowingPercent).toBe(20);
     expect(parseBenchOptions(['--heap-growing-percent', '0']).heapGrowingPercent).toBe(0);
-    expect(() => parseBenchOptions(['--heap-growing-percent', '301'])).toThrow(/--heap-growing-percent 301: expected an integer from 0 to 300/);
+    expect(() => parseBenchOptions(['--heap-growing-percent', '301'])).toThrow(
+      /--heap-growing-percent 301: expected an integer from 0 to 300/,
+    );
   });
 
   test('an unknown flag is refused', () => {

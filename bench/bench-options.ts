@@ -121,7 +121,10 @@ function intOption(flag: string, raw: string | undefined, fallback: number, min:
 
 function targetsOption(raw: string | undefined): TargetName[] {
   if (raw === undefined) return [...TARGET_NAMES];
-  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !(TARGET_NAMES as readonly string[]).includes(n));
   if (unknown.length > 0 || names.length === 0) {
     throw new BenchUsageError(`--targets ${raw}: expected some of ${TARGET_NAMES.join(',')}\n${USAGE}`);

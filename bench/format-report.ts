@@ -46,7 +46,12 @@ const COLUMNS = [
   ['Δ MB', 5],
 ] as const;
 
-export function formatReport(machine: MachineInfo, options: BenchOptions, summaries: readonly TargetSummary[], checks: readonly TargetCheck[]): string {
+export function formatReport(
+  machine: MachineInfo,
+  options: BenchOptions,
+  summaries: readonly TargetSummary[],
+  checks: readonly TargetCheck[],
+): string {
   const lines = [
     `ai-lb bench — ${machine.date}`,
     `machine: ${machine.cpuModel}, ${machine.cores} cores; node ${machine.node}; load avg ${machine.loadAvgBefore.toFixed(2)} → ${machine.loadAvgAfter.toFixed(2)}`,
@@ -62,8 +67,20 @@ export function formatReport(machine: MachineInfo, options: BenchOptions, summar
   ];
   for (const s of summaries) {
     const cells = [
-      s.name, int(s.rps), ratio(s.rpsVsDirect), ratio(s.rpsVsFloor), ms(s.p50Ms), ms(s.p99Ms), ms(s.addedP50Ms), ms(s.addedP99Ms),
-      ms(s.ttfbP50Ms), ms(s.addedTtfbMs), int(s.cpuUsPerReq), ratio(s.cpuVsFloor), int(s.rssMb), int(s.rssDeltaMb),
+      s.name,
+      int(s.rps),
+      ratio(s.rpsVsDirect),
+      ratio(s.rpsVsFloor),
+      ms(s.p50Ms),
+      ms(s.p99Ms),
+      ms(s.addedP50Ms),
+      ms(s.addedP99Ms),
+      ms(s.ttfbP50Ms),
+      ms(s.addedTtfbMs),
+      int(s.cpuUsPerReq),
+      ratio(s.cpuVsFloor),
+      int(s.rssMb),
+      int(s.rssDeltaMb),
     ];
     lines.push(cells.map((cell, i) => (i === 0 ? cell.padEnd(COLUMNS[i][1]) : cell.padStart(COLUMNS[i][1]))).join('  '));
   }
@@ -88,7 +105,9 @@ function formatNotes(summaries: readonly TargetSummary[], options: BenchOptions)
   if (options.warmupSec < 5) {
     // Measured: after 1 s the gateway still costs up to 3× the floor's CPU per request, after
     // 8 s ≈ 1.1–1.3×; it keeps getting cheaper for ≈ 20 s of load (docs/performance.md).
-    notes.push(`! warm-up ${options.warmupSec} s: the gateway is not warm yet (JIT); its CPU and throughput ratios are not comparable to a full run's`);
+    notes.push(
+      `! warm-up ${options.warmupSec} s: the gateway is not warm yet (JIT); its CPU and throughput ratios are not comparable to a full run's`,
+    );
   }
   return notes.length ? ['notes:', ...notes, ''] : [];
 }
@@ -109,7 +128,9 @@ function formatChecks(checks: readonly TargetCheck[]): string[] {
   if (checks.length === 0) return [];
   return [
     'issue 6 targets:',
-    ...checks.map((c) => `  ${c.pass ? 'PASS' : 'FAIL'}  ${c.target.padEnd(15)} ${c.what.padEnd(40)} ${c.limit.padEnd(9)} measured ${num(c.measured)}`),
+    ...checks.map(
+      (c) => `  ${c.pass ? 'PASS' : 'FAIL'}  ${c.target.padEnd(15)} ${c.what.padEnd(40)} ${c.limit.padEnd(9)} measured ${num(c.measured)}`,
+    ),
   ];
 }
 

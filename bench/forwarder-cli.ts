@@ -32,7 +32,7 @@ export function runForwarderCli(name: string, create: (upstreams: string[], mode
   }
   server.listen(Number(values.port), '127.0.0.1', () => {
     const { port } = server.address() as { port: number };
-    process.stdout.write(JSON.stringify({ port, pid: process.pid }) + '\n');
+    process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);
   });
   // exit (not kill) on SIGTERM, so `--cpu-prof` can write its profile.
   process.on('SIGTERM', () => process.exit(0));

@@ -14,8 +14,7 @@ const ENTRIES = {
   hpm: fileURLToPath(new URL('./hpm-forwarder.ts', import.meta.url)),
 };
 
-const post = (url: string, body: string) =>
-  fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+const post = (url: string, body: string) => fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
 
 describe.each(['node-floor', 'hpm'] as const)('%s', (name) => {
   let upstreams: FakeLlmProcess[] = [];

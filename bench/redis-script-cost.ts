@@ -55,9 +55,13 @@ async function main(): Promise<void> {
     const slow = admin('SLOWLOG', 'GET', '1000');
     admin('CONFIG', 'SET', 'slowlog-log-slower-than', '10000');
     process.stdout.write(`µs per script (sequential, SLOWLOG): ${perScript(slow)}\n`);
-    const stats = admin('INFO', 'commandstats').split('\n').filter((line) => line.startsWith('cmdstat_'));
-    process.stdout.write(`${pairs} pairs, c=${concurrency}: ${Math.round((pairs / elapsedMs) * 1000)} pairs/s, ` +
-      `client CPU ${((cpu.user + cpu.system) / pairs).toFixed(1)} µs/pair, redis-server CPU ${(redisCpuUs / pairs).toFixed(1)} µs/pair\n${stats.join('\n')}\n`);
+    const stats = admin('INFO', 'commandstats')
+      .split('\n')
+      .filter((line) => line.startsWith('cmdstat_'));
+    process.stdout.write(
+      `${pairs} pairs, c=${concurrency}: ${Math.round((pairs / elapsedMs) * 1000)} pairs/s, ` +
+        `client CPU ${((cpu.user + cpu.system) / pairs).toFixed(1)} µs/pair, redis-server CPU ${(redisCpuUs / pairs).toFixed(1)} µs/pair\n${stats.join('\n')}\n`,
+    );
   } finally {
     await store.close();
     await redis.stop();

@@ -94,12 +94,24 @@ export async function measureHeldRounds(ctx: RoundContext, rounds: RoundResult[]
 async function measureFast({ fleet, options, generator, log }: RoundContext, target: BenchTarget): Promise<TargetRound> {
   const url = target.baseUrl + CHAT_PATH;
   const cpuBefore = cpuOf(target);
-  const load = await runLoad(generator, { url, body: body(BENCH_MODEL, false), connections: options.connections, durationSec: options.durationSec });
+  const load = await runLoad(generator, {
+    url,
+    body: body(BENCH_MODEL, false),
+    connections: options.connections,
+    durationSec: options.durationSec,
+  });
   const cpuAfter = cpuOf(target);
-  const ttfb = await measureTtfb({ url, body: body(BENCH_MODEL, true), streams: options.ttfbStreams, concurrency: options.ttfbConcurrency });
+  const ttfb = await measureTtfb({
+    url,
+    body: body(BENCH_MODEL, true),
+    streams: options.ttfbStreams,
+    concurrency: options.ttfbConcurrency,
+  });
   await fleet.resetStats();
   const perReq = (ms: number) => (load.requests > 0 ? (ms * 1000) / load.requests : NaN);
-  log(`  ${target.name.padEnd(15)} ${Math.round(load.requestsPerSec)} req/s  p50 ${load.p50Ms.toFixed(2)} ms  ttfb ${ttfb.p50Ms.toFixed(2)} ms`);
+  log(
+    `  ${target.name.padEnd(15)} ${Math.round(load.requestsPerSec)} req/s  p50 ${load.p50Ms.toFixed(2)} ms  ttfb ${ttfb.p50Ms.toFixed(2)} ms`,
+  );
   return {
     rps: load.requestsPerSec,
     p50Ms: load.p50Ms,
@@ -116,11 +128,18 @@ async function measureFast({ fleet, options, generator, log }: RoundContext, tar
 
 async function measureSlow({ options, generator, log }: RoundContext, target: BenchTarget, into: TargetRound) {
   const url = target.baseUrl + CHAT_PATH;
-  const load = await runLoad(generator, { url, body: body(BENCH_MODEL, false), connections: options.connections, durationSec: options.durationSec });
+  const load = await runLoad(generator, {
+    url,
+    body: body(BENCH_MODEL, false),
+    connections: options.connections,
+    durationSec: options.durationSec,
+  });
   into.slowP50Ms = load.p50Ms;
   into.slowP99Ms = load.p99Ms;
   into.errors += load.errors;
-  log(`  ${target.name.padEnd(15)} ${options.slowUpstreamMs} ms upstream: p50 ${load.p50Ms.toFixed(2)} ms  p99 ${load.p99Ms.toFixed(2)} ms`);
+  log(
+    `  ${target.name.padEnd(15)} ${options.slowUpstreamMs} ms upstream: p50 ${load.p50Ms.toFixed(2)} ms  p99 ${load.p99Ms.toFixed(2)} ms`,
+  );
 }
 
 async function measureHeld({ fleet, options, log }: RoundContext, target: BenchTarget): Promise<HeldStreamsResult> {
@@ -132,7 +151,9 @@ async function measureHeld({ fleet, options, log }: RoundContext, target: BenchT
     upstreamInflight: () => fleet.inflight(),
   });
   const released = Number.isNaN(held.releasedMs) ? 'NOT released within 10 s' : `released in ${held.releasedMs} ms`;
-  log(`  ${target.name.padEnd(15)} ${held.opened}/${options.heldStreams} streams open: RSS ${held.rssMb.toFixed(0)} MB (idle ${held.rssIdleMb.toFixed(0)} MB), upstream ${released}`);
+  log(
+    `  ${target.name.padEnd(15)} ${held.opened}/${options.heldStreams} streams open: RSS ${held.rssMb.toFixed(0)} MB (idle ${held.rssIdleMb.toFixed(0)} MB), upstream ${released}`,
+  );
   return held;
 }
 

@@ -48,7 +48,14 @@ test('pnpm bench --json measures direct and the node floor and stops everything 
   expect(code, stderr).toBe(0);
   const report = JSON.parse(stdout) as {
     machine: { cores: number; node: string };
-    summaries: Array<{ name: string; rps: number; rpsVsDirect: number; cpuUsPerReq: number | null; heldOpened: number | null; errors: number }>;
+    summaries: Array<{
+      name: string;
+      rps: number;
+      rpsVsDirect: number;
+      cpuUsPerReq: number | null;
+      heldOpened: number | null;
+      errors: number;
+    }>;
   };
   expect(report.machine.node).toBe(process.version);
   expect(report.summaries.map((s) => s.name)).toEqual(['direct', 'node-floor']);

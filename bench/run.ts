@@ -113,10 +113,13 @@ async function main(): Promise<number> {
     // heap, and the round after them measured the gateway at up to 1.3× its CPU per request.
     await measureHeldRounds(ctx, rounds);
     machine.loadAvgAfter = loadavg()[0];
-    const summaries = summarizeRounds(rounds, targets.map((t) => t.name));
+    const summaries = summarizeRounds(
+      rounds,
+      targets.map((t) => t.name),
+    );
     const checks = checkIssueTargets(summaries, options.heldStreams);
-    if (options.json) process.stdout.write(JSON.stringify({ machine, options, summaries, checks, rounds }, null, 2) + '\n');
-    else process.stdout.write(formatReport(machine, options, summaries, checks) + '\n');
+    if (options.json) process.stdout.write(`${JSON.stringify({ machine, options, summaries, checks, rounds }, null, 2)}\n`);
+    else process.stdout.write(`${formatReport(machine, options, summaries, checks)}\n`);
     if (options.cpuProf) log(`CPU profiles in ${OUT_DIR}<target>/ (npx tsx bench/summarize-cpu-profile.ts <file> --by total)`);
     return 0;
   } catch (error) {

@@ -39,7 +39,10 @@ export async function startTarget(name: TargetName, fleet: BenchFleet, options: 
   if (name === 'node-floor' || name === 'hpm') {
     const upstreams = fleet.upstreams.map((u) => u.node).join(',');
     const entry = options.bundles?.[name] ?? ENTRIES[name];
-    const proc = await spawnTsProcess<{ port: number }>(entry, ['--upstreams', upstreams], { nodeArgs: options.nodeArgs, tsx: !options.bundles });
+    const proc = await spawnTsProcess<{ port: number }>(entry, ['--upstreams', upstreams], {
+      nodeArgs: options.nodeArgs,
+      tsx: !options.bundles,
+    });
     return { name, baseUrl: `http://127.0.0.1:${proc.ready.port}`, pid: proc.pid, auxPids: [], stop: () => proc.stop() };
   }
   const store = name === 'gateway-memory' ? 'memory' : 'redis';

@@ -36,9 +36,21 @@ describe('summarizeRounds', () => {
   test('ratios are taken within each round, then their median', () => {
     // Round 2 runs on a machine twice as slow: raw rps medians would mix the two, per-round ratios do not.
     const rounds: RoundResult[] = [
-      { direct: round({ rps: 4000, cpuUsPerReq: NaN }), 'node-floor': round({ rps: 2000, cpuUsPerReq: 200 }), 'gateway-memory': round({ rps: 1800, cpuUsPerReq: 230 }) },
-      { direct: round({ rps: 2000, cpuUsPerReq: NaN }), 'node-floor': round({ rps: 1000, cpuUsPerReq: 400 }), 'gateway-memory': round({ rps: 900, cpuUsPerReq: 460 }) },
-      { direct: round({ rps: 4000, cpuUsPerReq: NaN }), 'node-floor': round({ rps: 2000, cpuUsPerReq: 200 }), 'gateway-memory': round({ rps: 1800, cpuUsPerReq: 230 }) },
+      {
+        direct: round({ rps: 4000, cpuUsPerReq: NaN }),
+        'node-floor': round({ rps: 2000, cpuUsPerReq: 200 }),
+        'gateway-memory': round({ rps: 1800, cpuUsPerReq: 230 }),
+      },
+      {
+        direct: round({ rps: 2000, cpuUsPerReq: NaN }),
+        'node-floor': round({ rps: 1000, cpuUsPerReq: 400 }),
+        'gateway-memory': round({ rps: 900, cpuUsPerReq: 460 }),
+      },
+      {
+        direct: round({ rps: 4000, cpuUsPerReq: NaN }),
+        'node-floor': round({ rps: 2000, cpuUsPerReq: 200 }),
+        'gateway-memory': round({ rps: 1800, cpuUsPerReq: 230 }),
+      },
     ];
     const [direct, floor, gateway] = summarizeRounds(rounds, ['direct', 'node-floor', 'gateway-memory']);
     expect(direct.rpsVsDirect).toBe(1);
@@ -51,7 +63,10 @@ describe('summarizeRounds', () => {
 
   test('added latency and TTFB are differences to direct in the same round', () => {
     const rounds: RoundResult[] = [
-      { direct: round({ slowP50Ms: 50.2, slowP99Ms: 52, ttfbP50Ms: 0.4 }), 'node-floor': round({ slowP50Ms: 50.6, slowP99Ms: 53.5, ttfbP50Ms: 0.9 }) },
+      {
+        direct: round({ slowP50Ms: 50.2, slowP99Ms: 52, ttfbP50Ms: 0.4 }),
+        'node-floor': round({ slowP50Ms: 50.6, slowP99Ms: 53.5, ttfbP50Ms: 0.9 }),
+      },
     ];
     const floor = summarizeRounds(rounds, ['direct', 'node-floor'])[1];
     expect(floor.addedP50Ms).toBeCloseTo(0.4, 10);
@@ -79,7 +94,14 @@ describe('checkIssueTargets', () => {
       {
         direct: round(),
         'node-floor': round({ rps: 1000, cpuUsPerReq: 100, slowP50Ms: 51.2 }),
-        'gateway-redis': round({ rps: 850, cpuUsPerReq: 110, slowP50Ms: 51.5, slowP99Ms: 56, ttfbP50Ms: 1.5, held: { opened: 1000, rssIdleMb: 70, rssMb: 140, releasedMs: 100 } }),
+        'gateway-redis': round({
+          rps: 850,
+          cpuUsPerReq: 110,
+          slowP50Ms: 51.5,
+          slowP99Ms: 56,
+          ttfbP50Ms: 1.5,
+          held: { opened: 1000, rssIdleMb: 70, rssMb: 140, releasedMs: 100 },
+        }),
       },
     ];
     const checks = checkIssueTargets(summarizeRounds(rounds, ['direct', 'node-floor', 'gateway-redis']), 1000);
@@ -101,11 +123,28 @@ describe('checkIssueTargets', () => {
 describe('the Redis-vs-memory gap line', () => {
   test('prints the per-request difference between the two gateway runs', async () => {
     const { formatStoreGap } = await import('./format-report.ts');
-    const base = { rpsVsDirect: 1, rpsVsFloor: 1, p99Ms: 1, addedP50Ms: 0, addedP99Ms: 0, ttfbP50Ms: 0, addedTtfbMs: 0, cpuVsFloor: 1, rssMb: 0, rssDeltaMb: 0, errors: 0, heldOpened: NaN, rssIdleMb: NaN, releasedMs: NaN };
+    const base = {
+      rpsVsDirect: 1,
+      rpsVsFloor: 1,
+      p99Ms: 1,
+      addedP50Ms: 0,
+      addedP99Ms: 0,
+      ttfbP50Ms: 0,
+      addedTtfbMs: 0,
+      cpuVsFloor: 1,
+      rssMb: 0,
+      rssDeltaMb: 0,
+      errors: 0,
+      heldOpened: NaN,
+      rssIdleMb: NaN,
+      releasedMs: NaN,
+    };
     const memory = { ...base, name: 'gateway-memory', rps: 2000, p50Ms: 10, cpuUsPerReq: 400, auxCpuUsPerReq: NaN };
     const redis = { ...base, name: 'gateway-redis', rps: 1000, p50Ms: 12.5, cpuUsPerReq: 700, auxCpuUsPerReq: 80 };
     const lines = formatStoreGap([memory, redis] as never);
-    expect(lines).toEqual(['  Redis state vs memory, per request: gateway CPU +300 µs, redis-server +80 µs, p50 +2.50 ms; throughput 0.50× of memory\'s']);
+    expect(lines).toEqual([
+      "  Redis state vs memory, per request: gateway CPU +300 µs, redis-server +80 µs, p50 +2.50 ms; throughput 0.50× of memory's",
+    ]);
     expect(formatStoreGap([memory] as never)).toEqual([]);
   });
 });

@@ -82,7 +82,8 @@ export function checkIssueTargets(summaries: readonly TargetSummary[], heldStrea
     add('added latency p50 (50 ms upstream)', '≤ 0.7 ms', s.addedP50Ms, s.addedP50Ms <= 0.7);
     add('added latency p99 (50 ms upstream)', '≤ 2 ms', s.addedP99Ms, s.addedP99Ms <= 2);
     add('added stream TTFB p50', '≤ 1 ms', s.addedTtfbMs, s.addedTtfbMs <= 1);
-    if (heldStreams > 0) add(`RSS with ${heldStreams} open streams (MB)`, '≤ 150 MB', s.rssMb, s.rssMb <= 150 && s.heldOpened >= heldStreams);
+    if (heldStreams > 0)
+      add(`RSS with ${heldStreams} open streams (MB)`, '≤ 150 MB', s.rssMb, s.rssMb <= 150 && s.heldOpened >= heldStreams);
   }
   return checks;
 }

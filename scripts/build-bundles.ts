@@ -25,10 +25,7 @@ function loadEsbuild(): Esbuild {
  * The banner gives the bundle a `require`: bundled CommonJS packages (express, ioredis…)
  * require node built-ins at run time.
  */
-export async function buildBundles<Name extends string>(
-  entries: Record<Name, string>,
-  outDir: string,
-): Promise<Record<Name, string>> {
+export async function buildBundles<Name extends string>(entries: Record<Name, string>, outDir: string): Promise<Record<Name, string>> {
   mkdirSync(outDir, { recursive: true });
   const esbuild = loadEsbuild();
   const out = {} as Record<Name, string>;
@@ -43,7 +40,9 @@ export async function buildBundles<Name extends string>(
         format: 'esm',
         target: 'node20',
         logLevel: 'warning',
-        banner: { js: "import { createRequire as __aiLbCreateRequire } from 'node:module'; const require = __aiLbCreateRequire(import.meta.url);" },
+        banner: {
+          js: "import { createRequire as __aiLbCreateRequire } from 'node:module'; const require = __aiLbCreateRequire(import.meta.url);",
+        },
       });
       asciiOnly(outfile);
       out[name] = outfile;
@@ -63,10 +62,13 @@ export async function buildBundles<Name extends string>(
 export function asciiOnly(file: string): void {
   const text = readFileSync(file, 'utf8');
   if (!/[^\x00-\x7f]/.test(text)) return;
-  writeFileSync(file, text.replace(/[^\x00-\x7f]/gu, (char) => {
-    const code = char.codePointAt(0)!;
-    return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  }));
+  writeFileSync(
+    file,
+    text.replace(/[^\x00-\x7f]/gu, (char) => {
+      const code = char.codePointAt(0)!;
+      return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
+    }),
+  );
 }
 
 const source = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));

@@ -104,7 +104,18 @@ function buildContext(options: GatewayOptions): GatewayContext {
   });
   metrics.watchStore(store);
   metrics.watchQueue(leases.queue);
-  return { config, store, fleet, pools, leases, cooldowns: new NodeCooldowns(clock), metrics, log, clock, random: options.random ?? Math.random };
+  return {
+    config,
+    store,
+    fleet,
+    pools,
+    leases,
+    cooldowns: new NodeCooldowns(clock),
+    metrics,
+    log,
+    clock,
+    random: options.random ?? Math.random,
+  };
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {

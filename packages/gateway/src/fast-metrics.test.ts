@@ -12,7 +12,11 @@ describe('fast metrics render exactly as prom-client does', () => {
     const ours = new Registry();
     const a = new Counter({ ...config, name: 'c_total', labelNames: ['route', 'model'], registers: [theirs] });
     const b = new FastCounter(ours, { ...config, name: 'c_total', labelNames: ['route', 'model'] });
-    for (const [labels, n] of [[{ route: 'chat', model: 'm"1\n' }, 1], [{ route: 'emb', model: 'x' }, 3], [{ route: 'chat', model: 'm"1\n' }, 2]] as const) {
+    for (const [labels, n] of [
+      [{ route: 'chat', model: 'm"1\n' }, 1],
+      [{ route: 'emb', model: 'x' }, 3],
+      [{ route: 'chat', model: 'm"1\n' }, 2],
+    ] as const) {
       a.inc(labels, n);
       b.inc(labels, n);
     }

@@ -13,7 +13,10 @@ describe.each(STORE_KINDS)('capacity with the %s store', (kind) => {
   test('every eligible node full and no queue: 429 with Retry-After and x-capacity-state', async () => {
     const h = await startGateway(kind, { RETRY_AFTER_SECS: '7' });
     await h.putNodes(nodeState(a.node, ['fault-slow-800'], { maxconn: 1 }), nodeState(b.node, ['fault-slow-800'], { maxconn: 1 }));
-    const holding = [h.post('/v1/chat/completions', chatBody('fault-slow-800')), h.post('/v1/chat/completions', chatBody('fault-slow-800'))];
+    const holding = [
+      h.post('/v1/chat/completions', chatBody('fault-slow-800')),
+      h.post('/v1/chat/completions', chatBody('fault-slow-800')),
+    ];
     await eventually(async () => (await a.stats()).inflight + (await b.stats()).inflight === 2);
     const rejected = await h.post('/v1/chat/completions', chatBody('fault-slow-800'));
     expect(rejected.status).toBe(429);
@@ -61,7 +64,10 @@ describe.each(STORE_KINDS)('capacity with the %s store', (kind) => {
   test('slots are released after success, failure and failover; /v1/nodes shows live in-flight', async () => {
     const h = await startGateway(kind, { ROUTING_STRATEGY: 'ROUND_ROBIN', REQUEST_TIMEOUT_SECS: '1' });
     await b.configure({ failMode: '500' });
-    await h.putNodes(nodeState(a.node, ['m1', 'fault-slow-500'], { maxconn: 2 }), nodeState(b.node, ['m1', 'fault-slow-500'], { maxconn: 2 }));
+    await h.putNodes(
+      nodeState(a.node, ['m1', 'fault-slow-500'], { maxconn: 2 }),
+      nodeState(b.node, ['m1', 'fault-slow-500'], { maxconn: 2 }),
+    );
     for (let i = 0; i < 4; i++) await (await h.post('/v1/chat/completions', chatBody('m1'))).arrayBuffer();
     await eventually(async () => Object.values(await h.store.getInflight([a.node, b.node])).every((n) => n === 0));
     await b.configure({ failMode: null });

@@ -18,7 +18,12 @@ async function sendSequential(h: Harness, count: number, body: object) {
   const results: Array<{ status: number; node: string | null; attempts: number; body: string }> = [];
   for (let i = 0; i < count; i++) {
     const res = await h.post('/v1/chat/completions', body);
-    results.push({ status: res.status, node: res.headers.get('x-routed-node'), attempts: Number(res.headers.get('x-attempts')), body: await res.text() });
+    results.push({
+      status: res.status,
+      node: res.headers.get('x-routed-node'),
+      attempts: Number(res.headers.get('x-attempts')),
+      body: await res.text(),
+    });
   }
   return results;
 }
@@ -170,7 +175,9 @@ describe.each(STORE_KINDS)('failover with the %s store', (kind) => {
     await sendSequential(h, 4, chatBody('m1'));
     expect((await a.stats()).requests).toBe(2);
     const circuit = async () =>
-      ((await (await h.get('/v1/nodes')).json()) as { data: Array<{ node: string; circuit: string; failures: number }> }).data.find((n) => n.node === a.node)!;
+      ((await (await h.get('/v1/nodes')).json()) as { data: Array<{ node: string; circuit: string; failures: number }> }).data.find(
+        (n) => n.node === a.node,
+      )!;
     expect(await circuit()).toMatchObject({ circuit: 'open', failures: 2 });
     // While open, a is not tried at all.
     await h.gateway.refreshFleet();

@@ -18,7 +18,13 @@ const SHARED_HEADERS = ['x-ai-lb-gateway', 'x-request-id', 'x-attempts', 'conten
 async function answerOf(h: Harness, path: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await h.post(path, body, { headers });
   const head = Object.fromEntries(SHARED_HEADERS.map((name) => [name, res.headers.get(name)]));
-  return { status: res.status, head, selected: res.headers.get('x-selected-model'), routed: res.headers.get('x-routed-node'), body: await res.json() };
+  return {
+    status: res.status,
+    head,
+    selected: res.headers.get('x-selected-model'),
+    routed: res.headers.get('x-routed-node'),
+    body: await res.json(),
+  };
 }
 
 describe.each(STORE_KINDS)('the inference fast path with the %s store', (kind) => {

@@ -9,7 +9,16 @@
  */
 import { describe, expect, test } from 'vitest';
 import type { FakeLlmProcess } from '@ai-lb/testkit';
-import { chatBody, eventually, nodeState, sseData, startGateway, STORE_KINDS, type Harness, useFakeServers } from './testing/gateway-harness.ts';
+import {
+  chatBody,
+  eventually,
+  nodeState,
+  sseData,
+  startGateway,
+  STORE_KINDS,
+  type Harness,
+  useFakeServers,
+} from './testing/gateway-harness.ts';
 
 let a: FakeLlmProcess;
 let b: FakeLlmProcess;
@@ -196,25 +205,28 @@ describe.each(STORE_KINDS)('faults with the %s store', (kind) => {
     expect(await requestsOf()).toEqual([1, 1]);
   });
 
-  test.each(MODES)('9. stall (%s): stream ends after STREAM_IDLE_TIMEOUT_SECS; non-stream fails over; gateway stays healthy', async (mode) => {
-    const h = await both({ STREAM_IDLE_TIMEOUT_SECS: '0.3', REQUEST_TIMEOUT_SECS: '0.3' });
-    await a.configure({ failMode: 'fault-stall-stream' });
-    const replies = await callEach(h, mode, 'm1');
-    const stalled = replies.reduce((x, y) => (x.ms > y.ms ? x : y));
-    expect(stalled.ms).toBeGreaterThanOrEqual(290);
-    expect(stalled.ms).toBeLessThan(1000);
-    if (mode === 'stream') {
-      expectBrokenStream(stalled, 'idle');
-      expect(await requestsOf()).toEqual([1, 1]);
-    } else {
-      for (const reply of replies) expectComplete(reply, mode, b.node);
-      expect(await requestsOf()).toEqual([1, 2]);
-    }
-    await eventually(async () => (await h.store.getInflight([a.node]))[a.node] === 0);
-    await eventually(async () => (await a.stats()).inflight === 0);
-    await a.configure({ failMode: null });
-    for (const reply of await callEach(h, mode, 'm1')) expect(reply.status).toBe(200);
-  });
+  test.each(MODES)(
+    '9. stall (%s): stream ends after STREAM_IDLE_TIMEOUT_SECS; non-stream fails over; gateway stays healthy',
+    async (mode) => {
+      const h = await both({ STREAM_IDLE_TIMEOUT_SECS: '0.3', REQUEST_TIMEOUT_SECS: '0.3' });
+      await a.configure({ failMode: 'fault-stall-stream' });
+      const replies = await callEach(h, mode, 'm1');
+      const stalled = replies.reduce((x, y) => (x.ms > y.ms ? x : y));
+      expect(stalled.ms).toBeGreaterThanOrEqual(290);
+      expect(stalled.ms).toBeLessThan(1000);
+      if (mode === 'stream') {
+        expectBrokenStream(stalled, 'idle');
+        expect(await requestsOf()).toEqual([1, 1]);
+      } else {
+        for (const reply of replies) expectComplete(reply, mode, b.node);
+        expect(await requestsOf()).toEqual([1, 2]);
+      }
+      await eventually(async () => (await h.store.getInflight([a.node]))[a.node] === 0);
+      await eventually(async () => (await a.stats()).inflight === 0);
+      await a.configure({ failMode: null });
+      for (const reply of await callEach(h, mode, 'm1')) expect(reply.status).toBe(200);
+    },
+  );
 
   test.each(MODES)('10. malformed event / body (%s): stream drops it and completes; a non-JSON 200 body fails over', async (mode) => {
     const h = await both();
@@ -266,7 +278,8 @@ describe.each(STORE_KINDS)('faults with the %s store', (kind) => {
     const h = await both({ CIRCUIT_BREAKER_THRESHOLD: '2', CIRCUIT_BREAKER_TTL_SECS: '1', MAX_RETRIES: '1' });
     await a.configure({ failMode: '503' });
     const circuitOfA = async () =>
-      ((await (await h.get('/v1/nodes')).json()) as { data: Array<{ node: string; circuit: string }> }).data.find((n) => n.node === a.node)!.circuit;
+      ((await (await h.get('/v1/nodes')).json()) as { data: Array<{ node: string; circuit: string }> }).data.find((n) => n.node === a.node)!
+        .circuit;
     for (let i = 0; i < 6 && (await circuitOfA()) !== 'open'; i++) expect((await call(h, mode, 'm1')).status).toBe(200);
     expect(await circuitOfA()).toBe('open');
     const failedWhileFlapping = (await a.stats()).requests;
@@ -286,25 +299,34 @@ describe.each(STORE_KINDS)('faults with the %s store', (kind) => {
     await eventually(async () => (await circuitOfA()) === 'closed', 2000);
   });
 
-  test.each(MODES)('14. failover accounting (%s): id, usage and x-routed-node from the answering node; failures counted as such', async (mode) => {
-    const h = await both();
-    await a.configure({ failMode: '500' });
-    const replies: Reply[] = [];
-    for (let i = 0; i < 2; i++) replies.push(await call(h, mode, 'm1', { stream_options: mode === 'stream' ? { include_usage: true } : undefined }));
-    for (const reply of replies) {
-      expectComplete(reply, mode, b.node);
-      const payloads = mode === 'stream' ? sseData(reply.text).filter((d) => d !== '[DONE]').map((d) => JSON.parse(d)) : [JSON.parse(reply.text)];
-      // The fake's ids carry its pid: the answer really is b's.
-      expect(payloads.every((p: { id: string }) => p.id.startsWith(`chatcmpl-${b.ready.pid}-`))).toBe(true);
-      expect(payloads.every((p: { model: string }) => p.model === 'm1')).toBe(true);
-      expect(payloads.at(-1).usage).toEqual({ prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 });
-    }
-    const metrics = await (await h.get('/metrics')).text();
-    expect(metrics).toContain(`ai_lb_upstream_failures_total{node="${a.node}",reason="status_5xx"} 1`);
-    expect(metrics).toContain(`ai_lb_requests_total{route="chat",model="m1",node="${b.node}",status="200"} 2`);
-    expect(metrics).not.toMatch(new RegExp(`ai_lb_requests_total\\{[^}]*node="${a.node}"`));
-    expect(metrics).toContain('ai_lb_retries_total{kind="failover"} 1');
-  });
+  test.each(MODES)(
+    '14. failover accounting (%s): id, usage and x-routed-node from the answering node; failures counted as such',
+    async (mode) => {
+      const h = await both();
+      await a.configure({ failMode: '500' });
+      const replies: Reply[] = [];
+      for (let i = 0; i < 2; i++)
+        replies.push(await call(h, mode, 'm1', { stream_options: mode === 'stream' ? { include_usage: true } : undefined }));
+      for (const reply of replies) {
+        expectComplete(reply, mode, b.node);
+        const payloads =
+          mode === 'stream'
+            ? sseData(reply.text)
+                .filter((d) => d !== '[DONE]')
+                .map((d) => JSON.parse(d))
+            : [JSON.parse(reply.text)];
+        // The fake's ids carry its pid: the answer really is b's.
+        expect(payloads.every((p: { id: string }) => p.id.startsWith(`chatcmpl-${b.ready.pid}-`))).toBe(true);
+        expect(payloads.every((p: { model: string }) => p.model === 'm1')).toBe(true);
+        expect(payloads.at(-1).usage).toEqual({ prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 });
+      }
+      const metrics = await (await h.get('/metrics')).text();
+      expect(metrics).toContain(`ai_lb_upstream_failures_total{node="${a.node}",reason="status_5xx"} 1`);
+      expect(metrics).toContain(`ai_lb_requests_total{route="chat",model="m1",node="${b.node}",status="200"} 2`);
+      expect(metrics).not.toMatch(new RegExp(`ai_lb_requests_total\\{[^}]*node="${a.node}"`));
+      expect(metrics).toContain('ai_lb_retries_total{kind="failover"} 1');
+    },
+  );
 
   test.each(MODES)('15. client disconnect (%s): queued, waiting for headers, mid-answer: upstream aborted, slot freed', async (mode) => {
     const h = await startGateway(kind, { ...FAST, REQUEST_TIMEOUT_SECS: '10', STREAM_IDLE_TIMEOUT_SECS: '10', QUEUE_TIMEOUT_MS: '10000' });

@@ -37,7 +37,11 @@ interface RawReply {
  * Writes raw bytes on a fresh connection (what fetch refuses to send), optionally more
  * chunks every `everyMs`, and reads until the server closes or `timeoutMs` passes.
  */
-function raw(url: string, first: Buffer | string, options: { more?: () => Buffer | null; everyMs?: number; timeoutMs?: number } = {}): Promise<RawReply> {
+function raw(
+  url: string,
+  first: Buffer | string,
+  options: { more?: () => Buffer | null; everyMs?: number; timeoutMs?: number } = {},
+): Promise<RawReply> {
   const { port } = new URL(url);
   const started = Date.now();
   return new Promise((resolve) => {
@@ -105,12 +109,26 @@ describe.each(STORE_KINDS)('hostile input with the %s store', (kind) => {
       ['{"model":"m1","messages":{"role":"user"}}', /'messages' is required/],
       ['{"model":"m1","messages":[null]}', /every item of 'messages'/],
       ['{"model":"m1","messages":[{"role":"user","content":"x"}],"stream":1}', /'stream' must be a boolean/],
-      [Buffer.concat([Buffer.from('{"model":"m1","messages":[{"role":"user","content":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}]}')]), /not valid UTF-8/],
+      [
+        Buffer.concat([
+          Buffer.from('{"model":"m1","messages":[{"role":"user","content":"'),
+          Buffer.from([0xff, 0xfe, 0xc3]),
+          Buffer.from('"}]}'),
+        ]),
+        /not valid UTF-8/,
+      ],
       [deep(200_000), /nested too deeply/],
-      [`{"model":"m1","messages":[{"role":"user","content":"x"}],"x":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}`, /nested too deeply/],
+      [
+        `{"model":"m1","messages":[{"role":"user","content":"x"}],"x":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}`,
+        /nested too deeply/,
+      ],
     ];
     for (const [body, message] of cases) {
-      const res = await fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bytes(body) });
+      const res = await fetch(`${h.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: bytes(body),
+      });
       const text = await res.text();
       expect(res.status, text.slice(0, 200)).toBe(400);
       const error = envelopeOf(text);
@@ -129,7 +147,7 @@ describe.each(STORE_KINDS)('hostile input with the %s store', (kind) => {
     const chunk = Buffer.alloc(1024 * 1024, 'x');
     let sent = 0;
     const head = 'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n';
-    const reply = await raw(h.url, head + '100000\r\n', {
+    const reply = await raw(h.url, `${head}100000\r\n`, {
       more: () => (sent++ < 100 ? Buffer.concat([chunk, Buffer.from(sent < 100 ? '\r\n100000\r\n' : '\r\n0\r\n\r\n')]) : null),
       timeoutMs: 10_000,
     });
@@ -148,7 +166,8 @@ describe.each(STORE_KINDS)('hostile input with the %s store', (kind) => {
 
   test('a body that never finishes: 408 after REQUEST_TIMEOUT_SECS and the connection closed', async () => {
     const h = await gateway();
-    const head = 'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"model":"m1",';
+    const head =
+      'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"model":"m1",';
     let drips = 0;
     const reply = await raw(h.url, head, { more: () => (drips++ < 40 ? Buffer.from(' ') : null), everyMs: 50, timeoutMs: 4000 });
     expect(reply.status).toBe(408);
@@ -165,7 +184,9 @@ describe.each(STORE_KINDS)('hostile input with the %s store', (kind) => {
     const reply = await raw(
       h.url,
       Buffer.concat([
-        Buffer.from('POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-request-id: evil\xff\xfe id <script>\r\n'),
+        Buffer.from(
+          'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-request-id: evil\xff\xfe id <script>\r\n',
+        ),
         Buffer.from(`content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`),
       ]),
     );
@@ -174,7 +195,13 @@ describe.each(STORE_KINDS)('hostile input with the %s store', (kind) => {
     expect(echoed).toMatch(/^[0-9a-f-]{36}$/);
     expect((await a.stats()).requestIds).toEqual([echoed]);
 
-    for (const node of ['127.0.0.1:1%0d%0aX-Evil:%201', 'http://169.254.169.254/latest', `${a.node}%00`, '[::1]:1', 'localhost:' + a.port]) {
+    for (const node of [
+      '127.0.0.1:1%0d%0aX-Evil:%201',
+      'http://169.254.169.254/latest',
+      `${a.node}%00`,
+      '[::1]:1',
+      `localhost:${a.port}`,
+    ]) {
       const res = await h.post(`/v1/chat/completions?node=${node}`, chatBody('m1'));
       expect(res.status, node).toBe(404);
       expect(res.headers.get('x-evil')).toBeNull();
@@ -195,7 +222,11 @@ describe.each(STORE_KINDS)('hostile input with the %s store', (kind) => {
     }
     const statuses: Record<string, number | null> = {};
     for (const method of ['FOO', 'PROPFIND', 'CONNECT']) {
-      const reply = await raw(h.url, `${method} /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`, { timeoutMs: 2000 });
+      const reply = await raw(
+        h.url,
+        `${method} /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+        { timeoutMs: 2000 },
+      );
       // Either a clean 4xx, or (CONNECT with no tunnel support) the connection closed at once.
       expect(reply.closed, method).toBe(true);
       if (reply.status !== null) {
@@ -251,7 +282,10 @@ const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c)
 
 /** Requests a hostile or broken client might send: any of them may be bad in several ways at once. */
 function badRequest(): fc.Arbitrary<BadRequest> {
-  const message = fc.oneof(fc.anything(), fc.record({ role: fc.constantFrom('user', 'system', 'assistant', 'tool', ''), content: fc.anything() }));
+  const message = fc.oneof(
+    fc.anything(),
+    fc.record({ role: fc.constantFrom('user', 'system', 'assistant', 'tool', ''), content: fc.anything() }),
+  );
   const fields = fc.record(
     {
       model: fc.oneof(fc.constantFrom('m1', 'auto', 'default', 'missing-model', 'fault-hang', ''), fc.anything()),
@@ -270,14 +304,28 @@ function badRequest(): fc.Arbitrary<BadRequest> {
     fc.constant(null),
     fc.integer({ min: 1, max: 3000 }).map((n) => `{"model":"m1","messages":${'['.repeat(n)}`),
     // Closed nesting, deep enough to overflow a recursive serializer.
-    fc.integer({ min: 1, max: 30_000 }).map((n) => `{"model":"m1","messages":[{"role":"user","content":${'['.repeat(n)}${']'.repeat(n)}}]}`),
+    fc
+      .integer({ min: 1, max: 30_000 })
+      .map((n) => `{"model":"m1","messages":[{"role":"user","content":${'['.repeat(n)}${']'.repeat(n)}}]}`),
   );
   return fc.record({
     method: fc.constantFrom('POST', 'POST', 'POST', 'GET', 'PUT', 'DELETE', 'PATCH', 'HEAD'),
-    path: fc.oneof(fc.constantFrom('/v1/chat/completions', '/v1/embeddings', '/v1/models', '/v1/eligible_nodes', '/health'), printable.map((p) => `/${encodeURIComponent(p)}`)),
-    query: fc.oneof(fc.constant(''), printable.map((v) => `?node=${encodeURIComponent(v)}`), printable.map((v) => `?model=${encodeURIComponent(v)}&require_all=${encodeURIComponent(v)}`)),
+    path: fc.oneof(
+      fc.constantFrom('/v1/chat/completions', '/v1/embeddings', '/v1/models', '/v1/eligible_nodes', '/health'),
+      printable.map((p) => `/${encodeURIComponent(p)}`),
+    ),
+    query: fc.oneof(
+      fc.constant(''),
+      printable.map((v) => `?node=${encodeURIComponent(v)}`),
+      printable.map((v) => `?model=${encodeURIComponent(v)}&require_all=${encodeURIComponent(v)}`),
+    ),
     headers: fc.record(
-      { 'content-type': fc.oneof(fc.constant('application/json'), printable), 'x-request-id': printable, 'x-session-id': printable, authorization: printable },
+      {
+        'content-type': fc.oneof(fc.constant('application/json'), printable),
+        'x-request-id': printable,
+        'x-session-id': printable,
+        authorization: printable,
+      },
       { requiredKeys: [] },
     ),
     body,

@@ -155,7 +155,11 @@ describe.each(STORE_KINDS)('HTTP contract with the %s store', (kind) => {
   });
 
   test('NODE_API_KEYS with GATEWAY_API_KEYS: unkeyed nodes get no Authorization at all', async () => {
-    const h = await startGateway(kind, { NODE_API_KEYS: `${a.node}=node-secret-a`, GATEWAY_API_KEYS: 'gw-key', ROUTING_STRATEGY: 'ROUND_ROBIN' });
+    const h = await startGateway(kind, {
+      NODE_API_KEYS: `${a.node}=node-secret-a`,
+      GATEWAY_API_KEYS: 'gw-key',
+      ROUTING_STRATEGY: 'ROUND_ROBIN',
+    });
     await h.putNodes(nodeState(a.node, ['m1']), nodeState(b.node, ['m1']));
     for (let i = 0; i < 2; i++) {
       const res = await h.post('/v1/chat/completions', chatBody('m1'), { headers: { authorization: 'Bearer gw-key' } });

@@ -129,7 +129,11 @@ describe('pnpm start: gateway + monitor in one process, in-memory state', () => 
     });
     try {
       expect(gw.ready.store).toBe('memory');
-      await eventually(async () => (await get<{ data: Array<{ id: string }> }>(gw.ready.port, '/v1/models')).data.some((m) => m.id === 'm1'), 8000, 100);
+      await eventually(
+        async () => (await get<{ data: Array<{ id: string }> }>(gw.ready.port, '/v1/models')).data.some((m) => m.id === 'm1'),
+        8000,
+        100,
+      );
       const res = await post(gw.ready.port, '/v1/chat/completions', chatBody('auto'));
       expect(res.status).toBe(200);
       expect(res.headers.get('x-routed-node')).toBe(a.node);

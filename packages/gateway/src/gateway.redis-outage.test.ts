@@ -8,7 +8,17 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createStateStore, loadConfig, type StateStore } from '@ai-lb/shared';
 import { startFakeLlmServer, startRedis, uniquePrefix, type FakeLlmProcess, type RedisServer } from '@ai-lb/testkit';
 import { chatBody, eventually, nodeState } from './testing/gateway-harness.ts';
-import { getJson, getText, inflightVia, metricValue, postChat, replicaEnv, startReplicas, stopAll, type GatewayProcess } from './testing/gateway-processes.ts';
+import {
+  getJson,
+  getText,
+  inflightVia,
+  metricValue,
+  postChat,
+  replicaEnv,
+  startReplicas,
+  stopAll,
+  type GatewayProcess,
+} from './testing/gateway-processes.ts';
 
 type HealthBody = { status: string; reason?: string };
 

@@ -67,7 +67,12 @@ describe.each(STORE_KINDS)('routing with the %s store', (kind) => {
     expect(res.status).toBe(200);
     expect(res.headers.get('x-selected-model')).toBe('fault-echo');
     const { echo } = (await res.json()) as { echo: { body: Record<string, unknown> } };
-    expect(echo.body).toEqual({ model: 'fault-echo', messages: [{ role: 'user', content: 'hi' }], vendor_knob: { deep: [1, 'x'] }, temperature: 0.25 });
+    expect(echo.body).toEqual({
+      model: 'fault-echo',
+      messages: [{ role: 'user', content: 'hi' }],
+      vendor_knob: { deep: [1, 'x'] },
+      temperature: 0.25,
+    });
   });
 
   test('a missing model uses LM_MODEL; an unknown model is a 404 at once', async () => {
@@ -96,7 +101,11 @@ describe.each(STORE_KINDS)('routing with the %s store', (kind) => {
 
   test('/v1/models is the de-duplicated union over healthy nodes', async () => {
     const h = await startGateway(kind);
-    await h.putNodes(nodeState(a.node, ['m1', 'm2']), nodeState(b.node, ['m2', 'm3']), nodeState('127.0.0.1:1', ['hidden'], { healthy: false }));
+    await h.putNodes(
+      nodeState(a.node, ['m1', 'm2']),
+      nodeState(b.node, ['m2', 'm3']),
+      nodeState('127.0.0.1:1', ['hidden'], { healthy: false }),
+    );
     const res = await h.get('/v1/models');
     const body = (await res.json()) as { object: string; data: Array<{ id: string; object: string; owned_by: string }> };
     expect(body.object).toBe('list');

@@ -1,6 +1,15 @@
 import { describe, expect, test } from 'vitest';
 import type { FakeLlmProcess } from '@ai-lb/testkit';
-import { chatBody, eventually, nodeState, sseData, startGateway, STORE_KINDS, type Harness, useFakeServers } from './testing/gateway-harness.ts';
+import {
+  chatBody,
+  eventually,
+  nodeState,
+  sseData,
+  startGateway,
+  STORE_KINDS,
+  type Harness,
+  useFakeServers,
+} from './testing/gateway-harness.ts';
 
 let a: FakeLlmProcess;
 let b: FakeLlmProcess;

@@ -9,8 +9,10 @@ export interface Logger {
 }
 
 export function createLogger(write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
-  const emit = (level: string) => (message: string, fields: Record<string, unknown> = {}) =>
-    write(`${JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields })}\n`);
+  const emit =
+    (level: string) =>
+    (message: string, fields: Record<string, unknown> = {}) =>
+      write(`${JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields })}\n`);
   return { info: emit('info'), warn: emit('warn'), error: emit('error') };
 }
 

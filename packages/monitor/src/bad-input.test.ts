@@ -25,9 +25,7 @@ const CASES: [FaultFakeKind, ProbeErrorReason][] = [
 const fakes = new Map<FaultFakeKind, FakeLlmProcess>();
 
 beforeAll(async () => {
-  await Promise.all(
-    CASES.map(async ([kind]) => fakes.set(kind, await startFakeLlmServer({ kind: 'openai', models: ['m'] }))),
-  );
+  await Promise.all(CASES.map(async ([kind]) => fakes.set(kind, await startFakeLlmServer({ kind: 'openai', models: ['m'] }))));
 });
 
 afterAll(async () => {

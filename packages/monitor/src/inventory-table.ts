@@ -16,7 +16,15 @@ export function formatInventoryTable(report: ScanReport): string {
     rows.push([target.node, '-', 'rejected', clip(`${target.reason}: ${target.error}`, MODELS_WIDTH), '-', '-']);
   }
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  const lines = rows.length > 1 ? rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()) : [];
+  const lines =
+    rows.length > 1
+      ? rows.map((row) =>
+          row
+            .map((cell, i) => cell.padEnd(widths[i]))
+            .join('  ')
+            .trimEnd(),
+        )
+      : [];
   const { closed, failed, gateway } = report.outcomes;
   lines.push(
     `${report.nodes.length} node(s) on ${report.targets} target(s) scanned in ${Math.round(report.durationMs)} ms` +

@@ -34,7 +34,7 @@ async function main(argv: string[]) {
     return;
   }
   const config = loadConfigOrExit();
-  let targets;
+  let targets: ReturnType<typeof expandTargets>;
   try {
     targets = expandTargets(config.scanHosts, config.scanPorts);
   } catch (error) {
@@ -46,7 +46,9 @@ async function main(argv: string[]) {
   const client = createProbeClient({ timeoutMs: config.probeTimeoutMs, apiKeys: config.nodeApiKeys });
   try {
     const report = await runScan({
-      client, targets, store,
+      client,
+      targets,
+      store,
       concurrency: config.scanConcurrency,
       resolveCapacity: createCapacityResolver(config),
       metrics: createMonitorMetrics(),

@@ -14,7 +14,7 @@ export { startMonitor } from './start-monitor.ts';
 async function main() {
   const config = loadConfigOrExit();
   const store = createStateStore(config);
-  let monitor;
+  let monitor: Awaited<ReturnType<typeof startMonitor>>;
   try {
     monitor = await startMonitor({ config, store });
   } catch (error) {

@@ -29,7 +29,10 @@ export function createMonitorApp(deps: { registry: Registry; health: () => Healt
   });
 
   app.use((req, res) => {
-    const error = new GatewayError('route_not_found', `${req.method} ${req.path} is not a monitor endpoint: try GET /health or GET /metrics`);
+    const error = new GatewayError(
+      'route_not_found',
+      `${req.method} ${req.path} is not a monitor endpoint: try GET /health or GET /metrics`,
+    );
     res.status(error.status).json(error.toEnvelope());
   });
 

@@ -64,7 +64,9 @@ describe.each(STORE_KINDS)('with the %s store', (storeKind) => {
 
   test('records every kind: models, loaded models, kind, capacity with its source, load', async () => {
     const config = testConfig({
-      SCAN_HOSTS: Object.values(fakes).map((f) => f.node).join(','),
+      SCAN_HOSTS: Object.values(fakes)
+        .map((f) => f.node)
+        .join(','),
       DEFAULT_MAXCONN: '2',
       // MAXCONN_MAP wins over the 3 slots llama.cpp reports.
       MAXCONN_MAP: `${fakes.llamacpp.node}=7`,
@@ -78,25 +80,50 @@ describe.each(STORE_KINDS)('with the %s store', (storeKind) => {
       ['openai', 'ollama', 'llamacpp', 'vllm', 'lmstudio', 'sglang'].map((k) => fakes[k].node).sort(),
     );
     expect(nodes[fakes.openai.node]).toMatchObject({
-      host: '127.0.0.1', port: fakes.openai.port, kind: 'openai', healthy: true, error: null,
-      models: ['gpt-a', 'gpt-b'], loadedModels: [],
-      maxconn: 2, capacitySource: 'default', detectedMaxconn: null, serverLoad: null,
+      host: '127.0.0.1',
+      port: fakes.openai.port,
+      kind: 'openai',
+      healthy: true,
+      error: null,
+      models: ['gpt-a', 'gpt-b'],
+      loadedModels: [],
+      maxconn: 2,
+      capacitySource: 'default',
+      detectedMaxconn: null,
+      serverLoad: null,
     });
     expect(nodes[fakes.ollama.node]).toMatchObject({
-      kind: 'ollama', models: ['llama3:latest', 'qwen2:7b'], loadedModels: ['llama3:latest'],
-      maxconn: 2, capacitySource: 'default', detectedMaxconn: null,
+      kind: 'ollama',
+      models: ['llama3:latest', 'qwen2:7b'],
+      loadedModels: ['llama3:latest'],
+      maxconn: 2,
+      capacitySource: 'default',
+      detectedMaxconn: null,
     });
     expect(nodes[fakes.llamacpp.node]).toMatchObject({
-      kind: 'llamacpp', models: ['llama-3.1-8b.gguf'], maxconn: 7, capacitySource: 'map', detectedMaxconn: 3,
+      kind: 'llamacpp',
+      models: ['llama-3.1-8b.gguf'],
+      maxconn: 7,
+      capacitySource: 'map',
+      detectedMaxconn: 3,
     });
     expect(nodes[fakes.vllm.node]).toMatchObject({
-      kind: 'vllm', models: ['Qwen/Qwen3-0.6B'], serverLoad: { running: 3, waiting: 1 }, capacitySource: 'default',
+      kind: 'vllm',
+      models: ['Qwen/Qwen3-0.6B'],
+      serverLoad: { running: 3, waiting: 1 },
+      capacitySource: 'default',
     });
     expect(nodes[fakes.lmstudio.node]).toMatchObject({
-      kind: 'lmstudio', models: ['meta-llama-3.1-8b-instruct', 'text-embedding-nomic'], loadedModels: ['meta-llama-3.1-8b-instruct'],
+      kind: 'lmstudio',
+      models: ['meta-llama-3.1-8b-instruct', 'text-embedding-nomic'],
+      loadedModels: ['meta-llama-3.1-8b-instruct'],
     });
     expect(nodes[fakes.sglang.node]).toMatchObject({
-      kind: 'sglang', models: ['qwen/qwen2.5-0.5b-instruct'], maxconn: 8, capacitySource: 'detected', detectedMaxconn: 8,
+      kind: 'sglang',
+      models: ['qwen/qwen2.5-0.5b-instruct'],
+      maxconn: 8,
+      capacitySource: 'detected',
+      detectedMaxconn: 8,
     });
     for (const node of Object.values(nodes)) {
       expect(node.latencyMs).toBeGreaterThan(0);
@@ -114,7 +141,13 @@ describe.each(STORE_KINDS)('with the %s store', (storeKind) => {
   test('models and detected capacity follow the server from one scan to the next', async () => {
     const fake = await startFakeLlmServer({ kind: 'llamacpp', models: ['a.gguf'], slots: 2 });
     ownFakes.push(fake);
-    monitor = await startMonitor({ config: testConfig({ SCAN_HOSTS: fake.node }), store, schedule: false, listen: false, log: () => undefined });
+    monitor = await startMonitor({
+      config: testConfig({ SCAN_HOSTS: fake.node }),
+      store,
+      schedule: false,
+      listen: false,
+      log: () => undefined,
+    });
     await monitor.scanOnce();
     expect((await nodesById(store))[fake.node]).toMatchObject({ models: ['a.gguf'], maxconn: 2, capacitySource: 'detected' });
     await fake.configure({ models: ['b.gguf'], slots: 5 });

@@ -50,7 +50,12 @@ export async function startMonitor(options: StartMonitorOptions): Promise<Monito
   const status = createScanStatus(config, clock, log);
 
   const scanDeps: ScanDeps = {
-    client, targets, store, metrics, clock, resolveCapacity,
+    client,
+    targets,
+    store,
+    metrics,
+    clock,
+    resolveCapacity,
     concurrency: config.scanConcurrency,
     ttlMs: config.nodeTtlMs,
   };
@@ -127,7 +132,11 @@ function createScanStatus(config: Config, clock: Clock, log: (line: string) => v
     },
     health(): HealthReport {
       const now = clock();
-      if (lastError) return { healthy: false, body: { status: 'error', reason: `last scan failed: ${lastError.message}`, lastErrorAt: iso(lastError.atMs) } };
+      if (lastError)
+        return {
+          healthy: false,
+          body: { status: 'error', reason: `last scan failed: ${lastError.message}`, lastErrorAt: iso(lastError.atMs) },
+        };
       if (!lastOk) return { healthy: false, body: { status: 'starting', reason: 'no scan has completed yet' } };
       const ageMs = now - lastOk.atMs;
       const body = {
@@ -137,7 +146,11 @@ function createScanStatus(config: Config, clock: Clock, log: (line: string) => v
         targets: lastOk.report.targets,
         nodes: lastOk.report.nodes.length,
       };
-      if (ageMs > staleAfterMs) return { healthy: false, body: { status: 'stale', reason: `last scan completed ${ageMs} ms ago (limit ${staleAfterMs} ms)`, ...body } };
+      if (ageMs > staleAfterMs)
+        return {
+          healthy: false,
+          body: { status: 'stale', reason: `last scan completed ${ageMs} ms ago (limit ${staleAfterMs} ms)`, ...body },
+        };
       return { healthy: true, body: { status: 'ok', ...body } };
     },
   };

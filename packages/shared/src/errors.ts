@@ -22,12 +22,7 @@ export type GatewayErrorCode =
   | 'state_unavailable'
   | 'internal_error';
 
-export type OpenAIErrorType =
-  | 'invalid_request_error'
-  | 'not_found_error'
-  | 'rate_limit_error'
-  | 'server_error'
-  | 'service_unavailable';
+export type OpenAIErrorType = 'invalid_request_error' | 'not_found_error' | 'rate_limit_error' | 'server_error' | 'service_unavailable';
 
 export const ERROR_TABLE: Record<GatewayErrorCode, { status: number; type: OpenAIErrorType }> = {
   invalid_json: { status: 400, type: 'invalid_request_error' },

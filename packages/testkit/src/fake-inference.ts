@@ -46,7 +46,14 @@ interface InferenceBody {
   [field: string]: unknown;
 }
 
-const STREAM_FAULTS = new Set(['fault-cut-stream', 'fault-stall-stream', 'fault-bad-sse', 'fault-no-done', 'fault-no-finish', 'fault-error-first-event']);
+const STREAM_FAULTS = new Set([
+  'fault-cut-stream',
+  'fault-stall-stream',
+  'fault-bad-sse',
+  'fault-no-done',
+  'fault-no-finish',
+  'fault-error-first-event',
+]);
 /** Stream faults with a non-stream variant of their own (the rest answer stream:false normally). */
 const NON_STREAM_FAULTS = new Set(['fault-stall-stream', 'fault-bad-sse', 'fault-no-done', 'fault-error-first-event']);
 const USAGE = { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 };
@@ -107,27 +114,50 @@ function answerNormally(path: string, model: string, body: InferenceBody, res: S
  * Returns false when the fault only delays and the normal answer should follow. `model` is
  * the fault played, `requested` the request's model (they differ under failMode).
  */
-async function answerFault(model: string, requested: string, body: InferenceBody, req: IncomingMessage, res: ServerResponse, stats: FakeServerStats) {
+async function answerFault(
+  model: string,
+  requested: string,
+  body: InferenceBody,
+  req: IncomingMessage,
+  res: ServerResponse,
+  stats: FakeServerStats,
+) {
   const id = `chatcmpl-${process.pid}-${stats.requests}`;
   const param = (prefix: string) => (model.startsWith(prefix) ? Number(model.slice(prefix.length)) : NaN);
 
-  if (model === 'fault-500' || model === 'fault-503') return errorStatus(res, Number(model.slice(6)), 'json'), true;
+  if (model === 'fault-500' || model === 'fault-503') {
+    errorStatus(res, Number(model.slice(6)), 'json');
+    return true;
+  }
   if (model === 'fault-500-once') {
-    if (stats.byModel[requested] === 1) return errorStatus(res, 500, 'json'), true;
+    if (stats.byModel[requested] === 1) {
+      errorStatus(res, 500, 'json');
+      return true;
+    }
     return false;
   }
   const retryAfter = param('fault-429-retry-after-');
   if (Number.isFinite(retryAfter)) {
     res.setHeader('retry-after', String(retryAfter));
-    return errorStatus(res, 429, 'json'), true;
+    errorStatus(res, 429, 'json');
+    return true;
   }
-  if (model === 'fault-reset') return req.socket.destroy(), true;
+  if (model === 'fault-reset') {
+    req.socket.destroy();
+    return true;
+  }
   if (model === 'fault-hang') return true; // the socket stays open until the client leaves
   const slow = param('fault-slow-');
-  if (Number.isFinite(slow)) return await sleep(slow), false;
+  if (Number.isFinite(slow)) {
+    await sleep(slow);
+    return false;
+  }
   const firstToken = param('fault-slow-first-token-');
   if (Number.isFinite(firstToken)) {
-    if (!body.stream) return await slowBody(res, firstToken, model, stats), true;
+    if (!body.stream) {
+      await slowBody(res, firstToken, model, stats);
+      return true;
+    }
     startStream(res);
     await sleep(firstToken);
     if (res.destroyed) return true;
@@ -149,20 +179,35 @@ async function answerFault(model: string, requested: string, body: InferenceBody
   }
   if (model === 'fault-content-policy') {
     sendJson(res, 400, {
-      error: { message: 'Your request was rejected by the content policy.', type: 'invalid_request_error', param: null, code: 'content_policy_violation' },
+      error: {
+        message: 'Your request was rejected by the content policy.',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'content_policy_violation',
+      },
     });
     return true;
   }
-  if (model === 'fault-detail-error') return errorStatus(res, 500, 'detail'), true;
-  if (model === 'fault-html-error') return errorStatus(res, 500, 'html'), true;
+  if (model === 'fault-detail-error') {
+    errorStatus(res, 500, 'detail');
+    return true;
+  }
+  if (model === 'fault-html-error') {
+    errorStatus(res, 500, 'html');
+    return true;
+  }
   const status = /^fault-status-(\d{3})-(json|detail|html|text)$/.exec(model);
-  if (status) return errorStatus(res, Number(status[1]), status[2] as ErrorFormat), true;
+  if (status) {
+    errorStatus(res, Number(status[1]), status[2] as ErrorFormat);
+    return true;
+  }
   if (model === 'fault-cut-stream' && !body.stream) {
     // Non-stream variant: a head and half a body, then the connection dies.
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': '200' });
     res.write('{"id":"cut","object":"chat.completion","choices":[');
     await sleep(30);
-    return req.socket.destroy(), true;
+    req.socket.destroy();
+    return true;
   }
   if (body.stream && STREAM_FAULTS.has(model)) {
     await faultyStream(model, id, req, res);
@@ -251,7 +296,9 @@ type ErrorFormat = 'json' | 'detail' | 'html' | 'text';
 function errorStatus(res: ServerResponse, status: number, format: ErrorFormat) {
   const message = `fake upstream error ${status}`;
   if (format === 'json') {
-    sendJson(res, status, { error: { message, type: status < 500 ? 'invalid_request_error' : 'server_error', param: null, code: `fake_${status}` } });
+    sendJson(res, status, {
+      error: { message, type: status < 500 ? 'invalid_request_error' : 'server_error', param: null, code: `fake_${status}` },
+    });
   } else if (format === 'detail') {
     sendJson(res, status, { detail: message });
   } else if (format === 'html') {

@@ -118,8 +118,7 @@ const SERVER_ROUTES: Record<ServerFakeKind, Record<string, Route>> = {
   sglang: {
     '/v1/models': ({ models }) => json(modelList(tpl.sglangV1, models.slice(0, 1), (id) => ({ root: id }))),
     '/get_model_info': ({ models }) => json({ ...tpl.sglangModelInfo, model_path: models[0] ?? '' }),
-    '/get_server_info': ({ models, slots }) =>
-      json({ ...tpl.sglangServerInfo, model_path: models[0] ?? '', max_running_requests: slots }),
+    '/get_server_info': ({ models, slots }) => json({ ...tpl.sglangServerInfo, model_path: models[0] ?? '', max_running_requests: slots }),
   },
 };
 

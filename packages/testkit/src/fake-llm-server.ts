@@ -87,7 +87,16 @@ export function createFakeLlmServer(options: FakeServerOptions) {
       return;
     }
     if (path === '/__fake/reset') {
-      Object.assign(stats, { requests: 0, peakInflight: stats.inflight, byPath: {}, byModel: {}, authorizations: [], discoveryAuthorizations: [], requestIds: [], aborted: 0 });
+      Object.assign(stats, {
+        requests: 0,
+        peakInflight: stats.inflight,
+        byPath: {},
+        byModel: {},
+        authorizations: [],
+        discoveryAuthorizations: [],
+        requestIds: [],
+        aborted: 0,
+      });
       res.writeHead(204).end();
       return;
     }
@@ -130,7 +139,7 @@ function main() {
   });
   server.listen(Number(values.port), values.host, () => {
     const { port } = server.address() as { port: number };
-    process.stdout.write(JSON.stringify({ port, pid: process.pid }) + '\n');
+    process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);
   });
   process.on('SIGTERM', () => process.exit(0));
 }

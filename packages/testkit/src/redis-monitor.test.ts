@@ -7,6 +7,6 @@ test('a MONITOR line gives its source and its unescaped arguments', () => {
     source: '127.0.0.1:49996',
     args: ['evalsha', 'ab12', '1', 'k:"q"', 'line\nnext', '\xc3\xa9', 'back\\slash'],
   });
-  expect(parseMonitorLine(String.raw`+1795740002.256978 [0 lua] "TIME"`)).toEqual({ source: 'lua', args: ['TIME'] });
+  expect(parseMonitorLine('+1795740002.256978 [0 lua] "TIME"')).toEqual({ source: 'lua', args: ['TIME'] });
   expect(parseMonitorLine('+OK')).toBeNull();
 });

@@ -32,8 +32,7 @@ export function startRedisMonitor(url: string): Promise<RedisMonitor> {
     socket.on('connect', () => socket.write('MONITOR\r\n'));
     socket.on('data', (chunk: string) => {
       buffered += chunk;
-      let end: number;
-      while ((end = buffered.indexOf('\r\n')) !== -1) {
+      for (let end = buffered.indexOf('\r\n'); end !== -1; end = buffered.indexOf('\r\n')) {
         const line = buffered.slice(0, end);
         buffered = buffered.slice(end + 2);
         if (!ready) {

@@ -34,7 +34,6 @@ export async function startFakeLlmServer(
     url,
     stats: async () => (await fetch(`${url}/__fake/stats`)).json() as Promise<FakeServerStats>,
     reset: async () => void (await fetch(`${url}/__fake/reset`, { method: 'POST' })),
-    configure: async (config) =>
-      void (await fetch(`${url}/__fake/config`, { method: 'POST', body: JSON.stringify(config) })),
+    configure: async (config) => void (await fetch(`${url}/__fake/config`, { method: 'POST', body: JSON.stringify(config) })),
   };
 }

@@ -12,9 +12,7 @@ export interface Lease {
   probe: boolean;
 }
 
-export type Placement =
-  | { kind: 'placed'; lease: Lease }
-  | { kind: 'rejected'; reason: 'capacity' | 'circuit'; waited: boolean };
+export type Placement = { kind: 'placed'; lease: Lease } | { kind: 'rejected'; reason: 'capacity' | 'circuit'; waited: boolean };
 
 export interface SlotLeasesOptions {
   leaseMs: number;
@@ -129,7 +127,8 @@ export class SlotLeases {
     try {
       const deadlineMs = startedAt + this.options.queueTimeoutMs;
       const result = await this.queue.waitForSlot({ group, ticket, tryAcquire, deadlineMs, signal });
-      const outcome: QueueWaitResult = result === null ? 'timeout' : result.node === null ? 'circuit' : signal.aborted ? 'aborted' : 'placed';
+      const outcome: QueueWaitResult =
+        result === null ? 'timeout' : result.node === null ? 'circuit' : signal.aborted ? 'aborted' : 'placed';
       this.options.onQueueWait?.(seconds(), outcome);
       return result;
     } catch (error) {
@@ -143,7 +142,13 @@ export class SlotLeases {
     this.keeper.remove(lease.leaseId);
     this.options.onReleased?.(lease.node);
     try {
-      await this.store.releaseSlot({ node: lease.node, leaseId: lease.leaseId, outcome, probe: lease.probe, breaker: this.options.breaker });
+      await this.store.releaseSlot({
+        node: lease.node,
+        leaseId: lease.leaseId,
+        outcome,
+        probe: lease.probe,
+        breaker: this.options.breaker,
+      });
     } catch (error) {
       this.options.onError(error);
     }

@@ -150,7 +150,10 @@ export class SlotWaitQueue {
   private async renewTickets(): Promise<void> {
     if (this.waiters.size === 0) return;
     try {
-      await this.store.renewQueueTickets([...this.waiters].map((w) => ({ key: w.group, ticket: w.ticket })), this.ticketTtlMs);
+      await this.store.renewQueueTickets(
+        [...this.waiters].map((w) => ({ key: w.group, ticket: w.ticket })),
+        this.ticketTtlMs,
+      );
     } catch (error) {
       this.onError(error);
     }

@@ -23,7 +23,12 @@ describe('classifyError', () => {
   });
 
   test('a client abort is neutral and not retried', () => {
-    expect(classifyError(new AttemptError('AI_LB_CLIENT_ABORT', 'x'))).toEqual({ retry: false, timedOut: false, outcome: 'neutral', reason: 'client_abort' });
+    expect(classifyError(new AttemptError('AI_LB_CLIENT_ABORT', 'x'))).toEqual({
+      retry: false,
+      timedOut: false,
+      outcome: 'neutral',
+      reason: 'client_abort',
+    });
   });
 
   test('decides by code, never by message', () => {
@@ -38,7 +43,7 @@ describe('classifyStatus', () => {
     expect(classifyStatus(429)).toMatchObject({ retry: true, outcome: 'neutral', reason: 'status_429' });
   });
 
-  test("caller faults pass through, neutral, not retried", () => {
+  test('caller faults pass through, neutral, not retried', () => {
     for (const status of [400, 401, 403, 404, 413, 422]) {
       expect(classifyStatus(status)).toEqual({ retry: false, timedOut: false, outcome: 'neutral', reason: 'caller_fault' });
     }

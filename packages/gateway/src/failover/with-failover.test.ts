@@ -15,7 +15,12 @@ const failed = (status: number, retryAfterMs: number | null = null): AttemptResu
   message: `HTTP ${status}`,
   retryAfterMs,
 });
-const timedOut: AttemptResult = { kind: 'failed', failure: classifyError({ code: 'AI_LB_HEADERS_TIMEOUT' }), message: 'timeout', retryAfterMs: null };
+const timedOut: AttemptResult = {
+  kind: 'failed',
+  failure: classifyError({ code: 'AI_LB_HEADERS_TIMEOUT' }),
+  message: 'timeout',
+  retryAfterMs: null,
+};
 
 function run(candidates: string[], script: (node: string, n: number) => AttemptResult, over: Partial<FailoverOptions> = {}) {
   const specs: AttemptSpec[] = [];
@@ -78,7 +83,12 @@ describe('withFailover', () => {
   });
 
   test('a caller fault or unknown error is not retried', async () => {
-    const { promise, visited } = run(['a', 'b'], () => ({ kind: 'failed', failure: classifyError(new Error('bug')), message: 'bug', retryAfterMs: null }));
+    const { promise, visited } = run(['a', 'b'], () => ({
+      kind: 'failed',
+      failure: classifyError(new Error('bug')),
+      message: 'bug',
+      retryAfterMs: null,
+    }));
     expect((await errorOf(promise)).status).toBe(502);
     expect(visited).toEqual(['a']);
   });

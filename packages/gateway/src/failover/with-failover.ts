@@ -161,7 +161,12 @@ function rejectionError(model: string, reason: 'capacity' | 'circuit', retryAfte
   });
 }
 
-function exhaustedError(model: string, tried: NodeId[], last: Extract<AttemptResult, { kind: 'failed' }> | null, allTimedOut: boolean): GatewayError {
+function exhaustedError(
+  model: string,
+  tried: NodeId[],
+  last: Extract<AttemptResult, { kind: 'failed' }> | null,
+  allTimedOut: boolean,
+): GatewayError {
   const attempts = tried.length;
   const nodes = [...new Set(tried)].join(', ');
   const headers = { 'x-attempts': String(attempts) };

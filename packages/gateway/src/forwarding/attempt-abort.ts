@@ -17,8 +17,7 @@ export class AttemptAbort extends AbortSwitch {
   private timeoutCode: AttemptErrorCode = 'AI_LB_HEADERS_TIMEOUT';
   private timeoutMessage = '';
   private readonly onTimeout = () => this.abort(new AttemptError(this.timeoutCode, this.timeoutMessage));
-  private readonly onClientAbort = () =>
-    this.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'));
+  private readonly onClientAbort = () => this.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'));
 
   constructor(private readonly clientSignal: AbortSignalLike) {
     super();

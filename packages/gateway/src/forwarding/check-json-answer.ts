@@ -28,7 +28,10 @@ export function checkJsonAnswer(body: Buffer): AttemptError | null {
   }
   if (error === null || error === undefined) return null;
   const message = typeof error === 'string' ? error : (error as { message?: unknown }).message;
-  return new AttemptError('AI_LB_ERROR_EVENT', `the upstream answered 200 with an error: ${typeof message === 'string' ? message.slice(0, 500) : 'no message'}`);
+  return new AttemptError(
+    'AI_LB_ERROR_EVENT',
+    `the upstream answered 200 with an error: ${typeof message === 'string' ? message.slice(0, 500) : 'no message'}`,
+  );
 }
 
 /** Index of the first byte from `from` (walking by `step`) that is not JSON whitespace, or -1. */

@@ -42,7 +42,10 @@ async function expectNothingInflight(): Promise<void> {
 describe('fetchWhole', () => {
   test('reads a 200 answer whole, with its status and parsed headers', async () => {
     const heads: number[] = [];
-    const res = await send('m1', (status) => (heads.push(status), 1 << 20));
+    const res = await send('m1', (status) => {
+      heads.push(status);
+      return 1 << 20;
+    });
     expect(heads).toEqual([200]);
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/json/);
@@ -65,7 +68,14 @@ describe('fetchWhole', () => {
 
   test('the attempt switch aborts a stalled body with its own reason', async () => {
     const abort = new AttemptAbort(new AbortSwitch());
-    const pending = send('fault-stall-stream', () => (abort.arm(200, 'AI_LB_BODY_TIMEOUT', 'body too slow'), 1 << 20), abort);
+    const pending = send(
+      'fault-stall-stream',
+      () => {
+        abort.arm(200, 'AI_LB_BODY_TIMEOUT', 'body too slow');
+        return 1 << 20;
+      },
+      abort,
+    );
     await expect(pending).rejects.toMatchObject({ code: 'AI_LB_BODY_TIMEOUT' });
     abort.dispose();
     await expectNothingInflight();

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
-import { GATEWAY_MARK_HEADER, type AttemptOutcome } from '@ai-lb/shared';
+import { GATEWAY_MARK_HEADER } from '@ai-lb/shared';
 import type { AbortSignalLike } from '../http/abort-switch.ts';
 import type { Lease } from '../capacity/slot-leases.ts';
 import { classifyError, classifyStatus, parseRetryAfterMs, type FailureReason } from '../failover/classify-failure.ts';
@@ -56,7 +56,12 @@ const MAX_ERROR_BODY_BYTES = 1024 * 1024;
  * once: before returning on failure (so the next attempt never overlaps it), after the
  * response has ended on success.
  */
-export async function runAttempt(ctx: GatewayContext, request: InferenceRequest, lease: Lease, attemptNumber: number): Promise<AttemptResult> {
+export async function runAttempt(
+  ctx: GatewayContext,
+  request: InferenceRequest,
+  lease: Lease,
+  attemptNumber: number,
+): Promise<AttemptResult> {
   const node = ctx.fleet.node(lease.node);
   const abort = new AttemptAbort(request.clientSignal);
   const attempt: Attempt = { ctx, request, lease, number: attemptNumber, abort };
@@ -118,23 +123,27 @@ async function answerWhole(
 ): Promise<AttemptResult> {
   const { ctx, request, lease, abort } = attempt;
   const { requestTimeoutMs } = ctx.config;
-  const whole = await fetchWhole(send.pool, {
-    path: request.path,
-    body: request.payload,
-    headers: send.headers,
-    onHead: (status, headers) => {
-      ctx.fleet.recordLatency(lease.node, performance.now() - send.sentAt);
-      if (status < 200 || status > 299) {
-        abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${requestTimeoutMs} ms`);
-        return MAX_ERROR_BODY_BYTES;
-      }
-      if (isEventStream(headers['content-type'])) {
-        return new AttemptError('AI_LB_BAD_RESPONSE', 'the upstream answered stream:false with an event stream');
-      }
-      abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `response body not complete within ${requestTimeoutMs} ms`);
-      return MAX_RESPONSE_BYTES;
+  const whole = await fetchWhole(
+    send.pool,
+    {
+      path: request.path,
+      body: request.payload,
+      headers: send.headers,
+      onHead: (status, headers) => {
+        ctx.fleet.recordLatency(lease.node, performance.now() - send.sentAt);
+        if (status < 200 || status > 299) {
+          abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${requestTimeoutMs} ms`);
+          return MAX_ERROR_BODY_BYTES;
+        }
+        if (isEventStream(headers['content-type'])) {
+          return new AttemptError('AI_LB_BAD_RESPONSE', 'the upstream answered stream:false with an event stream');
+        }
+        abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `response body not complete within ${requestTimeoutMs} ms`);
+        return MAX_RESPONSE_BYTES;
+      },
     },
-  }, abort);
+    abort,
+  );
   abort.disarm();
   const { statusCode, headers, body } = whole;
   if (statusCode < 200 || statusCode > 299) {
@@ -157,7 +166,7 @@ async function answerErrorBody(
   attempt: Attempt,
   upstream: { statusCode: number; headers: IncomingHttpHeaders; received: Buffer },
 ): Promise<AttemptResult> {
-  const { ctx, request, lease } = attempt;
+  const { ctx, lease } = attempt;
   const status = upstream.statusCode;
   const raw = redactSecrets(upstream.received, secretsOf(ctx.config.nodeApiKeys, ctx.config.gatewayApiKeys));
   const failure = classifyStatus(status);

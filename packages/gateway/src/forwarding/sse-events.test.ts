@@ -63,6 +63,8 @@ describe('inspectSseEvent', () => {
   test('sseErrorEvent is one data event carrying the OpenAI error envelope', () => {
     const event = sseErrorEvent('stream broke', 'upstream_stream_error');
     expect(event.endsWith('\n\n')).toBe(true);
-    expect(JSON.parse(event.slice(6))).toEqual({ error: { message: 'stream broke', type: 'server_error', param: null, code: 'upstream_stream_error' } });
+    expect(JSON.parse(event.slice(6))).toEqual({
+      error: { message: 'stream broke', type: 'server_error', param: null, code: 'upstream_stream_error' },
+    });
   });
 });

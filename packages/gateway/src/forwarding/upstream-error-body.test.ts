@@ -5,7 +5,9 @@ const parse = (body: Buffer) => JSON.parse(body.toString());
 
 describe('normalizeUpstreamError', () => {
   test('an OpenAI envelope passes through byte for byte, code kept', () => {
-    const raw = Buffer.from('{"error":{"message":"too long","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}');
+    const raw = Buffer.from(
+      '{"error":{"message":"too long","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}',
+    );
     const out = normalizeUpstreamError(400, 'application/json', raw);
     expect(out.body).toBe(raw);
     expect(out.message).toBe('too long');
@@ -16,10 +18,12 @@ describe('normalizeUpstreamError', () => {
       error: { message: 'engine dead', type: 'server_error', param: null, code: 'upstream_500' },
     });
     const detail = '{"detail":[{"loc":["body","messages"],"msg":"field required","type":"missing"}]}';
-    expect(parse(normalizeUpstreamError(422, 'application/json', Buffer.from(detail)).body).error.message).toBe('body.messages: field required');
+    expect(parse(normalizeUpstreamError(422, 'application/json', Buffer.from(detail)).body).error.message).toBe(
+      'body.messages: field required',
+    );
   });
 
-  test("Ollama's {\"error\": \"…\"} string becomes the envelope", () => {
+  test('Ollama\'s {"error": "…"} string becomes the envelope', () => {
     const out = normalizeUpstreamError(404, 'application/json', Buffer.from('{"error":"model \'x\' not found"}'));
     expect(parse(out.body).error).toMatchObject({ message: "model 'x' not found", type: 'not_found_error' });
   });

@@ -29,7 +29,10 @@ export function eligibleNodesRoute(ctx: GatewayContext) {
       isKnownModel: (id) => fleet.knowsModel(id),
       nodes: () => fleet.modelViews(),
     });
-    const data = fleet.healthyNodesFor(model).filter((n) => fleet.isEligible(n)).map((n) => n.node);
+    const data = fleet
+      .healthyNodesFor(model)
+      .filter((n) => fleet.isEligible(n))
+      .map((n) => n.node);
     sendJson(res, 200, { model: requested, resolved_model: model, data });
   };
 }

@@ -35,7 +35,8 @@ export function modelRoute(ctx: GatewayContext) {
   return function handleModel(req: Request, res: Response): void {
     const id = String(req.params.id);
     const model = listModels(ctx.fleet.nodes()).find((m) => m.id === id);
-    if (model === undefined) throw new GatewayError('model_not_found', `The model '${id.slice(0, 200)}' does not exist`, { param: 'model' });
+    if (model === undefined)
+      throw new GatewayError('model_not_found', `The model '${id.slice(0, 200)}' does not exist`, { param: 'model' });
     sendJson(res, 200, model);
   };
 }

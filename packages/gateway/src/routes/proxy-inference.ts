@@ -86,7 +86,13 @@ async function proxy(ctx: GatewayContext, spec: InferenceRouteSpec, req: Request
     clientHeaders: req.headers,
     ...state,
   };
-  await forwardWithFailover(ctx, request, candidates.map((n) => n.node), forcedNode, req.headers['x-session-id']);
+  await forwardWithFailover(
+    ctx,
+    request,
+    candidates.map((n) => n.node),
+    forcedNode,
+    req.headers['x-session-id'],
+  );
 }
 
 const NO_QUERY: Record<string, unknown> = Object.freeze({});
@@ -115,7 +121,7 @@ function resolve(ctx: GatewayContext, spec: InferenceRouteSpec, requested: unkno
     strategy: config.autoModelStrategy,
     requireAll,
     isKnownModel: (id) => fleet.knowsModel(id),
-      nodes: () => fleet.modelViews(),
+    nodes: () => fleet.modelViews(),
   }).model;
 }
 
@@ -128,7 +134,8 @@ async function forwardWithFailover(
 ): Promise<void> {
   const { config, metrics } = ctx;
   const sessionId = typeof sessionHeader === 'string' && SANE_SESSION_ID.test(sessionHeader) ? sessionHeader : null;
-  const sticky = config.stickySessions && sessionId !== null ? { key: `${request.model}:${sessionId}`, ttlMs: config.stickyTtlMs } : undefined;
+  const sticky =
+    config.stickySessions && sessionId !== null ? { key: `${request.model}:${sessionId}`, ttlMs: config.stickyTtlMs } : undefined;
   const outcome = await withFailover({
     model: request.model,
     candidates,

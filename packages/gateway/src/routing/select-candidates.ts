@@ -23,9 +23,13 @@ export function selectCandidates(input: SelectCandidatesInput): NodeState[] {
     const wanted = input.forcedNode.trim().toLowerCase();
     const node = input.servingNodes.find((n) => n.node.toLowerCase() === wanted);
     if (node === undefined) {
-      throw new GatewayError('node_not_eligible', `node '${input.forcedNode.slice(0, 100)}' is not a healthy known node serving model '${input.model}'`, {
-        param: 'node',
-      });
+      throw new GatewayError(
+        'node_not_eligible',
+        `node '${input.forcedNode.slice(0, 100)}' is not a healthy known node serving model '${input.model}'`,
+        {
+          param: 'node',
+        },
+      );
     }
     return [node];
   }

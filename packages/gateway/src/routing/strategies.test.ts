@@ -27,7 +27,10 @@ describe('planAcquire', () => {
   test('ROUND_ROBIN spreads evenly: n requests over n nodes hit each node once (with the store plan)', () => {
     const plan = planAcquire(fleet, { strategy: 'ROUND_ROBIN', rotateKey: 'm', previousNode: null, random: Math.random });
     const first = [1, 2, 3, 4, 5, 6].map(
-      (counter) => plan.candidates[acquirePlan({ candidates: plan.candidates, order: 'rotate', inflight: [0, 0, 0], rotateCounter: counter, stickyNode: null })[0]].node,
+      (counter) =>
+        plan.candidates[
+          acquirePlan({ candidates: plan.candidates, order: 'rotate', inflight: [0, 0, 0], rotateCounter: counter, stickyNode: null })[0]
+        ].node,
     );
     expect(first).toEqual(['a:1', 'b:1', 'c:1', 'a:1', 'b:1', 'c:1']);
   });

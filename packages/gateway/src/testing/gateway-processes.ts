@@ -27,7 +27,9 @@ export function replicaEnv(redisUrl: string, prefix: string, env: Record<string,
 }
 
 export function startReplicas(count: number, env: Record<string, string>): Promise<GatewayProcess[]> {
-  return Promise.all(Array.from({ length: count }, () => spawnTsProcess<{ port: number; pid: number }>(MAIN, [], { env, readyTimeoutMs: 20_000 })));
+  return Promise.all(
+    Array.from({ length: count }, () => spawnTsProcess<{ port: number; pid: number }>(MAIN, [], { env, readyTimeoutMs: 20_000 })),
+  );
 }
 
 export async function stopAll(replicas: readonly (GatewayProcess | undefined)[]): Promise<void> {

@@ -36,7 +36,6 @@ export const probeLlamaCpp: KindProbe = async (context) => {
   const props = await tryGet(context, LLAMACPP_PROPS_PATH, (r) => parseLlamaCppProps(jsonBody(r, LLAMACPP_PROPS_PATH)));
   if (props === null) return null;
   const slots =
-    props.totalSlots ??
-    (await tryGet(context, LLAMACPP_SLOTS_PATH, (r) => parseLlamaCppSlots(jsonBody(r, LLAMACPP_SLOTS_PATH))));
+    props.totalSlots ?? (await tryGet(context, LLAMACPP_SLOTS_PATH, (r) => parseLlamaCppSlots(jsonBody(r, LLAMACPP_SLOTS_PATH))));
   return { kind: 'llamacpp', detectedMaxconn: slots };
 };

@@ -26,7 +26,11 @@ describe('OpenAI /v1/models', () => {
     ['llamacpp-v1-models.json', ['../models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf'], ['llamacpp']],
     ['vllm-v1-models.json', ['Qwen/Qwen3-0.6B'], ['vllm']],
     ['ollama-v1-models.json', ['llama3:latest', 'codellama:13b'], ['library']],
-    ['lmstudio-v1-models.json', ['qwen2-vl-7b-instruct', 'meta-llama-3.1-8b-instruct', 'text-embedding-nomic-embed-text-v1.5'], ['organization_owner']],
+    [
+      'lmstudio-v1-models.json',
+      ['qwen2-vl-7b-instruct', 'meta-llama-3.1-8b-instruct', 'text-embedding-nomic-embed-text-v1.5'],
+      ['organization_owner'],
+    ],
     ['sglang-v1-models.json', ['qwen/qwen2.5-0.5b-instruct'], ['sglang']],
   ])('%s', (fixture, models, ownedBy) => {
     expect(parseOpenAiModels(readFixture(fixture))).toEqual({ models, ownedBy });

@@ -118,8 +118,7 @@ function toRejected(outcome: ProbeOutcome): RejectedTarget[] {
 function countOutcomes(results: readonly ProbeOutcome[], metrics: MonitorMetrics): Record<TargetOutcome, number> {
   const counts: Record<TargetOutcome, number> = { node: 0, closed: 0, gateway: 0, failed: 0 };
   for (const result of results) {
-    const outcome: TargetOutcome =
-      result.status === 'failed' ? (result.error.reason === 'refused' ? 'closed' : 'failed') : result.status;
+    const outcome: TargetOutcome = result.status === 'failed' ? (result.error.reason === 'refused' ? 'closed' : 'failed') : result.status;
     counts[outcome]++;
     if (result.status === 'failed' && outcome === 'failed') metrics.probeErrors.inc({ reason: result.error.reason });
     for (const warning of result.warnings) metrics.probeErrors.inc({ reason: warning.reason });

@@ -33,11 +33,7 @@ interface HostSpec {
   port: number | null;
 }
 
-export function expandTargets(
-  hosts: readonly string[],
-  ports: readonly number[],
-  maxTargets: number = MAX_SCAN_TARGETS,
-): ScanTarget[] {
+export function expandTargets(hosts: readonly string[], ports: readonly number[], maxTargets: number = MAX_SCAN_TARGETS): ScanTarget[] {
   const specs = hosts.map(parseHostSpec);
   const sizes = specs.map((spec) => spec.count * BigInt(spec.port === null ? ports.length : 1));
   const total = sizes.reduce((sum, n) => sum + n, 0n);

@@ -21,9 +21,7 @@ export function testConfig(env: Record<string, string>): Config {
 
 /** A real store: in memory, or on the suite's redis-server under a prefix of its own. */
 export function createTestStore(kind: StoreKind): StateStore {
-  return kind === 'memory'
-    ? new MemoryStateStore()
-    : new RedisStateStore({ url: inject('redisUrl'), keyPrefix: uniquePrefix('monitor') });
+  return kind === 'memory' ? new MemoryStateStore() : new RedisStateStore({ url: inject('redisUrl'), keyPrefix: uniquePrefix('monitor') });
 }
 
 export async function nodesById(store: StateStore): Promise<Record<string, NodeState>> {
@@ -37,9 +35,7 @@ interface Readable {
 /** Sum of a counter's or gauge's series matching `labels`. */
 export async function metricValue(metric: Readable, labels: Record<string, string> = {}): Promise<number> {
   const { values } = await metric.get();
-  return values
-    .filter((v) => Object.entries(labels).every(([key, value]) => v.labels[key] === value))
-    .reduce((sum, v) => sum + v.value, 0);
+  return values.filter((v) => Object.entries(labels).every(([key, value]) => v.labels[key] === value)).reduce((sum, v) => sum + v.value, 0);
 }
 
 /** Polls `check` until it returns true, at most `timeoutMs`; returns whether it did. */

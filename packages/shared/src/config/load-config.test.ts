@@ -16,43 +16,210 @@ const MiB10 = 10 * 1024 * 1024;
 
 /** Every variable of CONFIG_SCHEMA: its default, good values, bad values. */
 const CASES: Record<string, Case> = {
-  LOAD_BALANCER_PORT: { key: 'port', default: 8000, good: [['0', 0], ['65535', 65535], [' 8080 ', 8080]], bad: ['65536', '-1', 'abc', '80.5', '0x1F40', '1e3'], allowed: /integer from 0 to 65535/ },
-  LOAD_BALANCER_HOST: { key: 'host', default: '0.0.0.0', good: [['127.0.0.1', '127.0.0.1'], [' ::1 ', '::1']], bad: [] },
-  ROUTING_STRATEGY: { key: 'routingStrategy', default: 'LEAST_LOADED', good: [['round_robin', 'ROUND_ROBIN'], ['P2C', 'P2C'], ['random', 'RANDOM']], bad: ['FASTEST', 'ROUND ROBIN'], allowed: /ROUND_ROBIN, RANDOM, LEAST_LOADED, P2C/ },
-  REQUEST_TIMEOUT_SECS: { key: 'requestTimeoutMs', default: 60_000, good: [['0.5', 500], ['120', 120_000]], bad: ['0', '-1', 'abc', '1e9', 'Infinity', '0x10'], allowed: /seconds from 0.01 to 86400/ },
+  LOAD_BALANCER_PORT: {
+    key: 'port',
+    default: 8000,
+    good: [
+      ['0', 0],
+      ['65535', 65535],
+      [' 8080 ', 8080],
+    ],
+    bad: ['65536', '-1', 'abc', '80.5', '0x1F40', '1e3'],
+    allowed: /integer from 0 to 65535/,
+  },
+  LOAD_BALANCER_HOST: {
+    key: 'host',
+    default: '0.0.0.0',
+    good: [
+      ['127.0.0.1', '127.0.0.1'],
+      [' ::1 ', '::1'],
+    ],
+    bad: [],
+  },
+  ROUTING_STRATEGY: {
+    key: 'routingStrategy',
+    default: 'LEAST_LOADED',
+    good: [
+      ['round_robin', 'ROUND_ROBIN'],
+      ['P2C', 'P2C'],
+      ['random', 'RANDOM'],
+    ],
+    bad: ['FASTEST', 'ROUND ROBIN'],
+    allowed: /ROUND_ROBIN, RANDOM, LEAST_LOADED, P2C/,
+  },
+  REQUEST_TIMEOUT_SECS: {
+    key: 'requestTimeoutMs',
+    default: 60_000,
+    good: [
+      ['0.5', 500],
+      ['120', 120_000],
+    ],
+    bad: ['0', '-1', 'abc', '1e9', 'Infinity', '0x10'],
+    allowed: /seconds from 0.01 to 86400/,
+  },
   STREAM_IDLE_TIMEOUT_SECS: { key: 'streamIdleTimeoutMs', default: 60_000, good: [['2.5', 2500]], bad: ['0', 'soon'], allowed: /seconds/ },
-  FIRST_TOKEN_TIMEOUT_SECS: { key: 'firstTokenTimeoutMs', default: 0, good: [['0', 0], ['3', 3000], ['0.0001', 1]], bad: ['-1', 'off'], allowed: /seconds from 0/ },
-  MAX_RETRIES: { key: 'maxRetries', default: 2, good: [['0', 0], ['20', 20]], bad: ['21', '1.5', '-1', 'two'], allowed: /integer from 0 to 20/ },
+  FIRST_TOKEN_TIMEOUT_SECS: {
+    key: 'firstTokenTimeoutMs',
+    default: 0,
+    good: [
+      ['0', 0],
+      ['3', 3000],
+      ['0.0001', 1],
+    ],
+    bad: ['-1', 'off'],
+    allowed: /seconds from 0/,
+  },
+  MAX_RETRIES: {
+    key: 'maxRetries',
+    default: 2,
+    good: [
+      ['0', 0],
+      ['20', 20],
+    ],
+    bad: ['21', '1.5', '-1', 'two'],
+    allowed: /integer from 0 to 20/,
+  },
   CIRCUIT_BREAKER_THRESHOLD: { key: 'circuitBreakerThreshold', default: 3, good: [['1', 1]], bad: ['0', 'x'], allowed: /integer from 1/ },
   CIRCUIT_BREAKER_TTL_SECS: { key: 'circuitBreakerTtlMs', default: 30_000, good: [['0.25', 250]], bad: ['0', '-5'], allowed: /seconds/ },
-  MIN_HEALTHY_NODES: { key: 'minHealthyNodes', default: 1, good: [['0', 0], ['3', 3]], bad: ['-1', 'many'], allowed: /integer from 0/ },
-  QUEUE_TIMEOUT_MS: { key: 'queueTimeoutMs', default: 0, good: [['250', 250]], bad: ['-1', '1.5', '3600001'], allowed: /integer from 0 to 3600000/ },
-  RETRY_AFTER_SECS: { key: 'retryAfterSecs', default: 2, good: [['0', 0], ['30', 30]], bad: ['-1', '1.5'], allowed: /integer from 0/ },
-  SLOT_LEASE_SECS: { key: 'slotLeaseMs', default: 10_000, good: [['0.1', 100], ['3600', 3_600_000]], bad: ['0.05', '3601', '0'], allowed: /seconds from 0.1 to 3600/ },
-  MAX_BODY_BYTES: { key: 'maxBodyBytes', default: MiB10, good: [['1', 1], ['1048576', 1_048_576]], bad: ['0', '10MB', '1073741825'], allowed: /integer from 1/ },
-  STICKY_SESSIONS: { key: 'stickySessions', default: false, good: [['true', true], ['1', true], ['YES', true], ['on', true], ['false', false], ['0', false], ['off', false]], bad: ['maybe', '2'], allowed: /true or false/ },
+  MIN_HEALTHY_NODES: {
+    key: 'minHealthyNodes',
+    default: 1,
+    good: [
+      ['0', 0],
+      ['3', 3],
+    ],
+    bad: ['-1', 'many'],
+    allowed: /integer from 0/,
+  },
+  QUEUE_TIMEOUT_MS: {
+    key: 'queueTimeoutMs',
+    default: 0,
+    good: [['250', 250]],
+    bad: ['-1', '1.5', '3600001'],
+    allowed: /integer from 0 to 3600000/,
+  },
+  RETRY_AFTER_SECS: {
+    key: 'retryAfterSecs',
+    default: 2,
+    good: [
+      ['0', 0],
+      ['30', 30],
+    ],
+    bad: ['-1', '1.5'],
+    allowed: /integer from 0/,
+  },
+  SLOT_LEASE_SECS: {
+    key: 'slotLeaseMs',
+    default: 10_000,
+    good: [
+      ['0.1', 100],
+      ['3600', 3_600_000],
+    ],
+    bad: ['0.05', '3601', '0'],
+    allowed: /seconds from 0.1 to 3600/,
+  },
+  MAX_BODY_BYTES: {
+    key: 'maxBodyBytes',
+    default: MiB10,
+    good: [
+      ['1', 1],
+      ['1048576', 1_048_576],
+    ],
+    bad: ['0', '10MB', '1073741825'],
+    allowed: /integer from 1/,
+  },
+  STICKY_SESSIONS: {
+    key: 'stickySessions',
+    default: false,
+    good: [
+      ['true', true],
+      ['1', true],
+      ['YES', true],
+      ['on', true],
+      ['false', false],
+      ['0', false],
+      ['off', false],
+    ],
+    bad: ['maybe', '2'],
+    allowed: /true or false/,
+  },
   STICKY_TTL_SECS: { key: 'stickyTtlMs', default: 600_000, good: [['60', 60_000]], bad: ['0.5', '0', 'day'], allowed: /seconds from 1/ },
-  SHUTDOWN_GRACE_SECS: { key: 'shutdownGraceMs', default: 10_000, good: [['0', 0], ['1.5', 1500]], bad: ['-1', 'now'], allowed: /seconds from 0/ },
+  SHUTDOWN_GRACE_SECS: {
+    key: 'shutdownGraceMs',
+    default: 10_000,
+    good: [
+      ['0', 0],
+      ['1.5', 1500],
+    ],
+    bad: ['-1', 'now'],
+    allowed: /seconds from 0/,
+  },
   MODEL_SENTINELS: { key: 'modelSentinels', default: ['auto', 'default'], good: [['auto; any , ', ['auto', 'any']]], bad: [] },
   LM_MODEL: { key: 'lmModel', default: undefined, good: [[' qwen2.5-7b ', 'qwen2.5-7b']], bad: [] },
   PREFERRED_MODELS: { key: 'preferredModels', default: [], good: [['a,b;c', ['a', 'b', 'c']]], bad: [] },
-  AUTO_MODEL_STRATEGY: { key: 'autoModelStrategy', default: 'any_first', good: [['INTERSECTION_FIRST', 'intersection_first']], bad: ['all'], allowed: /any_first, intersection_first/ },
-  REDIS_URL: { key: 'redisUrl', default: undefined, good: [['redis://cache:6380/2', 'redis://cache:6380/2'], ['rediss://:pw@redis.example:6380', 'rediss://:pw@redis.example:6380']], bad: ['http://cache:6379', 'cache:6379', 'redis://cache:port'], allowed: /redis:\/\/ or rediss:\/\// },
+  AUTO_MODEL_STRATEGY: {
+    key: 'autoModelStrategy',
+    default: 'any_first',
+    good: [['INTERSECTION_FIRST', 'intersection_first']],
+    bad: ['all'],
+    allowed: /any_first, intersection_first/,
+  },
+  REDIS_URL: {
+    key: 'redisUrl',
+    default: undefined,
+    good: [
+      ['redis://cache:6380/2', 'redis://cache:6380/2'],
+      ['rediss://:pw@redis.example:6380', 'rediss://:pw@redis.example:6380'],
+    ],
+    bad: ['http://cache:6379', 'cache:6379', 'redis://cache:port'],
+    allowed: /redis:\/\/ or rediss:\/\//,
+  },
   REDIS_HOST: { key: 'redisHost', default: undefined, good: [['cache', 'cache']], bad: [] },
   REDIS_PORT: { key: 'redisPort', default: 6379, good: [['6380', 6380]], bad: ['0', '70000', 'redis'], allowed: /integer from 1 to 65535/ },
   REDIS_PASSWORD: { key: 'redisPassword', default: undefined, good: [['s3cret', 's3cret']], bad: [] },
   REDIS_KEY_PREFIX: { key: 'redisKeyPrefix', default: 'ai-lb:', good: [['tenant-a:', 'tenant-a:']], bad: [] },
-  SCAN_HOSTS: { key: 'scanHosts', default: ['127.0.0.1'], good: [['10.0.0.0/24, gpu-1;[::1]:8080', ['10.0.0.0/24', 'gpu-1', '[::1]:8080']]], bad: [] },
-  SCAN_PORTS: { key: 'scanPorts', default: [1234, 11434, 8080, 8000, 30000], good: [['8000-8002, 9000;8001', [8000, 8001, 8002, 9000]]], bad: ['0', '9000-8000', 'http', '70000', ',', '0x50'], allowed: /ports from 1 to 65535|at least one port/ },
+  SCAN_HOSTS: {
+    key: 'scanHosts',
+    default: ['127.0.0.1'],
+    good: [['10.0.0.0/24, gpu-1;[::1]:8080', ['10.0.0.0/24', 'gpu-1', '[::1]:8080']]],
+    bad: [],
+  },
+  SCAN_PORTS: {
+    key: 'scanPorts',
+    default: [1234, 11434, 8080, 8000, 30000],
+    good: [['8000-8002, 9000;8001', [8000, 8001, 8002, 9000]]],
+    bad: ['0', '9000-8000', 'http', '70000', ',', '0x50'],
+    allowed: /ports from 1 to 65535|at least one port/,
+  },
   SCAN_INTERVAL: { key: 'scanIntervalSecs', default: 10, good: [['60', 60]], bad: ['0', '0.5'], allowed: /integer from 1/ },
   SCAN_CONCURRENCY: { key: 'scanConcurrency', default: 256, good: [['16', 16]], bad: ['0', '5000'], allowed: /integer from 1 to 4096/ },
   PROBE_TIMEOUT_MS: { key: 'probeTimeoutMs', default: 1500, good: [['200', 200]], bad: ['10', '60001'], allowed: /integer from 50/ },
   NODE_TTL_SECS: { key: 'nodeTtlSecs', default: undefined, good: [['45', 45]], bad: ['0', 'x'], allowed: /integer from 1/ },
   DEFAULT_MAXCONN: { key: 'defaultMaxconn', default: 0, good: [['4', 4]], bad: ['-1', 'four'], allowed: /integer from 0/ },
-  MAXCONN_MAP: { key: 'maxconnMap', default: new Map(), good: [['GPU-1:8080=4; [::1]:11434=2', new Map([['gpu-1:8080', 4], ['[::1]:11434', 2]])]], bad: ['gpu-1=4', 'gpu-1:8080=x', 'gpu-1:99999=1', 'gpu-1:8080='], allowed: /host:port=N/ },
+  MAXCONN_MAP: {
+    key: 'maxconnMap',
+    default: new Map(),
+    good: [
+      [
+        'GPU-1:8080=4; [::1]:11434=2',
+        new Map([
+          ['gpu-1:8080', 4],
+          ['[::1]:11434', 2],
+        ]),
+      ],
+    ],
+    bad: ['gpu-1=4', 'gpu-1:8080=x', 'gpu-1:99999=1', 'gpu-1:8080='],
+    allowed: /host:port=N/,
+  },
   MONITOR_PORT: { key: 'monitorPort', default: 8001, good: [['0', 0]], bad: ['65536'], allowed: /integer from 0 to 65535/ },
   GATEWAY_API_KEYS: { key: 'gatewayApiKeys', default: [], good: [['k1, k2', ['k1', 'k2']]], bad: [] },
-  NODE_API_KEYS: { key: 'nodeApiKeys', default: new Map(), good: [['gpu-1:8080=sk-abc', new Map([['gpu-1:8080', 'sk-abc']])]], bad: ['gpu-1=sk-abc'], allowed: /host:port=key/ },
+  NODE_API_KEYS: {
+    key: 'nodeApiKeys',
+    default: new Map(),
+    good: [['gpu-1:8080=sk-abc', new Map([['gpu-1:8080', 'sk-abc']])]],
+    bad: ['gpu-1=sk-abc'],
+    allowed: /host:port=key/,
+  },
 };
 
 function configError(env: NodeJS.ProcessEnv): ConfigError {
@@ -67,7 +234,11 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
 
 describe('loadConfig', () => {
   it('has a case for every variable of the schema', () => {
-    expect(Object.keys(CASES).sort()).toEqual(Object.values(CONFIG_SCHEMA).map((f) => f.env).sort());
+    expect(Object.keys(CASES).sort()).toEqual(
+      Object.values(CONFIG_SCHEMA)
+        .map((f) => f.env)
+        .sort(),
+    );
   });
 
   describe.each(Object.entries(CASES))('%s', (variable, c) => {
@@ -82,14 +253,15 @@ describe('loadConfig', () => {
     });
 
     // Free-text variables (names, keys, prefixes) have no bad value.
-    if (c.bad.length > 0) it.each(c.bad)('rejects %j naming the variable, the value and what is allowed', (raw) => {
-      const error = configError({ [variable]: raw });
-      expect(error.message).not.toContain('\n');
-      expect(error.message.startsWith(`${variable}=`)).toBe(true);
-      if (variable !== 'NODE_API_KEYS') expect(error.message).toContain(JSON.stringify(raw.trim()).slice(1, -1));
-      expect(error.message).toMatch(/is invalid: expected /);
-      if (c.allowed) expect(error.message).toMatch(c.allowed);
-    });
+    if (c.bad.length > 0)
+      it.each(c.bad)('rejects %j naming the variable, the value and what is allowed', (raw) => {
+        const error = configError({ [variable]: raw });
+        expect(error.message).not.toContain('\n');
+        expect(error.message.startsWith(`${variable}=`)).toBe(true);
+        if (variable !== 'NODE_API_KEYS') expect(error.message).toContain(JSON.stringify(raw.trim()).slice(1, -1));
+        expect(error.message).toMatch(/is invalid: expected /);
+        if (c.allowed) expect(error.message).toMatch(c.allowed);
+      });
   });
 });
 
@@ -101,7 +273,10 @@ describe('loadConfig derived values', () => {
       redisConnectionUrl: 'redis://:p%40ss%2Fw%3Ard@cache:6380',
     });
     expect(loadConfig({ REDIS_HOST: '::1' }).redisConnectionUrl).toBe('redis://[::1]:6379');
-    expect(loadConfig({ REDIS_URL: 'rediss://h:1', REDIS_HOST: 'ignored' })).toMatchObject({ redisConfigured: true, redisConnectionUrl: 'rediss://h:1' });
+    expect(loadConfig({ REDIS_URL: 'rediss://h:1', REDIS_HOST: 'ignored' })).toMatchObject({
+      redisConfigured: true,
+      redisConnectionUrl: 'rediss://h:1',
+    });
   });
 
   it('nodeTtlMs is NODE_TTL_SECS, else 3 × SCAN_INTERVAL', () => {

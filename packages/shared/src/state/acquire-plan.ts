@@ -63,7 +63,11 @@ export function hasFreeSlot(inflight: number, maxconn: number): boolean {
 /** A node listed twice would be counted twice in one step; the first mention wins. */
 export function uniqueCandidates(candidates: readonly SlotCandidate[]): SlotCandidate[] {
   const seen = new Set<NodeId>();
-  return candidates.filter((c) => (seen.has(c.node) ? false : (seen.add(c.node), true)));
+  return candidates.filter((c) => {
+    if (seen.has(c.node)) return false;
+    seen.add(c.node);
+    return true;
+  });
 }
 
 /**
@@ -123,6 +127,7 @@ export function mayTakeSlot(ahead: number, free: number): boolean {
 export function validateQueueTicket(ticket: QueueTicket | undefined, operation = 'acquireSlot'): void {
   if (ticket === undefined) return;
   if (typeof ticket.key !== 'string' || ticket.key === '') throw new TypeError(`${operation}: queue.key must be a non-empty string`);
-  if (typeof ticket.ticket !== 'string' || ticket.ticket === '') throw new TypeError(`${operation}: queue.ticket must be a non-empty string`);
+  if (typeof ticket.ticket !== 'string' || ticket.ticket === '')
+    throw new TypeError(`${operation}: queue.ticket must be a non-empty string`);
   if (!isPositiveMs(ticket.ttlMs)) throw new TypeError(`${operation}: queue.ttlMs must be an integer ≥ 1, got ${String(ticket.ttlMs)}`);
 }

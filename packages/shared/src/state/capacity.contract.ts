@@ -49,7 +49,13 @@ export function capacityContract(sut: () => StoreUnderTest): void {
     const kept = await acquire(store, [{ node: 'a:1', maxconn: 0 }], { leaseMs: 400 });
     const lost = await acquire(store, [{ node: 'b:1', maxconn: 0 }], { leaseMs: 50 });
     await advance(250);
-    await store.renewLeases([{ node: 'a:1', leaseId: kept.leaseId }, { node: 'b:1', leaseId: lost.leaseId }], 400);
+    await store.renewLeases(
+      [
+        { node: 'a:1', leaseId: kept.leaseId },
+        { node: 'b:1', leaseId: lost.leaseId },
+      ],
+      400,
+    );
     await advance(250);
     expect(await store.getInflight(['a:1', 'b:1'])).toEqual({ 'a:1': 1, 'b:1': 0 });
     await store.renewLeases([], 400);
@@ -57,7 +63,11 @@ export function capacityContract(sut: () => StoreUnderTest): void {
 
   it('in_order takes the first candidate with room; duplicates count once', async () => {
     const { store } = sut();
-    const candidates = [{ node: 'a:1', maxconn: 1 }, { node: 'a:1', maxconn: 1 }, { node: 'b:1', maxconn: 1 }];
+    const candidates = [
+      { node: 'a:1', maxconn: 1 },
+      { node: 'a:1', maxconn: 1 },
+      { node: 'b:1', maxconn: 1 },
+    ];
     const picks = [];
     for (let i = 0; i < 3; i++) picks.push((await acquire(store, candidates)).node);
     expect(picks).toEqual(['a:1', 'b:1', null]);
@@ -76,14 +86,21 @@ export function capacityContract(sut: () => StoreUnderTest): void {
     await acquire(other, [{ node: 'a:1', maxconn: 10 }]);
     await acquire(store, [{ node: 'b:1', maxconn: 2 }]);
     await acquire(other, [{ node: 'c:1', maxconn: 0 }]);
-    const candidates = [{ node: 'c:1', maxconn: 0 }, { node: 'b:1', maxconn: 2 }, { node: 'a:1', maxconn: 10 }];
+    const candidates = [
+      { node: 'c:1', maxconn: 0 },
+      { node: 'b:1', maxconn: 2 },
+      { node: 'a:1', maxconn: 10 },
+    ];
     const pick = await acquire(store, candidates, { order: 'least_loaded' });
     expect(pick).toMatchObject({ node: 'a:1', inflight: { 'a:1': 3, 'b:1': 1, 'c:1': 1 } });
   });
 
   it('least_loaded breaks ties in the given order and never exceeds a cap', async () => {
     const { store } = sut();
-    const candidates = [{ node: 'b:1', maxconn: 2 }, { node: 'a:1', maxconn: 2 }];
+    const candidates = [
+      { node: 'b:1', maxconn: 2 },
+      { node: 'a:1', maxconn: 2 },
+    ];
     const picks = [];
     for (let i = 0; i < 5; i++) picks.push((await acquire(store, candidates, { order: 'least_loaded' })).node);
     expect(picks).toEqual(['b:1', 'a:1', 'b:1', 'a:1', null]);
@@ -106,7 +123,11 @@ export function capacityContract(sut: () => StoreUnderTest): void {
   it('rotate moves past a full node to the next one', async () => {
     const { store } = sut();
     await acquire(store, [{ node: 'b:1', maxconn: 1 }]);
-    const candidates = [{ node: 'a:1', maxconn: 0 }, { node: 'b:1', maxconn: 1 }, { node: 'c:1', maxconn: 0 }];
+    const candidates = [
+      { node: 'a:1', maxconn: 0 },
+      { node: 'b:1', maxconn: 1 },
+      { node: 'c:1', maxconn: 0 },
+    ];
     const picks = [];
     for (let i = 0; i < 3; i++) picks.push((await acquire(store, candidates, { order: 'rotate', rotateKey: 'm' })).node);
     expect(picks).toEqual(['a:1', 'c:1', 'c:1']);
@@ -132,7 +153,9 @@ export function capacityContract(sut: () => StoreUnderTest): void {
     await expect(acquire(store, [{ node: 'a:1', maxconn: 1 }], { order: 'rotate' })).rejects.toThrow(/rotateKey/);
     await expect(acquire(store, [{ node: 'a:1', maxconn: 1 }], { sticky: { key: 's', ttlMs: Number.NaN } })).rejects.toThrow(/sticky/);
     await expect(store.renewLeases([], -5)).rejects.toThrow(/leaseMs/);
-    await expect(store.releaseSlot({ node: 'a:1', leaseId: 'l', outcome: 'failure', probe: false, breaker: { threshold: 0, ttlMs: 1 } })).rejects.toThrow(/threshold/);
+    await expect(
+      store.releaseSlot({ node: 'a:1', leaseId: 'l', outcome: 'failure', probe: false, breaker: { threshold: 0, ttlMs: 1 } }),
+    ).rejects.toThrow(/threshold/);
     expect(await store.getInflight(['a:1'])).toEqual({ 'a:1': 0 });
   });
 

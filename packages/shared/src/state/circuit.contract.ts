@@ -101,7 +101,10 @@ export function circuitContract(sut: () => StoreUnderTest): void {
 
 /** Sticky sessions inside acquireSlot. */
 export function stickyContract(sut: () => StoreUnderTest): void {
-  const AB = [{ node: 'a:1', maxconn: 1 }, { node: 'b:1', maxconn: 1 }];
+  const AB = [
+    { node: 'a:1', maxconn: 1 },
+    { node: 'b:1', maxconn: 1 },
+  ];
 
   it('tries the session’s node first, then re-points the session when it is full', async () => {
     const { store } = sut();
@@ -119,13 +122,38 @@ export function stickyContract(sut: () => StoreUnderTest): void {
     const { store } = sut();
     const sticky = { key: 'm1:s', ttlMs: LONG_MS };
     await acquire(store, [{ node: 'gone:1', maxconn: 0 }], { sticky });
-    expect((await acquire(store, [{ node: 'a:1', maxconn: 0 }, { node: 'b:1', maxconn: 0 }], { sticky })).node).toBe('a:1');
-    expect((await acquire(store, [{ node: 'b:1', maxconn: 0 }, { node: 'a:1', maxconn: 0 }], { sticky })).node).toBe('a:1');
+    expect(
+      (
+        await acquire(
+          store,
+          [
+            { node: 'a:1', maxconn: 0 },
+            { node: 'b:1', maxconn: 0 },
+          ],
+          { sticky },
+        )
+      ).node,
+    ).toBe('a:1');
+    expect(
+      (
+        await acquire(
+          store,
+          [
+            { node: 'b:1', maxconn: 0 },
+            { node: 'a:1', maxconn: 0 },
+          ],
+          { sticky },
+        )
+      ).node,
+    ).toBe('a:1');
   });
 
   it('sticky beats rotate and least_loaded, and sessions are independent', async () => {
     const { store } = sut();
-    const nodes = [{ node: 'a:1', maxconn: 0 }, { node: 'b:1', maxconn: 0 }];
+    const nodes = [
+      { node: 'a:1', maxconn: 0 },
+      { node: 'b:1', maxconn: 0 },
+    ];
     await acquire(store, [nodes[1]], { sticky: { key: 's1', ttlMs: LONG_MS } });
     for (let i = 0; i < 3; i++) {
       const rotate = await acquire(store, nodes, { order: 'rotate', rotateKey: 'm', sticky: { key: 's1', ttlMs: LONG_MS } });
@@ -140,7 +168,10 @@ export function stickyContract(sut: () => StoreUnderTest): void {
     const { store, advance } = sut();
     await acquire(store, [{ node: 'b:1', maxconn: 0 }], { sticky: { key: 's', ttlMs: 50 } });
     await advance(150);
-    const nodes = [{ node: 'a:1', maxconn: 0 }, { node: 'b:1', maxconn: 0 }];
+    const nodes = [
+      { node: 'a:1', maxconn: 0 },
+      { node: 'b:1', maxconn: 0 },
+    ];
     expect((await acquire(store, nodes, { sticky: { key: 's', ttlMs: 50 } })).node).toBe('a:1');
   });
 }

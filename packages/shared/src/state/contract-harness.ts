@@ -1,12 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NodeId, NodeState } from '../types.ts';
-import type {
-  AcquireSlotRequest,
-  AcquireSlotResult,
-  AttemptOutcome,
-  SlotCandidate,
-  StateStore,
-} from './state-store.ts';
+import type { AcquireSlotRequest, AcquireSlotResult, AttemptOutcome, SlotCandidate, StateStore } from './state-store.ts';
 
 /**
  * What the contract suite needs from each implementation, built fresh per test on fresh

@@ -73,7 +73,11 @@ describe('createStateStore with a password-protected Redis', () => {
   let port: number;
   beforeAll(async () => {
     port = await freePort();
-    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', password], { stdio: 'ignore' });
+    server = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', password],
+      { stdio: 'ignore' },
+    );
     await waitForPort(port, 10_000);
   });
   afterAll(async () => {

@@ -5,7 +5,12 @@ import { describeStateStoreContract } from './state-store.contract.ts';
 
 function fakeClock(start = 1_800_000_000_000) {
   let now = start;
-  return { clock: () => now, advance: (ms: number) => void (now += ms) };
+  return {
+    clock: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
 }
 
 describeStateStoreContract('memory', async () => {
@@ -49,7 +54,12 @@ describe('MemoryStateStore specifics', () => {
     store.onSlotFreed(() => {
       throw new Error('listener bug');
     });
-    const done = new Promise<void>((resolve) => store.onSlotFreed((node) => (heard.push(node), resolve())));
+    const done = new Promise<void>((resolve) =>
+      store.onSlotFreed((node) => {
+        heard.push(node);
+        resolve();
+      }),
+    );
     const warnings: string[] = [];
     const onWarning = (w: Error) => warnings.push(w.message);
     process.on('warning', onWarning);

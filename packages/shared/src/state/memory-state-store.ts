@@ -101,7 +101,13 @@ export class MemoryStateStore implements StateStore {
     const inflight = candidates.map((c) => this.leasesOf(c.node).size(now));
     const queue = request.queue;
     if (queue !== undefined && !this.queueLetsThrough(queue, candidates, inflight, now)) {
-      return { node: null, probe: false, reason: 'capacity', inflight: countsByNode(candidates, inflight), queueLength: this.queueLength(queue, now) };
+      return {
+        node: null,
+        probe: false,
+        reason: 'capacity',
+        inflight: countsByNode(candidates, inflight),
+        queueLength: this.queueLength(queue, now),
+      };
     }
     const rotateCounter = request.order === 'rotate' ? this.increment(request.rotateKey!) : 0;
     const stickyNode = request.sticky ? this.liveSticky(request.sticky.key, now) : null;
@@ -125,7 +131,12 @@ export class MemoryStateStore implements StateStore {
       return queue === undefined ? result : { ...result, queueLength: this.queueLength(queue, now) };
     }
     if (sawFull && queue?.join) this.joinQueue(queue, now);
-    const result: AcquireSlotResult = { node: null, probe: false, reason: sawFull ? 'capacity' : 'circuit', inflight: countsByNode(candidates, inflight) };
+    const result: AcquireSlotResult = {
+      node: null,
+      probe: false,
+      reason: sawFull ? 'capacity' : 'circuit',
+      inflight: countsByNode(candidates, inflight),
+    };
     return queue === undefined ? result : { ...result, queueLength: this.queueLength(queue, now) };
   }
 
@@ -220,7 +231,12 @@ export class MemoryStateStore implements StateStore {
    * when the tickets ahead of this request may take every free slot; it then waits (joins
    * with `join`, refreshes its ticket when already waiting).
    */
-  private queueLetsThrough(ticket: QueueTicket, candidates: readonly { node: NodeId; maxconn: number }[], inflight: number[], now: number): boolean {
+  private queueLetsThrough(
+    ticket: QueueTicket,
+    candidates: readonly { node: NodeId; maxconn: number }[],
+    inflight: number[],
+    now: number,
+  ): boolean {
     validateQueueTicket(ticket);
     const queue = this.liveQueue(ticket.key, now);
     if (queue === undefined) return true;
@@ -229,7 +245,17 @@ export class MemoryStateStore implements StateStore {
     if (gates.every((g) => g === 'blocked')) return true;
     const rank = queue.rank(ticket.ticket, now);
     const ahead = rank === -1 ? queue.size(now) : rank;
-    if (mayTakeSlot(ahead, freeSlots(candidates.map((c) => c.maxconn), inflight, gates))) return true;
+    if (
+      mayTakeSlot(
+        ahead,
+        freeSlots(
+          candidates.map((c) => c.maxconn),
+          inflight,
+          gates,
+        ),
+      )
+    )
+      return true;
     if (rank !== -1) queue.set(ticket.ticket, now + ticket.ttlMs);
     else if (ticket.join) this.joinQueue(ticket, now);
     return false;
@@ -237,7 +263,10 @@ export class MemoryStateStore implements StateStore {
 
   private joinQueue(ticket: QueueTicket, now: number): void {
     let queue = this.queues.get(ticket.key);
-    if (queue === undefined) this.queues.set(ticket.key, (queue = new ExpiringIds()));
+    if (queue === undefined) {
+      queue = new ExpiringIds();
+      this.queues.set(ticket.key, queue);
+    }
     // A ticket already in line keeps its place (set() on an existing key keeps the order).
     queue.set(ticket.ticket, now + ticket.ttlMs);
   }

@@ -2,7 +2,13 @@ import { expect, it } from 'vitest';
 import { acquire, LONG_MS, release, type StoreUnderTest } from './contract-harness.ts';
 import type { QueueTicket } from './state-store.ts';
 
-const ticket = (id: string, overrides: Partial<QueueTicket> = {}): QueueTicket => ({ key: 'm1', ticket: id, ttlMs: LONG_MS, join: true, ...overrides });
+const ticket = (id: string, overrides: Partial<QueueTicket> = {}): QueueTicket => ({
+  key: 'm1',
+  ticket: id,
+  ttlMs: LONG_MS,
+  join: true,
+  ...overrides,
+});
 const one = [{ node: 'a:1', maxconn: 1 }];
 
 /** AcquireSlotRequest.queue, leaveQueue, renewQueueTickets: first come, first served across replicas. */
@@ -46,7 +52,10 @@ export function queueContract(sut: () => StoreUnderTest): void {
     const { store } = sut();
     const holder = await acquire(store, one, { queue: ticket('holder') });
     await acquire(store, one, { queue: ticket('gave-up') });
-    await store.leaveQueue([{ key: 'm1', ticket: 'gave-up' }, { key: 'm1', ticket: 'never-queued' }]);
+    await store.leaveQueue([
+      { key: 'm1', ticket: 'gave-up' },
+      { key: 'm1', ticket: 'never-queued' },
+    ]);
     await store.leaveQueue([]);
     await release(store, holder, 'success');
     expect(await acquire(store, one, { queue: ticket('next') })).toMatchObject({ node: 'a:1', queueLength: 0 });

@@ -69,7 +69,10 @@ describe('RedisStateStore specifics', () => {
     clients.push(client);
     const store = new RedisStateStore({ client, keyPrefix: prefix() });
     stores.push(store);
-    const candidates = [{ node: 'a:1', maxconn: 2 }, { node: 'b:1', maxconn: 2 }];
+    const candidates = [
+      { node: 'a:1', maxconn: 2 },
+      { node: 'b:1', maxconn: 2 },
+    ];
     // Warm-up: the first EVALSHA of each script meets NOSCRIPT and falls back to EVAL once.
     const warm = await acquire(store, candidates, { order: 'rotate', rotateKey: 'm', sticky: { key: 's', ttlMs: LONG_MS } });
     await store.renewLeases([{ node: warm.node!, leaseId: warm.leaseId }], LONG_MS);
@@ -89,15 +92,30 @@ describe('RedisStateStore specifics', () => {
       const from = window.findIndex((s) => s.args[1] === `${label}-start`);
       const to = window.findIndex((s) => s.args[1] === `${label}-end`);
       expect(from).toBeGreaterThanOrEqual(0);
-      return window.slice(from + 1, to).filter((s) => s.source === mine).map((s) => s.args[0].toLowerCase());
+      return window
+        .slice(from + 1, to)
+        .filter((s) => s.source === mine)
+        .map((s) => s.args[0].toLowerCase());
     };
 
     let lease: Awaited<ReturnType<typeof acquire>> | undefined;
-    expect(await callsBetween('acquire', async () => {
-      lease = await acquire(store, candidates, { order: 'rotate', rotateKey: 'm', sticky: { key: 's', ttlMs: LONG_MS } });
-    })).toEqual(['evalsha']);
+    expect(
+      await callsBetween('acquire', async () => {
+        lease = await acquire(store, candidates, { order: 'rotate', rotateKey: 'm', sticky: { key: 's', ttlMs: LONG_MS } });
+      }),
+    ).toEqual(['evalsha']);
     expect(lease!.node).not.toBeNull();
-    expect(await callsBetween('renew', () => store.renewLeases([{ node: lease!.node!, leaseId: lease!.leaseId }, { node: 'b:1', leaseId: 'x' }], LONG_MS))).toEqual(['evalsha']);
+    expect(
+      await callsBetween('renew', () =>
+        store.renewLeases(
+          [
+            { node: lease!.node!, leaseId: lease!.leaseId },
+            { node: 'b:1', leaseId: 'x' },
+          ],
+          LONG_MS,
+        ),
+      ),
+    ).toEqual(['evalsha']);
     expect(await callsBetween('release', () => release(store, lease!, 'failure'))).toEqual(['evalsha']);
   });
 
@@ -105,9 +123,7 @@ describe('RedisStateStore specifics', () => {
     const keyPrefix = prefix();
     const replicas = [openStore(keyPrefix), openStore(keyPrefix), openStore(keyPrefix)];
     await Promise.all(replicas.map((r) => r.ping()));
-    const results = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => acquire(replicas[i % 3], [{ node: 'a:1', maxconn: 4 }])),
-    );
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => acquire(replicas[i % 3], [{ node: 'a:1', maxconn: 4 }])));
     expect(results.filter((r) => r.node === 'a:1')).toHaveLength(4);
     expect(results.filter((r) => r.node === null && r.reason === 'capacity')).toHaveLength(196);
     expect(await replicas[0].getInflight(['a:1'])).toEqual({ 'a:1': 4 });
@@ -118,7 +134,10 @@ describe('RedisStateStore specifics', () => {
     const store = openStore(keyPrefix);
     await store.putNode(nodeState('a:1'), 5000);
     const lease = await acquire(store, [{ node: 'a:1', maxconn: 1 }], {
-      order: 'rotate', rotateKey: 'm1', leaseMs: 1000, sticky: { key: 'm1:sess', ttlMs: 7000 },
+      order: 'rotate',
+      rotateKey: 'm1',
+      leaseMs: 1000,
+      sticky: { key: 'm1:sess', ttlMs: 7000 },
     });
     await release(store, { ...lease, leaseId: 'other' }, 'failure');
     const k = store.keys;
@@ -184,7 +203,10 @@ describe('RedisStateStore specifics', () => {
 
     it('a burst of 150 ops goes out as 3 calls (64 ops each at most) and every op gets its own answer', async () => {
       const { store, evalshas, settle } = await watched();
-      const candidates = [{ node: 'a:1', maxconn: 100 }, { node: 'b:1', maxconn: 20 }];
+      const candidates = [
+        { node: 'a:1', maxconn: 100 },
+        { node: 'b:1', maxconn: 20 },
+      ];
       const results = await Promise.all(Array.from({ length: 150 }, () => acquire(store, candidates, { order: 'least_loaded' })));
       await settle();
       expect(evalshas).toEqual([64, 64, 22]);
@@ -257,8 +279,15 @@ describe('RedisStateStore specifics', () => {
 
     it('non-ASCII names (model, session) are sent with their UTF-8 byte lengths', async () => {
       const { store } = await watched();
-      const candidates = [{ node: 'a:1', maxconn: 0 }, { node: 'b:1', maxconn: 0 }];
-      const extra = { order: 'rotate' as const, rotateKey: 'modèle-日本語-🚀', sticky: { key: 'modèle-日本語-🚀:sessión', ttlMs: LONG_MS } };
+      const candidates = [
+        { node: 'a:1', maxconn: 0 },
+        { node: 'b:1', maxconn: 0 },
+      ];
+      const extra = {
+        order: 'rotate' as const,
+        rotateKey: 'modèle-日本語-🚀',
+        sticky: { key: 'modèle-日本語-🚀:sessión', ttlMs: LONG_MS },
+      };
       const first = await acquire(store, candidates, extra);
       const second = await acquire(store, candidates, extra);
       expect(first.node).not.toBeNull();
@@ -280,7 +309,7 @@ describe('RedisStateStore specifics', () => {
   it('expired leases are pruned from a slots key once its expiry needs renewing, and never counted before', async () => {
     const store = openStore();
     const key = store.keys.slots('a:1');
-    const first = await acquire(store, [{ node: 'a:1', maxconn: 1 }], { leaseMs: 1000 });
+    const _first = await acquire(store, [{ node: 'a:1', maxconn: 1 }], { leaseMs: 1000 });
     expect(await admin.pttl(key)).toBeGreaterThan(1500); // 2 × lease
     await sleep(300);
     await acquire(store, [{ node: 'b:1', maxconn: 1 }], { leaseMs: 1000 }); // another key: no upkeep here
@@ -325,7 +354,10 @@ describe('RedisStateStore while Redis is unreachable', () => {
       for (const round of [1, 2]) {
         for (const [name, call] of calls) {
           const started = performance.now();
-          const error = await call().then(() => undefined, (e: unknown) => e);
+          const error = await call().then(
+            () => undefined,
+            (e: unknown) => e,
+          );
           expect(error, `${name} (round ${round})`).toBeInstanceOf(GatewayError);
           expect((error as GatewayError).code).toBe('state_unavailable');
           expect(performance.now() - started, name).toBeLessThan(1000);
@@ -359,7 +391,10 @@ describe('RedisStateStore while Redis is frozen (connected, never answers)', () 
         ['releaseSlot', () => release(store, { node: 'a:1', leaseId: 'l' }, 'success')],
       ] as const) {
         const started = performance.now();
-        const error = await call().then(() => undefined, (e: unknown) => e);
+        const error = await call().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(error, name).toBeInstanceOf(GatewayError);
         expect((error as GatewayError).code).toBe('state_unavailable');
         expect(performance.now() - started, name).toBeLessThan(1500);

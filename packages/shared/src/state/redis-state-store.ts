@@ -8,14 +8,7 @@ import { circuitInfo, validateRelease } from './circuit-record.ts';
 import { createRedisConnection, ensureReady, watchConnection, type RedisConnectionOptions } from './redis-connection.ts';
 import * as scripts from './redis-scripts.ts';
 import { bulk, SlotOpBatch, type EncodedOp } from './slot-op-batch.ts';
-import type {
-  AcquireSlotRequest,
-  AcquireSlotResult,
-  LeaseRef,
-  QueueTicketRef,
-  ReleaseSlotRequest,
-  StateStore,
-} from './state-store.ts';
+import type { AcquireSlotRequest, AcquireSlotResult, LeaseRef, QueueTicketRef, ReleaseSlotRequest, StateStore } from './state-store.ts';
 
 /**
  * Two ways to build one:
@@ -81,7 +74,10 @@ export class RedisStateStore implements StateStore {
       SLOT_OPS_SHA,
       this.keys.slotFreedChannel(),
       (kind, message) =>
-        new GatewayError('state_unavailable', `state store unavailable: ${kind === 'a' ? 'acquireSlot' : 'releaseSlot'} failed: ${message}`),
+        new GatewayError(
+          'state_unavailable',
+          `state store unavailable: ${kind === 'a' ? 'acquireSlot' : 'releaseSlot'} failed: ${message}`,
+        ),
     );
   }
 
@@ -90,7 +86,14 @@ export class RedisStateStore implements StateStore {
     if (!isPositiveMs(ttlMs)) throw new TypeError(`putNode: ttlMs must be an integer ≥ 1, got ${String(ttlMs)}`);
     const { node } = state;
     await this.run('putNode', () =>
-      this.commands.aiLbPutNode(this.keys.node(node), this.keys.nodeIndex(), JSON.stringify(state), ttlMs, node, this.keys.fleetChangedChannel()),
+      this.commands.aiLbPutNode(
+        this.keys.node(node),
+        this.keys.nodeIndex(),
+        JSON.stringify(state),
+        ttlMs,
+        node,
+        this.keys.fleetChangedChannel(),
+      ),
     );
   }
 
@@ -143,8 +146,16 @@ export class RedisStateStore implements StateStore {
     const keyCount = 2 * n + (rotate ? 1 : 0) + (sticky ? 1 : 0) + (queue ? 2 : 0);
     // ARGV as ACQUIRE_FN reads it (redis-scripts.ts).
     const args =
-      bulk(n) + bulk(request.order) + bulk(request.leaseId) + bulk(request.leaseMs) + bulk(request.probeLeaseMs) +
-      bulk(sticky?.ttlMs ?? 0) + ROTATE_TTL + CIRCUIT_TTL + nodes + caps +
+      bulk(n) +
+      bulk(request.order) +
+      bulk(request.leaseId) +
+      bulk(request.leaseMs) +
+      bulk(request.probeLeaseMs) +
+      bulk(sticky?.ttlMs ?? 0) +
+      ROTATE_TTL +
+      CIRCUIT_TTL +
+      nodes +
+      caps +
       (queue ? bulk(queue.ticket) + bulk(queue.ttlMs) + bulk(queue.join ? 1 : 0) : NO_QUEUE);
     const op: EncodedOp = { keys, keyCount, args, argCount: 11 + 2 * n };
     return this.slotOps.add('a', op, (reply) => {
@@ -178,13 +189,14 @@ export class RedisStateStore implements StateStore {
     const resp = this.respOf(release.node);
     // ARGV as RELEASE_FN reads it (redis-scripts.ts).
     const args =
-      bulk(release.leaseId) + bulk(release.outcome) + (release.probe ? ONE : ZERO) +
-      bulk(release.breaker.threshold) + bulk(release.breaker.ttlMs) + CIRCUIT_TTL + resp.node;
-    return this.slotOps.add(
-      'r',
-      { keys: resp.slots + resp.circuit, keyCount: 2, args, argCount: 7 },
-      ignoreReply,
-    );
+      bulk(release.leaseId) +
+      bulk(release.outcome) +
+      (release.probe ? ONE : ZERO) +
+      bulk(release.breaker.threshold) +
+      bulk(release.breaker.ttlMs) +
+      CIRCUIT_TTL +
+      resp.node;
+    return this.slotOps.add('r', { keys: resp.slots + resp.circuit, keyCount: 2, args, argCount: 7 }, ignoreReply);
   }
 
   async leaveQueue(tickets: readonly QueueTicketRef[]): Promise<void> {
@@ -229,9 +241,10 @@ export class RedisStateStore implements StateStore {
       return Object.fromEntries(
         nodes.map((node, i) => {
           const [failures, openUntil, probeUntil] = rows[i][1] as (string | null)[];
-          const record = failures === null && openUntil === null && probeUntil === null
-            ? undefined
-            : { failures: Number(failures ?? 0), openUntilMs: Number(openUntil ?? 0), probeUntilMs: Number(probeUntil ?? 0) };
+          const record =
+            failures === null && openUntil === null && probeUntil === null
+              ? undefined
+              : { failures: Number(failures ?? 0), openUntilMs: Number(openUntil ?? 0), probeUntilMs: Number(probeUntil ?? 0) };
           return [node, circuitInfo(record, now)];
         }),
       );

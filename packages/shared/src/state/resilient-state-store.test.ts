@@ -64,8 +64,15 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     server = await startRedis();
     const keyPrefix = 'resilient:';
     const monitor = new RedisStateStore({ url: server.url, keyPrefix, log: quiet });
-    const store = new ResilientStateStore({ remote: new RedisStateStore({ url: server.url, keyPrefix, log: quiet }), recheckMs: 50, log: quiet });
-    closers.push(() => monitor.close(), () => store.close());
+    const store = new ResilientStateStore({
+      remote: new RedisStateStore({ url: server.url, keyPrefix, log: quiet }),
+      recheckMs: 50,
+      log: quiet,
+    });
+    closers.push(
+      () => monitor.close(),
+      () => store.close(),
+    );
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
@@ -107,7 +114,14 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     expect(changes).toEqual([true, false]);
     // A fresh Redis (no persistence): the fleet now comes from it again, i.e. empty.
     expect(await store.listNodes()).toEqual([]);
-    await until(() => monitor.ping().then(() => true, () => false), 'monitor reconnected');
+    await until(
+      () =>
+        monitor.ping().then(
+          () => true,
+          () => false,
+        ),
+      'monitor reconnected',
+    );
 
     // Leases taken locally are released locally; new leases go to Redis.
     await release(store, local1, 'success');
@@ -121,7 +135,11 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
 
   it('Redis down from the start: no fleet to serve (clear error), capacity still accounted locally', async () => {
     const port = await freePort();
-    const store = new ResilientStateStore({ remote: new RedisStateStore({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'x:', log: quiet }), recheckMs: 50, log: quiet });
+    const store = new ResilientStateStore({
+      remote: new RedisStateStore({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'x:', log: quiet }),
+      recheckMs: 50,
+      log: quiet,
+    });
     closers.push(() => store.close());
     await expect(store.listNodes()).rejects.toMatchObject({ code: 'state_unavailable', message: expect.stringMatching(/no fleet/) });
     expect(store.degraded).toBe(true);

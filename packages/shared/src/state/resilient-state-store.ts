@@ -1,14 +1,7 @@
 import { GatewayError } from '../errors.ts';
 import type { CircuitInfo, Clock, NodeId, NodeState } from '../types.ts';
 import { MemoryStateStore } from './memory-state-store.ts';
-import type {
-  AcquireSlotRequest,
-  AcquireSlotResult,
-  LeaseRef,
-  QueueTicketRef,
-  ReleaseSlotRequest,
-  StateStore,
-} from './state-store.ts';
+import type { AcquireSlotRequest, AcquireSlotResult, LeaseRef, QueueTicketRef, ReleaseSlotRequest, StateStore } from './state-store.ts';
 
 export interface ResilientStateStoreOptions {
   /** The shared store, normally a RedisStateStore. Closed by close(). */
@@ -78,7 +71,10 @@ export class ResilientStateStore implements StateStore {
 
   async putNode(state: NodeState, ttlMs: number): Promise<void> {
     // Locally, an in-process monitor's writes still reach this replica's readers.
-    await this.either(() => this.remote.putNode(state, ttlMs), () => this.putLocally(state));
+    await this.either(
+      () => this.remote.putNode(state, ttlMs),
+      () => this.putLocally(state),
+    );
   }
 
   async markNodeUnhealthy(node: NodeId, error: string, checkedAtMs: number): Promise<void> {
@@ -90,7 +86,10 @@ export class ResilientStateStore implements StateStore {
 
   async listNodes(): Promise<NodeState[]> {
     return this.either(
-      async () => (this.fleet = await this.remote.listNodes()).map((n) => structuredClone(n)),
+      async () => {
+        this.fleet = await this.remote.listNodes();
+        return this.fleet.map((n) => structuredClone(n));
+      },
       async () => {
         if (this.fleet === undefined) {
           throw new GatewayError('state_unavailable', 'state store unavailable: Redis is unreachable and no fleet was read yet');
@@ -121,26 +120,41 @@ export class ResilientStateStore implements StateStore {
     const remote = leases.filter((l) => !this.localLeases.has(l.leaseId));
     await this.local.renewLeases(local, leaseMs);
     // A remote lease that cannot be renewed expires in Redis: nothing else to do.
-    if (remote.length > 0 && !this.isDegraded) await this.either(() => this.remote.renewLeases(remote, leaseMs), async () => undefined);
+    if (remote.length > 0 && !this.isDegraded)
+      await this.either(
+        () => this.remote.renewLeases(remote, leaseMs),
+        async () => undefined,
+      );
   }
 
   releaseSlot(release: ReleaseSlotRequest): Promise<void> {
     if (this.localLeases.delete(release.leaseId)) return this.local.releaseSlot(release);
     // A remote lease released during an outage: the slot expires in Redis by itself, but
     // the attempt's outcome still counts for this replica's local circuit.
-    return this.either(() => this.remote.releaseSlot(release), () => this.local.releaseSlot(release));
+    return this.either(
+      () => this.remote.releaseSlot(release),
+      () => this.local.releaseSlot(release),
+    );
   }
 
   /** Both sides: a ticket may have joined a queue in Redis, then locally during an outage. */
   async leaveQueue(tickets: readonly QueueTicketRef[]): Promise<void> {
     await this.local.leaveQueue(tickets);
-    if (!this.isDegraded) await this.either(() => this.remote.leaveQueue(tickets), async () => undefined);
+    if (!this.isDegraded)
+      await this.either(
+        () => this.remote.leaveQueue(tickets),
+        async () => undefined,
+      );
   }
 
   async renewQueueTickets(tickets: readonly QueueTicketRef[], ttlMs: number): Promise<void> {
     await this.local.renewQueueTickets(tickets, ttlMs);
     // A remote ticket that cannot be renewed expires in Redis: nothing else to do.
-    if (!this.isDegraded) await this.either(() => this.remote.renewQueueTickets(tickets, ttlMs), async () => undefined);
+    if (!this.isDegraded)
+      await this.either(
+        () => this.remote.renewQueueTickets(tickets, ttlMs),
+        async () => undefined,
+      );
   }
 
   onSlotFreed(listener: (node: NodeId) => void): () => void {
@@ -153,16 +167,25 @@ export class ResilientStateStore implements StateStore {
   }
 
   async getInflight(nodes: readonly NodeId[]): Promise<Record<NodeId, number>> {
-    return this.either(() => this.remote.getInflight(nodes), () => this.local.getInflight(nodes));
+    return this.either(
+      () => this.remote.getInflight(nodes),
+      () => this.local.getInflight(nodes),
+    );
   }
 
   async getCircuits(nodes: readonly NodeId[]): Promise<Record<NodeId, CircuitInfo>> {
-    return this.either(() => this.remote.getCircuits(nodes), () => this.local.getCircuits(nodes));
+    return this.either(
+      () => this.remote.getCircuits(nodes),
+      () => this.local.getCircuits(nodes),
+    );
   }
 
   /** Resolves while the replica can serve: with Redis, or degraded on its own. */
   async ping(): Promise<void> {
-    await this.either(() => this.remote.ping(), async () => undefined);
+    await this.either(
+      () => this.remote.ping(),
+      async () => undefined,
+    );
   }
 
   /** Resolves once remote subscriptions are live (tests, startup); see RedisStateStore. */
@@ -175,7 +198,7 @@ export class ResilientStateStore implements StateStore {
     this.closed = true;
     clearTimeout(this.recheckTimer);
     this.recheckTimer = undefined;
-    this.unsubscribeRemote.forEach((off) => off());
+    for (const off of this.unsubscribeRemote) off();
     this.degradedListeners.clear();
     this.fleetListeners.clear();
     await Promise.all([this.remote.close(), this.local.close()]);
