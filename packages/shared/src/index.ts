@@ -1,5 +1,6 @@
 export * from './types.ts';
 export * from './errors.ts';
+export * from './logger.ts';
 export * from './redis-keys.ts';
 export * from './config/parsers.ts';
 export * from './config/schema.ts';

@@ -154,6 +154,17 @@ const CASES: Record<string, Case> = {
     bad: ['-1', 'now'],
     allowed: /seconds from 0/,
   },
+  LOG_LEVEL: {
+    key: 'logLevel',
+    default: 'info',
+    good: [
+      ['debug', 'debug'],
+      ['WARN', 'warn'],
+      ['silent', 'silent'],
+    ],
+    bad: ['verbose', 'loud'],
+    allowed: /one of fatal, error, warn, info, debug, trace, silent/,
+  },
   MODEL_SENTINELS: { key: 'modelSentinels', default: ['auto', 'default'], good: [['auto; any , ', ['auto', 'any']]], bad: [] },
   LM_MODEL: { key: 'lmModel', default: undefined, good: [[' qwen2.5-7b ', 'qwen2.5-7b']], bad: [] },
   PREFERRED_MODELS: { key: 'preferredModels', default: [], good: [['a,b;c', ['a', 'b', 'c']]], bad: [] },

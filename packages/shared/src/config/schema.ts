@@ -1,3 +1,4 @@
+import { LOG_LEVELS } from '../logger.ts';
 import { boolean, integer, list, nodeMap, oneOf, portList, secondsAsMs, text, type Parser } from './parsers.ts';
 
 export const ROUTING_STRATEGIES = ['ROUND_ROBIN', 'RANDOM', 'LEAST_LOADED', 'P2C'] as const;
@@ -43,6 +44,7 @@ export const CONFIG_SCHEMA = {
   stickySessions: field('STICKY_SESSIONS', 'false', boolean),
   stickyTtlMs: field('STICKY_TTL_SECS', '600', secondsAsMs(1)),
   shutdownGraceMs: field('SHUTDOWN_GRACE_SECS', '10', secondsAsMs(0)), // extra: SIGTERM drain bound
+  logLevel: field('LOG_LEVEL', 'info', oneOf(LOG_LEVELS)),
 
   // Models
   modelSentinels: field('MODEL_SENTINELS', 'auto,default', list),
