@@ -43,6 +43,7 @@ export function planAcquire(candidates: readonly RoutingCandidate[], ctx: PlanCo
       return { candidates: slots(rotateAfter(candidates, ctx.previousNode)), order: 'in_order' };
     case 'RANDOM':
       return { candidates: slots(shuffle(candidates, ctx.random)), order: 'in_order' };
+    case 'CACHE_AFFINITY': // routes as LEAST_LOADED until routing/cache-affinity.ts is wired in
     case 'LEAST_LOADED':
       // The store sorts by live load with ties in the given order: shuffling first spreads
       // an idle fleet instead of sending every lone request to the lowest node id.
