@@ -6,3 +6,8 @@ export * from './unique-prefix.ts';
 export * from './fake-llm-server.ts';
 export * from './fake-kinds.ts';
 export * from './start-fake-llm-server.ts';
+export * from './prefix-cache.ts';
+export * from './fake-engine-sim.ts';
+export * from './fake-engine-routes.ts';
+export * from './fake-engine.ts';
+export * from './start-fake-engine.ts';

@@ -1,0 +1,45 @@
+import { fileURLToPath } from 'node:url';
+import { spawnTsProcess, type SpawnedProcess } from './spawn-process.ts';
+import type { FakeEngineOptions } from './fake-engine.ts';
+import type { EngineStats } from './fake-engine-sim.ts';
+import type { LoadFault } from './fake-engine-routes.ts';
+
+const ENTRY = fileURLToPath(new URL('./fake-engine.ts', import.meta.url));
+
+export interface FakeEngineStats extends EngineStats {
+  running: number;
+  waiting: number;
+  loadedModels: string[];
+}
+
+export interface FakeEngineProcess extends SpawnedProcess<{ port: number; pid: number }> {
+  port: number;
+  /** "127.0.0.1:port", the node id the monitor records for it. */
+  node: string;
+  url: string;
+  options: FakeEngineOptions;
+  stats(): Promise<FakeEngineStats>;
+  reset(): Promise<void>;
+  /** Makes the load endpoints misbehave (null heals them). */
+  setFault(fault: LoadFault | null): Promise<void>;
+}
+
+/** Starts a fake engine (fake-engine.ts) in its own process on a free loopback port. */
+export async function startFakeEngine(options: FakeEngineOptions): Promise<FakeEngineProcess> {
+  const proc = await spawnTsProcess<{ port: number; pid: number }>(ENTRY, ['--config', JSON.stringify(options)]);
+  const url = `http://127.0.0.1:${proc.ready.port}`;
+  const post = async (path: string, body?: unknown) => {
+    const res = await fetch(`${url}${path}`, { method: 'POST', body: body === undefined ? undefined : JSON.stringify(body) });
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
+  };
+  return {
+    ...proc,
+    port: proc.ready.port,
+    node: `127.0.0.1:${proc.ready.port}`,
+    url,
+    options,
+    stats: async () => (await fetch(`${url}/__engine/stats`)).json() as Promise<FakeEngineStats>,
+    reset: () => post('/__engine/reset'),
+    setFault: (fault) => post('/__engine/config', { fault }),
+  };
+}
