@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import { systemClock, type Clock, type Config, type StateStore } from '@ai-lb/shared';
+import { createLogger, systemClock, type Clock, type Config, type StateStore } from '@ai-lb/shared';
 import { expandTargets, type ScanTarget } from './scan/targets.ts';
 import { runScan, type ScanDeps, type ScanReport } from './scan/run-scan.ts';
 import { createProbeClient } from './probes/probe-client.ts';
@@ -15,6 +15,8 @@ import { createCapacityResolver } from './resolve-capacity.ts';
 import { createMonitorMetrics, type MonitorMetrics } from './metrics.ts';
 import { createScanScheduler } from './schedule.ts';
 import { createMonitorApp, type HealthReport } from './monitor-app.ts';
+import { startLoadPolling } from './load/start-load-polling.ts';
+import type { LoadPollReport } from './load/load-poll-loop.ts';
 
 export interface StartMonitorOptions {
   config: Config;
@@ -30,6 +32,8 @@ export interface StartMonitorOptions {
 export interface MonitorHandle {
   /** Runs one scan now (or joins the one running) and publishes it. */
   scanOnce(): Promise<ScanReport>;
+  /** Polls every known node's engine load now (or joins the round running) and publishes it. */
+  pollLoadsOnce(): Promise<LoadPollReport>;
   stop(): Promise<void>;
   app: Express;
   /** The port /health and /metrics listen on, null when not listening. */
@@ -78,11 +82,20 @@ export async function startMonitor(options: StartMonitorOptions): Promise<Monito
     scheduler.start();
     scheduler.runNow().catch(() => undefined);
   }
+  const loadPolling = startLoadPolling({
+    config,
+    store,
+    clock,
+    registry: metrics.registry,
+    log: createLogger({ level: config.logLevel, base: { service: 'monitor' } }),
+    start: options.schedule !== false,
+  });
 
   return {
     scanOnce: () => scheduler.runNow(),
+    pollLoadsOnce: () => loadPolling.pollOnce(),
     async stop() {
-      await scheduler.stop();
+      await Promise.all([scheduler.stop(), loadPolling.stop()]);
       if (server) await closeServer(server);
       await client.close();
     },

@@ -25,8 +25,9 @@ export interface FakeEngineProcess extends SpawnedProcess<{ port: number; pid: n
 }
 
 /** Starts a fake engine (fake-engine.ts) in its own process on a free loopback port. */
-export async function startFakeEngine(options: FakeEngineOptions): Promise<FakeEngineProcess> {
-  const proc = await spawnTsProcess<{ port: number; pid: number }>(ENTRY, ['--config', JSON.stringify(options)]);
+export async function startFakeEngine(options: FakeEngineOptions, readyTimeoutMs = 45_000): Promise<FakeEngineProcess> {
+  // Generous: a bench or a test starts several at once on a small shared machine, each through tsx.
+  const proc = await spawnTsProcess<{ port: number; pid: number }>(ENTRY, ['--config', JSON.stringify(options)], { readyTimeoutMs });
   const url = `http://127.0.0.1:${proc.ready.port}`;
   const post = async (path: string, body?: unknown) => {
     const res = await fetch(`${url}${path}`, { method: 'POST', body: body === undefined ? undefined : JSON.stringify(body) });
