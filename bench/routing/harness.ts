@@ -80,6 +80,8 @@ async function runWorkload(
       starting.then((s) => pids.push(s.process.pid)).catch(() => undefined);
       services.set(strategy.name, starting);
     }
+    // Measuring starts once every one is up: a gateway still starting would steal CPU from a run.
+    await Promise.allSettled(services.values());
     for (const strategy of strategies) {
       if (performance.now() - started > options.budgetMs) {
         rows.push(emptyRow(workload.name, strategy.name, 'skipped: time budget'));

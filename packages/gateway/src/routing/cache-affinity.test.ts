@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_NODE_PRIORITY } from '@ai-lb/shared';
 import { isFull, totalLoad, type EngineAwareCandidate } from './engine-candidate.ts';
-import { AFFINITY_LOAD_FACTOR, affinityBound, orderByCacheAffinity } from './cache-affinity.ts';
+import { AFFINITY_LOAD_FACTOR, AFFINITY_MIN_FLOOR, affinityBound, affinityFloor, orderByCacheAffinity } from './cache-affinity.ts';
 import { HashRing, hash32 } from './hash-ring.ts';
 
 const NODES = ['10.0.0.1:8000', '10.0.0.2:8000', '10.0.0.3:8000', '10.0.0.4:8000'];
@@ -115,5 +115,14 @@ describe('orderByCacheAffinity', () => {
     const idle = NODES.map((n) => candidate(n, { slots: 6 }));
     expect(affinityBound(idle[0], idle)).toBe(6);
     expect(affinityBound(candidate('x', { slots: null }), [candidate('x', { slots: null })])).toBe(AFFINITY_LOAD_FACTOR);
+  });
+
+  it('unknown slot count: an engine that queues nothing keeps its keys; one that queues does not', () => {
+    const engine = (waiting: number) => ({ node: 'x', running: 6, waiting, kvCacheUsage: null, loadedModels: null, at: 0 });
+    const free = candidate('x', { slots: null, inflight: 6, engine: engine(0) });
+    expect(affinityFloor(free)).toBe(7);
+    const queueing = candidate('x', { slots: null, inflight: 6, engine: engine(2) });
+    expect(affinityFloor(queueing)).toBe(AFFINITY_MIN_FLOOR);
+    expect(affinityFloor(candidate('x', { slots: null }))).toBe(AFFINITY_MIN_FLOOR);
   });
 });

@@ -14,10 +14,12 @@
  *    it sheds keys. The paper's trade-off: smaller c evens load out but moves more keys
  *    (fewer cache hits); 1.25 is the factor of Vimeo's write-up of the algorithm and of
  *    libraries built on it (HAProxy exposes the same knob as hash-balance-factor).
- *  - floor = the node's slot count (its cap, else what the engine reported), at least
- *    AFFINITY_MIN_FLOOR: at light load every busy node is "above the average" (one request
- *    on a node of an otherwise idle fleet of 3 is 3× the mean), so without a floor affinity
- *    would never hold. A node keeps its keys while it still has a free slot.
+ *  - floor = the node's slot count (its cap, else what the engine reported): at light load
+ *    every busy node is "above the average" (one request on a node of an otherwise idle
+ *    fleet of 3 is 3× the mean), so without a floor affinity would never hold. A node keeps
+ *    its keys while it has a free slot. Where the slot count is unknown (vLLM does not
+ *    expose --max-num-seqs), a fresh engine reading that shows no queue counts as a free
+ *    slot; with neither, the floor is AFFINITY_MIN_FLOOR requests.
  *
  * Load is the engine-aware one (ai-lb's in-flight + requests from elsewhere). The order:
  *  1. a cold node (the engine lists the model as not loaded) goes after the others while
@@ -35,7 +37,7 @@ import { isFull, totalLoad, type EngineAwareCandidate } from './engine-candidate
 import { hash32, type HashRing } from './hash-ring.ts';
 
 export const AFFINITY_LOAD_FACTOR = 1.25;
-/** A node without a known slot count keeps its keys while it has fewer requests than this. */
+/** A node that tells nothing of its capacity keeps its keys while it has fewer requests than this. */
 export const AFFINITY_MIN_FLOOR = 1;
 
 export interface AffinityOptions {
@@ -51,7 +53,15 @@ export function affinityBound(
   let total = 0;
   for (const c of candidates) total += totalLoad(c);
   const average = (total + 1) / Math.max(1, candidates.length);
-  return Math.max(loadFactor * average, Math.max(AFFINITY_MIN_FLOOR, candidate.slots ?? 0));
+  return Math.max(loadFactor * average, affinityFloor(candidate));
+}
+
+/** The load below which a node keeps its keys whatever the fleet's average. */
+export function affinityFloor(candidate: EngineAwareCandidate): number {
+  if (candidate.slots !== null && candidate.slots > 0) return candidate.slots;
+  // The engine queues nothing: it starts a new request at once, like a node with a free slot.
+  if (candidate.engine !== null && candidate.engine.waiting === 0) return totalLoad(candidate) + 1;
+  return AFFINITY_MIN_FLOOR;
 }
 
 /**
