@@ -4,7 +4,9 @@
  * (bench/routing/workloads.ts), through the real gateway and monitor. Prints mean and p99
  * TTFT and end-to-end time, throughput, model loads triggered and prefix-cache hit rate
  * per workload × strategy. Bounded by --budget-secs (default 270; --quick 120): runs that
- * would start later are reported as skipped. Only 127.0.0.1; everything started is stopped.
+ * would start later are reported as skipped. `--runtime tsx` runs the services through tsx
+ * exactly as `pnpm start` does (default: the `pnpm build` bundle). Only 127.0.0.1;
+ * everything started is stopped.
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -13,7 +15,8 @@ import { BENCH_STRATEGIES } from './strategies.ts';
 import { formatTable } from './summarize.ts';
 import { WORKLOADS } from './workloads.ts';
 
-const USAGE = 'usage: pnpm bench:routing [--quick] [--json] [--workload name,…] [--strategy name,…] [--budget-secs N]';
+const USAGE =
+  'usage: pnpm bench:routing [--quick] [--json] [--workload name,…] [--strategy name,…] [--budget-secs N] [--runtime bundle|tsx]';
 const QUICK_SCALE = 0.35;
 
 function fail(message: string): never {
@@ -30,7 +33,15 @@ function pick<T extends { name: string }>(all: readonly T[], wanted: string | un
 }
 
 async function main(): Promise<void> {
-  let values: { quick?: boolean; json?: boolean; workload?: string; strategy?: string; 'budget-secs'?: string; help?: boolean };
+  let values: {
+    quick?: boolean;
+    json?: boolean;
+    workload?: string;
+    strategy?: string;
+    'budget-secs'?: string;
+    runtime?: string;
+    help?: boolean;
+  };
   try {
     values = parseArgs({
       options: {
@@ -39,6 +50,7 @@ async function main(): Promise<void> {
         workload: { type: 'string' },
         strategy: { type: 'string' },
         'budget-secs': { type: 'string' },
+        runtime: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -51,6 +63,8 @@ async function main(): Promise<void> {
   }
   const budgetSecs = Number(values['budget-secs'] ?? (values.quick ? 120 : 270));
   if (!Number.isFinite(budgetSecs) || budgetSecs <= 0) fail(`--budget-secs must be a positive number of seconds`);
+  const runtime = values.runtime ?? 'bundle';
+  if (runtime !== 'bundle' && runtime !== 'tsx') fail('--runtime must be bundle or tsx');
   // Ctrl-C: exit through process.exit so the testkit's exit hook kills every child.
   process.once('SIGINT', () => process.exit(130));
   const result = await runRoutingBench({
@@ -58,6 +72,7 @@ async function main(): Promise<void> {
     strategies: pick(BENCH_STRATEGIES, values.strategy, 'strategy'),
     scale: values.quick ? QUICK_SCALE : 1,
     budgetMs: budgetSecs * 1000,
+    runtime,
     log: (line) => process.stderr.write(`bench:routing: ${line}\n`),
   });
   const machine = {

@@ -1,7 +1,9 @@
 /**
  * Starts ai-lb the way the README's `pnpm start` does — one process, gateway and monitor,
- * in-memory state — scanning exactly the bench's engines. The only place the bench knows
- * the entry point: when the services move (packages/cli), change SERVICES_ENTRY and args.
+ * in-memory state, the shipped V8 flags — scanning exactly the bench's engines; from the
+ * `pnpm build` bundle of the same entry unless told to use tsx (runtime.ts). The only place
+ * the bench knows the entry point: when the services move (packages/cli), change
+ * SERVICES_ENTRY, SERVICE_ENTRIES.gateway (scripts/build-bundles.ts) and SERVICES_ARGS.
  */
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,13 +22,16 @@ export interface RunningServices {
 
 /**
  * `env` on top of a clean environment (the caller's ai-lb variables dropped, so a shell's
- * ROUTING_STRATEGY cannot change what is measured). Resolves once every model has every
- * node eligible.
+ * ROUTING_STRATEGY cannot change what is measured). Resolves once every model is eligible
+ * on its nodes.
  */
 export async function startServices(options: {
   nodes: readonly string[];
-  models: readonly string[];
+  /** What must be eligible before the services count as up: each model on its nodes. */
+  models: readonly { model: string; nodes: readonly string[] }[];
   env: Record<string, string>;
+  /** The services bundled (`pnpm build`'s gateway.mjs, what the image runs), else the source through tsx. */
+  bundle?: string | null;
   readyTimeoutMs?: number;
 }): Promise<RunningServices> {
   const env: NodeJS.ProcessEnv = {
@@ -40,14 +45,16 @@ export async function startServices(options: {
     ...options.env,
   };
   const timeoutMs = options.readyTimeoutMs ?? 60_000;
-  const proc = await spawnTsProcess<{ port: number; pid: number }>(SERVICES_ENTRY, SERVICES_ARGS, {
+  const bundle = options.bundle ?? null;
+  const proc = await spawnTsProcess<{ port: number; pid: number }>(bundle ?? SERVICES_ENTRY, SERVICES_ARGS, {
     env,
     nodeArgs: v8Flags(SHIPPED_V8),
     readyTimeoutMs: timeoutMs,
+    tsx: bundle === null,
   });
   const baseUrl = `http://127.0.0.1:${proc.ready.port}`;
   try {
-    for (const model of options.models) await waitUntilEligible(baseUrl, model, options.nodes, timeoutMs);
+    for (const { model, nodes } of options.models) await waitUntilEligible(baseUrl, model, nodes, timeoutMs);
   } catch (error) {
     await proc.stop();
     throw new Error(`${(error as Error).message}; stderr: ${proc.stderr().slice(-1500)}`);
@@ -75,5 +82,5 @@ async function waitUntilEligible(baseUrl: string, model: string, nodes: readonly
     }
     await sleep(100);
   }
-  throw new Error(`model ${model}: nodes ${nodes.join(',')} not eligible within ${timeoutMs} ms (last: ${last.slice(0, 200)})`);
+  throw new Error(`model ${model}: nodes ${nodes.join(',')} not eligible within ${timeoutMs} ms (last: ${last.slice(0, 400)})`);
 }

@@ -35,8 +35,9 @@ export interface Workload {
   /** What it shows, for the report. */
   about: string;
   engines: FakeEngineOptions[];
-  /** Gateway settings this fleet needs on top of the strategy's. */
-  gatewayEnv: Record<string, string>;
+  /** ai-lb's cap on each of this workload's nodes (MAXCONN_MAP), when it needs one. */
+  maxconn?: number;
+  /** Names no other workload uses: one gateway serves every workload's fleet, told apart by model. */
   models: string[];
   outside?: OutsideLoad;
   trace(scale: number): Session[];
@@ -51,21 +52,20 @@ const VLLM = { kind: 'vllm', slots: 4, modelLoadMs: 0, kvCacheTokens: 40_000 } a
  */
 const multiTurn: Workload = {
   name: 'multi-turn',
-  about: 'conversations of 4 turns, 4 shared 1 500-token system prompts, a 1 500-token document each; 3 vLLM-like nodes',
-  engines: [0, 1, 2].map(() => ({ ...VLLM, models: ['chat-8b'], decodeTokensPerSec: 60, prefillTokensPerSec: 8_000 })),
-  gatewayEnv: {},
-  models: ['chat-8b'],
+  about: 'conversations of 8 turns on a 4 000-token document each, 4 shared 1 500-token system prompts; 3 vLLM-like nodes',
+  engines: [0, 1, 2].map(() => ({ ...VLLM, models: ['multi-turn-8b'], decodeTokensPerSec: 60, prefillTokensPerSec: 6_000 })),
+  models: ['multi-turn-8b'],
   trace(scale) {
     const random = seededRandom(13);
     const systems = [0, 1, 2, 3].map(() => randomText(random, 1500));
-    const conversations = Math.max(2, Math.round(18 * scale));
+    const conversations = Math.max(2, Math.round(12 * scale));
     return Array.from({ length: conversations }, (_, i) => ({
       startMs: Math.round(i * 333),
-      model: 'chat-8b',
-      thinkMs: 200,
+      model: 'multi-turn-8b',
+      thinkMs: 100,
       turns: [
-        { system: systems[i % systems.length], user: randomText(random, 1500), maxTokens: 24 },
-        ...[1, 2, 3].map(() => ({ user: randomText(random, 100), maxTokens: 24 })),
+        { system: systems[i % systems.length], user: randomText(random, 4000), maxTokens: 16 },
+        ...Array.from({ length: 7 }, () => ({ user: randomText(random, 100), maxTokens: 16 })),
       ],
     }));
   },
@@ -90,11 +90,11 @@ const twoModels: Workload = {
     kvCacheTokens: 16_000,
   })),
   // Ollama does not report its parallelism: the cap is what lets warm-first see a full node.
-  gatewayEnv: { DEFAULT_MAXCONN: '2' },
+  maxconn: 2,
   models: ['model-a', 'model-b'],
   trace(scale) {
     const random = seededRandom(21);
-    const requests = Math.max(4, Math.round(24 * scale));
+    const requests = Math.max(4, Math.round(16 * scale));
     return Array.from({ length: requests }, (_, i) => ({
       startMs: Math.round(i * 250),
       model: random() < 0.5 ? 'model-a' : 'model-b',
@@ -111,16 +111,15 @@ const twoModels: Workload = {
 const outsideLoad: Workload = {
   name: 'outside-load',
   about: 'an outside client keeps 10 requests on node 1 of 3 vLLM-like nodes (4 slots): 4 running, 6 queued',
-  engines: [0, 1, 2].map(() => ({ ...VLLM, models: ['chat-8b'], decodeTokensPerSec: 50, prefillTokensPerSec: 8_000 })),
-  gatewayEnv: {},
-  models: ['chat-8b'],
+  engines: [0, 1, 2].map(() => ({ ...VLLM, models: ['outside-load-8b'], decodeTokensPerSec: 50, prefillTokensPerSec: 8_000 })),
+  models: ['outside-load-8b'],
   outside: { engine: 0, concurrency: 10, promptTokens: 300, maxTokens: 60 },
   trace(scale) {
     const random = seededRandom(34);
-    const requests = Math.max(4, Math.round(30 * scale));
+    const requests = Math.max(4, Math.round(20 * scale));
     return Array.from({ length: requests }, (_, i) => ({
       startMs: Math.round(i * 200),
-      model: 'chat-8b',
+      model: 'outside-load-8b',
       thinkMs: 0,
       turns: [{ user: randomText(random, 300), maxTokens: 20 }],
     }));
@@ -133,18 +132,17 @@ const heterogeneous: Workload = {
   about: '1 fast node (150 tok/s) and 2 slow ones (30 tok/s), 4 slots each',
   engines: [150, 30, 30].map((decode) => ({
     ...VLLM,
-    models: ['chat-8b'],
+    models: ['heterogeneous-8b'],
     decodeTokensPerSec: decode,
     prefillTokensPerSec: decode * 100,
   })),
-  gatewayEnv: {},
-  models: ['chat-8b'],
+  models: ['heterogeneous-8b'],
   trace(scale) {
     const random = seededRandom(55);
-    const requests = Math.max(4, Math.round(30 * scale));
+    const requests = Math.max(4, Math.round(20 * scale));
     return Array.from({ length: requests }, (_, i) => ({
       startMs: Math.round(i * 200),
-      model: 'chat-8b',
+      model: 'heterogeneous-8b',
       thinkMs: 0,
       turns: [{ user: randomText(random, 500), maxTokens: 24 }],
     }));

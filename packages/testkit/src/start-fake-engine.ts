@@ -4,7 +4,8 @@ import type { FakeEngineOptions } from './fake-engine.ts';
 import type { EngineStats } from './fake-engine-sim.ts';
 import type { LoadFault } from './fake-engine-routes.ts';
 
-const ENTRY = fileURLToPath(new URL('./fake-engine.ts', import.meta.url));
+export const FAKE_ENGINE_ENTRY = fileURLToPath(new URL('./fake-engine.ts', import.meta.url));
+const ENTRY = FAKE_ENGINE_ENTRY;
 
 export interface FakeEngineStats extends EngineStats {
   running: number;
@@ -24,10 +25,19 @@ export interface FakeEngineProcess extends SpawnedProcess<{ port: number; pid: n
   setFault(fault: LoadFault | null): Promise<void>;
 }
 
+export interface StartFakeEngineOptions {
+  /** A plain-JavaScript bundle of fake-engine.ts to run instead of the source through tsx (faster to start). */
+  bundle?: string;
+  /** Generous by default: a bench or a test starts several at once on a small shared machine. */
+  readyTimeoutMs?: number;
+}
+
 /** Starts a fake engine (fake-engine.ts) in its own process on a free loopback port. */
-export async function startFakeEngine(options: FakeEngineOptions, readyTimeoutMs = 45_000): Promise<FakeEngineProcess> {
-  // Generous: a bench or a test starts several at once on a small shared machine, each through tsx.
-  const proc = await spawnTsProcess<{ port: number; pid: number }>(ENTRY, ['--config', JSON.stringify(options)], { readyTimeoutMs });
+export async function startFakeEngine(options: FakeEngineOptions, start: StartFakeEngineOptions = {}): Promise<FakeEngineProcess> {
+  const proc = await spawnTsProcess<{ port: number; pid: number }>(start.bundle ?? ENTRY, ['--config', JSON.stringify(options)], {
+    readyTimeoutMs: start.readyTimeoutMs ?? 45_000,
+    tsx: start.bundle === undefined,
+  });
   const url = `http://127.0.0.1:${proc.ready.port}`;
   const post = async (path: string, body?: unknown) => {
     const res = await fetch(`${url}${path}`, { method: 'POST', body: body === undefined ? undefined : JSON.stringify(body) });

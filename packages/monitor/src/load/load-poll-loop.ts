@@ -11,8 +11,15 @@
  *   no reading this round: routing then treats it on ai-lb's own counts.
  * Healthy nodes only: an unhealthy one would cost a timeout per round for nothing.
  */
-import type { Clock, EngineLoadReading, Logger, NodeId, NodeState, StateStore } from '@ai-lb/shared';
-import { engineLoadMaxAgeMs } from '@ai-lb/shared';
+import {
+  engineLoadMaxAgeMs,
+  type Clock,
+  type EngineLoadReading,
+  type Logger,
+  type NodeId,
+  type NodeState,
+  type StateStore,
+} from '@ai-lb/shared';
 import { mapWithConcurrency } from '../scan/map-with-concurrency.ts';
 import { ProbeError, type ProbeErrorReason } from '../probes/probe-error.ts';
 import type { LoadClient } from './load-client.ts';
