@@ -12,8 +12,8 @@
  *
  *  - c = AFFINITY_LOAD_FACTOR = 1.25: a node may run 25 % above the fleet's average before
  *    it sheds keys. The paper's trade-off: smaller c evens load out but moves more keys
- *    (fewer cache hits); 1.25 is the factor of Vimeo's write-up of the algorithm and of
- *    libraries built on it (HAProxy exposes the same knob as hash-balance-factor).
+ *    (fewer cache hits); 1.25 is the value of liblb's bounded-load balancer (HAProxy
+ *    exposes the same knob as hash-balance-factor).
  *  - floor = the node's slot count (its cap, else what the engine reported): at light load
  *    every busy node is "above the average" (one request on a node of an otherwise idle
  *    fleet of 3 is 3× the mean), so without a floor affinity would never hold. A node keeps
