@@ -1,4 +1,4 @@
 export { startMonitor, type MonitorHandle, type StartMonitorOptions } from './start-monitor.ts';
-export { expandTargets, nodeIdOf, normalizeNodeId, MAX_SCAN_TARGETS, type ScanTarget } from './scan/targets.ts';
+export { expandTargets, MAX_SCAN_TARGETS, type ScanTarget } from './scan/targets.ts';
 export { runScan, type ScanReport } from './scan/run-scan.ts';
 export { createProbeClient } from './probes/probe-client.ts';

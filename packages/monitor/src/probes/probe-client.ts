@@ -5,10 +5,11 @@
  * per interval, so pooled sockets would only pile up.
  */
 import { connect } from 'node:net';
+import type { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
-import type { NodeId } from '@ai-lb/shared';
+import { normalizeNodeId, originOf, readBounded, type NodeId } from '@ai-lb/shared';
 import { ProbeError, toProbeError } from './probe-error.ts';
-import { normalizeNodeId, type ScanTarget } from '../scan/targets.ts';
+import type { ScanTarget } from '../scan/targets.ts';
 
 /** Big enough for an LM Studio or Ollama box with hundreds of models; a /metrics page is ~100 KiB. */
 export const DEFAULT_MAX_PROBE_BODY_BYTES = 4 * 1024 * 1024;
@@ -52,7 +53,7 @@ export function createProbeClient(options: ProbeClientOptions): ProbeClient {
     const started = performance.now();
     const signal = AbortSignal.timeout(timeoutMs);
     try {
-      const response = await request(`${targetUrl(target)}${path}`, {
+      const response = await request(`${originOf(target)}${path}`, {
         method: 'GET',
         dispatcher: agent,
         signal,
@@ -98,31 +99,14 @@ function requestHeaders(apiKey: string | undefined): Record<string, string> {
   return headers;
 }
 
-/** http://host:port, with IPv6 hosts in brackets. */
-export function targetUrl(target: ScanTarget): string {
-  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-  return `http://${host}:${target.port}`;
-}
-
 /**
  * Reads a body as UTF-8 text, stopping (and destroying the stream, which closes the
  * socket) as soon as it passes maxBytes: a server that streams forever costs at most
  * maxBytes of memory.
  */
-export async function readBoundedBody(
-  body: AsyncIterable<Uint8Array> & { destroy?: (error?: Error) => void },
-  maxBytes: number,
-  what = 'body',
-): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.byteLength;
-    if (size > maxBytes) {
-      body.destroy?.();
-      throw new ProbeError('too_large', `${what}: body over the ${maxBytes}-byte cap`);
-    }
-    chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-  }
-  return Buffer.concat(chunks).toString('utf8');
+export async function readBoundedBody(body: Readable, maxBytes: number, what = 'body'): Promise<string> {
+  const read = await readBounded(body, { maxBytes });
+  if (read.kind === 'too_large') throw new ProbeError('too_large', `${what}: body over the ${maxBytes}-byte cap`);
+  if (read.kind !== 'complete') throw new ProbeError('reset', `${what}: the connection closed before the body ended`);
+  return read.body.toString('utf8');
 }

@@ -1,3 +1,4 @@
+import { hostForUrl } from '../node-id.ts';
 import { ConfigError } from './parsers.ts';
 import { CONFIG_SCHEMA, type RawConfig } from './schema.ts';
 
@@ -50,9 +51,7 @@ function isRedisUrl(url: string): boolean {
 function buildRedisUrl(config: RawConfig): string {
   const auth = config.redisPassword ? `:${encodeURIComponent(config.redisPassword)}@` : '';
   const host = config.redisHost ?? 'localhost';
-  // An IPv6 address needs brackets in a URL ("::1" -> "[::1]").
-  const urlHost = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `redis://${auth}${urlHost}:${config.redisPort}`;
+  return `redis://${auth}${hostForUrl(host)}:${config.redisPort}`;
 }
 
 /**

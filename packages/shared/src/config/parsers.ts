@@ -1,3 +1,4 @@
+import { parseNodeId } from '../node-id.ts';
 /**
  * Value parsers for environment variables. Each returns the parsed value or throws a
  * ConfigError whose one-line message names the variable, the value and what is allowed.
@@ -86,10 +87,9 @@ export const portList: Parser<number[]> = (raw, name) => {
   return [...new Set(ports)];
 };
 
-const NODE_KEY = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
-
 /**
- * "host:port=value" pairs separated by , or ; — keys are normalised node ids. With
+ * "host:port=value" pairs separated by , or ; — keys are canonical node ids (node-id.ts), so
+ * "[0:0::1]:8080" names the node the monitor records as "[::1]:8080". With
  * `secret`, values (API keys) never reach an error message: only node ids are echoed.
  */
 export function nodeMap<T>(valueParser: Parser<T>, allowed: string, { secret = false } = {}): Parser<ReadonlyMap<string, T>> {
@@ -101,13 +101,13 @@ export function nodeMap<T>(valueParser: Parser<T>, allowed: string, { secret = f
       const eq = item.indexOf('=');
       const key = eq > 0 ? item.slice(0, eq).trim() : '';
       const value = eq > 0 ? item.slice(eq + 1).trim() : '';
-      const match = NODE_KEY.exec(key);
-      if (!match || Number(match[2]) < 1 || Number(match[2]) > 65_535 || value === '') {
+      const parsed = parseNodeId(key);
+      if (parsed === null || value === '') {
         const what = secret ? `an entry` : `"${item}"`;
         throw new ConfigError(name, shown, `${expected} (${what} is not host:port=${allowed})`);
       }
       try {
-        map.set(key.toLowerCase(), valueParser(value, name));
+        map.set(parsed.node, valueParser(value, name));
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
         throw new ConfigError(name, shown, `${expected} (${key}: ${error.allowed})`);
@@ -127,7 +127,7 @@ function redactMapValues(raw: string): string {
     .map((item) => {
       const eq = item.indexOf('=');
       const key = eq > 0 ? item.slice(0, eq).trim() : '';
-      return NODE_KEY.test(key) ? `${key}=…` : '…';
+      return parseNodeId(key) !== null ? `${key}=…` : '…';
     })
     .join(',');
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { compareNodeIds } from '../node-id.ts';
 import { Command, type ChainableCommander, type Redis } from 'ioredis';
 import { GatewayError } from '../errors.ts';
 import { KEY_TTL_MS, redisKeys, type RedisKeys } from '../redis-keys.ts';
@@ -400,7 +401,7 @@ function throwFirstError(results: [Error | null, unknown][] | null): [Error | nu
 }
 
 function byNodeId(a: NodeState, b: NodeState): number {
-  return a.node < b.node ? -1 : a.node > b.node ? 1 : 0;
+  return compareNodeIds(a.node, b.node);
 }
 
 /** QUIT lets in-flight replies arrive; a client that is not connected just stops reconnecting. */

@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.ts';
+import { compareNodeIds } from '../node-id.ts';
 import type { CircuitInfo, Clock, NodeId, NodeState } from '../types.ts';
 import { MemoryStateStore } from './memory-state-store.ts';
 import type { AcquireSlotRequest, AcquireSlotResult, LeaseRef, QueueTicketRef, ReleaseSlotRequest, StateStore } from './state-store.ts';
@@ -252,7 +253,7 @@ export class ResilientStateStore implements StateStore {
 
   private putLocally(state: NodeState): Promise<void> {
     const others = (this.fleet ?? []).filter((n) => n.node !== state.node);
-    this.fleet = [...others, structuredClone(state)].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+    this.fleet = [...others, structuredClone(state)].sort((a, b) => compareNodeIds(a.node, b.node));
     this.fleetChanged();
     return Promise.resolve();
   }
