@@ -1,5 +1,5 @@
 import { GatewayError, type NodeId } from '@ai-lb/shared';
-import type { AbortSignalLike } from '../http/abort-switch.ts';
+import type { AbortSignalLike } from '../forwarding/attempt-abort.ts';
 import type { Lease, Placement } from '../capacity/slot-leases.ts';
 import type { FailureClass } from './classify-failure.ts';
 

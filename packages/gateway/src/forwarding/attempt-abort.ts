@@ -1,4 +1,56 @@
-import { AbortSwitch, type AbortSignalLike } from '../http/abort-switch.ts';
+type AbortListener = () => void;
+
+/**
+ * What the gateway's code (and undici, as a request `signal`) reads of an abort signal.
+ * A real AbortSignal is one; so is an AbortSwitch.
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: AbortListener, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: AbortListener): void;
+}
+
+/**
+ * A one-shot abort signal and its trigger in one small object: a request has two (the
+ * client's and the attempt's), and AbortController's AbortSignal with EventTarget listeners
+ * costs several times more per request (docs/performance.md). A request has one to three
+ * listeners, held in an array; every listener is called once, as with `{ once: true }`.
+ */
+export class AbortSwitch implements AbortSignalLike {
+  aborted = false;
+  reason: unknown = undefined;
+  private listeners: AbortListener[] = [];
+
+  addEventListener(type: 'abort', listener: AbortListener): void {
+    if (type === 'abort' && !this.aborted) this.listeners.push(listener);
+  }
+
+  removeEventListener(type: 'abort', listener: AbortListener): void {
+    if (type !== 'abort') return;
+    const index = this.listeners.indexOf(listener);
+    if (index !== -1) this.listeners.splice(index, 1);
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listeners = this.listeners;
+    this.listeners = [];
+    // One listener that throws must not keep the others (e.g. undici's cancel) from running.
+    let failure: unknown = null;
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    if (failure !== null) throw failure;
+  }
+}
+
 import { AttemptError, type AttemptErrorCode } from './attempt-error.ts';
 
 /**
@@ -33,7 +85,7 @@ export class AttemptAbort extends AbortSwitch {
   /**
    * Starts (or replaces) the phase timer. The next phase usually has the same duration
    * (head, then body, both REQUEST_TIMEOUT_SECS): the running timer is then restarted
-   * rather than replaced — one timer per attempt instead of one per phase (issue 6).
+   * rather than replaced — one timer per attempt instead of one per phase.
    */
   arm(ms: number, code: AttemptErrorCode, message: string): void {
     this.timeoutCode = code;

@@ -1,5 +1,5 @@
 import { Pool } from 'undici';
-import type { NodeId, NodeState } from '@ai-lb/shared';
+import { originOf, type NodeId, type NodeState } from '@ai-lb/shared';
 
 export interface UpstreamPoolOptions {
   connectTimeoutMs: number;
@@ -31,6 +31,11 @@ export class UpstreamPools {
     return pool;
   }
 
+  /** Pools open now (one per node that was sent a request and is still in the fleet). */
+  get size(): number {
+    return this.pools.size;
+  }
+
   /** Closes the pools of nodes no longer in the fleet; their in-flight requests finish first. */
   retain(nodes: ReadonlySet<NodeId>): void {
     for (const [id, pool] of this.pools) {
@@ -40,18 +45,9 @@ export class UpstreamPools {
     }
   }
 
-  get size(): number {
-    return this.pools.size;
-  }
-
   async close(): Promise<void> {
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(pools.map((pool) => pool.destroy().catch(() => undefined)));
   }
-}
-
-export function originOf(node: Pick<NodeState, 'host' | 'port'>): string {
-  const host = node.host.includes(':') && !node.host.startsWith('[') ? `[${node.host}]` : node.host;
-  return `http://${host}:${node.port}`;
 }

@@ -29,27 +29,35 @@ export interface PlanContext {
   random: () => number;
 }
 
+type Plan = (candidates: readonly RoutingCandidate[], ctx: PlanContext) => AcquirePlan;
+
+const slots = (list: readonly RoutingCandidate[]): SlotCandidate[] => list.map(({ node, maxconn }) => ({ node, maxconn }));
+
 /**
- * Orders candidates for one attempt; no I/O, no side effects. `candidates` come sorted by
- * node id, so the round-robin index means the same node on every replica, and fleet
- * changes of other models never move it.
+ * One plan per ROUTING_STRATEGY; each orders candidates for one attempt, with no I/O and no
+ * side effects. The store applies `least_loaded` and `rotate` itself, on live counts, so the
+ * order those two give is exact across replicas; the others hand it a finished order.
+ */
+export const STRATEGY_PLANS: Record<RoutingStrategy, Plan> = {
+  ROUND_ROBIN: (candidates, ctx) =>
+    ctx.previousNode === null
+      ? { candidates: slots(candidates), order: 'rotate', rotateKey: ctx.rotateKey }
+      : // A retry continues the rotation after the failed node without consuming a turn.
+        { candidates: slots(rotateAfter(candidates, ctx.previousNode)), order: 'in_order' },
+  RANDOM: (candidates, ctx) => ({ candidates: slots(shuffle(candidates, ctx.random)), order: 'in_order' }),
+  // The store sorts by live load with ties in the given order: shuffling first spreads an
+  // idle fleet instead of sending every lone request to the lowest node id.
+  LEAST_LOADED: (candidates, ctx) => ({ candidates: slots(shuffle(candidates, ctx.random)), order: 'least_loaded' }),
+  P2C: (candidates, ctx) => ({ candidates: slots(powerOfTwoChoices(candidates, ctx.random)), order: 'in_order' }),
+};
+
+/**
+ * The plan of the configured strategy. `candidates` come sorted by node id, so the
+ * round-robin index means the same node on every replica, and fleet changes of other models
+ * never move it.
  */
 export function planAcquire(candidates: readonly RoutingCandidate[], ctx: PlanContext): AcquirePlan {
-  const slots = (list: readonly RoutingCandidate[]) => list.map(({ node, maxconn }) => ({ node, maxconn }));
-  switch (ctx.strategy) {
-    case 'ROUND_ROBIN':
-      if (ctx.previousNode === null) return { candidates: slots(candidates), order: 'rotate', rotateKey: ctx.rotateKey };
-      // A retry continues the rotation after the failed node without consuming a turn.
-      return { candidates: slots(rotateAfter(candidates, ctx.previousNode)), order: 'in_order' };
-    case 'RANDOM':
-      return { candidates: slots(shuffle(candidates, ctx.random)), order: 'in_order' };
-    case 'LEAST_LOADED':
-      // The store sorts by live load with ties in the given order: shuffling first spreads
-      // an idle fleet instead of sending every lone request to the lowest node id.
-      return { candidates: slots(shuffle(candidates, ctx.random)), order: 'least_loaded' };
-    case 'P2C':
-      return { candidates: slots(powerOfTwoChoices(candidates, ctx.random)), order: 'in_order' };
-  }
+  return STRATEGY_PLANS[ctx.strategy](candidates, ctx);
 }
 
 /** Candidates starting with the first node id after `previous` (ids are sorted), wrapping. */
