@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { GATEWAY_MARK_HEADER, silentLogger, systemClock, type Clock, type Config, type Logger, type StateStore } from '@ai-lb/shared';
 import { SlotLeases } from './capacity/slot-leases.ts';
 import { gatewayEndpoints } from './endpoints.ts';
-import { NodeCooldowns } from './failover/node-cooldowns.ts';
-import { UpstreamPools } from './forwarding/upstream-pool.ts';
+import { NodeCooldowns } from './failover/with-failover.ts';
+
 import { createRouter } from './http/router.ts';
 import { GatewayMetrics } from './metrics.ts';
-import { FleetCache } from './routing/fleet-cache.ts';
+import { FleetCache, UpstreamPools } from './routing/fleet-cache.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -58,12 +58,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     log: services.log,
     onFinished: (exchange) => services.metrics.recordRequest(exchange),
   });
-  let active = 0;
-  const server = createServer((req, res) => {
-    active++;
-    res.once('close', () => active--);
-    router(req, res);
-  });
+  const server = createServer(router);
   // Idle client connections are kept a while for reuse; streams are not bounded by this.
   server.keepAliveTimeout = 65_000;
   server.on('clientError', (error, socket) => rejectBadRequest(socket, error));
@@ -74,7 +69,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       server.close();
       // In-flight requests (streams included) may finish; bounded by the grace period.
       const deadline = Date.now() + graceMs;
-      while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (router.active() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       server.closeAllConnections();
       services.fleet.stop();
       services.leases.stop();
@@ -88,7 +83,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     services,
     listen: (port = options.config.port, host = options.config.host) => listen(server, port, host),
     refreshFleet: () => services.fleet.refresh(),
-    activeRequests: () => active,
+    activeRequests: () => router.active(),
     close,
   };
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AcquireSlotRequest, AcquireSlotResult, AttemptOutcome, LeaseRef, NodeId, StateStore } from '@ai-lb/shared';
-import type { AbortSignalLike } from '../forwarding/attempt-abort.ts';
-import type { AcquirePlan } from '../routing/strategies.ts';
+import type { AbortSignalLike } from '../http/exchange.ts';
+import type { AcquirePlan } from '../routing/routing-rules.ts';
 import { SlotWaitQueue } from './wait-for-slot.ts';
 
 export interface Lease {

@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { AttemptOutcome } from '@ai-lb/shared';
-import type { AttemptAbort } from './attempt-abort.ts';
+import type { AttemptAbort } from './upstream-request.ts';
 import { AttemptError } from './attempt-error.ts';
 import type { Exchange } from '../http/exchange.ts';
 import { inspectSseEvent, SseEventSplitter } from './sse-events.ts';

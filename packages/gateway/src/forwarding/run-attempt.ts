@@ -7,14 +7,12 @@ import { classifyError, classifyStatus, parseRetryAfterMs, type FailureReason } 
 import type { AttemptResult } from '../failover/with-failover.ts';
 import { headerSafe, type Exchange } from '../http/exchange.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import type { FleetCache } from '../routing/fleet-cache.ts';
-import { AttemptAbort } from './attempt-abort.ts';
+import type { FleetCache, UpstreamPools } from '../routing/fleet-cache.ts';
 import { AttemptError } from './attempt-error.ts';
 import { pipeStream } from './pipe-stream.ts';
 import { redactSecrets } from './redact-secrets.ts';
 import { normalizeUpstreamError } from './upstream-error-body.ts';
-import type { UpstreamPools } from './upstream-pool.ts';
-import { checkJsonAnswer, fetchWhole, readBodyLimited, sendUpstream, upstreamHeaders } from './upstream-request.ts';
+import { AttemptAbort, checkJsonAnswer, fetchWhole, readBodyLimited, sendUpstream, upstreamHeaders } from './upstream-request.ts';
 
 /** One request as it goes through attempts: parsed once, sent as the same bytes each time. */
 export interface InferenceRequest {

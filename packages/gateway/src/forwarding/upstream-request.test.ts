@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Pool } from 'undici';
 import { startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
-import { AbortSwitch, AttemptAbort } from './attempt-abort.ts';
+import { AbortSwitch } from '../http/exchange.ts';
 import { AttemptError } from './attempt-error.ts';
-import { checkJsonAnswer, fetchWhole, type FetchWholeOptions } from './upstream-request.ts';
+import { AttemptAbort, checkJsonAnswer, fetchWhole, type FetchWholeOptions } from './upstream-request.ts';
 
 let server: FakeLlmProcess;
 let pool: Pool;

@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { GATEWAY_MARK_HEADER, GatewayError, readBounded, type Logger } from '@ai-lb/shared';
-import { AbortSwitch } from '../forwarding/attempt-abort.ts';
 import { asGatewayError, ERROR_RENDERERS, type ErrorFormat } from './error-formats.ts';
 
 /** Visible ASCII only, no spaces, at most 128: safe to log, echo and forward as a header. */
@@ -245,4 +244,57 @@ function bodyTooLarge(maxBytes: number): GatewayError {
   return new GatewayError('body_too_large', `the request body exceeds MAX_BODY_BYTES (${maxBytes} bytes)`, {
     headers: { connection: 'close' },
   });
+}
+
+type AbortListener = () => void;
+
+/**
+ * What the gateway's code (and undici, as a request `signal`) reads of an abort signal.
+ * A real AbortSignal is one; so is an AbortSwitch.
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: AbortListener, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: AbortListener): void;
+}
+
+/**
+ * A one-shot abort signal and its trigger in one small object: a request has two (the
+ * client's and the attempt's), and AbortController's AbortSignal with EventTarget listeners
+ * costs several times more per request (docs/performance.md). A request has one to three
+ * listeners, held in an array; every listener is called once, as with `{ once: true }`.
+ */
+export class AbortSwitch implements AbortSignalLike {
+  aborted = false;
+  reason: unknown = undefined;
+  private listeners: AbortListener[] = [];
+
+  addEventListener(type: 'abort', listener: AbortListener): void {
+    if (type === 'abort' && !this.aborted) this.listeners.push(listener);
+  }
+
+  removeEventListener(type: 'abort', listener: AbortListener): void {
+    if (type !== 'abort') return;
+    const index = this.listeners.indexOf(listener);
+    if (index !== -1) this.listeners.splice(index, 1);
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listeners = this.listeners;
+    this.listeners = [];
+    // One listener that throws must not keep the others (e.g. undici's cancel) from running.
+    let failure: unknown = null;
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    if (failure !== null) throw failure;
+  }
 }

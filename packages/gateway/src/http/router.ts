@@ -51,27 +51,33 @@ const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
  * `:param` patterns), 404 and 405 (with Allow), the API key, the Exchange, and one error
  * renderer for whatever the handler throws.
  */
-export function createRouter(endpoints: readonly Endpoint[], options: RouterOptions): RequestListener {
+export function createRouter(endpoints: readonly Endpoint[], options: RouterOptions): Router {
   const { exact, patterns } = buildRoutes(endpoints);
   const keyDigests = options.apiKeys.map(digest);
   const { log, onFinished } = options;
+  let active = 0;
+  const ended = () => active--;
 
-  return function route(req: IncomingMessage, res: ServerResponse): void {
+  const route = function route(req: IncomingMessage, res: ServerResponse): void {
+    active++;
     const { path, search } = splitUrl(req.url ?? '/');
     const found = exact.get(path) ?? findRoute(exact, patterns, path);
     if (found === null || found === undefined) {
+      res.once('close', ended);
       const exchange = new Exchange(req, res, path, search, errorFormatForPath(path), null);
       return exchange.fail(new GatewayError('route_not_found', `no route for ${req.method} ${path.slice(0, 200)}`), log);
     }
     const endpoint = found.route.byMethod.get(req.method === 'HEAD' ? 'GET' : (req.method ?? ''));
     if (endpoint === undefined) {
+      res.once('close', ended);
       const first = found.route.byMethod.values().next().value as Endpoint;
       const exchange = new Exchange(req, res, path, search, first.errors, null);
       const message = `${req.method} is not allowed on ${path.slice(0, 200)}; use ${found.route.allow}`;
       return exchange.fail(new GatewayError('method_not_allowed', message, { headers: { allow: found.route.allow } }), log);
     }
     const exchange = new Exchange(req, res, path, search, endpoint.errors, endpoint.surface ?? null);
-    if (endpoint.surface !== undefined) watchClient(exchange, onFinished);
+    if (endpoint.surface !== undefined) watchClient(exchange, ended, onFinished);
+    else res.once('close', ended);
     if (endpoint.auth && keyDigests.length > 0 && !hasValidKey(req, keyDigests)) {
       return exchange.fail(missingOrInvalidKey(req), log);
     }
@@ -82,15 +88,20 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
       exchange.fail(error, log);
     }
   };
+  return Object.assign(route, { active: () => active });
 }
 
+/** The request listener, and how many requests it is answering right now (graceful shutdown waits on it). */
+export type Router = RequestListener & { active(): number };
+
 /**
- * One 'close' listener per routed request does both jobs: cancel the request's work when the
- * client left before its response was sent in full, and report the request once it is over.
+ * One 'close' listener per routed request does all three jobs: count it out, cancel its work
+ * when the client left before its response was sent in full, and report it once it is over.
  */
-function watchClient(exchange: Exchange, onFinished: RouterOptions['onFinished']): void {
+function watchClient(exchange: Exchange, ended: () => void, onFinished: RouterOptions['onFinished']): void {
   const { res } = exchange;
   res.once('close', () => {
+    ended();
     if (!res.writableFinished) exchange.clientGone.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'));
     onFinished?.(exchange);
   });

@@ -1,7 +1,7 @@
 import { GatewayError, type Config } from '@ai-lb/shared';
 import type { Exchange } from '../http/exchange.ts';
 import type { FleetCache } from '../routing/fleet-cache.ts';
-import { resolveModel } from '../routing/resolve-model.ts';
+import { resolveModel } from '../routing/routing-rules.ts';
 
 /**
  * GET /v1/eligible_nodes?model=ID: the nodes a request for ID could go to now (healthy,

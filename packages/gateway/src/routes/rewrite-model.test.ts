@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { topLevelValueSpan, withModel } from './rewrite-model.ts';
+import { topLevelValueSpan, withModel } from './inference-route.ts';
 
 const rewrite = (text: string, model: string) => withModel(Buffer.from(text), JSON.parse(text), model).toString('utf8');
 
