@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GATEWAY_MARK_HEADER, silentLogger, systemClock, type Clock, type Config, type Logger, type StateStore } from '@ai-lb/shared';
+import { GATEWAY_MARK_HEADER, silentLogger, type Clock, type Config, type Logger, type StateStore } from '@ai-lb/shared';
 import { SlotLeases } from './capacity/slot-leases.ts';
 import { gatewayEndpoints } from './endpoints.ts';
 import { NodeCooldowns } from './failover/with-failover.ts';
@@ -56,7 +56,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const router = createRouter(gatewayEndpoints(services), {
     apiKeys: options.config.gatewayApiKeys,
     log: services.log,
-    onFinished: (exchange) => services.metrics.recordRequest(exchange),
+    onFinished: services.metrics,
   });
   const server = createServer(router);
   // Idle client connections are kept a while for reuse; streams are not bounded by this.
@@ -91,7 +91,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 function buildServices(options: GatewayOptions): GatewayServices {
   const { config, store } = options;
   const log = options.log ?? silentLogger;
-  const clock = options.clock ?? systemClock;
+  const clock = options.clock ?? Date.now;
   const metrics = new GatewayMetrics();
   const onStoreError = storeErrorLogger(log);
   const pools = new UpstreamPools({ connectTimeoutMs: Math.min(config.requestTimeoutMs, 10_000) });
@@ -108,8 +108,7 @@ function buildServices(options: GatewayOptions): GatewayServices {
     breaker: { threshold: config.circuitBreakerThreshold, ttlMs: config.circuitBreakerTtlMs },
     clock,
     onError: onStoreError,
-    onInflight: (counts) => fleet.noteInflight(counts),
-    onReleased: (node) => fleet.noteReleased(node),
+    inflightSink: fleet,
     onQueueWait: (seconds, result) => metrics.queueWait.observe({ result }, seconds),
   });
   metrics.watch({ fleet, store, queue: leases.queue });

@@ -28,10 +28,11 @@ export interface SlotLeasesOptions {
   breaker: { threshold: number; ttlMs: number };
   clock: () => number;
   onError: (error: unknown) => void;
-  /** Live in-flight counts that acquireSlot returned (feeds the fleet cache). */
-  onInflight?: (counts: Record<NodeId, number>) => void;
-  /** A slot of ours was given back (the cache counts it down until its next refresh). */
-  onReleased?: (node: NodeId) => void;
+  /**
+   * Where in-flight counts go between fleet refreshes (the fleet cache): the live counts each
+   * acquireSlot returns, and each slot of ours given back.
+   */
+  inflightSink?: { noteInflight(counts: Record<NodeId, number>): void; noteReleased(node: NodeId): void };
   /** A request left the queue: how long it waited and how it left (the queue-wait histogram). */
   onQueueWait?: (seconds: number, result: QueueWaitResult) => void;
 }
@@ -118,7 +119,7 @@ export class SlotLeases {
     const { leaseMs, probeLeaseMs } = this.options;
     const { candidates, order, rotateKey } = plan;
     const result = await this.store.acquireSlot({ candidates, order, rotateKey, leaseId, leaseMs, probeLeaseMs, sticky, queue });
-    this.options.onInflight?.(result.inflight);
+    this.options.inflightSink?.noteInflight(result.inflight);
     return result;
   }
 
@@ -146,7 +147,7 @@ export class SlotLeases {
   /** Frees the slot and records the outcome; a store error is logged, the lease then expires by itself. */
   async release(lease: Lease, outcome: AttemptOutcome): Promise<void> {
     this.keeper.remove(lease.leaseId);
-    this.options.onReleased?.(lease.node);
+    this.options.inflightSink?.noteReleased(lease.node);
     try {
       await this.store.releaseSlot({
         node: lease.node,

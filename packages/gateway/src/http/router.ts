@@ -31,8 +31,8 @@ export interface RouterOptions {
   /** GATEWAY_API_KEYS; empty = open. */
   apiKeys: readonly string[];
   log: Logger;
-  /** Called once per request of an inference surface when its response has ended or been cut. */
-  onFinished?: (exchange: Exchange) => void;
+  /** Told once per request of an inference surface when its response has ended or been cut (the metrics). */
+  onFinished?: { recordRequest(exchange: Exchange): void };
 }
 
 interface Route {
@@ -103,7 +103,7 @@ function watchClient(exchange: Exchange, ended: () => void, onFinished: RouterOp
   res.once('close', () => {
     ended();
     if (!res.writableFinished) exchange.clientGone.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'));
-    onFinished?.(exchange);
+    onFinished?.recordRequest(exchange);
   });
 }
 
