@@ -1,8 +1,8 @@
 import type { AttemptOutcome } from '@ai-lb/shared';
 
 /**
- * The one place that decides what a failed attempt means (STYLE: by code or status, never
- * by message text).
+ * The one place that decides what a failed attempt means: by code or status, never by
+ * message text.
  *
  * Retryable: the node could not give an answer, another node may. Connection-level errors
  * (refused, reset, unreachable, DNS), timeouts, 5xx and 429. A request is never retried
@@ -92,9 +92,10 @@ export function classifyError(error: unknown): FailureClass {
   if (typeof code === 'string' && RETRYABLE_NETWORK_CODES.has(code)) {
     return { retry: true, timedOut: false, outcome: 'failure', reason: CODE_REASONS[code] ?? 'network' };
   }
-  // Unknown errors are treated as the node's fault but not retried: retrying a bug of ours
-  // on every node would only multiply it.
-  return { retry: false, timedOut: false, outcome: 'failure', reason: 'unknown' };
+  // Anything else was thrown by the gateway itself (a bug of ours, or a response it could
+  // not write): never the node's fault, so neutral for its circuit, and not retried —
+  // retrying a bug on every node would only multiply it.
+  return { retry: false, timedOut: false, outcome: 'neutral', reason: 'unknown' };
 }
 
 /** An upstream answer with a status other than 2xx. */

@@ -48,14 +48,15 @@ export interface FailoverOutcome {
 }
 
 /**
- * SPEC "Routing, failover": tries the request on up to 1 + MAX_RETRIES attempts. Never the
+ * Tries the request on up to 1 + MAX_RETRIES attempts. Never the
  * same node twice in a row unless it is the only one (then with a jittered backoff, so
  * never a tight loop); never again a node that timed out in this request; a node's
  * Retry-After is honoured, and a node asking for longer than the remaining budget is
  * skipped for the rest of the request. A 429 without Retry-After still earns the node a
  * jittered backoff before it is asked again (two nodes both answering 429 must not be
- * alternated in a tight loop). When nothing answered: 504 if every attempt timed out, else
- * 502 naming the model, the attempts and the nodes tried.
+ * alternated in a tight loop). When nothing answered: 429 with the soonest Retry-After the
+ * nodes gave if every one answered 429, 504 if every attempt timed out, else 502 naming the
+ * model, the attempts and the nodes tried.
  */
 export async function withFailover(options: FailoverOptions): Promise<FailoverOutcome> {
   const { clock } = options;
@@ -66,6 +67,8 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
   let previous: NodeId | null = null;
   let lastFailure: Extract<AttemptResult, { kind: 'failed' }> | null = null;
   let allTimedOut = true;
+  let allBusy = true;
+  let soonestRetryAfterMs: number | null = null;
 
   for (let index = 0; index <= options.maxRetries; index++) {
     const allowed = await nextAllowed(options, { tried, excluded, notBefore, previous, deadline });
@@ -88,6 +91,8 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
     lastFailure = result;
     previous = node;
     allTimedOut &&= result.failure.timedOut;
+    allBusy &&= result.failure.reason === 'status_429';
+    if (result.retryAfterMs !== null) soonestRetryAfterMs = Math.min(soonestRetryAfterMs ?? Infinity, result.retryAfterMs);
     if (!result.failure.retry) break;
     if (result.failure.timedOut) excluded.add(node);
     if (result.retryAfterMs !== null) options.onRetryAfter?.(node, clock() + result.retryAfterMs);
@@ -95,6 +100,11 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
     if (waitMs === null) notBefore.delete(node);
     else if (clock() + waitMs > deadline) excluded.add(node);
     else notBefore.set(node, clock() + waitMs);
+  }
+  if (tried.length > 0 && allBusy) {
+    // Every node said "busy": the client should back off as the nodes asked, not retry at once.
+    const retryAfterSecs = soonestRetryAfterMs === null ? options.retryAfterSecs : Math.max(1, Math.ceil(soonestRetryAfterMs / 1000));
+    throw busyError(options.model, tried, retryAfterSecs);
   }
   throw exhaustedError(options.model, tried, lastFailure, allTimedOut);
 }
@@ -158,6 +168,13 @@ function rejectionError(model: string, reason: 'capacity' | 'circuit', retryAfte
   }
   return new GatewayError('no_eligible_node', `every node serving model '${model}' has an open circuit breaker; retry later`, {
     headers: { 'retry-after': retryAfter, 'x-attempts': '0' },
+  });
+}
+
+function busyError(model: string, tried: readonly NodeId[], retryAfterSecs: number): GatewayError {
+  const nodes = [...new Set(tried)].join(', ');
+  return new GatewayError('capacity_exhausted', `every node serving model '${model}' answered 429 (busy): ${nodes}; retry later`, {
+    headers: { 'retry-after': String(retryAfterSecs), 'x-capacity-state': 'full', 'x-attempts': String(tried.length) },
   });
 }
 
