@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GATEWAY_MARK_HEADER, silentLogger, type Clock, type Config, type Logger, type StateStore } from '@ai-lb/shared';
+import { ByteBudget, GATEWAY_MARK_HEADER, silentLogger, type Clock, type Config, type Logger, type StateStore } from '@ai-lb/shared';
 import { SlotLeases } from './capacity/slot-leases.ts';
 import { gatewayEndpoints } from './endpoints.ts';
 import { NodeCooldowns } from './failover/with-failover.ts';
@@ -30,6 +30,8 @@ export interface GatewayServices {
   /** Retry-After per node, honoured across requests of this process. */
   cooldowns: NodeCooldowns;
   metrics: GatewayMetrics;
+  /** BUFFER_BUDGET_MB: every body held whole (requests and answers) counts against it. */
+  budget: ByteBudget;
   log: Logger;
   clock: Clock;
   random: () => number;
@@ -57,6 +59,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     apiKeys: options.config.gatewayApiKeys,
     log: services.log,
     onFinished: services.metrics,
+    limits: { budget: services.budget, clientWriteTimeoutMs: options.config.clientWriteTimeoutMs },
   });
   const server = createServer(router);
   // Idle client connections are kept a while for reuse; streams are not bounded by this.
@@ -120,6 +123,7 @@ function buildServices(options: GatewayOptions): GatewayServices {
     leases,
     cooldowns: new NodeCooldowns(clock),
     metrics,
+    budget: new ByteBudget(config.bufferBudgetMb * 1024 * 1024),
     log,
     clock,
     random: options.random ?? Math.random,

@@ -64,5 +64,6 @@ function inferenceDeps(services: GatewayServices): InferenceDeps {
     timeouts: config,
     nodeApiKeys: config.nodeApiKeys,
     secrets: secretsOf(config.nodeApiKeys, config.gatewayApiKeys),
+    budget: services.budget,
   };
 }

@@ -65,6 +65,9 @@ export type FailureReason =
   | 'incomplete_stream'
   | 'bad_response'
   | 'client_abort'
+  | 'client_stalled'
+  | 'too_large'
+  | 'over_budget'
   | 'caller_fault'
   | 'other_4xx'
   | 'unknown';
@@ -82,10 +85,23 @@ const CODE_REASONS: Record<string, FailureReason> = {
   AI_LB_BAD_RESPONSE: 'bad_response',
 };
 
+/**
+ * What went wrong on the gateway's or the client's side of an attempt: neutral for the node,
+ * and not retried (another node would meet the same client, the same answer size, the same
+ * full budget).
+ */
+const NEUTRAL_CODES: Record<string, FailureReason> = {
+  AI_LB_CLIENT_ABORT: 'client_abort',
+  AI_LB_CLIENT_STALLED: 'client_stalled',
+  AI_LB_ANSWER_TOO_LARGE: 'too_large',
+  AI_LB_OVER_BUDGET: 'over_budget',
+};
+
 /** A thrown error (network, timeout, stream check). */
 export function classifyError(error: unknown): FailureClass {
   const code = (error as { code?: unknown } | null)?.code;
-  if (code === 'AI_LB_CLIENT_ABORT') return { retry: false, timedOut: false, outcome: 'neutral', reason: 'client_abort' };
+  if (typeof code === 'string' && code in NEUTRAL_CODES)
+    return { retry: false, timedOut: false, outcome: 'neutral', reason: NEUTRAL_CODES[code] };
   if (typeof code === 'string' && TIMEOUT_CODES.has(code)) {
     return { retry: true, timedOut: true, outcome: 'failure', reason: 'timeout' };
   }

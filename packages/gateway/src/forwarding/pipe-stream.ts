@@ -89,6 +89,12 @@ class StreamPipe {
     this.endWithError(new AttemptError('AI_LB_INCOMPLETE_STREAM', 'the upstream ended the stream before the answer was complete'));
   };
 
+  private readonly onDrain = (): void => {
+    const idleMs = this.options.streamIdleTimeoutMs;
+    this.options.abort.arm(idleMs, 'AI_LB_STREAM_IDLE_TIMEOUT', `stream idle for ${idleMs} ms`);
+    this.options.upstream.body.resume();
+  };
+
   private readonly onError = (error: unknown): void => {
     if (this.settled) return;
     if (!this.committed) return this.failBeforeCommit(error);
@@ -116,8 +122,12 @@ class StreamPipe {
       abort.refresh();
     }
     if (!res.write(out)) {
+      // The client is not reading: stop reading the upstream too, and time the client on its
+      // own bound. The node's idle timer must not run meanwhile: the node is not what is slow.
       upstream.body.pause();
-      res.once('drain', () => upstream.body.resume());
+      const writeMs = this.options.exchange.limits.clientWriteTimeoutMs;
+      abort.arm(writeMs, 'AI_LB_CLIENT_STALLED', `the client read nothing for ${writeMs} ms`);
+      res.once('drain', this.onDrain);
     }
   }
 
@@ -150,7 +160,9 @@ class StreamPipe {
 
   private endWithError(error: unknown): void {
     const { exchange } = this.options;
-    const clientGone = (error as { code?: unknown })?.code === 'AI_LB_CLIENT_ABORT';
+    const code = (error as { code?: unknown })?.code;
+    // A client that left or stopped reading gets no error event (it would not read it either).
+    const clientGone = code === 'AI_LB_CLIENT_ABORT' || code === 'AI_LB_CLIENT_STALLED';
     if (!clientGone && !exchange.res.destroyed) {
       exchange.endStreamWithError(`upstream stream failed: ${(error as Error)?.message ?? String(error)}`, 'upstream_stream_error');
     } else {

@@ -1,11 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
-import type { Clock, Config, Logger, NodeId } from '@ai-lb/shared';
+import type { ByteBudget, Clock, Config, Logger, NodeId } from '@ai-lb/shared';
 import type { Lease, SlotLeases } from '../capacity/slot-leases.ts';
 import { classifyError, classifyStatus, parseRetryAfterMs, type FailureReason } from '../failover/classify-failure.ts';
 import type { AttemptResult } from '../failover/with-failover.ts';
-import { headerSafe, type Exchange } from '../http/exchange.ts';
+import { budgetExhausted, headerSafe, type Exchange } from '../http/exchange.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { FleetCache, UpstreamPools } from '../routing/fleet-cache.ts';
 import { AttemptError } from './attempt-error.ts';
@@ -38,9 +38,14 @@ export interface AttemptDeps {
   nodeApiKeys: ReadonlyMap<NodeId, string>;
   /** Every configured key: cut out of upstream error bodies before anyone sees them. */
   secrets: readonly string[];
+  /** BUFFER_BUDGET_MB: answers read whole count against it until the client has them. */
+  budget: ByteBudget;
 }
 
-/** Bigger non-stream answers than this are not an LLM answer; guards the gateway's memory. */
+/**
+ * Bigger non-stream answers than this are not an LLM answer (the largest real ones are
+ * embedding batches of a few MiB); refusing them guards the gateway's memory.
+ */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 
@@ -87,6 +92,8 @@ export async function runAttempt(
     const failure = classifyError(error);
     await deps.leases.release(lease, failure.outcome);
     if (failure.reason === 'client_abort') return { kind: 'aborted' };
+    // The gateway's own memory is full: the client is told to come back, no node is blamed.
+    if (failure.reason === 'over_budget') throw budgetExhausted();
     const message = `${lease.node}: ${describe(error)}`;
     noteFailure(attempt, failure.reason, message);
     return { kind: 'failed', failure, message, retryAfterMs: null };
@@ -120,6 +127,7 @@ async function answerWhole(
       path: request.upstreamPath,
       body: request.payload,
       headers: send.headers,
+      budget: deps.budget,
       onHead: (status, headers) => {
         deps.fleet.recordLatency(lease.node, performance.now() - send.sentAt);
         if (status < 200 || status > 299) {
@@ -137,18 +145,32 @@ async function answerWhole(
   );
   abort.disarm();
   const { statusCode, headers, body } = whole;
+  request.exchange.holdUntilClosed(whole.release);
   if (statusCode < 200 || statusCode > 299) {
     return answerErrorBody(attempt, { statusCode, headers, received: body ?? Buffer.alloc(0) });
   }
-  if (body === null) throw new AttemptError('AI_LB_BAD_RESPONSE', `the upstream answer exceeded ${MAX_RESPONSE_BYTES} bytes`);
+  if (body === null) throw answerTooLarge();
   return sendJsonAnswer(attempt, statusCode, header(headers['content-type']) ?? 'application/json', body);
+}
+
+function answerTooLarge(): AttemptError {
+  return new AttemptError('AI_LB_ANSWER_TOO_LARGE', `the upstream answer exceeded ${MAX_RESPONSE_BYTES} bytes`);
+}
+
+/** An answer read whole: its bytes, held (against the budget) until the client has them. */
+async function readWhole(attempt: Attempt, upstream: Dispatcher.ResponseData, maxBytes: number): Promise<Buffer | null> {
+  const read = await readBodyLimited(upstream.body, maxBytes, attempt.deps.budget);
+  if (read.kind === 'over_budget') throw new AttemptError('AI_LB_OVER_BUDGET', 'the gateway holds BUFFER_BUDGET_MB of bodies already');
+  if (read.kind === 'too_large') return null;
+  attempt.request.exchange.holdUntilClosed(read.release);
+  return read.body;
 }
 
 async function answerErrorStatus(attempt: Attempt, upstream: Dispatcher.ResponseData): Promise<AttemptResult> {
   const { deps, abort } = attempt;
   const { requestTimeoutMs } = deps.timeouts;
   abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${requestTimeoutMs} ms`);
-  const received = (await readBodyLimited(upstream.body, MAX_ERROR_BODY_BYTES)) ?? Buffer.alloc(0);
+  const received = (await readWhole(attempt, upstream, MAX_ERROR_BODY_BYTES)) ?? Buffer.alloc(0);
   abort.disarm();
   return answerErrorBody(attempt, { statusCode: upstream.statusCode, headers: upstream.headers, received });
 }
@@ -182,15 +204,19 @@ async function answerJson(attempt: Attempt, upstream: Dispatcher.ResponseData): 
   const { requestTimeoutMs } = deps.timeouts;
   const contentType = header(upstream.headers['content-type']) ?? 'application/json';
   abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `response body not complete within ${requestTimeoutMs} ms`);
-  const body = await readBodyLimited(upstream.body, MAX_RESPONSE_BYTES);
+  const body = await readWhole(attempt, upstream, MAX_RESPONSE_BYTES);
   abort.disarm();
-  if (body === null) throw new AttemptError('AI_LB_BAD_RESPONSE', `the upstream answer exceeded ${MAX_RESPONSE_BYTES} bytes`);
+  if (body === null) throw answerTooLarge();
   return sendJsonAnswer(attempt, upstream.statusCode, contentType, body);
 }
 
 function sendJsonAnswer(attempt: Attempt, status: number, contentType: string, body: Buffer): AttemptResult {
-  // Only JSON is checked: another content type for stream:false is the upstream's choice to make.
-  const invalid = /json/i.test(contentType) ? checkJsonAnswer(body) : null;
+  // A JSON API answered with an HTML page or plain text is a proxy's error page or a
+  // misconfigured server, not an answer: fail over like any unusable answer.
+  if (!/json/i.test(contentType)) {
+    throw new AttemptError('AI_LB_BAD_RESPONSE', `the upstream answered 200 with ${contentType.slice(0, 60)}, not JSON`);
+  }
+  const invalid = checkJsonAnswer(body);
   if (invalid !== null) throw invalid;
   sendRouted(attempt, status, contentType, body);
   void attempt.deps.leases.release(attempt.lease, 'success');

@@ -25,7 +25,11 @@ afterAll(async () => {
 
 function send(model: string, onHead: FetchWholeOptions['onHead'], abort = new AttemptAbort(new AbortSwitch())) {
   const body = Buffer.from(JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }));
-  return fetchWhole(pool, { path: '/v1/chat/completions', body, headers: { 'content-type': 'application/json' }, onHead }, abort);
+  return fetchWhole(
+    pool,
+    { path: '/v1/chat/completions', body, headers: { 'content-type': 'application/json' }, onHead, budget: null },
+    abort,
+  );
 }
 
 /** The fake server counts requests in flight; a released request leaves within this bound. */

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { ByteCollector, readBounded, type NodeId } from '@ai-lb/shared';
+import { ByteCollector, readBounded, type BoundedRead, type ByteBudget, type NodeId } from '@ai-lb/shared';
 import { util, type Dispatcher } from 'undici';
 import { AbortSwitch, type AbortSignalLike } from '../http/exchange.ts';
 import { AttemptError, type AttemptErrorCode } from './attempt-error.ts';
@@ -50,13 +50,19 @@ export function sendUpstream(
   });
 }
 
-/** A response body whole, or null when it grew past maxBytes (the body is then destroyed). */
-export async function readBodyLimited(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<Buffer | null> {
-  const read = await readBounded(body, { maxBytes });
-  if (read.kind === 'complete') return read.body;
-  if (read.kind === 'too_large') return null;
-  // Destroyed without an error (undici's aborts carry a reason, which rejects instead).
-  throw new Error('the upstream body was closed before it ended');
+/**
+ * A response body whole, bounded by maxBytes and the process's budget (the body is destroyed
+ * past either). Destroyed without an error (undici's aborts carry a reason, which rejects
+ * instead) is an error here.
+ */
+export async function readBodyLimited(
+  body: Dispatcher.ResponseData['body'],
+  maxBytes: number,
+  budget: ByteBudget | null,
+): Promise<Exclude<BoundedRead, { kind: 'timeout' | 'closed' }>> {
+  const read = await readBounded(body, { maxBytes, budget: budget ?? undefined });
+  if (read.kind === 'closed' || read.kind === 'timeout') throw new Error('the upstream body was closed before it ended');
+  return read;
 }
 
 export interface WholeResponse {
@@ -64,6 +70,8 @@ export interface WholeResponse {
   headers: IncomingHttpHeaders;
   /** The whole body, or null when it grew past the limit onHead returned. */
   body: Buffer | null;
+  /** Gives the body's bytes back to the budget: call once it is no longer held. */
+  release: () => void;
 }
 
 export interface FetchWholeOptions {
@@ -75,6 +83,8 @@ export interface FetchWholeOptions {
    * fails the attempt without reading the body (the upstream request is then aborted).
    */
   onHead: (statusCode: number, headers: IncomingHttpHeaders) => number | Error;
+  /** BUFFER_BUDGET_MB: past it the request is cancelled with AI_LB_OVER_BUDGET. */
+  budget: ByteBudget | null;
 }
 
 /**
@@ -95,6 +105,7 @@ class WholeHandler implements Dispatcher.DispatchHandler {
   private overLimit = false;
   private settled = false;
   private readonly onHead: FetchWholeOptions['onHead'];
+  private readonly budget: ByteBudget | null;
   private readonly onAbort = () => this.cancel(this.abort.reason!);
 
   constructor(
@@ -105,6 +116,7 @@ class WholeHandler implements Dispatcher.DispatchHandler {
     private readonly reject: (error: unknown) => void,
   ) {
     this.onHead = options.onHead;
+    this.budget = options.budget;
     if (abort.aborted) {
       this.settle(abort.reason);
       return;
@@ -125,17 +137,20 @@ class WholeHandler implements Dispatcher.DispatchHandler {
     this.headers = util.parseHeaders(rawHeaders);
     const verdict = this.onHead(statusCode, this.headers);
     if (verdict instanceof Error) this.cancel(verdict);
-    else this.collector = new ByteCollector(verdict);
+    else this.collector = new ByteCollector(verdict, this.budget);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     if (this.settled || this.overLimit || this.collector === null) return true;
-    if (!this.collector.add(chunk)) {
+    const added = this.collector.add(chunk);
+    if (added === 'too_large') {
       // Not an LLM answer: stop reading and free the connection; the caller decides what it means.
       this.overLimit = true;
       this.finish(null);
       this.abortUpstream?.(new Error('response body over its size limit'));
+    } else if (added === 'over_budget') {
+      this.cancel(new AttemptError('AI_LB_OVER_BUDGET', 'the gateway holds BUFFER_BUDGET_MB of bodies already'));
     }
     return true;
   }
@@ -157,12 +172,14 @@ class WholeHandler implements Dispatcher.DispatchHandler {
     if (this.settled) return;
     this.settled = true;
     this.abort.removeEventListener('abort', this.onAbort);
-    this.resolve({ statusCode: this.statusCode, headers: this.headers, body });
+    const collector = this.collector;
+    this.resolve({ statusCode: this.statusCode, headers: this.headers, body, release: () => collector?.release() });
   }
 
   private settle(error: unknown): void {
     if (this.settled) return;
     this.settled = true;
+    this.collector?.release();
     this.abort.removeEventListener('abort', this.onAbort);
     this.reject(error);
   }

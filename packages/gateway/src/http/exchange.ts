@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { GATEWAY_MARK_HEADER, GatewayError, readBounded, type Logger } from '@ai-lb/shared';
+import { GATEWAY_MARK_HEADER, GatewayError, readBounded, type ByteBudget, type Logger } from '@ai-lb/shared';
 import { asGatewayError, ERROR_RENDERERS, type ErrorFormat } from './error-formats.ts';
 
 /** Visible ASCII only, no spaces, at most 128: safe to log, echo and forward as a header. */
@@ -14,6 +14,16 @@ const SANE_TOKEN = /^[\x21-\x7e]{1,128}$/;
  * an error that would count against the node: a hostile body must cost only its own request.
  */
 const MAX_JSON_DEPTH = 1000;
+
+/** More of a response than this still waiting for the client starts its write bound. */
+const UNFLUSHED_BOUND_BYTES = 64 * 1024;
+
+/** What every exchange of one gateway shares. */
+export interface ExchangeLimits {
+  /** BUFFER_BUDGET_MB, shared by every body held whole. */
+  budget: ByteBudget;
+  clientWriteTimeoutMs: number;
+}
 
 /** A JSON request body: parsed, and the bytes as the client sent them. */
 export interface JsonBody {
@@ -46,6 +56,8 @@ export class Exchange {
   streamBroken = false;
   private params: URLSearchParams | undefined;
 
+  private closers: (() => void)[] | null = null;
+
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
@@ -54,8 +66,22 @@ export class Exchange {
     readonly errorFormat: ErrorFormat,
     /** The inference surface (metrics label) when this is a routed request; null for admin routes. */
     readonly surface: string | null,
+    readonly limits: ExchangeLimits,
   ) {
     this.requestId = pickRequestId(req.headers['x-request-id']);
+  }
+
+  /** Runs `release` when the response is over (ended or cut): what this request holds until then. */
+  holdUntilClosed(release: () => void): void {
+    if (this.closers === null) this.closers = [release];
+    else this.closers.push(release);
+  }
+
+  /** The response is over: the router calls this from the response's 'close'. */
+  closed(): void {
+    const closers = this.closers;
+    this.closers = null;
+    if (closers !== null) for (const release of closers) release();
   }
 
   /**
@@ -114,11 +140,17 @@ export class Exchange {
   async readBody(maxBytes: number, timeoutMs: number): Promise<Buffer> {
     const declared = Number(this.req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) throw bodyTooLarge(maxBytes);
-    const read = await readBounded(this.req, { maxBytes, timeoutMs, pauseWhenTooLarge: true }).catch((error) => {
-      throw new GatewayError('invalid_request', 'the request body could not be read', { cause: error });
-    });
-    if (read.kind === 'complete') return read.body;
+    const read = await readBounded(this.req, { maxBytes, timeoutMs, pauseWhenTooLarge: true, budget: this.limits.budget }).catch(
+      (error) => {
+        throw new GatewayError('invalid_request', 'the request body could not be read', { cause: error });
+      },
+    );
+    if (read.kind === 'complete') {
+      this.holdUntilClosed(read.release);
+      return read.body;
+    }
     if (read.kind === 'too_large') throw bodyTooLarge(maxBytes);
+    if (read.kind === 'over_budget') throw budgetExhausted();
     if (read.kind === 'timeout') {
       throw new GatewayError('request_timeout', `the request body did not arrive within ${timeoutMs} ms`, {
         headers: { connection: 'close' },
@@ -136,6 +168,19 @@ export class Exchange {
       'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.length,
     });
     this.res.end(body);
+    // A large body a client does not read would stay in memory as long as the client likes.
+    if (this.res.writableLength > UNFLUSHED_BOUND_BYTES) this.boundClientWrite();
+  }
+
+  /**
+   * A client that stops reading (backpressure) gets CLIENT_WRITE_TIMEOUT_SECS before its
+   * connection is cut. Returns the timer; clear it once the client drained.
+   */
+  boundClientWrite(): NodeJS.Timeout {
+    const timer = setTimeout(() => this.res.destroy(), this.limits.clientWriteTimeoutMs);
+    timer.unref();
+    this.holdUntilClosed(() => clearTimeout(timer));
+    return timer;
   }
 
   sendJson(status: number, value: unknown, headers: OutgoingHttpHeaders = {}): void {
@@ -238,6 +283,16 @@ function escaped(raw: Buffer, at: number): boolean {
 
 function invalidParam(name: string, message: string): GatewayError {
   return new GatewayError('invalid_request', message, { param: name });
+}
+
+export function budgetExhausted(): GatewayError {
+  return new GatewayError(
+    'memory_budget_exhausted',
+    'the gateway is holding BUFFER_BUDGET_MB of request and answer bodies; retry shortly',
+    {
+      headers: { 'retry-after': '1' },
+    },
+  );
 }
 
 function bodyTooLarge(maxBytes: number): GatewayError {

@@ -3,7 +3,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { GatewayError, type Logger } from '@ai-lb/shared';
 import { AttemptError } from '../forwarding/attempt-error.ts';
 import { errorFormatForPath, type ErrorFormat } from './error-formats.ts';
-import { Exchange } from './exchange.ts';
+import { Exchange, type ExchangeLimits } from './exchange.ts';
 
 export type EndpointMethod = 'GET' | 'POST' | 'DELETE';
 /** What an endpoint reads of the request: nothing, a JSON object, or a multipart form. */
@@ -33,6 +33,7 @@ export interface RouterOptions {
   log: Logger;
   /** Told once per request of an inference surface when its response has ended or been cut (the metrics). */
   onFinished?: { recordRequest(exchange: Exchange): void };
+  limits: ExchangeLimits;
 }
 
 interface Route {
@@ -54,30 +55,36 @@ const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
 export function createRouter(endpoints: readonly Endpoint[], options: RouterOptions): Router {
   const { exact, patterns } = buildRoutes(endpoints);
   const keyDigests = options.apiKeys.map(digest);
-  const { log, onFinished } = options;
+  const { log, onFinished, limits } = options;
   let active = 0;
-  const ended = () => active--;
 
   const route = function route(req: IncomingMessage, res: ServerResponse): void {
     active++;
     const { path, search } = splitUrl(req.url ?? '/');
     const found = exact.get(path) ?? findRoute(exact, patterns, path);
     if (found === null || found === undefined) {
-      res.once('close', ended);
-      const exchange = new Exchange(req, res, path, search, errorFormatForPath(path), null);
+      const exchange = new Exchange(req, res, path, search, errorFormatForPath(path), null, limits);
+      res.once('close', () => active--);
       return exchange.fail(new GatewayError('route_not_found', `no route for ${req.method} ${path.slice(0, 200)}`), log);
     }
     const endpoint = found.route.byMethod.get(req.method === 'HEAD' ? 'GET' : (req.method ?? ''));
     if (endpoint === undefined) {
-      res.once('close', ended);
       const first = found.route.byMethod.values().next().value as Endpoint;
-      const exchange = new Exchange(req, res, path, search, first.errors, null);
+      const exchange = new Exchange(req, res, path, search, first.errors, null, limits);
+      res.once('close', () => active--);
       const message = `${req.method} is not allowed on ${path.slice(0, 200)}; use ${found.route.allow}`;
       return exchange.fail(new GatewayError('method_not_allowed', message, { headers: { allow: found.route.allow } }), log);
     }
-    const exchange = new Exchange(req, res, path, search, endpoint.errors, endpoint.surface ?? null);
-    if (endpoint.surface !== undefined) watchClient(exchange, ended, onFinished);
-    else res.once('close', ended);
+    const exchange = new Exchange(req, res, path, search, endpoint.errors, endpoint.surface ?? null, limits);
+    // One 'close' listener per request does every job: count it out, release what it held,
+    // cancel its work when the client left before its response was sent in full, report it.
+    res.once('close', () => {
+      active--;
+      exchange.closed();
+      if (exchange.surface === null) return;
+      if (!res.writableFinished) exchange.clientGone.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'));
+      onFinished?.recordRequest(exchange);
+    });
     if (endpoint.auth && keyDigests.length > 0 && !hasValidKey(req, keyDigests)) {
       return exchange.fail(missingOrInvalidKey(req), log);
     }
@@ -93,19 +100,6 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
 
 /** The request listener, and how many requests it is answering right now (graceful shutdown waits on it). */
 export type Router = RequestListener & { active(): number };
-
-/**
- * One 'close' listener per routed request does all three jobs: count it out, cancel its work
- * when the client left before its response was sent in full, and report it once it is over.
- */
-function watchClient(exchange: Exchange, ended: () => void, onFinished: RouterOptions['onFinished']): void {
-  const { res } = exchange;
-  res.once('close', () => {
-    ended();
-    if (!res.writableFinished) exchange.clientGone.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'));
-    onFinished?.recordRequest(exchange);
-  });
-}
 
 function splitUrl(url: string): { path: string; search: string } {
   // A proxy-style absolute URL ("http://host/v1/models") is read as its path.
