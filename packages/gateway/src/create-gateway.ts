@@ -5,6 +5,7 @@ import { SlotLeases } from './capacity/slot-leases.ts';
 import { gatewayEndpoints } from './endpoints.ts';
 import { NodeCooldowns } from './failover/with-failover.ts';
 
+import { AttemptError } from './forwarding/attempt-error.ts';
 import { createRouter } from './http/router.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { FleetCache, UpstreamPools } from './routing/fleet-cache.ts';
@@ -73,6 +74,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // In-flight requests (streams included) may finish; bounded by the grace period.
       const deadline = Date.now() + graceMs;
       while (router.active() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // Requests still running past the grace period are cut: a stream gets its error event
+      // first (its attempt is aborted with the reason), never a silent end.
+      const shutdown = new AttemptError('AI_LB_SHUTDOWN', 'the gateway is shutting down');
+      let cut = 0;
+      for (const exchange of router.routed()) {
+        cut++;
+        exchange.clientGone.abort(shutdown);
+      }
+      if (cut > 0) await new Promise((r) => setTimeout(r, 50));
       server.closeAllConnections();
       services.fleet.stop();
       services.leases.stop();

@@ -16,6 +16,7 @@ export type GatewayErrorCode =
   | 'unsupported_media_type'
   | 'capacity_exhausted'
   | 'memory_budget_exhausted'
+  | 'shutting_down'
   | 'no_eligible_node'
   | 'upstream_failed'
   | 'upstream_timeout'
@@ -39,6 +40,7 @@ export const ERROR_TABLE: Record<GatewayErrorCode, { status: number; type: OpenA
   capacity_exhausted: { status: 429, type: 'rate_limit_error' },
   // BUFFER_BUDGET_MB is in use by other requests' bodies: this one can be retried shortly.
   memory_budget_exhausted: { status: 503, type: 'service_unavailable' },
+  shutting_down: { status: 503, type: 'service_unavailable' },
   no_eligible_node: { status: 503, type: 'service_unavailable' },
   upstream_failed: { status: 502, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'server_error' },

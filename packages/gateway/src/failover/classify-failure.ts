@@ -68,6 +68,7 @@ export type FailureReason =
   | 'client_stalled'
   | 'too_large'
   | 'over_budget'
+  | 'shutdown'
   | 'caller_fault'
   | 'other_4xx'
   | 'unknown';
@@ -95,6 +96,7 @@ const NEUTRAL_CODES: Record<string, FailureReason> = {
   AI_LB_CLIENT_STALLED: 'client_stalled',
   AI_LB_ANSWER_TOO_LARGE: 'too_large',
   AI_LB_OVER_BUDGET: 'over_budget',
+  AI_LB_SHUTDOWN: 'shutdown',
 };
 
 /** A thrown error (network, timeout, stream check). */

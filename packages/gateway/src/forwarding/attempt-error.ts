@@ -24,7 +24,9 @@ export type AttemptErrorCode =
   /** The client stopped reading for CLIENT_WRITE_TIMEOUT_SECS: its own fault, not the node's. */
   | 'AI_LB_CLIENT_STALLED'
   /** The client went away. */
-  | 'AI_LB_CLIENT_ABORT';
+  | 'AI_LB_CLIENT_ABORT'
+  /** The gateway is stopping and the request ran past SHUTDOWN_GRACE_SECS. */
+  | 'AI_LB_SHUTDOWN';
 
 export class AttemptError extends Error {
   readonly code: AttemptErrorCode;

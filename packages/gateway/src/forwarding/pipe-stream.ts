@@ -163,12 +163,14 @@ class StreamPipe {
     const code = (error as { code?: unknown })?.code;
     // A client that left or stopped reading gets no error event (it would not read it either).
     const clientGone = code === 'AI_LB_CLIENT_ABORT' || code === 'AI_LB_CLIENT_STALLED';
-    if (!clientGone && !exchange.res.destroyed) {
+    if (code === 'AI_LB_SHUTDOWN' && !exchange.res.destroyed) {
+      exchange.endStreamWithError((error as Error).message, 'gateway_shutdown');
+    } else if (!clientGone && !exchange.res.destroyed) {
       exchange.endStreamWithError(`upstream stream failed: ${(error as Error)?.message ?? String(error)}`, 'upstream_stream_error');
     } else {
       exchange.res.destroy();
     }
-    this.settle({ committed: true, outcome: clientGone ? 'neutral' : 'failure', error });
+    this.settle({ committed: true, outcome: clientGone || code === 'AI_LB_SHUTDOWN' ? 'neutral' : 'failure', error });
   }
 
   private settle(result: PipeStreamResult): void {

@@ -5,7 +5,7 @@ import type { ByteBudget, Clock, Config, Logger, NodeId } from '@ai-lb/shared';
 import type { Lease, SlotLeases } from '../capacity/slot-leases.ts';
 import { classifyError, classifyStatus, parseRetryAfterMs, type FailureReason } from '../failover/classify-failure.ts';
 import type { AttemptResult } from '../failover/with-failover.ts';
-import { budgetExhausted, headerSafe, type Exchange } from '../http/exchange.ts';
+import { budgetExhausted, headerSafe, shuttingDown, type Exchange } from '../http/exchange.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { FleetCache, UpstreamPools } from '../routing/fleet-cache.ts';
 import { AttemptError } from './attempt-error.ts';
@@ -94,6 +94,7 @@ export async function runAttempt(
     if (failure.reason === 'client_abort') return { kind: 'aborted' };
     // The gateway's own memory is full: the client is told to come back, no node is blamed.
     if (failure.reason === 'over_budget') throw budgetExhausted();
+    if (failure.reason === 'shutdown') throw shuttingDown();
     const message = `${lease.node}: ${describe(error)}`;
     noteFailure(attempt, failure.reason, message);
     return { kind: 'failed', failure, message, retryAfterMs: null };

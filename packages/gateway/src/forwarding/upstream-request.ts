@@ -244,7 +244,13 @@ export class AttemptAbort extends AbortSwitch {
   private timeoutCode: AttemptErrorCode = 'AI_LB_HEADERS_TIMEOUT';
   private timeoutMessage = '';
   private readonly onTimeout = () => this.abort(new AttemptError(this.timeoutCode, this.timeoutMessage));
-  private readonly onClientAbort = () => this.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'));
+  /** The client's side ended it: the client left, or the gateway is shutting down (its reason says which). */
+  private readonly onClientAbort = () =>
+    this.abort(
+      this.clientSignal.reason instanceof AttemptError
+        ? this.clientSignal.reason
+        : new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'),
+    );
 
   constructor(private readonly clientSignal: AbortSignalLike) {
     super();

@@ -207,8 +207,9 @@ export class Exchange {
    * cut, so the client sees a failure rather than a truncated success.
    */
   fail(error: unknown, log: Logger): void {
-    if ((error as { code?: unknown } | null)?.code === 'AI_LB_CLIENT_ABORT') return void this.res.destroy();
-    const known = asGatewayError(error);
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === 'AI_LB_CLIENT_ABORT') return void this.res.destroy();
+    const known = code === 'AI_LB_SHUTDOWN' ? shuttingDown() : asGatewayError(error);
     if (known === null) {
       log.error({ err: error, requestId: this.requestId, method: this.req.method, path: this.path }, 'unhandled error');
     }
@@ -283,6 +284,10 @@ function escaped(raw: Buffer, at: number): boolean {
 
 function invalidParam(name: string, message: string): GatewayError {
   return new GatewayError('invalid_request', message, { param: name });
+}
+
+export function shuttingDown(): GatewayError {
+  return new GatewayError('shutting_down', 'the gateway is shutting down; retry on another replica', { headers: { 'retry-after': '1' } });
 }
 
 export function budgetExhausted(): GatewayError {

@@ -57,6 +57,8 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
   const keyDigests = options.apiKeys.map(digest);
   const { log, onFinished, limits } = options;
   let active = 0;
+  /** Routed requests in progress: shutdown tells their streams why they end. */
+  const routed = new Set<Exchange>();
 
   const route = function route(req: IncomingMessage, res: ServerResponse): void {
     active++;
@@ -76,12 +78,14 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
       return exchange.fail(new GatewayError('method_not_allowed', message, { headers: { allow: found.route.allow } }), log);
     }
     const exchange = new Exchange(req, res, path, search, endpoint.errors, endpoint.surface ?? null, limits);
+    if (endpoint.surface !== undefined) routed.add(exchange);
     // One 'close' listener per request does every job: count it out, release what it held,
     // cancel its work when the client left before its response was sent in full, report it.
     res.once('close', () => {
       active--;
       exchange.closed();
       if (exchange.surface === null) return;
+      routed.delete(exchange);
       if (!res.writableFinished) exchange.clientGone.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'));
       onFinished?.recordRequest(exchange);
     });
@@ -95,11 +99,14 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
       exchange.fail(error, log);
     }
   };
-  return Object.assign(route, { active: () => active });
+  return Object.assign(route, { active: () => active, routed: (): Iterable<Exchange> => routed });
 }
 
-/** The request listener, and how many requests it is answering right now (graceful shutdown waits on it). */
-export type Router = RequestListener & { active(): number };
+/**
+ * The request listener; how many requests it is answering right now and which of them are
+ * routed upstream (graceful shutdown waits on the first and ends the second).
+ */
+export type Router = RequestListener & { active(): number; routed(): Iterable<Exchange> };
 
 function splitUrl(url: string): { path: string; search: string } {
   // A proxy-style absolute URL ("http://host/v1/models") is read as its path.
