@@ -26,7 +26,7 @@ export function eligibleNodesRoute(
       preferred: config.preferredModels,
       strategy: config.autoModelStrategy,
       requireAll: exchange.queryParam('require_all') === 'true',
-      isKnownModel: (id) => fleet.knowsModel(id),
+      knownModel: (name) => fleet.knownModel(name),
       nodes: () => fleet.modelViews(),
     });
     const data = fleet

@@ -94,7 +94,7 @@ function resolve(deps: InferenceDeps, surface: InferenceSurface, requested: unkn
     preferred: config.preferredModels,
     strategy: config.autoModelStrategy,
     requireAll,
-    isKnownModel: (id) => fleet.knowsModel(id),
+    knownModel: (name) => fleet.knownModel(name),
     nodes: () => fleet.modelViews(),
   }).model;
 }

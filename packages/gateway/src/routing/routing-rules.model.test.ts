@@ -4,7 +4,7 @@ import { resolveModel, type ModelNodeView, type ResolveModelInput } from './rout
 
 const node = (models: string[], eligible = true, healthy = true): ModelNodeView => ({ models, healthy, eligible: eligible && healthy });
 
-type Overrides = Partial<Omit<ResolveModelInput, 'nodes' | 'isKnownModel'>> & { nodes?: ModelNodeView[] };
+type Overrides = Partial<Omit<ResolveModelInput, 'nodes' | 'knownModel'>> & { nodes?: ModelNodeView[] };
 
 function input({ nodes = [node(['llama3', 'qwen']), node(['qwen', 'mistral'])], ...overrides }: Overrides): ResolveModelInput {
   return {
@@ -15,7 +15,10 @@ function input({ nodes = [node(['llama3', 'qwen']), node(['qwen', 'mistral'])], 
     preferred: [],
     strategy: 'any_first',
     requireAll: false,
-    isKnownModel: (id) => nodes.some((n) => n.models.includes(id)),
+    knownModel: (name) => {
+      const all = nodes.flatMap((n) => n.models);
+      return all.find((m) => m === name) ?? all.find((m) => m.toLowerCase() === name.toLowerCase());
+    },
     nodes: () => nodes,
     ...overrides,
   };
@@ -43,7 +46,7 @@ describe('resolveModel', () => {
   test('a known model takes the fast path without reading the fleet', () => {
     const model = resolveModel({
       ...input({ requested: 'qwen' }),
-      isKnownModel: (id) => id === 'qwen',
+      knownModel: (id) => (id === 'qwen' ? id : undefined),
       nodes: () => {
         throw new Error('must not be called');
       },

@@ -34,8 +34,11 @@ export interface ResolveModelInput {
   strategy: AutoModelStrategy;
   /** `?require_all=true`: behaves as intersection_first for this request. */
   requireAll: boolean;
-  /** Exact-id lookup over every known node's models: the hot path's answer without a scan. */
-  isKnownModel: (id: string) => boolean;
+  /**
+   * The id some known node lists for this name: the name itself, else the first id equal to
+   * it ignoring case (in node order); undefined when none. An index lookup, never a scan.
+   */
+  knownModel: (name: string) => string | undefined;
   /**
    * Nodes in a stable order (by node id), so "first available" means the same on every
    * replica. A function: only sentinels and near-misses need the whole fleet.
@@ -50,7 +53,7 @@ export interface ResolvedModel {
 }
 
 /**
- * SPEC "Model resolution", pure. A sentinel resolves to a model with an eligible node
+ * Model resolution, pure. A sentinel resolves to a model with an eligible node
  * (falling back to one with merely a healthy node, so a full fleet yields 429 rather than
  * 404); a concrete id must be served by some known node, else 404 at once.
  */
@@ -64,21 +67,9 @@ export function resolveModel(input: ResolveModelInput): ResolvedModel {
   if (input.sentinels.some((s) => s.toLowerCase() === lower) || isLmModel) {
     return { model: resolveSentinel(input), viaSentinel: true };
   }
-  if (input.isKnownModel(requested)) return { model: requested, viaSentinel: false };
-  return { model: resolveConcrete(requested, input.nodes()), viaSentinel: false };
-}
-
-function resolveConcrete(requested: string, nodes: readonly ModelNodeView[]): string {
-  let caseInsensitive: string | undefined;
-  const lower = requested.toLowerCase();
-  for (const node of nodes) {
-    for (const model of node.models) {
-      if (model === requested) return model;
-      if (caseInsensitive === undefined && model.toLowerCase() === lower) caseInsensitive = model;
-    }
-  }
   // Model ids are case-sensitive upstream, but "Llama3" for "llama3" is an obvious intent.
-  if (caseInsensitive !== undefined) return caseInsensitive;
+  const known = input.knownModel(requested);
+  if (known !== undefined) return { model: known, viaSentinel: false };
   const shown = requested.length > 200 ? `${requested.slice(0, 200)}…` : requested;
   throw new GatewayError('model_not_found', `The model '${shown}' does not exist or no known node serves it`, {
     param: 'model',
