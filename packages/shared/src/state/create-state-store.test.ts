@@ -45,7 +45,7 @@ describe('createStateStore', () => {
     const store = create(loadConfig({ REDIS_URL: redisUrl, REDIS_KEY_PREFIX: uniquePrefix('create') }), { ...quiet, resilient: true });
     expect(store).toBeInstanceOf(ResilientStateStore);
     await store.ping();
-    expect((store as ResilientStateStore).degraded).toBe(false);
+    expect(store.health()).toEqual({ degraded: false, reason: null, remoteFailures: 0 });
   });
 
   it('forceMemory wins over a configured Redis', () => {
