@@ -84,7 +84,7 @@ describe('createStateStore with a password-protected Redis', () => {
     await stopChild(server);
   });
 
-  it('REDIS_PASSWORD (with URL-special characters) authenticates; a wrong one is refused', async () => {
+  it('REDIS_PASSWORD (with characters URLs reserve) authenticates; a wrong one is refused', async () => {
     const good = createStateStore(loadConfig({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port), REDIS_PASSWORD: password }), quiet);
     const bad = createStateStore(loadConfig({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port), REDIS_PASSWORD: 'wrong' }), quiet);
     try {

@@ -7,7 +7,6 @@ import {
   mayTakeSlot,
   uniqueCandidates,
   validateAcquireRequest,
-  validateQueueTicket,
 } from './acquire-plan.ts';
 import { circuitAfterRelease, circuitGate, circuitInfo, validateRelease, type CircuitRecord } from './circuit-record.ts';
 import {
@@ -230,7 +229,6 @@ export class MemoryStateStore implements StateStore {
     inflight: number[],
     now: number,
   ): boolean {
-    validateQueueTicket(ticket);
     const queue = this.liveQueue(ticket.key, now);
     if (queue === undefined) return true;
     const gates = candidates.map((c) => circuitGate(this.circuits.get(c.node), now));

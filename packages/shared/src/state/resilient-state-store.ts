@@ -198,8 +198,8 @@ export class ResilientStateStore implements StateStore {
 
   /**
    * Remote unless degraded; a state_unavailable failure switches to degraded and falls back.
-   * Not an async function: acquire and release pass through here per request (issue 6), and
-   * the remote promise with one catch is all they need.
+   * Not an async function: acquire and release pass through here per request, and the
+   * remote promise with one catch is all they need.
    */
   private either<T>(remote: () => Promise<T>, local: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('state store is closed'));

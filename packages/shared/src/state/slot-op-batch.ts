@@ -8,7 +8,7 @@ interface PendingOp {
 }
 
 /** Writes one whole EVALSHA command (RESP text) and answers its reply: one reply per op. */
-export type SendSlotOps = (command: string) => Promise<unknown[]>;
+type SendSlotOps = (command: string) => Promise<unknown[]>;
 
 /**
  * Ops per SLOT_OPS call at most: one call holds Redis for all of its ops (≈ 20–40 µs

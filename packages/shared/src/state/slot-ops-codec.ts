@@ -53,7 +53,7 @@ export type SlotOpKind = (typeof OP_KIND)[keyof typeof OP_KIND];
 
 type FieldName<F extends string> = F extends `${infer Name}[]` ? Name : F;
 /** Per field, the Lua expression that reads it: a string, or for a list a function of the Lua index. */
-export type LuaReaders<F extends string> = {
+type LuaReaders<F extends string> = {
   readonly [K in F as FieldName<K>]: K extends `${string}[]` ? (index: string) => string : string;
 };
 
