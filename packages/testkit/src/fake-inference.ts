@@ -232,7 +232,7 @@ async function answerFault(
   return false;
 }
 
-/** A long valid answer; a stream respects backpressure, so a client that stops reading stops it. */
+/** A long valid answer; a stream waits on backpressure, so a client that stops reading stops it. */
 async function bigAnswer(res: ServerResponse, id: string, model: string, kb: number, stream: boolean) {
   const piece = 'x'.repeat(1000);
   if (!stream) return sendJson(res, 200, completion(id, model, piece.repeat(kb)));
