@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { performance } from 'node:perf_hooks';
 import type { Exchange } from './http/exchange.ts';
-import type { CircuitState, NodeId } from '@ai-lb/shared';
+import type { CircuitState, NodeId, StateStore } from '@ai-lb/shared';
 
 /**
  * The metrics updated on every request, as prom-client custom metrics. prom-client resolves
@@ -145,11 +145,8 @@ export interface FleetMetricsSource {
   nodeStates(): Iterable<{ node: NodeId; healthy: boolean; circuit: CircuitState }>;
 }
 
-/** What the metrics read from the state store at scrape time (the ResilientStateStore has both; others have neither). */
-export interface StoreMetricsSource {
-  readonly degraded?: boolean;
-  readonly remoteFailures?: number;
-}
+/** What the metrics read from the state store at scrape time. */
+export type StoreMetricsSource = Pick<StateStore, 'health'>;
 
 const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
 
@@ -262,7 +259,7 @@ export class GatewayMetrics {
       help: '1 while Redis is unreachable and this replica serves on its last fleet and local capacity accounting',
       registers: [this.registry],
       collect() {
-        this.set(metrics.store?.degraded === true ? 1 : 0);
+        this.set(metrics.store?.health().degraded === true ? 1 : 0);
       },
     });
     new Counter({
@@ -271,7 +268,7 @@ export class GatewayMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        this.inc(metrics.store?.remoteFailures ?? 0);
+        this.inc(metrics.store?.health().remoteFailures ?? 0);
       },
     });
     new Gauge({
@@ -301,9 +298,9 @@ export class GatewayMetrics {
   }
 
   /** What the scrape-time gauges read; the sources are built after the metrics (createGateway). */
-  watch(sources: { fleet: FleetMetricsSource; store: object; queue: { readonly size: number } }): void {
+  watch(sources: { fleet: FleetMetricsSource; store: StoreMetricsSource; queue: { readonly size: number } }): void {
     this.fleet = sources.fleet;
-    this.store = sources.store as StoreMetricsSource;
+    this.store = sources.store;
     this.queue = sources.queue;
   }
 }

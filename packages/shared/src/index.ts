@@ -11,6 +11,5 @@ export * from './state/state-store.ts';
 export * from './gateway-mark.ts';
 export * from './state/memory-state-store.ts';
 export * from './state/redis-state-store.ts';
-export * from './state/redis-connection.ts';
 export * from './state/create-state-store.ts';
 export * from './state/resilient-state-store.ts';

@@ -11,7 +11,7 @@ import type { NodeId } from './types.ts';
  * | slots:{host:port}           | zset    | member = lease id, score = lease expiry (ms); key PEXPIRE 2 × lease, renewed below 1.5 × lease | gateway | gateway |
  * | circuit:{host:port}         | hash    | failures, openUntil, probeUntil; 24 h after the last write | gateway | gateway |
  * | rr:{rotateKey}              | string  | round-robin counter (INCR); 24 h; rotateKey usually the model | gateway | gateway |
- * | sticky:{model}:{session}    | string  | node id; STICKY_TTL_SECS (sticky:{key} for AcquireSlotRequest.sticky.key) | gateway | gateway |
+ * | sticky:{model}:{session}    | string  | node id; STICKY_TTL_SECS (the name is AcquireSlotRequest.sticky.key) | gateway | gateway |
  * | queue:{model}               | zset    | waiting tickets in arrival order (score = Redis ms, +1 per tie); PEXPIRE 2 × ticket TTL | gateway | gateway |
  * | queue-ttl:{model}           | zset    | the same tickets, score = ticket expiry (ms): unrenewed tickets (a dead replica's) are pruned | gateway | gateway |
  * | channel fleet-changed       | pub/sub | monitor publishes after a scan changed the fleet | monitor | gateway |
@@ -23,8 +23,8 @@ export interface RedisKeys {
   slots(id: NodeId): string;
   circuit(id: NodeId): string;
   roundRobin(model: string): string;
-  /** With one argument, the store's key for an opaque sticky name (AcquireSlotRequest.sticky.key). */
-  sticky(model: string, sessionId?: string): string;
+  /** For AcquireSlotRequest.sticky.key (the gateway's `${model}:${sessionId}`). */
+  sticky(name: string): string;
   queue(model: string): string;
   queueExpiry(model: string): string;
   fleetChangedChannel(): string;
@@ -38,7 +38,7 @@ export function redisKeys(prefix: string): RedisKeys {
     slots: (id) => `${prefix}slots:${id}`,
     circuit: (id) => `${prefix}circuit:${id}`,
     roundRobin: (model) => `${prefix}rr:${model}`,
-    sticky: (model, sessionId) => (sessionId === undefined ? `${prefix}sticky:${model}` : `${prefix}sticky:${model}:${sessionId}`),
+    sticky: (name) => `${prefix}sticky:${name}`,
     queue: (model) => `${prefix}queue:${model}`,
     queueExpiry: (model) => `${prefix}queue-ttl:${model}`,
     fleetChangedChannel: () => `${prefix}fleet-changed`,

@@ -19,7 +19,7 @@
  * | fault-error-first-event        | 200 stream whose first event is an error event (non-stream: 200 {"error":…}) |
  * | fault-context-length           | 400, OpenAI code context_length_exceeded                        |
  * | fault-content-policy           | 400, OpenAI code content_policy_violation                       |
- * | fault-detail-error             | 500 {"detail":"…"} (FastAPI style)                              |
+ * | fault-detail-error             | 500 {"detail":"…"}, as FastAPI answers                          |
  * | fault-html-error               | 500 text/html page                                              |
  * | fault-status-<code>-<format>   | any status; format json | detail | html | text                  |
  * | fault-echo                     | normal answer plus `echo`: the body and headers it received     |
@@ -232,7 +232,7 @@ async function answerFault(
   return false;
 }
 
-/** A long valid answer; a stream respects backpressure, so a client that stops reading stops it. */
+/** A long valid answer; a stream waits on backpressure, so a client that stops reading stops it. */
 async function bigAnswer(res: ServerResponse, id: string, model: string, kb: number, stream: boolean) {
   const piece = 'x'.repeat(1000);
   if (!stream) return sendJson(res, 200, completion(id, model, piece.repeat(kb)));
@@ -274,7 +274,7 @@ async function faultyJson(model: string, id: string, req: IncomingMessage, res: 
     return void res.write('{"id":"stalled","object":"chat.completion","choices":[');
   }
   // fault-no-done: a complete body with neither Content-Length nor chunked framing; only the
-  // connection closing ends it (HTTP/1.0 style, as some minimal servers answer).
+  // connection closing ends it, as HTTP/1.0 and some minimal servers answer.
   const body = JSON.stringify(completion(id, model, 'Hello from fake'));
   req.socket.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${body}`);
 }

@@ -72,7 +72,7 @@ const tpl = {
   sglangServerInfo: readFixture<Json>('sglang-get-server-info.json'),
 };
 
-/** An OpenAI-style list whose entries are the fixture's first entry with each model's id. */
+/** An OpenAI list (object: list) whose entries are the fixture's first entry with each model's id. */
 function modelList(template: Json[], models: string[], extra: (id: string, i: number) => Json = () => ({})) {
   return { object: 'list', data: models.map((id, i) => ({ ...template[0], id, ...extra(id, i) })) };
 }

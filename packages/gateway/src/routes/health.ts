@@ -42,11 +42,11 @@ async function unhealthyReason(store: StateStore, fleet: FleetCache, healthy: nu
   return null;
 }
 
-/** Set while a ResilientStateStore runs on local state (other stores are never degraded). */
-function degradedReason(store: object): string | null {
-  const { degraded, degradedReason: why } = store as { degraded?: boolean; degradedReason?: string | null };
-  if (degraded !== true) return null;
-  return `state store degraded: Redis unreachable, serving the last known fleet with per-replica capacity (${why ?? 'unknown error'})`;
+/** Set while the store serves on local state because Redis is unreachable (StateStore.health). */
+function degradedReason(store: StateStore): string | null {
+  const { degraded, reason } = store.health();
+  if (!degraded) return null;
+  return `state store degraded: Redis unreachable, serving the last known fleet with per-replica capacity (${reason ?? 'unknown error'})`;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

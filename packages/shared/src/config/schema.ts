@@ -23,7 +23,7 @@ function field<T, D extends string | undefined>(env: string, defaultValue: D, pa
 
 /**
  * Every environment variable ai-lb reads, its default and its unit (in the property name).
- * SPEC.md "Configuration" is the contract; extras beyond it are marked.
+ * README "Configuration" documents them; the ones the product contract does not name are marked extra.
  */
 export const CONFIG_SCHEMA = {
   // Gateway

@@ -45,7 +45,7 @@ describe('createStateStore', () => {
     const store = create(loadConfig({ REDIS_URL: redisUrl, REDIS_KEY_PREFIX: uniquePrefix('create') }), { ...quiet, resilient: true });
     expect(store).toBeInstanceOf(ResilientStateStore);
     await store.ping();
-    expect((store as ResilientStateStore).degraded).toBe(false);
+    expect(store.health()).toEqual({ degraded: false, reason: null, remoteFailures: 0 });
   });
 
   it('forceMemory wins over a configured Redis', () => {
@@ -84,7 +84,7 @@ describe('createStateStore with a password-protected Redis', () => {
     await stopChild(server);
   });
 
-  it('REDIS_PASSWORD (with URL-special characters) authenticates; a wrong one is refused', async () => {
+  it('REDIS_PASSWORD (with characters URLs reserve) authenticates; a wrong one is refused', async () => {
     const good = createStateStore(loadConfig({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port), REDIS_PASSWORD: password }), quiet);
     const bad = createStateStore(loadConfig({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port), REDIS_PASSWORD: 'wrong' }), quiet);
     try {

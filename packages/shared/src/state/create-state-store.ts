@@ -21,8 +21,8 @@ export interface CreateStateStoreOptions extends Omit<RedisConnectionOptions, 'r
 }
 
 /**
- * The one place that picks the store: Redis when REDIS_URL / REDIS_HOST is set (SPEC:
- * `pnpm start` uses embedded memory state unless one is), else memory. The Redis store's
+ * The one place that picks the store: Redis when REDIS_URL / REDIS_HOST is set, else
+ * memory (`pnpm start` runs on embedded state unless Redis is configured). The Redis store's
  * connection fails fast and reconnects in the background, so a Redis outage makes calls
  * reject with `state_unavailable` instead of crashing or hanging the process.
  */

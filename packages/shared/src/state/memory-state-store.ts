@@ -7,17 +7,18 @@ import {
   mayTakeSlot,
   uniqueCandidates,
   validateAcquireRequest,
-  validateQueueTicket,
 } from './acquire-plan.ts';
 import { circuitAfterRelease, circuitGate, circuitInfo, validateRelease, type CircuitRecord } from './circuit-record.ts';
-import type {
-  AcquireSlotRequest,
-  AcquireSlotResult,
-  LeaseRef,
-  QueueTicket,
-  QueueTicketRef,
-  ReleaseSlotRequest,
-  StateStore,
+import {
+  NEVER_DEGRADED,
+  type AcquireSlotRequest,
+  type AcquireSlotResult,
+  type LeaseRef,
+  type QueueTicket,
+  type QueueTicketRef,
+  type ReleaseSlotRequest,
+  type StateStore,
+  type StateStoreHealth,
 } from './state-store.ts';
 import { ExpiringIds } from './expiring-ids.ts';
 
@@ -101,13 +102,7 @@ export class MemoryStateStore implements StateStore {
     const inflight = candidates.map((c) => this.leasesOf(c.node).size(now));
     const queue = request.queue;
     if (queue !== undefined && !this.queueLetsThrough(queue, candidates, inflight, now)) {
-      return {
-        node: null,
-        probe: false,
-        reason: 'capacity',
-        inflight: countsByNode(candidates, inflight),
-        queueLength: this.queueLength(queue, now),
-      };
+      return { node: null, probe: false, reason: 'capacity', inflight: countsByNode(candidates, inflight) };
     }
     const rotateCounter = request.order === 'rotate' ? this.increment(request.rotateKey!) : 0;
     const stickyNode = request.sticky ? this.liveSticky(request.sticky.key, now) : null;
@@ -127,17 +122,10 @@ export class MemoryStateStore implements StateStore {
       if (gate === 'probe') this.circuits.get(node)!.probeUntilMs = now + request.probeLeaseMs;
       if (request.sticky) this.setSticky(request.sticky.key, node, now + request.sticky.ttlMs);
       if (queue !== undefined) this.queues.get(queue.key)?.delete(queue.ticket);
-      const result: AcquireSlotResult = { node, probe: gate === 'probe', reason: 'ok', inflight: countsByNode(candidates, inflight) };
-      return queue === undefined ? result : { ...result, queueLength: this.queueLength(queue, now) };
+      return { node, probe: gate === 'probe', reason: 'ok', inflight: countsByNode(candidates, inflight) };
     }
     if (sawFull && queue?.join) this.joinQueue(queue, now);
-    const result: AcquireSlotResult = {
-      node: null,
-      probe: false,
-      reason: sawFull ? 'capacity' : 'circuit',
-      inflight: countsByNode(candidates, inflight),
-    };
-    return queue === undefined ? result : { ...result, queueLength: this.queueLength(queue, now) };
+    return { node: null, probe: false, reason: sawFull ? 'capacity' : 'circuit', inflight: countsByNode(candidates, inflight) };
   }
 
   async leaveQueue(tickets: readonly QueueTicketRef[]): Promise<void> {
@@ -198,6 +186,10 @@ export class MemoryStateStore implements StateStore {
     this.assertOpen();
   }
 
+  health(): StateStoreHealth {
+    return NEVER_DEGRADED;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.fleetListeners.clear();
@@ -237,7 +229,6 @@ export class MemoryStateStore implements StateStore {
     inflight: number[],
     now: number,
   ): boolean {
-    validateQueueTicket(ticket);
     const queue = this.liveQueue(ticket.key, now);
     if (queue === undefined) return true;
     const gates = candidates.map((c) => circuitGate(this.circuits.get(c.node), now));
@@ -277,10 +268,6 @@ export class MemoryStateStore implements StateStore {
     if (queue === undefined || queue.size(now) > 0) return queue;
     this.queues.delete(key);
     return undefined;
-  }
-
-  private queueLength(ticket: QueueTicketRef, now: number): number {
-    return this.queues.get(ticket.key)?.size(now) ?? 0;
   }
 
   private increment(key: string): number {

@@ -49,7 +49,7 @@ describeStateStoreContract('redis', async () => {
   };
 });
 
-describe('RedisStateStore specifics', () => {
+describe('RedisStateStore beyond the contract', () => {
   const stores: RedisStateStore[] = [];
   const clients: Redis[] = [];
   const monitors: RedisMonitor[] = [];

@@ -2,14 +2,24 @@ import { createHash } from 'node:crypto';
 import { compareNodeIds } from '../node-id.ts';
 import { Command, type ChainableCommander, type Redis } from 'ioredis';
 import { GatewayError } from '../errors.ts';
-import { KEY_TTL_MS, redisKeys, type RedisKeys } from '../redis-keys.ts';
+import { redisKeys, type RedisKeys } from '../redis-keys.ts';
 import type { CircuitInfo, NodeId, NodeState } from '../types.ts';
 import { isPositiveMs, uniqueCandidates, validateAcquireRequest } from './acquire-plan.ts';
 import { circuitInfo, validateRelease } from './circuit-record.ts';
 import { createRedisConnection, ensureReady, watchConnection, type RedisConnectionOptions } from './redis-connection.ts';
 import * as scripts from './redis-scripts.ts';
-import { bulk, SlotOpBatch, type EncodedOp } from './slot-op-batch.ts';
-import type { AcquireSlotRequest, AcquireSlotResult, LeaseRef, QueueTicketRef, ReleaseSlotRequest, StateStore } from './state-store.ts';
+import { SlotOpBatch } from './slot-op-batch.ts';
+import { bulk, decodeAcquireReply, encodeAcquire, encodeRelease, OP_KIND, type NodeResp } from './slot-ops-codec.ts';
+import {
+  NEVER_DEGRADED,
+  type AcquireSlotRequest,
+  type AcquireSlotResult,
+  type LeaseRef,
+  type QueueTicketRef,
+  type ReleaseSlotRequest,
+  type StateStore,
+  type StateStoreHealth,
+} from './state-store.ts';
 
 /**
  * Two ways to build one:
@@ -24,7 +34,6 @@ export type RedisStateStoreOptions =
   | ({ url: string; keyPrefix: string } & RedisConnectionOptions)
   | { client: Redis; subscriber?: Redis; keyPrefix: string; connectTimeoutMs?: number; log?: (line: string) => void };
 
-type ScriptResult = [NodeId | null, number, 'ok' | 'capacity' | 'circuit', number[], number];
 /** The defineCommand'ed scripts, as ioredis adds them to the client and its pipelines. */
 interface ScriptCommands {
   aiLbPutNode(...args: (string | number)[]): Promise<number>;
@@ -77,7 +86,7 @@ export class RedisStateStore implements StateStore {
       (kind, message) =>
         new GatewayError(
           'state_unavailable',
-          `state store unavailable: ${kind === 'a' ? 'acquireSlot' : 'releaseSlot'} failed: ${message}`,
+          `state store unavailable: ${kind === OP_KIND.acquire ? 'acquireSlot' : 'releaseSlot'} failed: ${message}`,
         ),
     );
   }
@@ -126,45 +135,8 @@ export class RedisStateStore implements StateStore {
     }
     const candidates = uniqueCandidates(request.candidates);
     if (candidates.length === 0) return Promise.resolve({ node: null, probe: false, reason: 'capacity', inflight: {} });
-    const { queue, sticky } = request;
-    const n = candidates.length;
-    let slots = '';
-    let circuits = '';
-    let nodes = '';
-    let caps = '';
-    for (const c of candidates) {
-      const resp = this.respOf(c.node);
-      slots += resp.slots;
-      circuits += resp.circuit;
-      nodes += resp.node;
-      caps += bulk(c.maxconn);
-    }
-    // KEYS as ACQUIRE_FN reads them: slots…, circuits…, then rotate, sticky, queue pair if used.
-    const rotate = request.order === 'rotate' ? bulk(this.keys.roundRobin(request.rotateKey!)) : '';
-    const stickyKey = sticky ? bulk(this.keys.sticky(sticky.key)) : '';
-    const queueKeys = queue ? bulk(this.keys.queue(queue.key)) + bulk(this.keys.queueExpiry(queue.key)) : '';
-    const keys = slots + circuits + rotate + stickyKey + queueKeys;
-    const keyCount = 2 * n + (rotate ? 1 : 0) + (sticky ? 1 : 0) + (queue ? 2 : 0);
-    // ARGV as ACQUIRE_FN reads it (redis-scripts.ts).
-    const args =
-      bulk(n) +
-      bulk(request.order) +
-      bulk(request.leaseId) +
-      bulk(request.leaseMs) +
-      bulk(request.probeLeaseMs) +
-      bulk(sticky?.ttlMs ?? 0) +
-      ROTATE_TTL +
-      CIRCUIT_TTL +
-      nodes +
-      caps +
-      (queue ? bulk(queue.ticket) + bulk(queue.ttlMs) + bulk(queue.join ? 1 : 0) : NO_QUEUE);
-    const op: EncodedOp = { keys, keyCount, args, argCount: 11 + 2 * n };
-    return this.slotOps.add('a', op, (reply) => {
-      const [node, probe, reason, counts, queueLength] = reply as ScriptResult;
-      const inflight: Record<NodeId, number> = {};
-      for (let i = 0; i < candidates.length; i++) inflight[candidates[i].node] = counts[i];
-      return queue ? { node, probe: probe === 1, reason, inflight, queueLength } : { node, probe: probe === 1, reason, inflight };
-    });
+    const op = encodeAcquire(request, candidates, this.respOf, this.keys);
+    return this.slotOps.add(OP_KIND.acquire, op, (reply) => decodeAcquireReply(reply, candidates));
   }
 
   async renewLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
@@ -187,17 +159,7 @@ export class RedisStateStore implements StateStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    const resp = this.respOf(release.node);
-    // ARGV as RELEASE_FN reads it (redis-scripts.ts).
-    const args =
-      bulk(release.leaseId) +
-      bulk(release.outcome) +
-      (release.probe ? ONE : ZERO) +
-      bulk(release.breaker.threshold) +
-      bulk(release.breaker.ttlMs) +
-      CIRCUIT_TTL +
-      resp.node;
-    return this.slotOps.add('r', { keys: resp.slots + resp.circuit, keyCount: 2, args, argCount: 7 }, ignoreReply);
+    return this.slotOps.add(OP_KIND.release, encodeRelease(release, this.respOf(release.node)), ignoreReply);
   }
 
   async leaveQueue(tickets: readonly QueueTicketRef[]): Promise<void> {
@@ -256,6 +218,11 @@ export class RedisStateStore implements StateStore {
     await this.run('ping', () => this.client.ping());
   }
 
+  /** Never degraded: while Redis is unreachable every call rejects with state_unavailable. */
+  health(): StateStoreHealth {
+    return NEVER_DEGRADED;
+  }
+
   /** Resolves once every channel a listener asked for is subscribed (tests, startup). */
   async subscriptionsReady(): Promise<void> {
     await this.subscriptions;
@@ -271,7 +238,7 @@ export class RedisStateStore implements StateStore {
   }
 
   /** A node's keys and id as RESP, built once per node (the fleet is small; bounded anyway). */
-  private respOf(node: NodeId): NodeResp {
+  private readonly respOf = (node: NodeId): NodeResp => {
     let resp = this.nodeResp.get(node);
     if (resp === undefined) {
       if (this.nodeResp.size >= NODE_RESP_CACHE_MAX) this.nodeResp.clear();
@@ -279,7 +246,7 @@ export class RedisStateStore implements StateStore {
       this.nodeResp.set(node, resp);
     }
     return resp;
-  }
+  };
 
   /** One SLOT_OPS command as written by SlotOpBatch; loads the script once when Redis lacks it. */
   private async sendSlotOps(command: string): Promise<unknown[]> {
@@ -355,19 +322,8 @@ function defineScripts(client: Redis): ScriptCommands {
 
 function ignoreReply(): void {}
 
-interface NodeResp {
-  slots: string;
-  circuit: string;
-  node: string;
-}
-
 const NODE_RESP_CACHE_MAX = 10_000;
 const SLOT_OPS_SHA = createHash('sha1').update(scripts.SLOT_OPS).digest('hex');
-const ROTATE_TTL = bulk(KEY_TTL_MS.roundRobin);
-const CIRCUIT_TTL = bulk(KEY_TTL_MS.circuit);
-const ONE = bulk(1);
-const ZERO = bulk(0);
-const NO_QUEUE = bulk('') + ZERO + ZERO;
 
 /**
  * An ioredis command whose RESP text is already written (SlotOpBatch): ioredis still

@@ -38,7 +38,7 @@ describeStateStoreContract('resilient, Redis up', async () => {
     listening: (s) => (s as ResilientStateStore).subscriptionsReady(),
     close: async () => {
       await Promise.all(opened.map((s) => s.close()));
-      expect(opened.every((s) => !s.degraded)).toBe(true);
+      expect(opened.every((s) => !s.health().degraded)).toBe(true);
     },
   };
 });
@@ -77,8 +77,6 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
     closers.push(async () => process.off('unhandledRejection', onUnhandled));
-    const changes: boolean[] = [];
-    store.onDegradedChange((degraded) => changes.push(degraded));
     const A = [{ node: 'a:1', maxconn: 2 }];
 
     await monitor.putNode(nodeState('a:1', { maxconn: 2 }), LONG_MS);
@@ -90,8 +88,9 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     await server.stop();
     // The fleet as last read; the outage is noticed on the first failing call.
     expect(await store.listNodes()).toEqual(fleet);
-    expect(store.degraded).toBe(true);
-    expect(changes).toEqual([true]);
+    const down = store.health();
+    expect(down).toMatchObject({ degraded: true, reason: expect.stringMatching(/^state store unavailable: /) });
+    expect(down.remoteFailures).toBeGreaterThanOrEqual(1);
     await store.ping();
 
     // Local accounting: the cap holds within this replica (the Redis lease is not visible).
@@ -110,8 +109,9 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     expect((await store.listNodes()).find((n) => n.node === 'b:1')?.healthy).toBe(false);
 
     server = await startRedis({ port: server.port });
-    await until(() => store.degraded === false, 'back on Redis');
-    expect(changes).toEqual([true, false]);
+    await until(() => store.health().degraded === false, 'back on Redis');
+    // The failure count is since start: recovery does not reset it.
+    expect(store.health()).toEqual({ degraded: false, reason: null, remoteFailures: down.remoteFailures });
     // A fresh Redis (no persistence): the fleet now comes from it again, i.e. empty.
     expect(await store.listNodes()).toEqual([]);
     await until(
@@ -142,12 +142,12 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     });
     closers.push(() => store.close());
     await expect(store.listNodes()).rejects.toMatchObject({ code: 'state_unavailable', message: expect.stringMatching(/no fleet/) });
-    expect(store.degraded).toBe(true);
+    expect(store.health()).toMatchObject({ degraded: true, remoteFailures: 1 });
     expect((await acquire(store, [{ node: 'a:1', maxconn: 1 }])).node).toBe('a:1');
     expect((await acquire(store, [{ node: 'a:1', maxconn: 1 }])).node).toBeNull();
 
     server = await startRedis({ port });
-    await until(() => store.degraded === false, 'back on Redis');
+    await until(() => store.health().degraded === false, 'back on Redis');
     expect(await store.listNodes()).toEqual([]);
   });
 });

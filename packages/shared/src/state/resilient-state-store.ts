@@ -2,7 +2,15 @@ import { GatewayError } from '../errors.ts';
 import { compareNodeIds } from '../node-id.ts';
 import type { CircuitInfo, Clock, NodeId, NodeState } from '../types.ts';
 import { MemoryStateStore } from './memory-state-store.ts';
-import type { AcquireSlotRequest, AcquireSlotResult, LeaseRef, QueueTicketRef, ReleaseSlotRequest, StateStore } from './state-store.ts';
+import type {
+  AcquireSlotRequest,
+  AcquireSlotResult,
+  LeaseRef,
+  QueueTicketRef,
+  ReleaseSlotRequest,
+  StateStore,
+  StateStoreHealth,
+} from './state-store.ts';
 
 export interface ResilientStateStoreOptions {
   /** The shared store, normally a RedisStateStore. Closed by close(). */
@@ -33,7 +41,6 @@ export class ResilientStateStore implements StateStore {
   private readonly log: (line: string) => void;
   private fleet: NodeState[] | undefined;
   private readonly localLeases = new Set<string>();
-  private readonly degradedListeners = new Set<(degraded: boolean) => void>();
   private readonly fleetListeners = new Set<() => void>();
   private readonly unsubscribeRemote: (() => void)[];
   private recheckTimer: NodeJS.Timeout | undefined;
@@ -50,24 +57,9 @@ export class ResilientStateStore implements StateStore {
     this.unsubscribeRemote = [this.remote.onFleetChange(() => this.fleetChanged())];
   }
 
-  /** true while Redis is unreachable and this replica runs on its own (health, metrics). */
-  get degraded(): boolean {
-    return this.isDegraded;
-  }
-
-  /** Why this replica is degraded (the Redis error that started it); null while it is not. */
-  get degradedReason(): string | null {
-    return this.whyDegraded;
-  }
-
-  /** Calls to Redis that failed with state_unavailable since start (the errors metric). */
-  get remoteFailures(): number {
-    return this.failures;
-  }
-
-  onDegradedChange(listener: (degraded: boolean) => void): () => void {
-    this.degradedListeners.add(listener);
-    return () => this.degradedListeners.delete(listener);
+  /** Degraded while Redis is unreachable and this replica runs on its own. */
+  health(): StateStoreHealth {
+    return { degraded: this.isDegraded, reason: this.whyDegraded, remoteFailures: this.failures };
   }
 
   async putNode(state: NodeState, ttlMs: number): Promise<void> {
@@ -200,15 +192,14 @@ export class ResilientStateStore implements StateStore {
     clearTimeout(this.recheckTimer);
     this.recheckTimer = undefined;
     for (const off of this.unsubscribeRemote) off();
-    this.degradedListeners.clear();
     this.fleetListeners.clear();
     await Promise.all([this.remote.close(), this.local.close()]);
   }
 
   /**
    * Remote unless degraded; a state_unavailable failure switches to degraded and falls back.
-   * Not an async function: acquire and release pass through here per request (issue 6), and
-   * the remote promise with one catch is all they need.
+   * Not an async function: acquire and release pass through here per request, and the
+   * remote promise with one catch is all they need.
    */
   private either<T>(remote: () => Promise<T>, local: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('state store is closed'));
@@ -227,7 +218,6 @@ export class ResilientStateStore implements StateStore {
     this.whyDegraded = degraded ? why : null;
     this.log(degraded ? `ai-lb: state degraded, serving on local state (${why})` : `ai-lb: state back on Redis (${why})`);
     if (degraded) this.scheduleRecheck();
-    for (const listener of [...this.degradedListeners]) this.safely(() => listener(degraded));
     // The fleet's source changed: caches should re-read.
     this.fleetChanged();
   }

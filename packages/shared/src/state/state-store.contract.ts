@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { capacityContract } from './capacity.contract.ts';
 import { circuitContract, stickyContract } from './circuit.contract.ts';
 import type { MakeStoreUnderTest, StoreUnderTest } from './contract-harness.ts';
@@ -32,5 +32,13 @@ export function describeStateStoreContract(name: string, makeStore: MakeStoreUnd
     describe('circuit breaker', () => circuitContract(sut));
     describe('sticky sessions', () => stickyContract(sut));
     describe('fleet-wide queue', () => queueContract(sut));
+    describe('health', () => {
+      it('a store on reachable shared state is not degraded and counts no failed calls', async () => {
+        const { store } = sut();
+        await store.ping();
+        await store.listNodes();
+        expect(store.health()).toEqual({ degraded: false, reason: null, remoteFailures: 0 });
+      });
+    });
   });
 }

@@ -49,8 +49,26 @@ export interface StateStore {
   // ---- lifecycle ------------------------------------------------------------------------
   /** Resolves when the store is usable; rejects when it is not (health checks). */
   ping(): Promise<void>;
+  /** How the store is serving right now (/health, metrics): answers at once, no I/O. */
+  health(): StateStoreHealth;
   close(): Promise<void>;
 }
+
+export interface StateStoreHealth {
+  /**
+   * true while the shared state is unreachable and this process serves on local state
+   * instead (ResilientStateStore): caps, circuits and queues then hold per replica only.
+   * The memory and plain Redis stores are never degraded (the latter fails instead).
+   */
+  degraded: boolean;
+  /** What made the store degraded (the Redis error); null while it is not. */
+  reason: string | null;
+  /** Calls to the shared state that failed as unreachable since start (each was then served locally). */
+  remoteFailures: number;
+}
+
+/** What a store that has no fallback answers to health(). */
+export const NEVER_DEGRADED: Readonly<StateStoreHealth> = Object.freeze({ degraded: false, reason: null, remoteFailures: 0 });
 
 export interface SlotCandidate {
   node: NodeId;
@@ -121,8 +139,6 @@ export interface AcquireSlotResult {
   reason: 'ok' | 'capacity' | 'circuit';
   /** Live in-flight counts of the candidates after this step (feeds caches and metrics). */
   inflight: Record<NodeId, number>;
-  /** With `queue`: tickets in line after this step (this one included when it is waiting). */
-  queueLength?: number;
 }
 
 export interface LeaseRef {
