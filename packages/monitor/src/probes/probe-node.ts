@@ -8,7 +8,7 @@
  *                      loaded models, detected capacity and server load
  *                   -> anything else: still a node if Ollama's GET /api/tags answers (SPEC)
  */
-import { GATEWAY_MARK_HEADER, type ServerKind } from '@ai-lb/shared';
+import { cleanModelIds, GATEWAY_MARK_HEADER, type ModelIdDropReason, type ServerKind } from '@ai-lb/shared';
 import { ProbeError } from './probe-error.ts';
 import { OPENAI_MODELS_PATH, readOpenAiModels, type OpenAiModelList } from './openai.ts';
 import { probeOllama } from './ollama.ts';
@@ -28,6 +28,8 @@ export interface NodeFacts {
   detectedMaxconn: number | null;
   serverLoad: { running: number; waiting: number } | null;
   latencyMs: number | null;
+  /** Listed ids left out (invalid, or over the per-node cap), per reason; models and loaded models together. */
+  droppedModelIds: Partial<Record<ModelIdDropReason, number>>;
 }
 
 export type ProbeOutcome =
@@ -72,11 +74,11 @@ export async function probeTarget(client: ProbeClient, target: ScanTarget): Prom
     list = readOpenAiModels(response);
   } catch (error) {
     const ollama = await probeOllama(context);
-    if (ollama) return { target, status: 'node', facts: mergeFacts(null, ollama, null), warnings };
+    if (ollama) return { target, status: 'node', facts: mergeFacts(null, ollama, null, context), warnings };
     return { target, status: 'failed', error: asProbeError(error), warnings };
   }
   const kindFacts = await identifyKind(context, list.ownedBy);
-  return { target, status: 'node', facts: mergeFacts(list, kindFacts, response.latencyMs), warnings };
+  return { target, status: 'node', facts: mergeFacts(list, kindFacts, response.latencyMs, context), warnings };
 }
 
 async function identifyKind(context: ProbeContext, ownedBy: string[]): Promise<KindFacts> {
@@ -89,14 +91,24 @@ async function identifyKind(context: ProbeContext, ownedBy: string[]): Promise<K
   return { kind: 'openai' };
 }
 
-function mergeFacts(list: OpenAiModelList | null, facts: KindFacts, latencyMs: number | null): NodeFacts {
+/** Whatever listing the ids came from (/v1/models, /api/tags, /api/ps, /api/v0/models), they are cleaned here. */
+function mergeFacts(list: OpenAiModelList | null, facts: KindFacts, latencyMs: number | null, context: ProbeContext): NodeFacts {
+  const models = cleanModelIds(facts.models ?? list?.models ?? []);
+  const loaded = cleanModelIds(facts.loadedModels ?? []);
+  const dropped: Partial<Record<ModelIdDropReason, number>> = { ...models.dropped };
+  for (const [reason, count] of Object.entries(loaded.dropped) as [ModelIdDropReason, number][]) {
+    dropped[reason] = (dropped[reason] ?? 0) + count;
+  }
+  const summary = Object.entries(dropped).map(([reason, count]) => `${count} ${reason}`);
+  if (summary.length > 0) context.warn(new ProbeError('models_dropped', `model ids left out: ${summary.join(', ')}`));
   return {
     kind: facts.kind,
-    models: facts.models ?? list?.models ?? [],
-    loadedModels: facts.loadedModels ?? [],
+    models: models.ids,
+    loadedModels: loaded.ids,
     detectedMaxconn: facts.detectedMaxconn ?? null,
     serverLoad: facts.serverLoad ?? null,
     latencyMs: roundMs(latencyMs ?? facts.latencyMs ?? null),
+    droppedModelIds: dropped,
   };
 }
 

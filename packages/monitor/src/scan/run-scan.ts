@@ -122,6 +122,8 @@ function countOutcomes(results: readonly ProbeOutcome[], metrics: MonitorMetrics
     counts[outcome]++;
     if (result.status === 'failed' && outcome === 'failed') metrics.probeErrors.inc({ reason: result.error.reason });
     for (const warning of result.warnings) metrics.probeErrors.inc({ reason: warning.reason });
+    if (result.status === 'node')
+      for (const [reason, count] of Object.entries(result.facts.droppedModelIds)) metrics.modelIdsDropped.inc({ reason }, count);
   }
   for (const [outcome, count] of Object.entries(counts)) if (count > 0) metrics.targetsProbed.inc({ outcome }, count);
   return counts;
