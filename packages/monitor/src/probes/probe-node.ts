@@ -7,6 +7,12 @@
  *                   -> a model list: a node; kind probes (hinted by owned_by) tell the kind,
  *                      loaded models, detected capacity and server load
  *                   -> anything else: still a node if Ollama's GET /api/tags answers (SPEC)
+ *
+ * The whole of it runs under one deadline per target (TARGET_DEADLINE_PROBE_TIMEOUTS ×
+ * PROBE_TIMEOUT_MS): a server that answers /v1/models but lets every kind probe run into
+ * its timeout would otherwise cost five timeouts, and hold up the scan of every target.
+ * At the deadline the node is recorded with what is known (kind `openai` if none was
+ * identified yet) and the cut is a `timeout` warning.
  */
 import { cleanModelIds, GATEWAY_MARK_HEADER, type ModelIdDropReason, type ServerKind } from '@ai-lb/shared';
 import { ProbeError } from './probe-error.ts';
@@ -57,13 +63,31 @@ const OWNED_BY_HINTS: Record<string, DetectedKind> = {
   organization_owner: 'lmstudio',
 };
 
-export async function probeTarget(client: ProbeClient, target: ScanTarget): Promise<ProbeOutcome> {
+/** The deadline of one target, in PROBE_TIMEOUT_MS: /v1/models plus the kind probes that fit. */
+export const TARGET_DEADLINE_PROBE_TIMEOUTS = 2;
+
+export async function probeTarget(
+  client: ProbeClient,
+  target: ScanTarget,
+  deadlineMs = TARGET_DEADLINE_PROBE_TIMEOUTS * client.timeoutMs,
+): Promise<ProbeOutcome> {
   const warnings: ProbeError[] = [];
-  const context: ProbeContext = { client, target, warn: (error) => warnings.push(error) };
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), deadlineMs);
+  const context: ProbeContext = { client, target, deadline: deadline.signal, warn: (error) => warnings.push(error) };
+  try {
+    return await probeWithin(context, warnings);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function probeWithin(context: ProbeContext, warnings: ProbeError[]): Promise<ProbeOutcome> {
+  const { client, target } = context;
   let response: ProbeResponse;
   try {
     await client.open(target);
-    response = await client.get(target, OPENAI_MODELS_PATH);
+    response = await client.get(target, OPENAI_MODELS_PATH, context.deadline);
   } catch (error) {
     return { target, status: 'failed', error: asProbeError(error), warnings };
   }
@@ -85,6 +109,8 @@ async function identifyKind(context: ProbeContext, ownedBy: string[]): Promise<K
   const hinted = ownedBy.map((owner) => OWNED_BY_HINTS[owner]).filter((kind) => kind !== undefined);
   const order = [...new Set([...hinted, ...(Object.keys(KIND_PROBES) as DetectedKind[])])];
   for (const kind of order) {
+    // Past the deadline every further GET would fail at once: the kind stays unknown.
+    if (context.deadline.aborted) break;
     const facts = await KIND_PROBES[kind](context);
     if (facts) return facts;
   }
