@@ -1,3 +1,4 @@
+import { compareNodeIds } from '../node-id.ts';
 import type { NodeState } from '../types.ts';
 import type { FleetNode, NodeFreshness } from './state-store.ts';
 
@@ -36,7 +37,7 @@ export function judgeFleet(records: readonly StoredNode[], nowMs: number, comple
     const freshness = freshnessOf(record, nowMs, completedScan);
     if (freshness !== 'gone') nodes.push({ state: record.state, freshness, freshUntilMs: record.freshUntilMs, scan: record.scan });
   }
-  return nodes.sort((a, b) => (a.state.node < b.state.node ? -1 : a.state.node > b.state.node ? 1 : 0));
+  return nodes.sort((a, b) => compareNodeIds(a.state.node, b.state.node));
 }
 
 /** putNode's options, checked the same way by both stores. */

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { compareNodeIds } from '../node-id.ts';
 import { Command, type ChainableCommander, type Redis } from 'ioredis';
 import { GatewayError } from '../errors.ts';
 import { KEY_TTL_MS, redisKeys, type RedisKeys } from '../redis-keys.ts';
