@@ -22,6 +22,7 @@ export interface MonitorMetrics {
   modelIdsDropped: Counter<'reason'>;
   scansSkipped: Counter;
   lastScanTimestamp: Gauge;
+  leaseHeld: Gauge;
 }
 
 export function createMonitorMetrics(): MonitorMetrics {
@@ -73,6 +74,11 @@ export function createMonitorMetrics(): MonitorMetrics {
     lastScanTimestamp: new Gauge({
       name: 'ai_lb_monitor_last_scan_timestamp_seconds',
       help: 'When the last scan completed (epoch seconds).',
+      registers,
+    }),
+    leaseHeld: new Gauge({
+      name: 'ai_lb_monitor_lease_held',
+      help: '1 while this monitor holds the monitor lease and scans, 0 while it stands by for another.',
       registers,
     }),
   };

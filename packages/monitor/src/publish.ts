@@ -6,6 +6,10 @@
  *  - a target that WAS a node and now fails: markNodeUnhealthy, which keeps the TTL
  *    running so a server that stays dead leaves the state by itself (SPEC "Monitor");
  *  - a target that never was a node (a closed port): nothing at all.
+ * Every record carries the scan's number and is kept, stale, for FLEET_STALE_LIMIT_SECS
+ * past its TTL: if this monitor dies, gateways keep serving it. Only once every target
+ * was written is the scan completed (completeScan): from then on records this scan did
+ * not refresh are gone as soon as their TTL has run out.
  */
 import type { NodeId, NodeState, StateStore } from '@ai-lb/shared';
 
@@ -21,13 +25,21 @@ export interface PublishResult {
 }
 
 export interface ScanPublisher {
+  readonly scan: number;
   node(state: NodeState): Promise<void>;
   failure(failure: ScanFailure, checkedAtMs: number): Promise<void>;
   /** What was written; throws the first write error, if any. */
   finish(): PublishResult;
 }
 
-export function createScanPublisher(store: StateStore, options: { ttlMs: number }): ScanPublisher {
+export interface ScanPublisherOptions {
+  ttlMs: number;
+  keepMs: number;
+  /** This scan's number (StateStore.beginScan). */
+  scan: number;
+}
+
+export function createScanPublisher(store: StateStore, options: ScanPublisherOptions): ScanPublisher {
   const result: PublishResult = { put: 0, markedUnhealthy: 0 };
   // Read once, at the first failure: a /20 scan has thousands of closed ports and a
   // handful of nodes, so one listing beats one markNodeUnhealthy per closed port.
@@ -46,9 +58,10 @@ export function createScanPublisher(store: StateStore, options: { ttlMs: number 
   }
 
   return {
+    scan: options.scan,
     node: (state) =>
       write(async () => {
-        await store.putNode(state, options.ttlMs);
+        await store.putNode(state, options.ttlMs, { keepMs: options.keepMs, scan: options.scan });
         result.put++;
       }),
     failure: (failure, checkedAtMs) =>

@@ -6,7 +6,8 @@
 import type { Clock, NodeState, StateStore } from '@ai-lb/shared';
 import { mapWithConcurrency } from './map-with-concurrency.ts';
 import { probeTarget, type ProbeOutcome } from '../probes/probe-node.ts';
-import { createScanPublisher, type PublishResult, type ScanFailure } from '../publish.ts';
+import { hostname } from 'node:os';
+import { createScanPublisher, type PublishResult, type ScanFailure, type ScanPublisher } from '../publish.ts';
 import { SERVER_KINDS, type MonitorMetrics, type TargetOutcome } from '../metrics.ts';
 import type { ProbeClient } from '../probes/probe-client.ts';
 import type { ProbeErrorReason } from '../probes/probe-error.ts';
@@ -23,6 +24,10 @@ export interface ScanDeps {
   /** Absent for a read-only scan (`pnpm inventory` without --write). */
   store?: StateStore;
   ttlMs: number;
+  /** How long records outlive their TTL as stale (FLEET_STALE_LIMIT_SECS); 0 when absent. */
+  keepMs?: number;
+  /** Who completed the scan, in the store's record of it; the scanner's host and pid when absent. */
+  monitorId?: string;
 }
 
 /** A target that answered but is not a usable node (closed ports and silent hosts are left out). */
@@ -49,7 +54,15 @@ const ANSWERED: ReadonlySet<ProbeErrorReason> = new Set(['http_status', 'invalid
 export async function runScan(deps: ScanDeps): Promise<ScanReport> {
   const startedAtMs = deps.clock();
   const started = performance.now();
-  const publisher = deps.store ? createScanPublisher(deps.store, { ttlMs: deps.ttlMs }) : null;
+  let publisher: ScanPublisher | null = null;
+  if (deps.store) {
+    try {
+      publisher = createScanPublisher(deps.store, { ttlMs: deps.ttlMs, keepMs: deps.keepMs ?? 0, scan: await deps.store.beginScan() });
+    } catch (error) {
+      deps.metrics.scans.inc({ outcome: 'error' });
+      throw error;
+    }
+  }
   const probed = await mapWithConcurrency(deps.targets, deps.concurrency, async (target) => {
     const outcome = await probeTarget(deps.client, target);
     const checkedAtMs = deps.clock();
@@ -64,9 +77,10 @@ export async function runScan(deps: ScanDeps): Promise<ScanReport> {
   for (const kind of SERVER_KINDS) deps.metrics.nodesFound.set({ kind }, nodes.filter((n) => n.kind === kind).length);
 
   let published: PublishResult | null = null;
-  if (publisher) {
+  if (publisher && deps.store) {
     try {
       published = publisher.finish();
+      await deps.store.completeScan(publisher.scan, deps.monitorId ?? `scan:${hostname()}:${process.pid}`);
     } catch (error) {
       deps.metrics.scans.inc({ outcome: 'error' });
       throw error;
