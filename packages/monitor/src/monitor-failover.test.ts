@@ -58,8 +58,11 @@ async function fleet(): Promise<FleetSnapshot> {
 
 test('SIGKILL the scanning monitor: the standby takes over and the node never stops being fresh', async () => {
   monitors.push(...(await Promise.all([startMonitorProcess(), startMonitorProcess()])));
-  const fresh = await waitFor(async () => (await fleet()).nodes.some((n) => n.state.node === fake.node && n.freshness === 'fresh'), 15_000);
-  expect(fresh).toBe(true);
+  const scanned = async () => {
+    const now = await fleet();
+    return now.lastScan !== null && now.nodes.some((n) => n.state.node === fake.node && n.freshness === 'fresh');
+  };
+  expect(await waitFor(scanned, 15_000)).toBe(true);
   const before = await fleet();
   const holder = monitorNamed(before.monitor?.monitorId);
   expect(holder).toBeDefined();

@@ -36,9 +36,7 @@ describe('cleanModelIds', () => {
 
   it('keeps the first N valid ids and counts the rest as over_cap', () => {
     const ids = Array.from({ length: 100_000 }, (_, i) => `m-${i}`);
-    const started = performance.now();
     const clean = cleanModelIds(['bad\n', ...ids]);
-    expect(performance.now() - started).toBeLessThan(1000);
     expect(clean.ids).toHaveLength(MAX_MODELS_PER_NODE);
     expect(clean.ids[0]).toBe('m-0');
     expect(clean.ids.at(-1)).toBe(`m-${MAX_MODELS_PER_NODE - 1}`);
