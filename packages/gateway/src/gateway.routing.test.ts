@@ -215,11 +215,11 @@ describe.each(STORE_KINDS)('routing with the %s store', (kind) => {
       expect(res.status).toBe(200);
       await res.arrayBuffer();
     }
-    expect(h.gateway.context.pools.size).toBe(2);
+    expect(h.gateway.services.pools.size).toBe(2);
     // a's record expires (no refresh from a monitor): its pool goes, b's stays.
     await new Promise((r) => setTimeout(r, 500));
     await h.gateway.refreshFleet();
-    expect(h.gateway.context.pools.size).toBe(1);
+    expect(h.gateway.services.pools.size).toBe(1);
     const gone = await h.post(`/v1/chat/completions?node=${a.node}`, chatBody('m1'));
     expect(gone.status).toBe(404);
     await gone.arrayBuffer();

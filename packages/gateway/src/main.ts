@@ -10,15 +10,14 @@
  * picks a free port; tests and the benchmark read that line); logs go to stderr.
  * SIGTERM/SIGINT: stop accepting, let in-flight requests finish (SHUTDOWN_GRACE_SECS), exit 0.
  */
-import { createStateStore, loadConfigOrExit, type StateStore } from '@ai-lb/shared';
+import { createLogger, createStateStore, loadConfigOrExit, type Logger, type StateStore } from '@ai-lb/shared';
 import type { MonitorHandle } from '@ai-lb/monitor';
 import { createGateway, type Gateway } from './create-gateway.ts';
-import { createLogger, type Logger } from './logger.ts';
 
 async function main(): Promise<void> {
   const withMonitor = process.argv.includes('--with-monitor');
   const config = loadConfigOrExit();
-  const log = createLogger();
+  const log = createLogger({ level: config.logLevel });
   const store = createStateStore(config, {
     forceRedis: !withMonitor,
     // Redis trouble must not stop the fleet: each replica goes on with its last fleet and
@@ -36,7 +35,7 @@ async function main(): Promise<void> {
     }
     const port = await gateway.listen();
     process.stdout.write(`${JSON.stringify({ port, pid: process.pid, store: store.kind, monitorPort: monitor?.port ?? null })}\n`);
-    log.info('gateway listening', { port, host: config.host, store: store.kind, strategy: config.routingStrategy, monitor: withMonitor });
+    log.info({ port, host: config.host, store: store.kind, strategy: config.routingStrategy, monitor: withMonitor }, 'gateway listening');
   } catch (error) {
     await stopAll(gateway, monitor, store);
     fail(error, config.port);
@@ -49,14 +48,14 @@ function handleSignals(gateway: Gateway, monitor: MonitorHandle | undefined, sto
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info('shutting down', { signal, inflight: gateway.activeRequests() });
+    log.info({ signal, inflight: gateway.activeRequests() }, 'shutting down');
     await stopAll(gateway, monitor, store);
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   // One broken request must not take the whole gateway down: log it and keep serving.
-  process.on('unhandledRejection', (reason) => log.error('unhandled rejection', { error: String(reason) }));
+  process.on('unhandledRejection', (reason) => log.error({ error: String(reason) }, 'unhandled rejection'));
 }
 
 async function stopAll(gateway: Gateway, monitor: MonitorHandle | undefined, store: StateStore): Promise<void> {

@@ -23,6 +23,8 @@
  * | fault-html-error               | 500 text/html page                                              |
  * | fault-status-<code>-<format>   | any status; format json | detail | html | text                  |
  * | fault-echo                     | normal answer plus `echo`: the body and headers it received     |
+ * | fault-big-<kb>                 | a valid answer of about kb KiB: stream in 1 KiB chunks written as fast as the socket takes them; non-stream one body |
+ * | fault-html-200                 | 200 text/html page for any request (a proxy's or captive portal's page) |
  *
  * Per-process switch through POST /__fake/config: {"failMode":"500"|"503"|"reset"|"hang"}
  * makes every inference request fail that way, {"failMode":"fault-<name>"} plays that fault
@@ -201,6 +203,16 @@ async function answerFault(
     errorStatus(res, Number(status[1]), status[2] as ErrorFormat);
     return true;
   }
+  const bigKb = param('fault-big-');
+  if (Number.isFinite(bigKb)) {
+    await bigAnswer(res, id, model, bigKb, body.stream === true);
+    return true;
+  }
+  if (model === 'fault-html-200') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><html><head><title>Sign in</title></head><body>Sign in to the network</body></html>');
+    return true;
+  }
   if (model === 'fault-cut-stream' && !body.stream) {
     // Non-stream variant: a head and half a body, then the connection dies.
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': '200' });
@@ -218,6 +230,24 @@ async function answerFault(
     return true;
   }
   return false;
+}
+
+/** A long valid answer; a stream respects backpressure, so a client that stops reading stops it. */
+async function bigAnswer(res: ServerResponse, id: string, model: string, kb: number, stream: boolean) {
+  const piece = 'x'.repeat(1000);
+  if (!stream) return sendJson(res, 200, completion(id, model, piece.repeat(kb)));
+  startStream(res);
+  for (let i = 0; i < kb && !res.destroyed; i++) {
+    if (!res.write(sse(chunk(id, model, { content: piece }, null)))) {
+      await new Promise<void>((resolve) => {
+        res.once('drain', resolve);
+        res.once('close', resolve);
+      });
+    }
+  }
+  if (res.destroyed) return;
+  res.write(sse(chunk(id, model, {}, 'stop')));
+  res.end('data: [DONE]\n\n');
 }
 
 /** Non-stream: the head at once, the whole body only after `ms` (a slow generation). */

@@ -1,7 +1,6 @@
-import type { Request, Response } from 'express';
 import { GatewayError, type NodeState } from '@ai-lb/shared';
-import type { GatewayContext } from '../gateway-context.ts';
-import { sendJson } from '../http/send-json.ts';
+import type { Exchange } from '../http/exchange.ts';
+import type { FleetCache } from '../routing/fleet-cache.ts';
 
 interface ModelEntry {
   id: string;
@@ -24,19 +23,19 @@ function listModels(nodes: readonly NodeState[]): ModelEntry[] {
 }
 
 /** GET /v1/models */
-export function modelsRoute(ctx: GatewayContext) {
-  return function handleModels(_req: Request, res: Response): void {
-    sendJson(res, 200, { object: 'list', data: listModels(ctx.fleet.nodes()) });
+export function modelsRoute(fleet: Pick<FleetCache, 'nodes'>) {
+  return function handleModels(exchange: Exchange): void {
+    exchange.sendJson(200, { object: 'list', data: listModels(fleet.nodes()) });
   };
 }
 
 /** GET /v1/models/:id (what the SDKs' models.retrieve calls). */
-export function modelRoute(ctx: GatewayContext) {
-  return function handleModel(req: Request, res: Response): void {
-    const id = String(req.params.id);
-    const model = listModels(ctx.fleet.nodes()).find((m) => m.id === id);
+export function modelRoute(fleet: Pick<FleetCache, 'nodes'>) {
+  return function handleModel(exchange: Exchange, params: Readonly<Record<string, string>>): void {
+    const { id } = params;
+    const model = listModels(fleet.nodes()).find((m) => m.id === id);
     if (model === undefined)
       throw new GatewayError('model_not_found', `The model '${id.slice(0, 200)}' does not exist`, { param: 'model' });
-    sendJson(res, 200, model);
+    exchange.sendJson(200, model);
   };
 }

@@ -154,6 +154,20 @@ const CASES: Record<string, Case> = {
     bad: ['-1', 'now'],
     allowed: /seconds from 0/,
   },
+  BUFFER_BUDGET_MB: {
+    key: 'bufferBudgetMb',
+    default: 256,
+    good: [['1', 1]],
+    bad: ['0', '-5', 'lots'],
+    allowed: /integer from 1/,
+  },
+  CLIENT_WRITE_TIMEOUT_SECS: {
+    key: 'clientWriteTimeoutMs',
+    default: 60_000,
+    good: [['0.5', 500]],
+    bad: ['0', 'soon'],
+    allowed: /seconds from 0.01/,
+  },
   LOG_LEVEL: {
     key: 'logLevel',
     default: 'info',

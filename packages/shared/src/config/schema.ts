@@ -41,6 +41,8 @@ export const CONFIG_SCHEMA = {
   retryAfterSecs: field('RETRY_AFTER_SECS', '2', integer(0, 86_400)),
   slotLeaseMs: field('SLOT_LEASE_SECS', '10', secondsAsMs(0.1, 3600)),
   maxBodyBytes: field('MAX_BODY_BYTES', String(10 * 1024 * 1024), integer(1, 1024 * 1024 * 1024)),
+  bufferBudgetMb: field('BUFFER_BUDGET_MB', '256', integer(1, 1024 * 1024)), // extra: bodies held in memory, all requests together
+  clientWriteTimeoutMs: field('CLIENT_WRITE_TIMEOUT_SECS', '60', secondsAsMs(0.01)), // extra: a client that stops reading
   stickySessions: field('STICKY_SESSIONS', 'false', boolean),
   stickyTtlMs: field('STICKY_TTL_SECS', '600', secondsAsMs(1)),
   shutdownGraceMs: field('SHUTDOWN_GRACE_SECS', '10', secondsAsMs(0)), // extra: SIGTERM drain bound

@@ -1,11 +1,11 @@
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, test } from 'vitest';
-import { ByteCollector, readBounded } from './read-bounded.ts';
+import { ByteBudget, ByteCollector, readBounded } from './read-bounded.ts';
 
 describe('readBounded', () => {
   test('a body within the limit comes back whole, across chunks', async () => {
     const read = await readBounded(Readable.from([Buffer.from('{"a":'), Buffer.from('1}')]), { maxBytes: 7 });
-    expect(read).toEqual({ kind: 'complete', body: Buffer.from('{"a":1}') });
+    expect(read).toMatchObject({ kind: 'complete', body: Buffer.from('{"a":1}') });
   });
 
   test('one byte over the limit stops reading and destroys the stream', async () => {
@@ -44,9 +44,27 @@ describe('readBounded', () => {
 
 test('ByteCollector keeps nothing once over its limit', () => {
   const c = new ByteCollector(4);
-  expect(c.add(Buffer.from('ab'))).toBe(true);
-  expect(c.add(Buffer.from('cd'))).toBe(true);
+  expect(c.add(Buffer.from('ab'))).toBe('ok');
+  expect(c.add(Buffer.from('cd'))).toBe('ok');
   expect(c.take().toString()).toBe('abcd');
-  expect(c.add(Buffer.from('e'))).toBe(false);
+  expect(c.add(Buffer.from('e'))).toBe('too_large');
   expect(c.size).toBe(5);
+});
+
+test('a budget shared by collectors: over it, a refusal; released bytes are free again', async () => {
+  const budget = new ByteBudget(10);
+  const first = new ByteCollector(100, budget);
+  const second = new ByteCollector(100, budget);
+  expect(first.add(Buffer.alloc(6))).toBe('ok');
+  expect(second.add(Buffer.alloc(6))).toBe('over_budget');
+  expect(budget.inUse).toBe(6);
+  first.release();
+  first.release();
+  expect(budget.inUse).toBe(0);
+  const read = await readBounded(Readable.from([Buffer.alloc(8)]), { maxBytes: 100, budget });
+  expect(budget.inUse).toBe(8);
+  if (read.kind === 'complete') read.release();
+  expect(budget.inUse).toBe(0);
+  expect((await readBounded(Readable.from([Buffer.alloc(11)]), { maxBytes: 100, budget })).kind).toBe('over_budget');
+  expect(budget.inUse).toBe(0);
 });

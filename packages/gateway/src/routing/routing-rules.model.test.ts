@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { GatewayError } from '@ai-lb/shared';
-import { resolveModel, type ModelNodeView, type ResolveModelInput } from './resolve-model.ts';
+import { resolveModel, type ModelNodeView, type ResolveModelInput } from './routing-rules.ts';
 
 const node = (models: string[], eligible = true, healthy = true): ModelNodeView => ({ models, healthy, eligible: eligible && healthy });
 

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { FastCounter, FastGauge, FastHistogram } from './fast-metrics.ts';
+import { FastCounter, FastGauge, FastHistogram } from './metrics.ts';
 
 /** The same operations on prom-client's own metric and on ours must render the same text. */
 describe('fast metrics render exactly as prom-client does', () => {

@@ -1,15 +1,14 @@
 /**
- * fetchWhole against a real fake LLM server (its own process, real sockets): the body read
+ * One upstream request. fetchWhole against a real fake LLM server (its own process, real sockets): the body read
  * whole, the size limit, a verdict from the head, and an abort from the attempt's switch —
  * each ending with the upstream request released, never left hanging.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Pool } from 'undici';
 import { startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
-import { AbortSwitch } from '../http/abort-switch.ts';
-import { AttemptAbort } from './attempt-abort.ts';
+import { AbortSwitch } from '../http/exchange.ts';
 import { AttemptError } from './attempt-error.ts';
-import { fetchWhole, type FetchWholeOptions } from './fetch-whole.ts';
+import { AttemptAbort, checkJsonAnswer, fetchWhole, type FetchWholeOptions } from './upstream-request.ts';
 
 let server: FakeLlmProcess;
 let pool: Pool;
@@ -26,7 +25,11 @@ afterAll(async () => {
 
 function send(model: string, onHead: FetchWholeOptions['onHead'], abort = new AttemptAbort(new AbortSwitch())) {
   const body = Buffer.from(JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }));
-  return fetchWhole(pool, { path: '/v1/chat/completions', body, headers: { 'content-type': 'application/json' }, onHead }, abort);
+  return fetchWhole(
+    pool,
+    { path: '/v1/chat/completions', body, headers: { 'content-type': 'application/json' }, onHead, budget: null },
+    abort,
+  );
 }
 
 /** The fake server counts requests in flight; a released request leaves within this bound. */
@@ -86,4 +89,22 @@ describe('fetchWhole', () => {
     client.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'gone'));
     await expect(send('m1', () => 1 << 20, new AttemptAbort(client))).rejects.toMatchObject({ code: 'AI_LB_CLIENT_ABORT' });
   });
+});
+
+const check = (text: string) => checkJsonAnswer(Buffer.from(text))?.code ?? null;
+
+test('a JSON object passes; non-objects, truncated bodies and 200-with-error do not', () => {
+  expect(check('{"id":"x","choices":[]}')).toBeNull();
+  expect(check(' \n{"object":"list","data":[]}\n ')).toBeNull();
+  expect(check('{ "error": null, "id": "x" }')).toBeNull();
+  expect(check('{"id":"x","error":"late key is not looked at"}')).toBeNull();
+  expect(check('')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('   ')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('this is not json')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('<html><body>oops</body></html>')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('{"id":"cut","choices":[')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('[1,2]')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('{"error": {broken}')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('{"error":{"message":"model failed to load"}}')).toBe('AI_LB_ERROR_EVENT');
+  expect(checkJsonAnswer(Buffer.from('{ "error" : "out of memory" }'))?.message).toContain('out of memory');
 });

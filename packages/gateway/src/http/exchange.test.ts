@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { pickRequestId } from './request-id.ts';
+import { pickRequestId } from './exchange.ts';
 
 test('a sane x-request-id is kept; CR/LF, spaces, control chars and > 128 chars are replaced', () => {
   expect(pickRequestId('req-123_abc.def:9')).toBe('req-123_abc.def:9');

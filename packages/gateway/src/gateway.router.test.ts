@@ -1,8 +1,7 @@
 /**
- * Issue 6: POST /v1/chat/completions and /v1/embeddings at their exact path skip express's
- * router (app.ts createRequestListener); any other spelling of the same route (a query
- * string, a trailing slash) still goes through express. Both roads must answer alike:
- * the same status, envelope and headers, for answers and for errors.
+ * The router serves the endpoint table on one road: every spelling of a route (exact, with a
+ * query string, a trailing slash, another case) answers alike — the same status, envelope and
+ * headers, for answers and for errors; auth and the gateway mark hold on every one.
  */
 import { describe, expect, test } from 'vitest';
 import type { FakeLlmProcess } from '@ai-lb/testkit';
@@ -11,8 +10,8 @@ import { chatBody, nodeState, startGateway, STORE_KINDS, useFakeServers, type Ha
 let a: FakeLlmProcess;
 useFakeServers(1, (servers) => ([a] = servers));
 
-/** The fast road, and two spellings that go through express. */
-const ROADS = ['/v1/chat/completions', '/v1/chat/completions?trace=1', '/v1/chat/completions/'];
+/** The exact path, and spellings the router finds by its second lookup. */
+const ROADS = ['/v1/chat/completions', '/v1/chat/completions?trace=1', '/v1/chat/completions/', '/V1/Chat/Completions'];
 const SHARED_HEADERS = ['x-ai-lb-gateway', 'x-request-id', 'x-attempts', 'content-type'];
 
 async function answerOf(h: Harness, path: string, body: unknown, headers: Record<string, string> = {}) {
@@ -27,7 +26,7 @@ async function answerOf(h: Harness, path: string, body: unknown, headers: Record
   };
 }
 
-describe.each(STORE_KINDS)('the inference fast path with the %s store', (kind) => {
+describe.each(STORE_KINDS)('the router with the %s store', (kind) => {
   test('an answer carries the same headers on every road', async () => {
     const h = await startGateway(kind);
     await h.putNodes(nodeState(a.node, ['m1']));
@@ -61,7 +60,7 @@ describe.each(STORE_KINDS)('the inference fast path with the %s store', (kind) =
     }
   });
 
-  test('GATEWAY_API_KEYS holds on the fast road too', async () => {
+  test('GATEWAY_API_KEYS holds on every road, as a bearer or as x-api-key', async () => {
     const h = await startGateway(kind, { GATEWAY_API_KEYS: 'k1' });
     await h.putNodes(nodeState(a.node, ['m1']));
     for (const path of [ROADS[0], '/v1/embeddings']) {
@@ -70,7 +69,38 @@ describe.each(STORE_KINDS)('the inference fast path with the %s store', (kind) =
       expect(refused.head['x-ai-lb-gateway'], path).toBe('1');
       expect((refused.body as { error: { code: string } }).error.code, path).toBe('invalid_api_key');
     }
-    const allowed = await answerOf(h, ROADS[0], chatBody('m1'), { authorization: 'Bearer k1' });
-    expect(allowed.status).toBe(200);
+    for (const path of ROADS) {
+      const allowed = await answerOf(h, path, chatBody('m1'), { authorization: 'Bearer k1' });
+      expect(allowed.status, path).toBe(200);
+    }
+    expect((await answerOf(h, ROADS[0], chatBody('m1'), { 'x-api-key': 'k1' })).status).toBe(200);
+    expect((await answerOf(h, ROADS[0], chatBody('m1'), { 'x-api-key': 'k2' })).status).toBe(401);
+  });
+
+  test('a routing parameter spelled otherwise is refused, not ignored; other parameters pass', async () => {
+    const h = await startGateway(kind);
+    await h.putNodes(nodeState(a.node, ['m1']));
+    for (const query of ['?NODE=x', '?node[]=x', `?node[0]=${a.node}`, '?Require_All=true']) {
+      const res = await answerOf(h, `/v1/chat/completions${query}`, chatBody('m1'));
+      expect(res.status, query).toBe(400);
+      expect((res.body as { error: { param: string } }).error.param, query).toMatch(/^(node|require_all)$/);
+    }
+    const ok = await answerOf(h, `/v1/chat/completions?api-version=2024-06-01&node=${a.node}`, chatBody('m1'));
+    expect(ok.status).toBe(200);
+    expect(ok.routed).toBe(a.node);
+  });
+
+  test('GET routes answer HEAD without a body; a :param is decoded', async () => {
+    const h = await startGateway(kind);
+    await h.putNodes(nodeState(a.node, ['org/m 1']));
+    const head = await fetch(`${h.url}/v1/models`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('x-ai-lb-gateway')).toBe('1');
+    expect(await head.text()).toBe('');
+    const model = await h.get(`/v1/models/${encodeURIComponent('org/m 1')}`);
+    expect(model.status).toBe(200);
+    expect(((await model.json()) as { id: string }).id).toBe('org/m 1');
+    const bad = await h.get('/v1/models/%E0%A4%A');
+    expect(bad.status).toBe(404);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { acquirePlan } from '@ai-lb/shared/state/acquire-plan.ts';
-import { p2cCost, planAcquire, powerOfTwoChoices, rotateAfter, shuffle, type RoutingCandidate } from './strategies.ts';
+import { p2cCost, planAcquire, powerOfTwoChoices, rotateAfter, shuffle, type RoutingCandidate } from './routing-rules.ts';
 
 const cand = (node: string, over: Partial<RoutingCandidate> = {}): RoutingCandidate => ({
   node,
