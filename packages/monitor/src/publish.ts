@@ -4,7 +4,7 @@
  * one slow target must not hold back (and let expire) the records of every other node.
  *  - a node that answered: putNode with the whole record and a fresh TTL;
  *  - a target that WAS a node and now fails: markNodeUnhealthy, which keeps the TTL
- *    running so a server that stays dead leaves the state by itself (SPEC "Monitor");
+ *    running so a server that stays dead leaves the state by itself;
  *  - a target that never was a node (a closed port): nothing at all.
  * Every record carries the scan's number and is kept, stale, for FLEET_STALE_LIMIT_SECS
  * past its TTL: if this monitor dies, gateways keep serving it. Only once every target

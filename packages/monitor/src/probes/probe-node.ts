@@ -6,7 +6,7 @@
  *                   -> carries the gateway mark: an ai-lb gateway, skipped (no routing loops)
  *                   -> a model list: a node; kind probes (hinted by owned_by) tell the kind,
  *                      loaded models, detected capacity and server load
- *                   -> anything else: still a node if Ollama's GET /api/tags answers (SPEC)
+ *                   -> anything else: still a node if Ollama's GET /api/tags answers
  *
  * The whole of it runs under one deadline per target (TARGET_DEADLINE_PROBE_TIMEOUTS ×
  * PROBE_TIMEOUT_MS): a server that answers /v1/models but lets every kind probe run into
