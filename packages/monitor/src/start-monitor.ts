@@ -2,7 +2,8 @@
  * The monitor as a component: scans SCAN_HOSTS × SCAN_PORTS on the SCAN_INTERVAL
  * schedule, publishes through the given StateStore, serves /health and /metrics.
  * Used standalone by main.ts and in-process by the gateway's `pnpm start`; the caller
- * owns the store (it is not closed here).
+ * owns the store (it is not closed here). Several monitors may share one store: the one
+ * holding the monitor lease scans, the others stand by (monitor-lease.ts).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +16,7 @@ import { createCapacityResolver } from './resolve-capacity.ts';
 import { createMonitorMetrics, type MonitorMetrics } from './metrics.ts';
 import { createScanScheduler } from './schedule.ts';
 import { createMonitorApp, type HealthReport } from './monitor-app.ts';
+import { createMonitorLeaseKeeper, monitorLeaseMs, newMonitorId, type MonitorLeaseKeeper } from './monitor-lease.ts';
 
 export interface StartMonitorOptions {
   config: Config;
@@ -22,14 +24,20 @@ export interface StartMonitorOptions {
   clock?: Clock;
   /** Serve /health and /metrics on MONITOR_PORT (default true). */
   listen?: boolean;
-  /** Scan at once and then every SCAN_INTERVAL (default true); false leaves scans to scanOnce(). */
+  /**
+   * Scan at once and then every SCAN_INTERVAL while this monitor holds the monitor lease
+   * (default true); false leaves scans to scanOnce() and takes no lease.
+   */
   schedule?: boolean;
+  /** Names this monitor in the lease and the scan record; host:pid:random by default. */
+  monitorId?: string;
   log?: (line: string) => void;
 }
 
 export interface MonitorHandle {
-  /** Runs one scan now (or joins the one running) and publishes it. */
+  /** Runs one scan now (or joins the one running) and publishes it, lease or not. */
   scanOnce(): Promise<ScanReport>;
+  monitorId: string;
   stop(): Promise<void>;
   app: Express;
   /** The port /health and /metrics listen on, null when not listening. */
@@ -47,7 +55,7 @@ export async function startMonitor(options: StartMonitorOptions): Promise<Monito
   const metrics = createMonitorMetrics();
   const client = createProbeClient({ timeoutMs: config.probeTimeoutMs, apiKeys: config.nodeApiKeys });
   const resolveCapacity = createCapacityResolver(config);
-  const status = createScanStatus(config, clock, log);
+  const monitorId = options.monitorId ?? newMonitorId();
 
   const scanDeps: ScanDeps = {
     client,
@@ -58,13 +66,34 @@ export async function startMonitor(options: StartMonitorOptions): Promise<Monito
     resolveCapacity,
     concurrency: config.scanConcurrency,
     ttlMs: config.nodeTtlMs,
+    keepMs: config.fleetStaleLimitMs,
+    monitorId,
   };
+  let lease: MonitorLeaseKeeper | null = null;
   const scheduler = createScanScheduler({
     intervalSecs: config.scanIntervalSecs,
     scan: () => scanAndRecord(scanDeps, status),
     onSkip: () => metrics.scansSkipped.inc(),
     onError: () => undefined, // already recorded by status.failed
+    shouldRun: () => lease?.held ?? true,
   });
+  if (options.schedule !== false) {
+    lease = createMonitorLeaseKeeper({
+      store,
+      monitorId,
+      leaseMs: monitorLeaseMs(config.scanIntervalSecs),
+      onGained: () => void scheduler.runNow().catch(() => undefined),
+      onChange: (held, holder) => {
+        metrics.leaseHeld.set(held ? 1 : 0);
+        log(
+          held
+            ? `monitor ${monitorId} holds the monitor lease: scanning`
+            : `monitor ${monitorId} stands by (lease: ${holder ?? 'unknown'})`,
+        );
+      },
+    });
+  }
+  const status = createScanStatus(config, clock, log, lease);
 
   const app = createMonitorApp({ registry: metrics.registry, health: status.health });
   let server: Server | null = null;
@@ -74,15 +103,18 @@ export async function startMonitor(options: StartMonitorOptions): Promise<Monito
     await client.close();
     throw error;
   }
-  if (options.schedule !== false) {
+  if (lease) {
     scheduler.start();
-    scheduler.runNow().catch(() => undefined);
+    await lease.start(); // the holder's first scan starts here (onGained)
   }
 
   return {
     scanOnce: () => scheduler.runNow(),
+    monitorId,
     async stop() {
       await scheduler.stop();
+      // After the last scan: a standby takes over at once instead of after the lease.
+      await lease?.stop();
       if (server) await closeServer(server);
       await client.close();
     },
@@ -109,9 +141,11 @@ type ScanStatus = ReturnType<typeof createScanStatus>;
 /**
  * What /health reports: 200 once a scan completed and while the last one is recent;
  * 503 before the first scan, after a failed one (the store could not be written), or
- * once the last success is older than the node TTL — by then its records have expired.
+ * once the last success is older than the node TTL — by then its records are stale.
+ * A standby (another monitor holds the lease) is 200 `standby`; one that cannot reach
+ * the store to ask for the lease is 503.
  */
-function createScanStatus(config: Config, clock: Clock, log: (line: string) => void) {
+function createScanStatus(config: Config, clock: Clock, log: (line: string) => void, lease: MonitorLeaseKeeper | null) {
   const staleAfterMs = Math.max(config.nodeTtlMs, 2 * config.scanIntervalSecs * 1000);
   let lastOk: { report: ScanReport; atMs: number } | undefined;
   let lastError: { message: string; atMs: number } | undefined;
@@ -132,6 +166,11 @@ function createScanStatus(config: Config, clock: Clock, log: (line: string) => v
     },
     health(): HealthReport {
       const now = clock();
+      if (lease && !lease.held) {
+        if (lease.lastError !== null)
+          return { healthy: false, body: { status: 'error', reason: `cannot ask for the monitor lease: ${lease.lastError}` } };
+        if (lease.holder !== null) return { healthy: true, body: { status: 'standby', holder: lease.holder } };
+      }
       if (lastError)
         return {
           healthy: false,

@@ -2,6 +2,7 @@ export * from './types.ts';
 export * from './errors.ts';
 export * from './logger.ts';
 export * from './node-id.ts';
+export * from './model-id.ts';
 export * from './http/read-bounded.ts';
 export * from './redis-keys.ts';
 export * from './config/parsers.ts';

@@ -6,8 +6,10 @@ import type { NodeId } from './types.ts';
  *
  * | key                         | type    | TTL                                   | writer  | readers          |
  * |-----------------------------|---------|---------------------------------------|---------|------------------|
- * | node:{host:port}            | string  | nodeTtl (3 × SCAN_INTERVAL), refreshed only by a successful probe | monitor | gateway, inventory |
- * | nodes                       | zset    | member score = record expiry (ms); stale members pruned on read | monitor | gateway |
+ * | node:{host:port}            | string  | NodeState JSON + freshUntilMs + scan; PX nodeTtl (3 × SCAN_INTERVAL) + FLEET_STALE_LIMIT_SECS, refreshed only by a successful probe | monitor | gateway, inventory |
+ * | nodes                       | zset    | member score = record expiry (ms); expired members pruned on read | monitor | gateway |
+ * | scans                       | hash    | next (scan numbers), completed, completedBy, completedAt; 30 days after the last scan | monitor | gateway |
+ * | monitor-lease               | hash    | monitorId, since: the scanning monitor (its heartbeat); PX lease, renewed by its holder | monitor | monitor, gateway |
  * | slots:{host:port}           | zset    | member = lease id, score = lease expiry (ms); key PEXPIRE 2 × lease, renewed below 1.5 × lease | gateway | gateway |
  * | circuit:{host:port}         | hash    | failures, openUntil, probeUntil; 24 h after the last write | gateway | gateway |
  * | rr:{rotateKey}              | string  | round-robin counter (INCR); 24 h; rotateKey usually the model | gateway | gateway |
@@ -20,6 +22,8 @@ import type { NodeId } from './types.ts';
 export interface RedisKeys {
   node(id: NodeId): string;
   nodeIndex(): string;
+  scans(): string;
+  monitorLease(): string;
   slots(id: NodeId): string;
   circuit(id: NodeId): string;
   roundRobin(model: string): string;
@@ -35,6 +39,8 @@ export function redisKeys(prefix: string): RedisKeys {
   return {
     node: (id) => `${prefix}node:${id}`,
     nodeIndex: () => `${prefix}nodes`,
+    scans: () => `${prefix}scans`,
+    monitorLease: () => `${prefix}monitor-lease`,
     slots: (id) => `${prefix}slots:${id}`,
     circuit: (id) => `${prefix}circuit:${id}`,
     roundRobin: (model) => `${prefix}rr:${model}`,
@@ -50,4 +56,6 @@ export function redisKeys(prefix: string): RedisKeys {
 export const KEY_TTL_MS = {
   circuit: 24 * 3600 * 1000,
   roundRobin: 24 * 3600 * 1000,
+  /** Longer than any record lives (NODE_TTL_SECS + FLEET_STALE_LIMIT_SECS), so scan numbers never restart under a record. */
+  scans: 30 * 24 * 3600 * 1000,
 } as const;

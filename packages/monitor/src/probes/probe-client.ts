@@ -29,8 +29,14 @@ export interface ProbeClient {
    * client's per-origin setup, and most scanned ports are closed.
    */
   open(target: ScanTarget): Promise<void>;
-  get(target: ScanTarget, path: string): Promise<ProbeResponse>;
+  /**
+   * One GET within PROBE_TIMEOUT_MS; `deadline` (the whole target's) may cut it shorter.
+   * Either way the failure is a ProbeError with reason timeout.
+   */
+  get(target: ScanTarget, path: string, deadline?: AbortSignal): Promise<ProbeResponse>;
   close(): Promise<void>;
+  /** PROBE_TIMEOUT_MS: the bound of one connect or one GET. */
+  readonly timeoutMs: number;
 }
 
 export interface ProbeClientOptions {
@@ -49,14 +55,18 @@ export function createProbeClient(options: ProbeClientOptions): ProbeClient {
   const apiKeys = new Map([...(options.apiKeys ?? [])].map(([node, key]) => [normalizeNodeId(node), key]));
   const agent = new Agent({ connect: { timeout: timeoutMs }, keepAliveTimeout: 1_000 });
 
-  async function get(target: ScanTarget, path: string): Promise<ProbeResponse> {
+  async function get(target: ScanTarget, path: string, deadline?: AbortSignal): Promise<ProbeResponse> {
     const started = performance.now();
-    const signal = AbortSignal.timeout(timeoutMs);
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    const timer = setTimeout(abort, timeoutMs);
+    deadline?.addEventListener('abort', abort, { once: true });
+    if (deadline?.aborted) abort();
     try {
       const response = await request(`${originOf(target)}${path}`, {
         method: 'GET',
         dispatcher: agent,
-        signal,
+        signal: controller.signal,
         reset: true, // "connection: close": no keep-alive (see the header comment)
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
@@ -70,7 +80,14 @@ export function createProbeClient(options: ProbeClientOptions): ProbeClient {
       const body = await readBoundedBody(response.body, maxBodyBytes, path);
       return { status: response.statusCode, headers: response.headers, body, latencyMs: performance.now() - started };
     } catch (error) {
-      throw toProbeError(error, signal.aborted);
+      // An abort mid-body surfaces as a closed stream: it is still our timeout, not a reset.
+      if (deadline?.aborted) throw new ProbeError('timeout', `${path}: cut off at the target's probe deadline`, { cause: error });
+      if (controller.signal.aborted)
+        throw new ProbeError('timeout', `${path}: no complete answer within ${timeoutMs} ms`, { cause: error });
+      throw toProbeError(error, false);
+    } finally {
+      clearTimeout(timer);
+      deadline?.removeEventListener('abort', abort);
     }
   }
 
@@ -90,7 +107,7 @@ export function createProbeClient(options: ProbeClientOptions): ProbeClient {
     });
   }
 
-  return { open, get, close: () => agent.close() };
+  return { open, get, close: () => agent.close(), timeoutMs };
 }
 
 function requestHeaders(apiKey: string | undefined): Record<string, string> {

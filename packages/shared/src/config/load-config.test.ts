@@ -220,6 +220,17 @@ const CASES: Record<string, Case> = {
   SCAN_CONCURRENCY: { key: 'scanConcurrency', default: 256, good: [['16', 16]], bad: ['0', '5000'], allowed: /integer from 1 to 4096/ },
   PROBE_TIMEOUT_MS: { key: 'probeTimeoutMs', default: 1500, good: [['200', 200]], bad: ['10', '60001'], allowed: /integer from 50/ },
   NODE_TTL_SECS: { key: 'nodeTtlSecs', default: undefined, good: [['45', 45]], bad: ['0', 'x'], allowed: /integer from 1/ },
+  FLEET_STALE_LIMIT_SECS: {
+    key: 'fleetStaleLimitMs',
+    default: 3_600_000,
+    good: [
+      ['0', 0],
+      ['300', 300_000],
+      ['604800', 604_800_000],
+    ],
+    bad: ['-1', '604801', 'x'],
+    allowed: /seconds from 0 to 604800/,
+  },
   DEFAULT_MAXCONN: { key: 'defaultMaxconn', default: 0, good: [['4', 4]], bad: ['-1', 'four'], allowed: /integer from 0/ },
   MAXCONN_MAP: {
     key: 'maxconnMap',

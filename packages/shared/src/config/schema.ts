@@ -68,6 +68,8 @@ export const CONFIG_SCHEMA = {
   scanConcurrency: field('SCAN_CONCURRENCY', '256', integer(1, 4096)), // extra
   probeTimeoutMs: field('PROBE_TIMEOUT_MS', '1500', integer(50, 60_000)), // extra
   nodeTtlSecs: field('NODE_TTL_SECS', undefined, integer(1, 86_400)), // extra; default 3 × SCAN_INTERVAL
+  // How long a node record outlives NODE_TTL_SECS as stale, for gateways to serve when the monitor is gone.
+  fleetStaleLimitMs: field('FLEET_STALE_LIMIT_SECS', '3600', secondsAsMs(0, 604_800)),
   defaultMaxconn: field('DEFAULT_MAXCONN', '0', integer(0, 100_000)),
   maxconnMap: field('MAXCONN_MAP', '', nodeMap(integer(0, 100_000), 'N (N ≥ 0)')),
   monitorPort: field('MONITOR_PORT', '8001', integer(0, 65_535)),

@@ -42,13 +42,19 @@ local function keepSlotsKey(key, leaseMs)
 end
 `;
 
-/** KEYS: node, nodeIndex. ARGV: json, ttlMs, nodeId, fleetChangedChannel. */
+/**
+ * KEYS: node, nodeIndex. ARGV: json, ttlMs, nodeId, fleetChangedChannel, keepMs, scan.
+ * The stored record is the NodeState JSON with `freshUntilMs` (Redis time) and `scan`
+ * appended as its last members; the key and its index score live for TTL + keep.
+ */
 export const PUT_NODE = `${NOW_MS}
 local ttl = tonumber(ARGV[2])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
+local life = ttl + tonumber(ARGV[5])
+local record = string.sub(ARGV[1], 1, -2) .. ',"freshUntilMs":' .. string.format('%d', now + ttl) .. ',"scan":' .. ARGV[6] .. '}'
+redis.call('SET', KEYS[1], record, 'PX', life)
+redis.call('ZADD', KEYS[2], now + life, ARGV[3])
 -- The index outlives its longest member only: an abandoned prefix cleans itself up.
-if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+if redis.call('PTTL', KEYS[2]) < life then redis.call('PEXPIRE', KEYS[2], life) end
 redis.call('PUBLISH', ARGV[4], ARGV[3])
 return 1
 `;
@@ -74,10 +80,61 @@ redis.call('PUBLISH', ARGV[4], ARGV[3])
 return 1
 `;
 
-/** KEYS: nodeIndex. Drops members whose record has expired (score = expiry), returns the rest. */
-export const LIST_NODE_IDS = `${NOW_MS}
+/**
+ * KEYS: nodeIndex, scans, monitorLease. Drops index members whose record has expired
+ * (score = expiry), returns { now, [id, score, …], completed scan, its monitor, its time,
+ * lease holder, lease since, lease PTTL }. The records themselves are read with one MGET.
+ */
+export const LIST_FLEET = `${NOW_MS}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local scan = redis.call('HMGET', KEYS[2], 'completed', 'completedBy', 'completedAt')
+local lease = redis.call('HMGET', KEYS[3], 'monitorId', 'since')
+return { now, ids, scan[1], scan[2], scan[3], lease[1], lease[2], redis.call('PTTL', KEYS[3]) }
+`;
+
+/**
+ * KEYS: monitorLease. ARGV: monitorId, leaseMs. Takes a free lease, renews one's own,
+ * leaves another's. Returns { holder, since, PTTL, now }.
+ */
+export const CLAIM_MONITOR_LEASE = `${NOW_MS}
+local holder = redis.call('HGET', KEYS[1], 'monitorId')
+if not holder then
+  redis.call('HSET', KEYS[1], 'monitorId', ARGV[1], 'since', now)
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+elseif holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+local lease = redis.call('HMGET', KEYS[1], 'monitorId', 'since')
+return { lease[1], lease[2], redis.call('PTTL', KEYS[1]), now }
+`;
+
+/** KEYS: monitorLease. ARGV: monitorId. Deletes the lease only when monitorId holds it. */
+export const RELEASE_MONITOR_LEASE = `
+if redis.call('HGET', KEYS[1], 'monitorId') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/** KEYS: scans. ARGV: keyTtlMs. The next scan number. */
+export const BEGIN_SCAN = `
+local scan = redis.call('HINCRBY', KEYS[1], 'next', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return scan
+`;
+
+/**
+ * KEYS: scans. ARGV: scan, monitorId, keyTtlMs, fleetChangedChannel. Raises the completed
+ * scan (never lowers it), and `next` with it: after Redis restarted empty mid-scan, the
+ * next number handed out must still be above the one completed.
+ */
+export const COMPLETE_SCAN = `${NOW_MS}
+local scan = tonumber(ARGV[1])
+if tonumber(redis.call('HGET', KEYS[1], 'next') or '0') < scan then redis.call('HSET', KEYS[1], 'next', scan) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if tonumber(redis.call('HGET', KEYS[1], 'completed') or '0') >= scan then return 0 end
+redis.call('HSET', KEYS[1], 'completed', scan, 'completedBy', ARGV[2], 'completedAt', now)
+redis.call('PUBLISH', ARGV[4], 'scan')
+return 1
 `;
 
 /**

@@ -162,6 +162,30 @@ describe('RedisStateStore beyond the contract', () => {
     expect(remaining).toBeLessThanOrEqual(9_800);
   });
 
+  it('a node key and its index entry live TTL + keep; the lease and scan keys carry their TTLs', async () => {
+    const store = openStore();
+    await store.putNode(nodeState('a:1'), 10_000, { keepMs: 50_000, scan: 3 });
+    const pttl = await admin.pttl(store.keys.node('a:1'));
+    expect(pttl).toBeGreaterThan(55_000);
+    expect(pttl).toBeLessThanOrEqual(60_000);
+    const stored = JSON.parse((await admin.get(store.keys.node('a:1')))!);
+    expect(stored).toMatchObject({ node: 'a:1', scan: 3, freshUntilMs: expect.any(Number) });
+    await store.claimMonitorLease('m', 5000);
+    expect(await admin.pttl(store.keys.monitorLease())).toBeLessThanOrEqual(5000);
+    await store.completeScan(await store.beginScan(), 'm');
+    expect(await admin.pttl(store.keys.scans())).toBeGreaterThan(24 * 3_600_000);
+  });
+
+  it('a record written before freshness was stored (plain NodeState) is fresh until its expiry', async () => {
+    const store = openStore();
+    const legacy = nodeState('old:1');
+    await admin.set(store.keys.node('old:1'), JSON.stringify(legacy), 'PX', 10_000);
+    await admin.zadd(store.keys.nodeIndex(), Date.now() + 10_000, 'old:1');
+    const fleet = await store.listFleet();
+    expect(fleet.nodes).toEqual([{ state: legacy, freshness: 'fresh', freshUntilMs: expect.any(Number), scan: 0 }]);
+    expect(fleet.nodes[0].freshUntilMs - fleet.nowMs).toBeGreaterThan(5_000);
+  });
+
   it('calls made while the first connection is still opening all wait for it, sharing one waiter', async () => {
     const warnings: string[] = [];
     const onWarning = (w: Error) => warnings.push(w.name);

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { compareNodeIds } from '../node-id.ts';
 import { Command, type ChainableCommander, type Redis } from 'ioredis';
 import { GatewayError } from '../errors.ts';
-import { redisKeys, type RedisKeys } from '../redis-keys.ts';
+import { KEY_TTL_MS, redisKeys, type RedisKeys } from '../redis-keys.ts';
 import type { CircuitInfo, NodeId, NodeState } from '../types.ts';
 import { isPositiveMs, uniqueCandidates, validateAcquireRequest } from './acquire-plan.ts';
 import { circuitInfo, validateRelease } from './circuit-record.ts';
@@ -10,11 +9,15 @@ import { createRedisConnection, ensureReady, watchConnection, type RedisConnecti
 import * as scripts from './redis-scripts.ts';
 import { SlotOpBatch } from './slot-op-batch.ts';
 import { bulk, decodeAcquireReply, encodeAcquire, encodeRelease, OP_KIND, type NodeResp } from './slot-ops-codec.ts';
+import { judgeFleet, validateMonitorId, validatePutNodeOptions, type StoredNode } from './fleet-freshness.ts';
 import {
   NEVER_DEGRADED,
   type AcquireSlotRequest,
   type AcquireSlotResult,
+  type FleetSnapshot,
   type LeaseRef,
+  type MonitorLease,
+  type PutNodeOptions,
   type QueueTicketRef,
   type ReleaseSlotRequest,
   type StateStore,
@@ -34,11 +37,17 @@ export type RedisStateStoreOptions =
   | ({ url: string; keyPrefix: string } & RedisConnectionOptions)
   | { client: Redis; subscriber?: Redis; keyPrefix: string; connectTimeoutMs?: number; log?: (line: string) => void };
 
+/** LIST_FLEET: now, [id, score, …], completed, completedBy, completedAt, lease holder, lease since, lease PTTL. */
+type ListFleetReply = [number, string[], string | null, string | null, string | null, string | null, string | null, number];
 /** The defineCommand'ed scripts, as ioredis adds them to the client and its pipelines. */
 interface ScriptCommands {
   aiLbPutNode(...args: (string | number)[]): Promise<number>;
   aiLbMarkNodeUnhealthy(...args: (string | number)[]): Promise<number>;
-  aiLbListNodeIds(...args: (string | number)[]): Promise<string[]>;
+  aiLbListFleet(...args: (string | number)[]): Promise<ListFleetReply>;
+  aiLbClaimMonitorLease(...args: (string | number)[]): Promise<[string, string, number, number]>;
+  aiLbReleaseMonitorLease(...args: (string | number)[]): Promise<number>;
+  aiLbBeginScan(...args: (string | number)[]): Promise<number>;
+  aiLbCompleteScan(...args: (string | number)[]): Promise<number>;
   aiLbGetInflight(...args: (string | number)[]): Promise<number[]>;
   aiLbRenewQueueTickets(...args: (string | number)[]): Promise<number>;
 }
@@ -91,9 +100,10 @@ export class RedisStateStore implements StateStore {
     );
   }
 
-  async putNode(state: NodeState, ttlMs: number): Promise<void> {
+  async putNode(state: NodeState, ttlMs: number, options?: PutNodeOptions): Promise<void> {
     if (typeof state?.node !== 'string' || state.node === '') throw new TypeError('putNode: state.node must be a node id');
     if (!isPositiveMs(ttlMs)) throw new TypeError(`putNode: ttlMs must be an integer ≥ 1, got ${String(ttlMs)}`);
+    const { keepMs, scan } = validatePutNodeOptions(options);
     const { node } = state;
     await this.run('putNode', () =>
       this.commands.aiLbPutNode(
@@ -103,6 +113,8 @@ export class RedisStateStore implements StateStore {
         ttlMs,
         node,
         this.keys.fleetChangedChannel(),
+        keepMs,
+        scan,
       ),
     );
   }
@@ -114,13 +126,55 @@ export class RedisStateStore implements StateStore {
   }
 
   async listNodes(): Promise<NodeState[]> {
-    return this.run('listNodes', async () => {
-      const ids = await this.commands.aiLbListNodeIds(this.keys.nodeIndex());
-      if (ids.length === 0) return [];
+    return (await this.listFleet()).nodes.map((n) => n.state);
+  }
+
+  async listFleet(): Promise<FleetSnapshot> {
+    return this.run('listFleet', async () => {
+      const [now, index, completed, completedBy, completedAt, holder, since, leaseTtl] = await this.commands.aiLbListFleet(
+        this.keys.nodeIndex(),
+        this.keys.scans(),
+        this.keys.monitorLease(),
+      );
+      const ids: NodeId[] = [];
+      const expiries: number[] = [];
+      for (let i = 0; i < index.length; i += 2) {
+        ids.push(index[i]);
+        expiries.push(Number(index[i + 1]));
+      }
       // A record can expire between the two steps: MGET then says nil and it is skipped.
-      const records = await this.client.mget(ids.map((id) => this.keys.node(id)));
-      return records.flatMap((raw) => (raw === null ? [] : this.parseNode(raw))).sort(byNodeId);
+      const raws = ids.length === 0 ? [] : await this.client.mget(ids.map((id) => this.keys.node(id)));
+      const records = raws.flatMap((raw, i) => (raw === null ? [] : this.parseNode(raw, expiries[i])));
+      const lastScan =
+        completed === null ? null : { scan: Number(completed), monitorId: completedBy ?? '', completedAtMs: Number(completedAt) };
+      const monitor = holder === null || leaseTtl < 0 ? null : { monitorId: holder, sinceMs: Number(since), untilMs: now + leaseTtl };
+      return { nodes: judgeFleet(records, now, lastScan?.scan ?? 0), monitor, lastScan, nowMs: now };
     });
+  }
+
+  async claimMonitorLease(monitorId: string, leaseMs: number): Promise<MonitorLease> {
+    validateMonitorId('claimMonitorLease', monitorId);
+    if (!isPositiveMs(leaseMs)) throw new TypeError(`claimMonitorLease: leaseMs must be an integer ≥ 1, got ${String(leaseMs)}`);
+    const [holder, since, ttl, now] = await this.run('claimMonitorLease', () =>
+      this.commands.aiLbClaimMonitorLease(this.keys.monitorLease(), monitorId, leaseMs),
+    );
+    return { monitorId: holder, sinceMs: Number(since), untilMs: now + ttl };
+  }
+
+  async releaseMonitorLease(monitorId: string): Promise<void> {
+    await this.run('releaseMonitorLease', () => this.commands.aiLbReleaseMonitorLease(this.keys.monitorLease(), monitorId));
+  }
+
+  async beginScan(): Promise<number> {
+    return this.run('beginScan', () => this.commands.aiLbBeginScan(this.keys.scans(), KEY_TTL_MS.scans));
+  }
+
+  async completeScan(scan: number, monitorId: string): Promise<void> {
+    validateMonitorId('completeScan', monitorId);
+    if (!Number.isSafeInteger(scan) || scan < 1) throw new TypeError(`completeScan: scan must be an integer ≥ 1, got ${String(scan)}`);
+    await this.run('completeScan', () =>
+      this.commands.aiLbCompleteScan(this.keys.scans(), scan, monitorId, KEY_TTL_MS.scans, this.keys.fleetChangedChannel()),
+    );
   }
 
   onFleetChange(listener: () => void): () => void {
@@ -271,9 +325,14 @@ export class RedisStateStore implements StateStore {
     }
   }
 
-  private parseNode(raw: string): NodeState[] {
+  /**
+   * A stored record: NodeState plus freshUntilMs and scan. A record written before those
+   * existed (plain NodeState) is fresh until its expiry, the index score.
+   */
+  private parseNode(raw: string, expiresAtMs: number): StoredNode[] {
     try {
-      return [JSON.parse(raw) as NodeState];
+      const { freshUntilMs, scan, ...state } = JSON.parse(raw) as NodeState & { freshUntilMs?: number; scan?: number };
+      return [{ state, freshUntilMs: freshUntilMs ?? expiresAtMs, scan: scan ?? 0 }];
     } catch {
       // One corrupt record must not hide the whole fleet; it expires by its TTL anyway.
       this.log(`ai-lb: skipped an unreadable node record (${raw.slice(0, 60)})`);
@@ -313,7 +372,11 @@ function defineScripts(client: Redis): ScriptCommands {
     client.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
   define('aiLbPutNode', scripts.PUT_NODE, 2);
   define('aiLbMarkNodeUnhealthy', scripts.MARK_NODE_UNHEALTHY, 1);
-  define('aiLbListNodeIds', scripts.LIST_NODE_IDS, 1);
+  define('aiLbListFleet', scripts.LIST_FLEET, 3);
+  define('aiLbClaimMonitorLease', scripts.CLAIM_MONITOR_LEASE, 1);
+  define('aiLbReleaseMonitorLease', scripts.RELEASE_MONITOR_LEASE, 1);
+  define('aiLbBeginScan', scripts.BEGIN_SCAN, 1);
+  define('aiLbCompleteScan', scripts.COMPLETE_SCAN, 1);
   define('aiLbRenewLeases', scripts.RENEW_LEASES);
   define('aiLbGetInflight', scripts.GET_INFLIGHT);
   define('aiLbRenewQueueTickets', scripts.RENEW_QUEUE_TICKETS);
@@ -354,10 +417,6 @@ function throwFirstError(results: [Error | null, unknown][] | null): [Error | nu
   if (results === null) throw new Error('pipeline was discarded');
   for (const [error] of results) if (error) throw error;
   return results;
-}
-
-function byNodeId(a: NodeState, b: NodeState): number {
-  return compareNodeIds(a.node, b.node);
 }
 
 /** QUIT lets in-flight replies arrive; a client that is not connected just stops reconnecting. */

@@ -133,6 +133,43 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     expect(unhandled).toEqual([]);
   });
 
+  it('while degraded the last fleet ages on the local clock: fresh records turn stale, none is dropped', async () => {
+    server = await startRedis();
+    let now = Date.now();
+    const monitor = new RedisStateStore({ url: server.url, keyPrefix: 'aging:', log: quiet });
+    const store = new ResilientStateStore({
+      remote: new RedisStateStore({ url: server.url, keyPrefix: 'aging:', log: quiet }),
+      recheckMs: 60_000,
+      clock: () => now,
+      log: quiet,
+    });
+    closers.push(
+      () => monitor.close(),
+      () => store.close(),
+    );
+    const scan = await monitor.beginScan();
+    await monitor.putNode(nodeState('a:1'), 5000, { keepMs: LONG_MS, scan });
+    await monitor.completeScan(scan, 'monitor-1');
+    await monitor.claimMonitorLease('monitor-1', 5000);
+    const before = await store.listFleet();
+    expect(before).toMatchObject({ nodes: [{ freshness: 'fresh' }], monitor: { monitorId: 'monitor-1' }, lastScan: { scan } });
+
+    await server.stop();
+    now += 6000;
+    const aged = await store.listFleet();
+    expect(store.health().degraded).toBe(true);
+    expect(aged).toMatchObject({ nodes: [{ state: { node: 'a:1' }, freshness: 'stale' }], monitor: null, lastScan: { scan } });
+    expect(aged.nowMs - before.nowMs).toBeGreaterThanOrEqual(6000);
+    expect((await store.listNodes()).map((n) => n.node)).toEqual(['a:1']);
+    // An in-process monitor's writes still show, fresh on the aged clock.
+    await store.putNode(nodeState('b:1'), 5000, { keepMs: LONG_MS, scan: scan + 1 });
+    expect((await store.listFleet()).nodes.map((n) => [n.state.node, n.freshness])).toEqual([
+      ['a:1', 'stale'],
+      ['b:1', 'fresh'],
+    ]);
+    expect((await store.claimMonitorLease('monitor-1', 5000)).monitorId).toBe('monitor-1');
+  });
+
   it('Redis down from the start: no fleet to serve (clear error), capacity still accounted locally', async () => {
     const port = await freePort();
     const store = new ResilientStateStore({

@@ -1,11 +1,14 @@
 import { GatewayError } from '../errors.ts';
 import { compareNodeIds } from '../node-id.ts';
-import type { CircuitInfo, Clock, NodeId, NodeState } from '../types.ts';
+import { systemClock, type CircuitInfo, type Clock, type NodeId, type NodeState } from '../types.ts';
 import { MemoryStateStore } from './memory-state-store.ts';
 import type {
   AcquireSlotRequest,
   AcquireSlotResult,
+  FleetSnapshot,
   LeaseRef,
+  MonitorLease,
+  PutNodeOptions,
   QueueTicketRef,
   ReleaseSlotRequest,
   StateStore,
@@ -28,6 +31,8 @@ export interface ResilientStateStoreOptions {
  * Normally every call goes to `remote`. When one fails with `state_unavailable` the store
  * turns `degraded`: the fleet is served from the last listNodes it read, and capacity,
  * circuit breaker, rotation and sticky sessions are accounted in a local MemoryStateStore,
+ * (the fleet ages on the local clock — fresh records turn stale, none is dropped: with no
+ * completed scan to be seen, nothing says a server is gone),
  * per replica. A timer asks Redis every `recheckMs`; once it answers, calls go back to it.
  * A lease remembers where it was taken: local leases are renewed and released locally even
  * after Redis is back; remote leases whose release fails simply expire in Redis.
@@ -39,7 +44,10 @@ export class ResilientStateStore implements StateStore {
   private readonly local: MemoryStateStore;
   private readonly recheckMs: number;
   private readonly log: (line: string) => void;
-  private fleet: NodeState[] | undefined;
+  private fleet: FleetSnapshot | undefined;
+  /** Local clock when `fleet` was read: while degraded it ages by the time since. */
+  private fleetReadAt = 0;
+  private readonly clock: Clock;
   private readonly localLeases = new Set<string>();
   private readonly fleetListeners = new Set<() => void>();
   private readonly unsubscribeRemote: (() => void)[];
@@ -51,7 +59,8 @@ export class ResilientStateStore implements StateStore {
 
   constructor(options: ResilientStateStoreOptions) {
     this.remote = options.remote;
-    this.local = new MemoryStateStore({ clock: options.clock });
+    this.clock = options.clock ?? systemClock;
+    this.local = new MemoryStateStore({ clock: this.clock });
     this.recheckMs = options.recheckMs ?? 1000;
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.unsubscribeRemote = [this.remote.onFleetChange(() => this.fleetChanged())];
@@ -62,11 +71,11 @@ export class ResilientStateStore implements StateStore {
     return { degraded: this.isDegraded, reason: this.whyDegraded, remoteFailures: this.failures };
   }
 
-  async putNode(state: NodeState, ttlMs: number): Promise<void> {
+  async putNode(state: NodeState, ttlMs: number, options?: PutNodeOptions): Promise<void> {
     // Locally, an in-process monitor's writes still reach this replica's readers.
     await this.either(
-      () => this.remote.putNode(state, ttlMs),
-      () => this.putLocally(state),
+      () => this.remote.putNode(state, ttlMs, options),
+      () => this.putLocally(state, ttlMs, options?.scan ?? 0),
     );
   }
 
@@ -78,17 +87,47 @@ export class ResilientStateStore implements StateStore {
   }
 
   async listNodes(): Promise<NodeState[]> {
+    return (await this.listFleet()).nodes.map((n) => n.state);
+  }
+
+  async listFleet(): Promise<FleetSnapshot> {
     return this.either(
       async () => {
-        this.fleet = await this.remote.listNodes();
-        return this.fleet.map((n) => structuredClone(n));
+        this.keepFleet(await this.remote.listFleet());
+        return structuredClone(this.fleet!);
       },
-      async () => {
-        if (this.fleet === undefined) {
-          throw new GatewayError('state_unavailable', 'state store unavailable: Redis is unreachable and no fleet was read yet');
-        }
-        return this.fleet.map((n) => structuredClone(n));
-      },
+      async () => structuredClone(this.agedFleet()),
+    );
+  }
+
+  async claimMonitorLease(monitorId: string, leaseMs: number): Promise<MonitorLease> {
+    return this.either(
+      () => this.remote.claimMonitorLease(monitorId, leaseMs),
+      () => this.local.claimMonitorLease(monitorId, leaseMs),
+    );
+  }
+
+  async releaseMonitorLease(monitorId: string): Promise<void> {
+    await Promise.all([
+      this.local.releaseMonitorLease(monitorId),
+      this.either(
+        () => this.remote.releaseMonitorLease(monitorId),
+        async () => undefined,
+      ),
+    ]);
+  }
+
+  async beginScan(): Promise<number> {
+    return this.either(
+      () => this.remote.beginScan(),
+      () => this.local.beginScan(),
+    );
+  }
+
+  async completeScan(scan: number, monitorId: string): Promise<void> {
+    await this.either(
+      () => this.remote.completeScan(scan, monitorId),
+      () => this.local.completeScan(scan, monitorId),
     );
   }
 
@@ -233,7 +272,7 @@ export class ResilientStateStore implements StateStore {
     this.recheckTimer = undefined;
     try {
       await this.remote.ping();
-      this.fleet = await this.remote.listNodes();
+      this.keepFleet(await this.remote.listFleet());
       this.setDegraded(false, 'Redis answered again');
     } catch {
       // Still down (or down again between ping and listNodes): try later.
@@ -241,17 +280,44 @@ export class ResilientStateStore implements StateStore {
     }
   }
 
-  private putLocally(state: NodeState): Promise<void> {
-    const others = (this.fleet ?? []).filter((n) => n.node !== state.node);
-    this.fleet = [...others, structuredClone(state)].sort((a, b) => compareNodeIds(a.node, b.node));
+  private keepFleet(fleet: FleetSnapshot): void {
+    this.fleet = fleet;
+    this.fleetReadAt = this.clock();
+  }
+
+  /**
+   * The last fleet read, on the store clock moved on by the local time since: records past
+   * their TTL turn stale, the lease runs out. Nothing is dropped (see the class comment).
+   */
+  private agedFleet(): FleetSnapshot {
+    if (this.fleet === undefined) {
+      throw new GatewayError('state_unavailable', 'state store unavailable: Redis is unreachable and no fleet was read yet');
+    }
+    const nowMs = this.fleet.nowMs + Math.max(0, this.clock() - this.fleetReadAt);
+    const { monitor } = this.fleet;
+    return {
+      ...this.fleet,
+      nodes: this.fleet.nodes.map((n) => ({ ...n, freshness: nowMs <= n.freshUntilMs ? 'fresh' : 'stale' })),
+      monitor: monitor !== null && monitor.untilMs >= nowMs ? monitor : null,
+      nowMs,
+    };
+  }
+
+  private putLocally(state: NodeState, ttlMs: number, scan: number): Promise<void> {
+    // Never read from Redis: the local clock stands in for the store's.
+    if (this.fleet === undefined) this.keepFleet({ nodes: [], monitor: null, lastScan: null, nowMs: this.clock() });
+    const fleet = this.agedFleet();
+    const others = fleet.nodes.filter((n) => n.state.node !== state.node);
+    const node = { state: structuredClone(state), freshness: 'fresh' as const, freshUntilMs: fleet.nowMs + ttlMs, scan };
+    this.keepFleet({ ...fleet, nodes: [...others, node].sort((a, b) => compareNodeIds(a.state.node, b.state.node)) });
     this.fleetChanged();
     return Promise.resolve();
   }
 
   private markLocally(node: NodeId, error: string, checkedAtMs: number): Promise<void> {
-    const known = this.fleet?.find((n) => n.node === node);
+    const known = this.fleet?.nodes.find((n) => n.state.node === node);
     if (known !== undefined) {
-      Object.assign(known, { healthy: false, error, checkedAtMs });
+      known.state = { ...known.state, healthy: false, error, checkedAtMs };
       this.fleetChanged();
     }
     return Promise.resolve();

@@ -3,6 +3,7 @@ import { capacityContract } from './capacity.contract.ts';
 import { circuitContract, stickyContract } from './circuit.contract.ts';
 import type { MakeStoreUnderTest, StoreUnderTest } from './contract-harness.ts';
 import { fleetContract } from './fleet.contract.ts';
+import { monitorStateContract } from './monitor-state.contract.ts';
 import { queueContract } from './queue.contract.ts';
 
 export type { MakeStoreUnderTest, StoreUnderTest } from './contract-harness.ts';
@@ -28,6 +29,7 @@ export function describeStateStoreContract(name: string, makeStore: MakeStoreUnd
     });
 
     describe('fleet', () => fleetContract(sut));
+    describe('fleet freshness, scans and the monitor lease', () => monitorStateContract(sut));
     describe('capacity', () => capacityContract(sut));
     describe('circuit breaker', () => circuitContract(sut));
     describe('sticky sessions', () => stickyContract(sut));
