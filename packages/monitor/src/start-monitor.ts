@@ -1,13 +1,13 @@
 /**
  * The monitor as a component: scans SCAN_HOSTS × SCAN_PORTS on the SCAN_INTERVAL
  * schedule, publishes through the given StateStore, serves /health and /metrics.
- * Used standalone by main.ts and in-process by the gateway's `pnpm start`; the caller
- * owns the store (it is not closed here).
+ * Run by the cli (`pnpm start:monitor` alone, `pnpm start` beside the gateway); the
+ * caller owns the store (it is not closed here).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import { systemClock, type Clock, type Config, type StateStore } from '@ai-lb/shared';
+import { silentLogger, systemClock, type Clock, type Config, type Logger, type StateStore } from '@ai-lb/shared';
 import { expandTargets, type ScanTarget } from './scan/targets.ts';
 import { runScan, type ScanDeps, type ScanReport } from './scan/run-scan.ts';
 import { createProbeClient } from './probes/probe-client.ts';
@@ -24,7 +24,7 @@ export interface StartMonitorOptions {
   listen?: boolean;
   /** Scan at once and then every SCAN_INTERVAL (default true); false leaves scans to scanOnce(). */
   schedule?: boolean;
-  log?: (line: string) => void;
+  log?: Logger;
 }
 
 export interface MonitorHandle {
@@ -42,7 +42,7 @@ export interface MonitorHandle {
 export async function startMonitor(options: StartMonitorOptions): Promise<MonitorHandle> {
   const { config, store } = options;
   const clock = options.clock ?? systemClock;
-  const log = options.log ?? ((line: string) => process.stderr.write(`ai-lb monitor: ${line}\n`));
+  const log = options.log ?? silentLogger;
   const targets = expandTargets(config.scanHosts, config.scanPorts);
   const metrics = createMonitorMetrics();
   const client = createProbeClient({ timeoutMs: config.probeTimeoutMs, apiKeys: config.nodeApiKeys });
@@ -111,7 +111,7 @@ type ScanStatus = ReturnType<typeof createScanStatus>;
  * 503 before the first scan, after a failed one (the store could not be written), or
  * once the last success is older than the node TTL — by then its records have expired.
  */
-function createScanStatus(config: Config, clock: Clock, log: (line: string) => void) {
+function createScanStatus(config: Config, clock: Clock, log: Logger) {
   const staleAfterMs = Math.max(config.nodeTtlMs, 2 * config.scanIntervalSecs * 1000);
   let lastOk: { report: ScanReport; atMs: number } | undefined;
   let lastError: { message: string; atMs: number } | undefined;
@@ -121,14 +121,17 @@ function createScanStatus(config: Config, clock: Clock, log: (line: string) => v
     succeeded(report: ScanReport) {
       lastOk = { report, atMs: clock() };
       lastError = undefined;
-      const nodes = report.nodes.map((n) => `${n.node} (${n.kind})`).join(', ');
-      if (nodes !== lastNodes) log(`${report.targets} targets scanned in ${Math.round(report.durationMs)} ms; nodes: ${nodes || 'none'}`);
-      lastNodes = nodes;
+      // A line when the fleet changes, not one per scan.
+      const nodes = report.nodes.map((n) => ({ node: n.node, kind: n.kind }));
+      const fingerprint = JSON.stringify(nodes);
+      if (fingerprint !== lastNodes)
+        log.info({ targets: report.targets, durationMs: Math.round(report.durationMs), nodes }, 'fleet changed');
+      lastNodes = fingerprint;
     },
     failed(error: unknown) {
       const message = error instanceof Error ? error.message : String(error);
       lastError = { message, atMs: clock() };
-      log(`scan failed: ${message}`);
+      log.warn({ err: message }, 'scan failed');
     },
     health(): HealthReport {
       const now = clock();

@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logger.ts';
 import { compareNodeIds } from '../node-id.ts';
 import type { CircuitInfo, Clock, NodeId, NodeState } from '../types.ts';
 import { MemoryStateStore } from './memory-state-store.ts';
@@ -11,7 +12,7 @@ export interface ResilientStateStoreOptions {
   recheckMs?: number;
   /** For the local accounting store. */
   clock?: Clock;
-  log?: (line: string) => void;
+  log?: Logger;
 }
 
 /**
@@ -30,7 +31,7 @@ export class ResilientStateStore implements StateStore {
   private readonly remote: StateStore;
   private readonly local: MemoryStateStore;
   private readonly recheckMs: number;
-  private readonly log: (line: string) => void;
+  private readonly log: Logger;
   private fleet: NodeState[] | undefined;
   private readonly localLeases = new Set<string>();
   private readonly degradedListeners = new Set<(degraded: boolean) => void>();
@@ -46,7 +47,7 @@ export class ResilientStateStore implements StateStore {
     this.remote = options.remote;
     this.local = new MemoryStateStore({ clock: options.clock });
     this.recheckMs = options.recheckMs ?? 1000;
-    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.log = options.log ?? silentLogger;
     this.unsubscribeRemote = [this.remote.onFleetChange(() => this.fleetChanged())];
   }
 
@@ -225,7 +226,8 @@ export class ResilientStateStore implements StateStore {
     if (this.isDegraded === degraded) return;
     this.isDegraded = degraded;
     this.whyDegraded = degraded ? why : null;
-    this.log(degraded ? `ai-lb: state degraded, serving on local state (${why})` : `ai-lb: state back on Redis (${why})`);
+    if (degraded) this.log.warn({ reason: why }, 'state degraded, serving on local state');
+    else this.log.info({ reason: why }, 'state back on Redis');
     if (degraded) this.scheduleRecheck();
     for (const listener of [...this.degradedListeners]) this.safely(() => listener(degraded));
     // The fleet's source changed: caches should re-read.
@@ -278,7 +280,7 @@ export class ResilientStateStore implements StateStore {
     try {
       call();
     } catch (error) {
-      this.log(`ai-lb: state-store listener threw: ${String(error)}`);
+      this.log.error({ err: error }, 'state-store listener threw');
     }
   }
 }

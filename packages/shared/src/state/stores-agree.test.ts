@@ -48,7 +48,7 @@ it('memory and Redis stores give identical answers to the same operations', asyn
     fc.asyncProperty(operations, async (ops) => {
       const keyPrefix = uniquePrefix('agree');
       prefixes.push(keyPrefix);
-      const stores = [new MemoryStateStore(), new RedisStateStore({ url: redisUrl, keyPrefix, log: () => undefined })];
+      const stores = [new MemoryStateStore(), new RedisStateStore({ url: redisUrl, keyPrefix })];
       try {
         const held: { node: string; leaseId: string; probe: boolean }[] = [];
         let seq = 0;
