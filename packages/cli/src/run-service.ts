@@ -16,10 +16,7 @@ export interface ServiceContext {
   log: Logger;
   /** A child logger for one component of the process. */
   logFor(service: string): Logger;
-  /**
-   * Registers how to release something started: releases run newest first on SIGTERM/SIGINT,
-   * and also when a later step of the start fails, so a failed start leaves nothing open.
-   */
+  /** Registers how to release something started: releases run newest first on SIGTERM/SIGINT. */
   onStop(release: () => Promise<unknown>): void;
 }
 
@@ -49,12 +46,14 @@ export async function runService(name: string, start: (context: ServiceContext) 
   try {
     ready = await start({ config, log, logFor, onStop: (release) => releases.push(release) });
   } catch (error) {
-    await stop();
+    // Nothing has served yet, so there is nothing to drain: exit at once, not after a
+    // graceful stop that may wait for a running scan.
     exitOnStartupError(error, log);
   }
+  // Before the ready line: whoever reads it may send SIGTERM the moment it arrives.
+  stopOnSignals(stop, log);
   const { port, ...rest } = ready;
   process.stdout.write(`${JSON.stringify({ port, pid: process.pid, ...rest })}\n`);
-  stopOnSignals(stop, log);
 }
 
 /**
