@@ -1,7 +1,7 @@
 /**
- * `pnpm build`: the gateway, the monitor and the inventory CLI as self-contained
- * plain-JavaScript bundles in dist/ (esbuild, the one tsx ships with). This is what the
- * Docker image runs: no TypeScript loader (tsx keeps a loader thread of ≈ 35 MB in every
+ * `pnpm build`: the entry points of packages/cli (the all-in-one start, the gateway, the
+ * monitor and the inventory CLI) as self-contained plain-JavaScript bundles in dist/
+ * (esbuild, the one tsx ships with). This is what the Docker image runs: no TypeScript loader (tsx keeps a loader thread of ≈ 35 MB in every
  * process) and no node_modules in the runtime image. The benchmark bundles its forwarders
  * with the same function, so what it measures is what a deployment runs.
  */
@@ -73,11 +73,12 @@ export function asciiOnly(file: string): void {
 
 const source = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
 
-/** What `pnpm build` produces, and the Docker image runs. */
+/** What `pnpm build` produces: the Docker image runs gateway and monitor; start is `pnpm start`'s all-in-one. */
 export const SERVICE_ENTRIES = {
-  gateway: source('packages/gateway/src/main.ts'),
-  monitor: source('packages/monitor/src/main.ts'),
-  inventory: source('packages/monitor/src/inventory.ts'),
+  start: source('packages/cli/src/start.ts'),
+  gateway: source('packages/cli/src/gateway.ts'),
+  monitor: source('packages/cli/src/monitor.ts'),
+  inventory: source('packages/cli/src/inventory.ts'),
 } as const;
 
 if (import.meta.url === `file://${process.argv[1]}`) {

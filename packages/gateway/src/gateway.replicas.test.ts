@@ -43,7 +43,7 @@ beforeAll(async () => {
     MAX_RETRIES: '0',
     REQUEST_TIMEOUT_SECS: '10',
   });
-  store = createStateStore(loadConfig(env), { log: () => undefined });
+  store = createStateStore(loadConfig(env));
   // sticky-m: a slot is given back just after the answer went out, so the next request of
   // a session may find a maxconn-1 node still full and move; these caps leave room.
   await store.putNode(nodeState(capped.node, ['cap-m', 'sticky-m'], { maxconn: 4 }), 120_000);

@@ -25,7 +25,7 @@ describe.each(STORE_KINDS)('with the %s store', (storeKind) => {
   const freshnessOf = (fleet: FleetSnapshot, node: string) => fleet.nodes.find((n) => n.state.node === node)?.freshness ?? 'absent';
 
   async function start(monitorId: string, env: Record<string, string>): Promise<MonitorHandle> {
-    const monitor = await startMonitor({ config: testConfig({ SCAN_INTERVAL: '1', ...env }), store, monitorId, log: () => undefined });
+    const monitor = await startMonitor({ config: testConfig({ SCAN_INTERVAL: '1', ...env }), store, monitorId });
     monitors.push(monitor);
     return monitor;
   }

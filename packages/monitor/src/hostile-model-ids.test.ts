@@ -44,7 +44,7 @@ afterEach(async () => {
 
 async function scan(node: string) {
   store = new MemoryStateStore();
-  monitor = await startMonitor({ config: testConfig({ SCAN_HOSTS: node }), store, schedule: false, listen: false, log: () => undefined });
+  monitor = await startMonitor({ config: testConfig({ SCAN_HOSTS: node }), store, schedule: false, listen: false });
   const report = await monitor.scanOnce();
   return { report, record: (await nodesById(store))[node], metrics: monitor.metrics };
 }

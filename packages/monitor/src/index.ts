@@ -2,3 +2,5 @@ export { startMonitor, type MonitorHandle, type StartMonitorOptions } from './st
 export { expandTargets, MAX_SCAN_TARGETS, type ScanTarget } from './scan/targets.ts';
 export { runScan, type ScanReport } from './scan/run-scan.ts';
 export { createProbeClient } from './probes/probe-client.ts';
+export { createCapacityResolver } from './resolve-capacity.ts';
+export { createMonitorMetrics } from './metrics.ts';

@@ -38,7 +38,7 @@ describe.each(STORE_KINDS)('with the %s store', (storeKind) => {
       NODE_TTL_SECS: '3',
       PROBE_TIMEOUT_MS: String(PROBE_TIMEOUT_MS),
     });
-    const monitor = await startMonitor({ config, store, listen: false, log: () => undefined });
+    const monitor = await startMonitor({ config, store, listen: false });
     try {
       expect(await waitFor(async () => (await nodesById(store))[healthy.node] !== undefined, 5000, 20)).toBe(true);
       const watchedFrom = performance.now();

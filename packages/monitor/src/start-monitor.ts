@@ -1,14 +1,14 @@
 /**
  * The monitor as a component: scans SCAN_HOSTS × SCAN_PORTS on the SCAN_INTERVAL
  * schedule, publishes through the given StateStore, serves /health and /metrics.
- * Used standalone by main.ts and in-process by the gateway's `pnpm start`; the caller
+ * Run by the cli (`pnpm start:monitor` alone, `pnpm start` beside the gateway); the caller
  * owns the store (it is not closed here). Several monitors may share one store: the one
  * holding the monitor lease scans, the others stand by (monitor-lease.ts).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import { systemClock, type Clock, type Config, type StateStore } from '@ai-lb/shared';
+import { silentLogger, systemClock, type Clock, type Config, type Logger, type StateStore } from '@ai-lb/shared';
 import { expandTargets, type ScanTarget } from './scan/targets.ts';
 import { runScan, type ScanDeps, type ScanReport } from './scan/run-scan.ts';
 import { createProbeClient } from './probes/probe-client.ts';
@@ -31,7 +31,7 @@ export interface StartMonitorOptions {
   schedule?: boolean;
   /** Names this monitor in the lease and the scan record; host:pid:random by default. */
   monitorId?: string;
-  log?: (line: string) => void;
+  log?: Logger;
 }
 
 export interface MonitorHandle {
@@ -50,7 +50,7 @@ export interface MonitorHandle {
 export async function startMonitor(options: StartMonitorOptions): Promise<MonitorHandle> {
   const { config, store } = options;
   const clock = options.clock ?? systemClock;
-  const log = options.log ?? ((line: string) => process.stderr.write(`ai-lb monitor: ${line}\n`));
+  const log = options.log ?? silentLogger;
   const targets = expandTargets(config.scanHosts, config.scanPorts);
   const metrics = createMonitorMetrics();
   const client = createProbeClient({ timeoutMs: config.probeTimeoutMs, apiKeys: config.nodeApiKeys });
@@ -85,11 +85,8 @@ export async function startMonitor(options: StartMonitorOptions): Promise<Monito
       onGained: () => void scheduler.runNow().catch(() => undefined),
       onChange: (held, holder) => {
         metrics.leaseHeld.set(held ? 1 : 0);
-        log(
-          held
-            ? `monitor ${monitorId} holds the monitor lease: scanning`
-            : `monitor ${monitorId} stands by (lease: ${holder ?? 'unknown'})`,
-        );
+        if (held) log.info({ monitorId }, 'holding the monitor lease: scanning');
+        else log.info({ monitorId, holder: holder ?? null }, 'standing by: another monitor holds the lease');
       },
     });
   }
@@ -145,7 +142,7 @@ type ScanStatus = ReturnType<typeof createScanStatus>;
  * A standby (another monitor holds the lease) is 200 `standby`; one that cannot reach
  * the store to ask for the lease is 503.
  */
-function createScanStatus(config: Config, clock: Clock, log: (line: string) => void, lease: MonitorLeaseKeeper | null) {
+function createScanStatus(config: Config, clock: Clock, log: Logger, lease: MonitorLeaseKeeper | null) {
   const staleAfterMs = Math.max(config.nodeTtlMs, 2 * config.scanIntervalSecs * 1000);
   let lastOk: { report: ScanReport; atMs: number } | undefined;
   let lastError: { message: string; atMs: number } | undefined;
@@ -155,14 +152,17 @@ function createScanStatus(config: Config, clock: Clock, log: (line: string) => v
     succeeded(report: ScanReport) {
       lastOk = { report, atMs: clock() };
       lastError = undefined;
-      const nodes = report.nodes.map((n) => `${n.node} (${n.kind})`).join(', ');
-      if (nodes !== lastNodes) log(`${report.targets} targets scanned in ${Math.round(report.durationMs)} ms; nodes: ${nodes || 'none'}`);
-      lastNodes = nodes;
+      // A line when the fleet changes, not one per scan.
+      const nodes = report.nodes.map((n) => ({ node: n.node, kind: n.kind }));
+      const fingerprint = JSON.stringify(nodes);
+      if (fingerprint !== lastNodes)
+        log.info({ targets: report.targets, durationMs: Math.round(report.durationMs), nodes }, 'fleet changed');
+      lastNodes = fingerprint;
     },
     failed(error: unknown) {
       const message = error instanceof Error ? error.message : String(error);
       lastError = { message, atMs: clock() };
-      log(`scan failed: ${message}`);
+      log.warn({ err: message }, 'scan failed');
     },
     health(): HealthReport {
       const now = clock();

@@ -4,13 +4,14 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../config/load-config.ts';
 import { GatewayError } from '../errors.ts';
+import { silentLogger } from '../logger.ts';
 import { nodeState } from './contract-harness.ts';
 import { createStateStore } from './create-state-store.ts';
 import { ResilientStateStore } from './resilient-state-store.ts';
 import type { StateStore } from './state-store.ts';
 
 const redisUrl = inject('redisUrl');
-const quiet = { log: () => undefined };
+const quiet = { log: silentLogger };
 
 describe('createStateStore', () => {
   const stores: StateStore[] = [];

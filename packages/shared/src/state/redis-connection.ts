@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { redactUrl } from '../config/load-config.ts';
 import { GatewayError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logger.ts';
 
 export interface RedisConnectionOptions {
   /** Bounds the TCP/TLS connect; also how long a call waits for the very first connection. */
@@ -8,7 +9,7 @@ export interface RedisConnectionOptions {
   /** Bounds every command's round trip, so a Redis that stops answering cannot hang a request. */
   commandTimeoutMs?: number;
   /** One line when Redis goes away and one when it is back (never one per retry). */
-  log?: (line: string) => void;
+  log?: Logger;
   /** Anything else ioredis accepts; wins over the defaults below. */
   redisOptions?: RedisOptions;
 }
@@ -33,20 +34,20 @@ export function createRedisConnection(url: string, options: RedisConnectionOptio
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
     ...options.redisOptions,
   });
-  watchConnection(client, redactUrl(url), options.log ?? ((line) => process.stderr.write(`${line}\n`)));
+  watchConnection(client, redactUrl(url), options.log ?? silentLogger);
   return client;
 }
 
 /** Tracks whether the client was ever ready and logs outages once (see ensureReady). */
-export function watchConnection(client: Redis, label: string, log: (line: string) => void): void {
+export function watchConnection(client: Redis, redis: string, log: Logger): void {
   let down = false;
   client.on('ready', () => {
     everReady.add(client);
-    if (down) log(`ai-lb: redis ${label} reachable again`);
+    if (down) log.info({ redis }, 'redis reachable again');
     down = false;
   });
   client.on('error', (error: NodeJS.ErrnoException) => {
-    if (!down) log(`ai-lb: redis ${label} unreachable (${error.code ?? error.message}); reconnecting in the background`);
+    if (!down) log.warn({ redis, err: error.code ?? error.message }, 'redis unreachable; reconnecting in the background');
     down = true;
   });
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Command, type ChainableCommander, type Redis } from 'ioredis';
 import { GatewayError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logger.ts';
 import { KEY_TTL_MS, redisKeys, type RedisKeys } from '../redis-keys.ts';
 import type { CircuitInfo, NodeId, NodeState } from '../types.ts';
 import { isPositiveMs, uniqueCandidates, validateAcquireRequest } from './acquire-plan.ts';
@@ -35,7 +36,7 @@ import {
  */
 export type RedisStateStoreOptions =
   | ({ url: string; keyPrefix: string } & RedisConnectionOptions)
-  | { client: Redis; subscriber?: Redis; keyPrefix: string; connectTimeoutMs?: number; log?: (line: string) => void };
+  | { client: Redis; subscriber?: Redis; keyPrefix: string; connectTimeoutMs?: number; log?: Logger };
 
 /** LIST_FLEET: now, [id, score, …], completed, completedBy, completedAt, lease holder, lease since, lease PTTL. */
 type ListFleetReply = [number, string[], string | null, string | null, string | null, string | null, string | null, number];
@@ -62,7 +63,7 @@ export class RedisStateStore implements StateStore {
   private readonly commands: ScriptCommands;
   private readonly ownsClient: boolean;
   private readonly connectTimeoutMs: number;
-  private readonly log: (line: string) => void;
+  private readonly log: Logger;
   private subscriber: Redis | undefined;
   private readonly ownsSubscriber: boolean;
   private readonly givenSubscriber: Redis | undefined;
@@ -76,7 +77,7 @@ export class RedisStateStore implements StateStore {
 
   constructor(options: RedisStateStoreOptions) {
     this.keys = redisKeys(options.keyPrefix);
-    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.log = options.log ?? silentLogger;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 2000;
     if ('url' in options) {
       this.client = createRedisConnection(options.url, { ...options, log: this.log });
@@ -335,7 +336,7 @@ export class RedisStateStore implements StateStore {
       return [{ state, freshUntilMs: freshUntilMs ?? expiresAtMs, scan: scan ?? 0 }];
     } catch {
       // One corrupt record must not hide the whole fleet; it expires by its TTL anyway.
-      this.log(`ai-lb: skipped an unreadable node record (${raw.slice(0, 60)})`);
+      this.log.warn({ record: raw.slice(0, 60) }, 'skipped an unreadable node record');
       return [];
     }
   }
@@ -357,7 +358,7 @@ export class RedisStateStore implements StateStore {
     if (this.subscriber) return this.subscriber;
     const subscriber =
       this.givenSubscriber ?? this.client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true });
-    if (this.ownsSubscriber) watchConnection(subscriber, 'subscriber', () => undefined);
+    if (this.ownsSubscriber) watchConnection(subscriber, 'subscriber', silentLogger);
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.keys.fleetChangedChannel()) dispatch(this.fleetListeners, undefined, this.log);
       else if (channel === this.keys.slotFreedChannel()) dispatch(this.slotListeners, message, this.log);
@@ -403,12 +404,12 @@ class RespCommand extends Command {
   }
 }
 
-function dispatch<T>(listeners: Set<(value: T) => void>, value: T, log: (line: string) => void): void {
+function dispatch<T>(listeners: Set<(value: T) => void>, value: T, log: Logger): void {
   for (const listener of [...listeners]) {
     try {
       listener(value);
     } catch (error) {
-      log(`ai-lb: state-store listener threw: ${String(error)}`);
+      log.error({ err: error }, 'state-store listener threw');
     }
   }
 }

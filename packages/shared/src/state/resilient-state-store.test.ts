@@ -1,12 +1,13 @@
 import { freePort, startRedis, uniquePrefix, type RedisServer } from '@ai-lb/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { createLogger, silentLogger } from '../logger.ts';
 import { acquire, LONG_MS, nodeState, release, sleep } from './contract-harness.ts';
 import { RedisStateStore } from './redis-state-store.ts';
 import { ResilientStateStore } from './resilient-state-store.ts';
 import { describeStateStoreContract } from './state-store.contract.ts';
 
-const quiet = () => undefined;
+const quiet = silentLogger;
 const redisUrl = inject('redisUrl');
 const usedPrefixes: string[] = [];
 
@@ -64,10 +65,11 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     server = await startRedis();
     const keyPrefix = 'resilient:';
     const monitor = new RedisStateStore({ url: server.url, keyPrefix, log: quiet });
+    const logged: Record<string, unknown>[] = [];
     const store = new ResilientStateStore({
       remote: new RedisStateStore({ url: server.url, keyPrefix, log: quiet }),
       recheckMs: 50,
-      log: quiet,
+      log: createLogger({ destination: { write: (line: string) => logged.push(JSON.parse(line)) } }),
     });
     closers.push(
       () => monitor.close(),
@@ -112,6 +114,11 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     await until(() => store.health().degraded === false, 'back on Redis');
     // The failure count is since start: recovery does not reset it.
     expect(store.health()).toEqual({ degraded: false, reason: null, remoteFailures: down.remoteFailures });
+    // One line when it degrades (with the Redis error) and one when it is back.
+    expect(logged.map(({ level, msg, reason }) => ({ level, msg, reason }))).toEqual([
+      { level: 'warn', msg: 'state degraded, serving on local state', reason: expect.stringMatching(/^state store unavailable/) },
+      { level: 'info', msg: 'state back on Redis', reason: 'Redis answered again' },
+    ]);
     // A fresh Redis (no persistence): the fleet now comes from it again, i.e. empty.
     expect(await store.listNodes()).toEqual([]);
     await until(

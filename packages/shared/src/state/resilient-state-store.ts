@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logger.ts';
 import { compareNodeIds } from '../node-id.ts';
 import { systemClock, type CircuitInfo, type Clock, type NodeId, type NodeState } from '../types.ts';
 import { MemoryStateStore } from './memory-state-store.ts';
@@ -22,7 +23,7 @@ export interface ResilientStateStoreOptions {
   recheckMs?: number;
   /** For the local accounting store. */
   clock?: Clock;
-  log?: (line: string) => void;
+  log?: Logger;
 }
 
 /**
@@ -43,7 +44,7 @@ export class ResilientStateStore implements StateStore {
   private readonly remote: StateStore;
   private readonly local: MemoryStateStore;
   private readonly recheckMs: number;
-  private readonly log: (line: string) => void;
+  private readonly log: Logger;
   private fleet: FleetSnapshot | undefined;
   /** Local clock when `fleet` was read: while degraded it ages by the time since. */
   private fleetReadAt = 0;
@@ -62,7 +63,7 @@ export class ResilientStateStore implements StateStore {
     this.clock = options.clock ?? systemClock;
     this.local = new MemoryStateStore({ clock: this.clock });
     this.recheckMs = options.recheckMs ?? 1000;
-    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.log = options.log ?? silentLogger;
     this.unsubscribeRemote = [this.remote.onFleetChange(() => this.fleetChanged())];
   }
 
@@ -255,7 +256,8 @@ export class ResilientStateStore implements StateStore {
     if (this.isDegraded === degraded) return;
     this.isDegraded = degraded;
     this.whyDegraded = degraded ? why : null;
-    this.log(degraded ? `ai-lb: state degraded, serving on local state (${why})` : `ai-lb: state back on Redis (${why})`);
+    if (degraded) this.log.warn({ reason: why }, 'state degraded, serving on local state');
+    else this.log.info({ reason: why }, 'state back on Redis');
     if (degraded) this.scheduleRecheck();
     // The fleet's source changed: caches should re-read.
     this.fleetChanged();
@@ -334,7 +336,7 @@ export class ResilientStateStore implements StateStore {
     try {
       call();
     } catch (error) {
-      this.log(`ai-lb: state-store listener threw: ${String(error)}`);
+      this.log.error({ err: error }, 'state-store listener threw');
     }
   }
 }

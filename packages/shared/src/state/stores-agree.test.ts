@@ -100,10 +100,7 @@ it('memory and Redis stores give identical answers to the same operations, queue
       const keyPrefix = uniquePrefix('agree');
       prefixes.push(keyPrefix);
       let memoryNow = Date.now();
-      const stores: StateStore[] = [
-        new MemoryStateStore({ clock: () => memoryNow }),
-        new RedisStateStore({ url: redisUrl, keyPrefix, log: () => undefined }),
-      ];
+      const stores: StateStore[] = [new MemoryStateStore({ clock: () => memoryNow }), new RedisStateStore({ url: redisUrl, keyPrefix })];
       let segmentStart = performance.now();
       const wait = async () => {
         await sleep(WAIT_MS);

@@ -1,11 +1,11 @@
 /** `pnpm start:monitor` as a real process: Redis state, the cron schedule, /health, /metrics, SIGTERM. */
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
 import { spawnTsProcess, startFakeLlmServer, uniquePrefix, type FakeLlmProcess, type SpawnedProcess } from '@ai-lb/testkit';
 import { RedisStateStore } from '@ai-lb/shared';
-import { waitFor } from './testing/monitor-test-env.ts';
+import { waitFor } from '@ai-lb/monitor/testing/monitor-test-env.ts';
+import { ENTRIES, logLines, takePort } from './testing/cli-processes.ts';
 
-const ENTRY = fileURLToPath(new URL('./main.ts', import.meta.url));
+const ENTRY = ENTRIES.monitor;
 
 let fake: FakeLlmProcess;
 let monitor: SpawnedProcess<{ port: number; pid: number; targets: number }> | undefined;
@@ -53,6 +53,24 @@ test('scans on its schedule into Redis, serves /health and /metrics, exits 0 on 
   monitor.child.kill('SIGTERM');
   expect(await exited).toBe(0);
   expect(monitor.stderr()).not.toMatch(/\n\s+at /);
+  // Logs: JSON lines, every one marked with the service.
+  const lines = logLines(monitor.stderr());
+  expect(new Set(lines.map((l) => l.service))).toEqual(new Set(['monitor']));
+  expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['monitor listening', 'fleet changed', 'shutting down']));
+  expect(lines.find((l) => l.msg === 'fleet changed')?.nodes).toEqual([{ node: fake.node, kind: 'llamacpp' }]);
+});
+
+test('MONITOR_PORT taken: one line naming it, exit 1', async () => {
+  const { port, release } = await takePort();
+  try {
+    await expect(
+      spawnTsProcess(ENTRY, [], {
+        env: { SCAN_HOSTS: fake.node, MONITOR_PORT: String(port), LOAD_BALANCER_HOST: '127.0.0.1', REDIS_URL: inject('redisUrl') },
+      }),
+    ).rejects.toThrow(new RegExp(`exited with 1 before it was ready: ai-lb: MONITOR_PORT=${port} is already in use\n$`));
+  } finally {
+    await release();
+  }
 });
 
 test('bad configuration: one line naming the variable, exit 1', async () => {

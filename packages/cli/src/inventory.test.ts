@@ -1,11 +1,11 @@
 /** `pnpm inventory` as a real process against real fake servers. */
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { startFakeLlmServer, uniquePrefix, type FakeLlmProcess } from '@ai-lb/testkit';
 import { RedisStateStore, type NodeState } from '@ai-lb/shared';
+import { ENTRIES } from './testing/cli-processes.ts';
 
-const ENTRY = fileURLToPath(new URL('./inventory.ts', import.meta.url));
+const ENTRY = ENTRIES.inventory;
 
 /** Runs the CLI to its end (bounded), collecting its output. */
 function runInventory(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
 import { spawnTsProcess, startFakeLlmServer, uniquePrefix, type FakeLlmProcess, type SpawnedProcess } from '@ai-lb/testkit';
 import { RedisStateStore, type FleetSnapshot } from '@ai-lb/shared';
-import { waitFor } from './testing/monitor-test-env.ts';
+import { waitFor } from '@ai-lb/monitor/testing/monitor-test-env.ts';
 
-const ENTRY = fileURLToPath(new URL('./main.ts', import.meta.url));
+const ENTRY = fileURLToPath(new URL('./monitor.ts', import.meta.url));
 const NODE_TTL_SECS = 3;
 
 type Monitor = SpawnedProcess<{ port: number; pid: number }>;

@@ -3,7 +3,7 @@
  * answered but are not usable) and a one-line summary; or the same data as JSON.
  */
 import type { NodeState } from '@ai-lb/shared';
-import type { ScanReport } from './scan/run-scan.ts';
+import type { ScanReport } from '@ai-lb/monitor';
 
 const MODELS_WIDTH = 60;
 

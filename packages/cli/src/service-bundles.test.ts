@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
-import { GATEWAY_MARK_HEADER } from '../src/index.ts';
+import { GATEWAY_MARK_HEADER } from '@ai-lb/shared';
 import { spawnTsProcess, startFakeLlmServer, uniquePrefix, type FakeLlmProcess, type SpawnedProcess } from '@ai-lb/testkit';
 import { asciiOnly, buildBundles, SERVICE_ENTRIES } from '../../../scripts/build-bundles.ts';
 
@@ -62,8 +62,8 @@ async function chatUntilRouted(gatewayPort: number): Promise<Response | undefine
   return answer;
 }
 
-test('dist/gateway.mjs with the in-process monitor (as `pnpm start`) finds a server and answers', async () => {
-  const gateway = await run(bundles.gateway, ['--with-monitor'], {
+test('dist/start.mjs (gateway + monitor in one process, as `pnpm start`) finds a server and answers', async () => {
+  const gateway = await run(bundles.start, [], {
     LOAD_BALANCER_PORT: '0',
     MONITOR_PORT: '0',
     SCAN_HOSTS: upstream.node,

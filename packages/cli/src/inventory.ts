@@ -4,12 +4,8 @@
  * through the same StateStore the services use), so it works without Redis.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, createStateStore, loadConfigOrExit, systemClock } from '@ai-lb/shared';
-import { expandTargets } from './scan/targets.ts';
-import { runScan } from './scan/run-scan.ts';
-import { createProbeClient } from './probes/probe-client.ts';
-import { createCapacityResolver } from './resolve-capacity.ts';
-import { createMonitorMetrics } from './metrics.ts';
+import { createCapacityResolver, createMonitorMetrics, createProbeClient, expandTargets, runScan } from '@ai-lb/monitor';
+import { ConfigError, createLogger, createStateStore, loadConfigOrExit, systemClock } from '@ai-lb/shared';
 import { formatInventoryTable, inventoryJson } from './inventory-table.ts';
 
 const USAGE = 'usage: pnpm inventory [--json] [--write]';
@@ -42,7 +38,8 @@ async function main(argv: string[]) {
     if (error instanceof ConfigError) fail(error.message, 1, 'ai-lb');
     throw error;
   }
-  const store = flags.write ? createStateStore(config) : undefined;
+  const log = createLogger({ level: config.logLevel, base: { service: 'inventory' } });
+  const store = flags.write ? createStateStore(config, { log }) : undefined;
   const client = createProbeClient({ timeoutMs: config.probeTimeoutMs, apiKeys: config.nodeApiKeys });
   try {
     const report = await runScan({
@@ -54,6 +51,9 @@ async function main(argv: string[]) {
       metrics: createMonitorMetrics(),
       clock: systemClock,
       ttlMs: config.nodeTtlMs,
+      // With --write, records outlive a dead monitor like the monitor's own (FLEET_STALE_LIMIT_SECS).
+      keepMs: config.fleetStaleLimitMs,
+      monitorId: `inventory:${process.pid}`,
     });
     const out = flags.json ? `${JSON.stringify(inventoryJson(report, store !== undefined), null, 2)}\n` : formatInventoryTable(report);
     process.stdout.write(out);
@@ -66,4 +66,4 @@ async function main(argv: string[]) {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main(process.argv.slice(2));
+await main(process.argv.slice(2));
