@@ -75,8 +75,10 @@ describe('an upstream that drips one SSE event that never ends', () => {
       expect(ms).toBeLessThan(15_000);
     }
     expect(health.length).toBeGreaterThan(0);
-    expect(Math.max(...health)).toBeLessThan(500);
-    expect(Math.max(...chat)).toBeLessThan(500);
+    // Tens of ms on an idle machine; the bound allows for a busy CI one. Rescanning the
+    // pending event on every chunk made /health take over 10 s here.
+    expect(Math.max(...health)).toBeLessThan(2000);
+    expect(Math.max(...chat)).toBeLessThan(2000);
 
     // The gateway hung up on the upstream: its requests ended, none is left dripping.
     await eventually(async () => (await upstream.stats()).inflight === 0, 5000);

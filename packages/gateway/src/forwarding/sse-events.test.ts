@@ -84,7 +84,8 @@ describe('SseEventSplitter', () => {
   });
 
   test('any chunking of any stream gives the events, in order (property)', () => {
-    const lineText = fc.string({ unit: fc.constantFrom('a', 'Z', ' ', ':', '{', '"', 'é', '✓', '😀'), minLength: 1, maxLength: 12 });
+    // A line that is only blanks would be an event flush() rightly drops: each starts with "d".
+    const lineText = fc.string({ unit: fc.constantFrom('a', 'Z', ' ', ':', '{', '"', 'é', '✓', '😀'), maxLength: 12 }).map((t) => `d${t}`);
     const eol = fc.constantFrom('\n', '\r\n', '\r');
     const event = fc.array(fc.tuple(lineText, eol), { minLength: 1, maxLength: 4 });
     const stream = fc.array(fc.tuple(event, fc.array(eol, { minLength: 1, maxLength: 3 })), { minLength: 1, maxLength: 6 });
@@ -144,16 +145,19 @@ describe('SseEventSplitter', () => {
     expect(fed + drip.length).toBeGreaterThan(DEFAULT_MAX_EVENT_CHARS);
   });
 
-  test('an endless event fed in 200-byte chunks costs linear time: 1 MiB in well under 200 ms', () => {
+  test('an endless event fed in 200-byte chunks costs linear time: 1 MiB in well under a second', () => {
     // The limit is raised so the whole MiB is buffered: this measures the scan, not the cut.
-    // Rescanning everything pending on each chunk took seconds here (5,243 chunks).
+    // Linear, this takes ≈ 15 ms; rescanning everything pending on each of the 5,243 chunks
+    // took 12 s on the same machine. The bound is loose for a busy CI machine.
     const splitter = new SseEventSplitter(2 * 1024 * 1024);
     const drip = Buffer.from('x'.repeat(200));
     splitter.push(Buffer.from('data: '));
+    let events = 0;
     const started = performance.now();
-    for (let fed = 0; fed < 1024 * 1024; fed += drip.length) expect(splitter.push(drip).length).toBe(0);
+    for (let fed = 0; fed < 1024 * 1024; fed += drip.length) events += splitter.push(drip).length;
     const elapsedMs = performance.now() - started;
-    expect(elapsedMs).toBeLessThan(200);
+    expect(events).toBe(0);
+    expect(elapsedMs).toBeLessThan(1000);
     const rest = splitter.flush();
     expect(rest?.startsWith('data: xxx')).toBe(true);
   });
