@@ -237,7 +237,16 @@ const CASES: Record<string, Case> = {
     allowed: /host:port=N/,
   },
   MONITOR_PORT: { key: 'monitorPort', default: 8001, good: [['0', 0]], bad: ['65536'], allowed: /integer from 0 to 65535/ },
-  GATEWAY_API_KEYS: { key: 'gatewayApiKeys', default: [], good: [['k1, k2', ['k1', 'k2']]], bad: [] },
+  GATEWAY_API_KEYS: {
+    key: 'gatewayApiKeys',
+    default: [],
+    good: [
+      ['key-one-0123456789, key-two-0123456789;', ['key-one-0123456789', 'key-two-0123456789']],
+      ['exactly-16-chars', ['exactly-16-chars']],
+    ],
+    bad: [',', ';', ' ', ' , ; ', 'short-key', 'key-one-0123456789,fifteen-chars!'],
+    allowed: /keys of at least 16 characters/,
+  },
   NODE_API_KEYS: {
     key: 'nodeApiKeys',
     default: new Map(),
@@ -246,6 +255,11 @@ const CASES: Record<string, Case> = {
     allowed: /host:port=key/,
   },
 };
+
+/** Variables whose values are keys: their bad values are not echoed (tested below). */
+const SECRETS = new Set(['NODE_API_KEYS', 'GATEWAY_API_KEYS']);
+/** Variables where only an empty value means unset; blanks are a (bad) value. */
+const BLANK_IS_VALUE = new Set(['GATEWAY_API_KEYS']);
 
 function configError(env: NodeJS.ProcessEnv): ConfigError {
   try {
@@ -270,7 +284,7 @@ describe('loadConfig', () => {
     it('default', () => {
       expect(loadConfig({})[c.key]).toEqual(c.default);
       expect(loadConfig({ [variable]: '' })[c.key]).toEqual(c.default);
-      expect(loadConfig({ [variable]: '   ' })[c.key]).toEqual(c.default);
+      if (!BLANK_IS_VALUE.has(variable)) expect(loadConfig({ [variable]: '   ' })[c.key]).toEqual(c.default);
     });
 
     it.each(c.good)('accepts %j', (raw, parsed) => {
@@ -283,7 +297,7 @@ describe('loadConfig', () => {
         const error = configError({ [variable]: raw });
         expect(error.message).not.toContain('\n');
         expect(error.message.startsWith(`${variable}=`)).toBe(true);
-        if (variable !== 'NODE_API_KEYS') expect(error.message).toContain(JSON.stringify(raw.trim()).slice(1, -1));
+        if (!SECRETS.has(variable)) expect(error.message).toContain(JSON.stringify(raw.trim()).slice(1, -1));
         expect(error.message).toMatch(/is invalid: expected /);
         if (c.allowed) expect(error.message).toMatch(c.allowed);
       });
@@ -320,6 +334,21 @@ describe('secrets never reach an error message', () => {
     const error = configError({ NODE_API_KEYS: 'gpu-1:8080=sk-live-111,sk-tail-222;badentry' });
     expect(error.message).toContain('gpu-1:8080=…');
     for (const secret of ['sk-live-111', 'sk-tail-222', 'badentry']) expect(error.message).not.toContain(secret);
+  });
+
+  it('GATEWAY_API_KEYS: a short key is refused without echoing any key', () => {
+    const error = configError({ GATEWAY_API_KEYS: 'good-key-0123456789abc, tiny-secret' });
+    expect(error.message).toBe(
+      'GATEWAY_API_KEYS="…,…" is invalid: expected keys of at least 16 characters separated by , or ; ' +
+        '(unset or empty: no keys, the gateway is open); key 2 has 11',
+    );
+    expect(error.message).not.toMatch(/good-key|tiny-secret/);
+  });
+
+  it.each([',', ';', ' ', '\t', ' ;, '])('GATEWAY_API_KEYS=%j holds no key: refused, not read as "auth off"', (raw) => {
+    const error = configError({ GATEWAY_API_KEYS: raw });
+    expect(error.message).not.toContain('\n');
+    expect(error.message).toMatch(/^GATEWAY_API_KEYS=.* is invalid: expected keys of at least 16 characters .*this value holds no key$/);
   });
 
   it.each([

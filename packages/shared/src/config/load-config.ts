@@ -20,7 +20,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const [key, field] of Object.entries(CONFIG_SCHEMA)) {
     const value = env[field.env];
     // Blank counts as unset: `FOO=` in a compose file means "use the default".
-    const source = value === undefined || value.trim() === '' ? field.default : value;
+    const blankIsValue = (field as { blankIsValue?: boolean }).blankIsValue === true;
+    const unset = value === undefined || value === '' || (!blankIsValue && value.trim() === '');
+    const source = unset ? field.default : value;
     raw[key] = source === undefined ? undefined : (field.parse as (r: string, n: string) => unknown)(source, field.env);
   }
   const config = raw as unknown as RawConfig;

@@ -71,6 +71,26 @@ export const list: Parser<string[]> = (raw) =>
     .map((item) => item.trim())
     .filter((item) => item.length > 0);
 
+/**
+ * Keys clients must present, separated by , or ;. A value that holds no key ("," or " ")
+ * is refused instead of read as "no keys": that would leave the gateway open while its
+ * operator believes it is closed. Short keys are refused as guessable. The keys are
+ * secrets: the message shows one "…" per key and the length of the first short one.
+ */
+export function apiKeyList(minChars: number): Parser<string[]> {
+  return (raw, name) => {
+    const keys = list(raw, name);
+    const expected = `keys of at least ${minChars} characters separated by , or ; (unset or empty: no keys, the gateway is open)`;
+    if (keys.length === 0 && raw !== '') throw new ConfigError(name, raw, `${expected}; this value holds no key`);
+    const short = keys.findIndex((key) => key.length < minChars);
+    if (short >= 0) {
+      const shown = keys.map(() => '…').join(',');
+      throw new ConfigError(name, shown, `${expected}; key ${short + 1} has ${keys[short].length}`);
+    }
+    return keys;
+  };
+}
+
 /** "80,8000-8003" -> [80, 8000, 8001, 8002, 8003] */
 export const portList: Parser<number[]> = (raw, name) => {
   const ports: number[] = [];

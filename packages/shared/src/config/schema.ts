@@ -1,5 +1,5 @@
 import { LOG_LEVELS } from '../logger.ts';
-import { boolean, integer, list, nodeMap, oneOf, portList, secondsAsMs, text, type Parser } from './parsers.ts';
+import { apiKeyList, boolean, integer, list, nodeMap, oneOf, portList, secondsAsMs, text, type Parser } from './parsers.ts';
 
 export const ROUTING_STRATEGIES = ['ROUND_ROBIN', 'RANDOM', 'LEAST_LOADED', 'P2C'] as const;
 export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
@@ -15,11 +15,24 @@ interface Field<T, D extends string | undefined = string | undefined> {
   /** The raw default, parsed like a user value so default and rule can never disagree. */
   default: D;
   parse: Parser<T>;
+  /**
+   * Only an empty value means "unset"; one of blanks is parsed like any other. For
+   * variables where a blank that silently means "off" would be a security hole.
+   */
+  blankIsValue?: boolean;
 }
 
-function field<T, D extends string | undefined>(env: string, defaultValue: D, parse: Parser<T>): Field<T, D> {
-  return { env, default: defaultValue, parse };
+function field<T, D extends string | undefined>(
+  env: string,
+  defaultValue: D,
+  parse: Parser<T>,
+  options: { blankIsValue?: boolean } = {},
+): Field<T, D> {
+  return { env, default: defaultValue, parse, ...options };
 }
+
+/** Shorter gateway keys are refused: guessable, or a value cut by a templating slip. */
+export const MIN_GATEWAY_KEY_CHARS = 16;
 
 /**
  * Every environment variable ai-lb reads, its default and its unit (in the property name).
@@ -73,7 +86,7 @@ export const CONFIG_SCHEMA = {
   monitorPort: field('MONITOR_PORT', '8001', integer(0, 65_535)),
 
   // Security
-  gatewayApiKeys: field('GATEWAY_API_KEYS', '', list),
+  gatewayApiKeys: field('GATEWAY_API_KEYS', '', apiKeyList(MIN_GATEWAY_KEY_CHARS), { blankIsValue: true }),
   nodeApiKeys: field('NODE_API_KEYS', '', nodeMap(text, 'key', { secret: true })),
 } as const;
 
