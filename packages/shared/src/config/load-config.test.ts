@@ -237,6 +237,15 @@ const CASES: Record<string, Case> = {
     allowed: /host:port=N/,
   },
   MONITOR_PORT: { key: 'monitorPort', default: 8001, good: [['0', 0]], bad: ['65536'], allowed: /integer from 0 to 65535/ },
+  MONITOR_HOST: {
+    key: 'monitorHost',
+    default: '127.0.0.1',
+    good: [
+      ['0.0.0.0', '0.0.0.0'],
+      [' ::1 ', '::1'],
+    ],
+    bad: [],
+  },
   GATEWAY_API_KEYS: {
     key: 'gatewayApiKeys',
     default: [],

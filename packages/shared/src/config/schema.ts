@@ -84,6 +84,9 @@ export const CONFIG_SCHEMA = {
   defaultMaxconn: field('DEFAULT_MAXCONN', '0', integer(0, 100_000)),
   maxconnMap: field('MAXCONN_MAP', '', nodeMap(integer(0, 100_000), 'N (N ≥ 0)')),
   monitorPort: field('MONITOR_PORT', '8001', integer(0, 65_535)),
+  // extra. Loopback unlike the gateway: nobody but the operator's tools needs the monitor,
+  // and its /metrics lists every node's address and models.
+  monitorHost: field('MONITOR_HOST', '127.0.0.1', text),
 
   // Security
   gatewayApiKeys: field('GATEWAY_API_KEYS', '', apiKeyList(MIN_GATEWAY_KEY_CHARS), { blankIsValue: true }),
