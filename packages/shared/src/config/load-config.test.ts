@@ -203,6 +203,25 @@ const CASES: Record<string, Case> = {
   REDIS_PORT: { key: 'redisPort', default: 6379, good: [['6380', 6380]], bad: ['0', '70000', 'redis'], allowed: /integer from 1 to 65535/ },
   REDIS_PASSWORD: { key: 'redisPassword', default: undefined, good: [['s3cret', 's3cret']], bad: [] },
   REDIS_KEY_PREFIX: { key: 'redisKeyPrefix', default: 'ai-lb:', good: [['tenant-a:', 'tenant-a:']], bad: [] },
+  REDIS_TLS: { key: 'redisTls', default: false, good: [['true', true]], bad: ['tls'], allowed: /true or false/ },
+  REDIS_SENTINELS: {
+    key: 'redisSentinels',
+    default: undefined,
+    good: [
+      [
+        'sentinel-1:26380, 10.0.0.2;[::1]:26381',
+        [
+          { host: 'sentinel-1', port: 26380 },
+          { host: '10.0.0.2', port: 26379 },
+          { host: '::1', port: 26381 },
+        ],
+      ],
+    ],
+    bad: [',', 'sentinel-1:0', 'sentinel-1:65536', 'sentinel-1:port', '::1', 'redis://sentinel-1:26379'],
+    allowed: /host:port entries separated by , or ; \(port 26379 when left out\)/,
+  },
+  REDIS_SENTINEL_NAME: { key: 'redisSentinelName', default: 'mymaster', good: [['cache-master', 'cache-master']], bad: [] },
+  REDIS_SENTINEL_PASSWORD: { key: 'redisSentinelPassword', default: undefined, good: [['s3ntinel', 's3ntinel']], bad: [] },
   SCAN_HOSTS: {
     key: 'scanHosts',
     default: ['127.0.0.1'],
@@ -325,6 +344,50 @@ describe('loadConfig derived values', () => {
       redisConfigured: true,
       redisConnectionUrl: 'rediss://h:1',
     });
+  });
+
+  it('REDIS_TLS with REDIS_HOST builds a rediss:// URL; beside a redis:// REDIS_URL it is refused', () => {
+    expect(loadConfig({ REDIS_HOST: 'cache', REDIS_TLS: 'true' }).redisConnectionUrl).toBe('rediss://cache:6379');
+    expect(loadConfig({ REDIS_URL: 'rediss://cache:6380', REDIS_TLS: 'true' }).redisConnectionUrl).toBe('rediss://cache:6380');
+    expect(configError({ REDIS_URL: 'redis://cache:6379', REDIS_TLS: 'true' }).message).toBe(
+      'REDIS_TLS="true" is invalid: expected false beside a redis:// REDIS_URL (write rediss:// for TLS)',
+    );
+  });
+
+  it('REDIS_SENTINELS: Redis is configured and found through the sentinels, with the master password and TLS', () => {
+    expect(loadConfig({}).redisSentinel).toBeNull();
+    expect(loadConfig({ REDIS_SENTINELS: 's1:26379' })).toMatchObject({
+      redisConfigured: true,
+      redisSentinel: { sentinels: [{ host: 's1', port: 26379 }], name: 'mymaster', tls: false },
+    });
+    const config = loadConfig({
+      REDIS_SENTINELS: 's1,s2:26380',
+      REDIS_SENTINEL_NAME: 'cache',
+      REDIS_PASSWORD: 'master-pw',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-pw',
+      REDIS_TLS: 'yes',
+    });
+    expect(config.redisSentinel).toEqual({
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26380 },
+      ],
+      name: 'cache',
+      password: 'master-pw',
+      sentinelPassword: 'sentinel-pw',
+      tls: true,
+    });
+  });
+
+  it.each([
+    [{ REDIS_URL: 'redis://:hunter2@cache:6379' }, 'REDIS_URL="redis://***@cache:6379"'],
+    [{ REDIS_HOST: 'cache' }, 'REDIS_HOST="cache"'],
+  ])('REDIS_SENTINELS beside %j is refused, not silently ignored', (env, shown) => {
+    const error = configError({ REDIS_SENTINELS: 's1:26379', ...env });
+    expect(error.message).toBe(
+      `${shown} is invalid: expected unset when REDIS_SENTINELS is set ` +
+        '(the sentinels name the master; its password is REDIS_PASSWORD, TLS is REDIS_TLS)',
+    );
   });
 
   it('nodeTtlMs is NODE_TTL_SECS, else 3 × SCAN_INTERVAL', () => {

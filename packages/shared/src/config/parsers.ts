@@ -107,6 +107,27 @@ export const portList: Parser<number[]> = (raw, name) => {
   return [...new Set(ports)];
 };
 
+export interface HostPort {
+  /** A name or an IP address, IPv6 without brackets (as net.connect takes it). */
+  host: string;
+  port: number;
+}
+
+/** "a:26379, [::1]:26380; b" -> hosts and ports, `defaultPort` where an entry has none. */
+export function hostPortList(defaultPort: number): Parser<HostPort[]> {
+  return (raw, name) => {
+    const allowed = `host:port entries separated by , or ; (port ${defaultPort} when left out)`;
+    const entries = list(raw, name).map((item) => {
+      // Without a port of its own, "host" (or "[v6]") is read as "host:<defaultPort>".
+      const parsed = parseNodeId(item) ?? parseNodeId(`${item}:${defaultPort}`);
+      if (parsed === null) throw new ConfigError(name, raw, `${allowed} ("${item}" is not host:port)`);
+      return { host: parsed.host, port: parsed.port };
+    });
+    if (entries.length === 0) throw new ConfigError(name, raw, `${allowed}, at least one`);
+    return entries;
+  };
+}
+
 /**
  * "host:port=value" pairs separated by , or ; — keys are canonical node ids (node-id.ts), so
  * "[0:0::1]:8080" names the node the monitor records as "[::1]:8080". With

@@ -1,5 +1,5 @@
 import { LOG_LEVELS } from '../logger.ts';
-import { apiKeyList, boolean, integer, list, nodeMap, oneOf, portList, secondsAsMs, text, type Parser } from './parsers.ts';
+import { apiKeyList, boolean, hostPortList, integer, list, nodeMap, oneOf, portList, secondsAsMs, text, type Parser } from './parsers.ts';
 
 export const ROUTING_STRATEGIES = ['ROUND_ROBIN', 'RANDOM', 'LEAST_LOADED', 'P2C'] as const;
 export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
@@ -73,6 +73,11 @@ export const CONFIG_SCHEMA = {
   redisPort: field('REDIS_PORT', '6379', integer(1, 65_535)),
   redisPassword: field('REDIS_PASSWORD', undefined, text),
   redisKeyPrefix: field('REDIS_KEY_PREFIX', 'ai-lb:', text), // extra: lets tests and tenants share a Redis
+  redisTls: field('REDIS_TLS', 'false', boolean), // extra: TLS without REDIS_URL (REDIS_HOST or sentinels)
+  // Redis Sentinel (high availability): the sentinels are asked where the master is.
+  redisSentinels: field('REDIS_SENTINELS', undefined, hostPortList(26_379)),
+  redisSentinelName: field('REDIS_SENTINEL_NAME', 'mymaster', text),
+  redisSentinelPassword: field('REDIS_SENTINEL_PASSWORD', undefined, text), // when the sentinels have their own requirepass
 
   // Discovery
   scanHosts: field('SCAN_HOSTS', '127.0.0.1', list),
