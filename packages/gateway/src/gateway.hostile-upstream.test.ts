@@ -23,7 +23,7 @@ beforeAll(async () => {
     await store.close();
   }
   [gateway] = await startReplicas(1, env);
-}, 30_000);
+}, 60_000);
 
 afterAll(async () => {
   await stopAll([gateway]);

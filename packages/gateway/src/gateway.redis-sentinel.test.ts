@@ -28,11 +28,15 @@ let replicas: GatewayProcess[] = [];
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  [sentinel, upstream] = await Promise.all([startRedisSentinelSet(), startFakeLlmServer({ models: ['m1'] })]);
+  // Both settle before anything is thrown, so afterAll stops whichever did start.
+  const [set, fake] = await Promise.allSettled([startRedisSentinelSet(), startFakeLlmServer({ models: ['m1'] })]);
+  if (set.status === 'fulfilled') sentinel = set.value;
+  if (fake.status === 'fulfilled') upstream = fake.value;
+  for (const started of [set, fake]) if (started.status === 'rejected') throw started.reason;
   // REDIS_URL '' (= unset) masks one the suite may run with: beside sentinels it is refused.
   env = replicaEnv('', uniquePrefix('sentinel'), {
-    REDIS_SENTINELS: sentinel.sentinels,
-    REDIS_SENTINEL_NAME: sentinel.masterName,
+    REDIS_SENTINELS: sentinel!.sentinels,
+    REDIS_SENTINEL_NAME: sentinel!.masterName,
     MAX_RETRIES: '0',
     REQUEST_TIMEOUT_SECS: '5',
     SLOT_LEASE_SECS: '2',

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,15 @@ export interface RedisSentinelSet {
 const QUORUM = 2;
 const SENTINELS = 3;
 
+/** What every set still running holds: a test process that dies leaves no server behind. */
+const live = new Map<ChildProcess, string>(); // child -> its set's temp dir
+process.once('exit', () => {
+  for (const [child, dir] of live) {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 /**
  * Redis Sentinel on loopback for tests: one master, one replica and three sentinels
  * (quorum 2), each a process of Debian's redis-server / redis-sentinel on a free port, with
@@ -56,15 +66,21 @@ export async function startRedisSentinelSet(options: RedisSentinelSetOptions = {
   const stop = async () => {
     for (const client of clients) client.disconnect();
     await Promise.all([...children.values()].map((child) => stopChild(child)));
+    for (const child of children.values()) live.delete(child);
     await rm(dir, { recursive: true, force: true });
+  };
+  const spawnIn = (command: string, args: string[]) => {
+    const child = spawnChild(command, args);
+    live.set(child, dir);
+    return child;
   };
 
   try {
     const [masterPort, replicaPort, ...sentinelPorts] = await Promise.all(Array.from({ length: 2 + SENTINELS }, () => freePort()));
-    children.set(masterPort, await startServer(dir, 'master', ['--port', String(masterPort)]));
+    children.set(masterPort, await startServer(spawnIn, dir, 'master', ['--port', String(masterPort)]));
     children.set(
       replicaPort,
-      await startServer(dir, 'replica', ['--port', String(replicaPort), '--replicaof', '127.0.0.1', String(masterPort)]),
+      await startServer(spawnIn, dir, 'replica', ['--port', String(replicaPort), '--replicaof', '127.0.0.1', String(masterPort)]),
     );
     await waitFor(async () => /master_link_status:up/.test(await info(replicaPort, 'replication')), 10_000, 'the replica to sync');
 
@@ -82,7 +98,7 @@ export async function startRedisSentinelSet(options: RedisSentinelSetOptions = {
       // Sentinel rewrites its config file (what it learned): one writable file each.
       const file = join(dir, `sentinel-${i}.conf`);
       await writeFile(file, `${config}\n`);
-      children.set(port, spawnChild('redis-sentinel', [file]));
+      children.set(port, spawnIn('redis-sentinel', [file]));
     }
     for (const port of sentinelPorts) await waitForPort(port, 10_000, () => exitedOf(children.get(port)!, 'redis-sentinel'));
     for (const port of sentinelPorts) {
@@ -140,11 +156,13 @@ export async function startRedisSentinelSet(options: RedisSentinelSetOptions = {
   }
 }
 
-async function startServer(dir: string, name: string, args: string[]): Promise<ChildProcess> {
+type Spawn = (command: string, args: string[]) => ChildProcess;
+
+async function startServer(spawnIn: Spawn, dir: string, name: string, args: string[]): Promise<ChildProcess> {
   const serverDir = join(dir, name);
   await mkdir(serverDir);
   const port = Number(args[1]);
-  const child = spawnChild('redis-server', [
+  const child = spawnIn('redis-server', [
     ...args,
     '--bind',
     '127.0.0.1',
