@@ -85,35 +85,9 @@ export async function startRedisSentinelSet(options: RedisSentinelSetOptions = {
     await waitFor(async () => /master_link_status:up/.test(await info(replicaPort, 'replication')), 10_000, 'the replica to sync');
 
     for (const [i, port] of sentinelPorts.entries()) {
-      const config = [
-        `port ${port}`,
-        'bind 127.0.0.1',
-        'protected-mode no',
-        `dir ${dir}`,
-        `sentinel monitor ${masterName} 127.0.0.1 ${masterPort} ${QUORUM}`,
-        `sentinel down-after-milliseconds ${masterName} ${options.downAfterMs ?? 1000}`,
-        `sentinel failover-timeout ${masterName} ${options.failoverTimeoutMs ?? 3000}`,
-        `sentinel parallel-syncs ${masterName} 1`,
-      ].join('\n');
-      // Sentinel rewrites its config file (what it learned): one writable file each.
-      const file = join(dir, `sentinel-${i}.conf`);
-      await writeFile(file, `${config}\n`);
-      children.set(port, spawnIn('redis-sentinel', [file]));
+      children.set(port, await startSentinel(spawnIn, dir, i, port, { ...options, masterName, masterPort }));
     }
-    for (const port of sentinelPorts) await waitForPort(port, 10_000, () => exitedOf(children.get(port)!, 'redis-sentinel'));
-    for (const port of sentinelPorts) {
-      await waitFor(
-        async () => {
-          const [replicas, others] = await sentinelCommands(port, [
-            ['replicas', masterName],
-            ['sentinels', masterName],
-          ]);
-          return (replicas as unknown[]).length === 1 && (others as unknown[]).length === SENTINELS - 1;
-        },
-        20_000,
-        `sentinel ${port} to know the replica and the other sentinels`,
-      );
-    }
+    for (const port of sentinelPorts) await waitUntilReadyToVote(port, masterName);
 
     const masterPortNow = async () => {
       const votes = await Promise.all(sentinelPorts.map((port) => masterOf(port, masterName).catch(() => null)));
@@ -157,6 +131,47 @@ export async function startRedisSentinelSet(options: RedisSentinelSetOptions = {
 }
 
 type Spawn = (command: string, args: string[]) => ChildProcess;
+
+async function startSentinel(
+  spawnIn: Spawn,
+  dir: string,
+  index: number,
+  port: number,
+  options: RedisSentinelSetOptions & { masterName: string; masterPort: number },
+): Promise<ChildProcess> {
+  const { masterName } = options;
+  const config = [
+    `port ${port}`,
+    'bind 127.0.0.1',
+    'protected-mode no',
+    `dir ${dir}`,
+    `sentinel monitor ${masterName} 127.0.0.1 ${options.masterPort} ${QUORUM}`,
+    `sentinel down-after-milliseconds ${masterName} ${options.downAfterMs ?? 1000}`,
+    `sentinel failover-timeout ${masterName} ${options.failoverTimeoutMs ?? 3000}`,
+    `sentinel parallel-syncs ${masterName} 1`,
+  ].join('\n');
+  // Sentinel rewrites its config file (what it learned): one writable file each.
+  const file = join(dir, `sentinel-${index}.conf`);
+  await writeFile(file, `${config}\n`);
+  const child = spawnIn('redis-sentinel', [file]);
+  await waitForPort(port, 10_000, () => exitedOf(child, 'redis-sentinel'));
+  return child;
+}
+
+/** Sentinels find the replica through the master's INFO and each other through hello messages. */
+async function waitUntilReadyToVote(port: number, masterName: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const [replicas, others] = await sentinelCommands(port, [
+        ['replicas', masterName],
+        ['sentinels', masterName],
+      ]);
+      return (replicas as unknown[]).length === 1 && (others as unknown[]).length === SENTINELS - 1;
+    },
+    20_000,
+    `sentinel ${port} to know the replica and the other sentinels`,
+  );
+}
 
 async function startServer(spawnIn: Spawn, dir: string, name: string, args: string[]): Promise<ChildProcess> {
   const serverDir = join(dir, name);
