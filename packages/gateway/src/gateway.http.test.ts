@@ -115,7 +115,7 @@ describe.each(STORE_KINDS)('HTTP contract with the %s store', (kind) => {
   });
 
   test('GATEWAY_API_KEYS: /v1 needs a valid bearer key, /health and /metrics stay open', async () => {
-    const h = await startGateway(kind, { GATEWAY_API_KEYS: 'key-one,key-two', MIN_HEALTHY_NODES: '0' });
+    const h = await startGateway(kind, { GATEWAY_API_KEYS: 'key-one-0123456789,key-two-0123456789', MIN_HEALTHY_NODES: '0' });
     await h.putNodes(nodeState(a.node, ['m1']));
     const none = await h.post('/v1/chat/completions', chatBody('m1'));
     expect(none.status).toBe(401);
@@ -125,7 +125,7 @@ describe.each(STORE_KINDS)('HTTP contract with the %s store', (kind) => {
     const wrongError = await envelope(wrong);
     expect(wrongError.message).not.toContain('key-three');
     expect((await h.get('/v1/models')).status).toBe(401);
-    for (const key of ['key-one', 'key-two']) {
+    for (const key of ['key-one-0123456789', 'key-two-0123456789']) {
       const ok = await h.post('/v1/chat/completions', chatBody('m1'), { headers: { authorization: `Bearer ${key}` } });
       expect(ok.status).toBe(200);
       await ok.arrayBuffer();
@@ -172,12 +172,12 @@ describe.each(STORE_KINDS)('HTTP contract with the %s store', (kind) => {
   test('NODE_API_KEYS with GATEWAY_API_KEYS: unkeyed nodes get no Authorization at all', async () => {
     const h = await startGateway(kind, {
       NODE_API_KEYS: `${a.node}=node-secret-a`,
-      GATEWAY_API_KEYS: 'gw-key',
+      GATEWAY_API_KEYS: 'gw-key-0123456789ab',
       ROUTING_STRATEGY: 'ROUND_ROBIN',
     });
     await h.putNodes(nodeState(a.node, ['m1']), nodeState(b.node, ['m1']));
     for (let i = 0; i < 2; i++) {
-      const res = await h.post('/v1/chat/completions', chatBody('m1'), { headers: { authorization: 'Bearer gw-key' } });
+      const res = await h.post('/v1/chat/completions', chatBody('m1'), { headers: { authorization: 'Bearer gw-key-0123456789ab' } });
       expect(res.status).toBe(200);
       await res.arrayBuffer();
     }

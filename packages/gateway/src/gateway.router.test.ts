@@ -61,7 +61,7 @@ describe.each(STORE_KINDS)('the router with the %s store', (kind) => {
   });
 
   test('GATEWAY_API_KEYS holds on every road, as a bearer or as x-api-key', async () => {
-    const h = await startGateway(kind, { GATEWAY_API_KEYS: 'k1' });
+    const h = await startGateway(kind, { GATEWAY_API_KEYS: 'k1-0123456789abcdef' });
     await h.putNodes(nodeState(a.node, ['m1']));
     for (const path of [ROADS[0], '/v1/embeddings']) {
       const refused = await answerOf(h, path, chatBody('m1'));
@@ -70,10 +70,10 @@ describe.each(STORE_KINDS)('the router with the %s store', (kind) => {
       expect((refused.body as { error: { code: string } }).error.code, path).toBe('invalid_api_key');
     }
     for (const path of ROADS) {
-      const allowed = await answerOf(h, path, chatBody('m1'), { authorization: 'Bearer k1' });
+      const allowed = await answerOf(h, path, chatBody('m1'), { authorization: 'Bearer k1-0123456789abcdef' });
       expect(allowed.status, path).toBe(200);
     }
-    expect((await answerOf(h, ROADS[0], chatBody('m1'), { 'x-api-key': 'k1' })).status).toBe(200);
+    expect((await answerOf(h, ROADS[0], chatBody('m1'), { 'x-api-key': 'k1-0123456789abcdef' })).status).toBe(200);
     expect((await answerOf(h, ROADS[0], chatBody('m1'), { 'x-api-key': 'k2' })).status).toBe(401);
   });
 

@@ -240,6 +240,16 @@ describe('/health and /metrics on MONITOR_PORT', () => {
     expect(await missing.json()).toMatchObject({ error: { type: 'not_found_error', code: 'route_not_found' } });
   });
 
+  test('binds MONITOR_HOST, not the gateway address: loopback by default', async () => {
+    store = createTestStore('memory');
+    expect(testConfig({}).monitorHost).toBe('127.0.0.1');
+    // 127.0.0.2 is loopback too: bound there, the monitor must not answer on 127.0.0.1.
+    const config = testConfig({ SCAN_HOSTS: fakes.openai.node, LOAD_BALANCER_HOST: '0.0.0.0', MONITOR_HOST: '127.0.0.2' });
+    monitor = await startMonitor({ config, store, schedule: false });
+    expect((await fetch(`http://127.0.0.2:${monitor.port}/metrics`)).status).toBe(200);
+    await expect(fetch(`http://127.0.0.1:${monitor.port}/metrics`)).rejects.toThrow();
+  });
+
   test('a scan whose writes fail is reported by /health (503) and counted, not thrown at the process', async () => {
     store = createTestStore('memory');
     await store.close(); // every write now fails

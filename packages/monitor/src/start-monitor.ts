@@ -95,7 +95,7 @@ export async function startMonitor(options: StartMonitorOptions): Promise<Monito
   const app = createMonitorApp({ registry: metrics.registry, health: status.health });
   let server: Server | null = null;
   try {
-    if (options.listen !== false) server = await listen(app, config.monitorPort, config.host);
+    if (options.listen !== false) server = await listen(app, config.monitorPort, config.monitorHost);
   } catch (error) {
     await client.close();
     throw error;

@@ -17,6 +17,7 @@
  * | fault-no-done                  | stream ends after finish_reason without [DONE] (non-stream: body ended by closing the connection, no length) |
  * | fault-no-finish                | stream ends cleanly after content chunks: truncated             |
  * | fault-error-first-event        | 200 stream whose first event is an error event (non-stream: 200 {"error":…}) |
+ * | fault-drip-event               | stream: one chunk, then one event that never ends, 200 bytes per ms (until the client leaves; at most 64 MiB) |
  * | fault-context-length           | 400, OpenAI code context_length_exceeded                        |
  * | fault-content-policy           | 400, OpenAI code content_policy_violation                       |
  * | fault-detail-error             | 500 {"detail":"…"}, as FastAPI answers                          |
@@ -55,6 +56,7 @@ const STREAM_FAULTS = new Set([
   'fault-no-done',
   'fault-no-finish',
   'fault-error-first-event',
+  'fault-drip-event',
 ]);
 /** Stream faults with a non-stream variant of their own (the rest answer stream:false normally). */
 const NON_STREAM_FAULTS = new Set(['fault-stall-stream', 'fault-bad-sse', 'fault-no-done', 'fault-error-first-event']);
@@ -302,6 +304,7 @@ async function faultyStream(model: string, id: string, req: IncomingMessage, res
     return;
   }
   res.write(sse(chunk(id, model, { content: 'Hello' }, null)));
+  if (model === 'fault-drip-event') return dripEndlessEvent(res);
   if (model === 'fault-bad-sse') res.write('data: {this is not json\n\n');
   res.write(sse(chunk(id, model, { content: ' partial' }, null)));
   // Give the bytes time to travel before the socket dies, so the client sees a partial stream.
@@ -312,6 +315,27 @@ async function faultyStream(model: string, id: string, req: IncomingMessage, res
   res.write(sse(chunk(id, model, {}, 'stop')));
   if (model === 'fault-no-done') return void res.end();
   res.end('data: [DONE]\n\n');
+}
+
+/**
+ * A hostile or broken upstream: one event that never ends, written as the issue found it,
+ * 200 bytes per millisecond. Bounded (64 MiB) so a test that forgets the client cannot run
+ * it forever; it stops as soon as the client (the gateway) goes away.
+ */
+function dripEndlessEvent(res: ServerResponse): void {
+  const drip = 'x'.repeat(200);
+  let sent = 0;
+  res.write('data: {"choices":[{"index":0,"delta":{"content":"');
+  const timer = setInterval(() => {
+    if (res.destroyed || sent >= 64 * 1024 * 1024) {
+      clearInterval(timer);
+      if (!res.destroyed) res.end();
+      return;
+    }
+    res.write(drip);
+    sent += drip.length;
+  }, 1);
+  res.once('close', () => clearInterval(timer));
 }
 
 function failWholeServer(failMode: string, req: IncomingMessage, res: ServerResponse) {

@@ -1,5 +1,6 @@
 export * from './free-port.ts';
 export * from './start-redis.ts';
+export * from './start-redis-sentinel.ts';
 export * from './redis-monitor.ts';
 export * from './spawn-process.ts';
 export * from './unique-prefix.ts';

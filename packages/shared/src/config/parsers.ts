@@ -71,6 +71,26 @@ export const list: Parser<string[]> = (raw) =>
     .map((item) => item.trim())
     .filter((item) => item.length > 0);
 
+/**
+ * Keys clients must present, separated by , or ;. A value that holds no key ("," or " ")
+ * is refused instead of read as "no keys": that would leave the gateway open while its
+ * operator believes it is closed. Short keys are refused as guessable. The keys are
+ * secrets: the message shows one "…" per key and the length of the first short one.
+ */
+export function apiKeyList(minChars: number): Parser<string[]> {
+  return (raw, name) => {
+    const keys = list(raw, name);
+    const expected = `keys of at least ${minChars} characters separated by , or ; (unset or empty: no keys, the gateway is open)`;
+    if (keys.length === 0 && raw !== '') throw new ConfigError(name, raw, `${expected}; this value holds no key`);
+    const short = keys.findIndex((key) => key.length < minChars);
+    if (short >= 0) {
+      const shown = keys.map(() => '…').join(',');
+      throw new ConfigError(name, shown, `${expected}; key ${short + 1} has ${keys[short].length}`);
+    }
+    return keys;
+  };
+}
+
 /** "80,8000-8003" -> [80, 8000, 8001, 8002, 8003] */
 export const portList: Parser<number[]> = (raw, name) => {
   const ports: number[] = [];
@@ -86,6 +106,27 @@ export const portList: Parser<number[]> = (raw, name) => {
   if (ports.length === 0) throw new ConfigError(name, raw, 'at least one port');
   return [...new Set(ports)];
 };
+
+export interface HostPort {
+  /** A name or an IP address, IPv6 without brackets (as net.connect takes it). */
+  host: string;
+  port: number;
+}
+
+/** "a:26379, [::1]:26380; b" -> hosts and ports, `defaultPort` where an entry has none. */
+export function hostPortList(defaultPort: number): Parser<HostPort[]> {
+  return (raw, name) => {
+    const allowed = `host:port entries separated by , or ; (port ${defaultPort} when left out)`;
+    const entries = list(raw, name).map((item) => {
+      // Without a port of its own, "host" (or "[v6]") is read as "host:<defaultPort>".
+      const parsed = parseNodeId(item) ?? parseNodeId(`${item}:${defaultPort}`);
+      if (parsed === null) throw new ConfigError(name, raw, `${allowed} ("${item}" is not host:port)`);
+      return { host: parsed.host, port: parsed.port };
+    });
+    if (entries.length === 0) throw new ConfigError(name, raw, `${allowed}, at least one`);
+    return entries;
+  };
+}
 
 /**
  * "host:port=value" pairs separated by , or ; — keys are canonical node ids (node-id.ts), so

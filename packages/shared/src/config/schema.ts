@@ -1,5 +1,5 @@
 import { LOG_LEVELS } from '../logger.ts';
-import { boolean, integer, list, nodeMap, oneOf, portList, secondsAsMs, text, type Parser } from './parsers.ts';
+import { apiKeyList, boolean, hostPortList, integer, list, nodeMap, oneOf, portList, secondsAsMs, text, type Parser } from './parsers.ts';
 
 export const ROUTING_STRATEGIES = ['ROUND_ROBIN', 'RANDOM', 'LEAST_LOADED', 'P2C'] as const;
 export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
@@ -15,11 +15,24 @@ interface Field<T, D extends string | undefined = string | undefined> {
   /** The raw default, parsed like a user value so default and rule can never disagree. */
   default: D;
   parse: Parser<T>;
+  /**
+   * Only an empty value means "unset"; one of blanks is parsed like any other. For
+   * variables where a blank that silently means "off" would be a security hole.
+   */
+  blankIsValue?: boolean;
 }
 
-function field<T, D extends string | undefined>(env: string, defaultValue: D, parse: Parser<T>): Field<T, D> {
-  return { env, default: defaultValue, parse };
+function field<T, D extends string | undefined>(
+  env: string,
+  defaultValue: D,
+  parse: Parser<T>,
+  options: { blankIsValue?: boolean } = {},
+): Field<T, D> {
+  return { env, default: defaultValue, parse, ...options };
 }
+
+/** Shorter gateway keys are refused: guessable, or a value cut by a templating slip. */
+export const MIN_GATEWAY_KEY_CHARS = 16;
 
 /**
  * Every environment variable ai-lb reads, its default and its unit (in the property name).
@@ -60,6 +73,11 @@ export const CONFIG_SCHEMA = {
   redisPort: field('REDIS_PORT', '6379', integer(1, 65_535)),
   redisPassword: field('REDIS_PASSWORD', undefined, text),
   redisKeyPrefix: field('REDIS_KEY_PREFIX', 'ai-lb:', text), // extra: lets tests and tenants share a Redis
+  redisTls: field('REDIS_TLS', 'false', boolean), // extra: TLS without REDIS_URL (REDIS_HOST or sentinels)
+  // Redis Sentinel (high availability): the sentinels are asked where the master is.
+  redisSentinels: field('REDIS_SENTINELS', undefined, hostPortList(26_379)),
+  redisSentinelName: field('REDIS_SENTINEL_NAME', 'mymaster', text),
+  redisSentinelPassword: field('REDIS_SENTINEL_PASSWORD', undefined, text), // when the sentinels have their own requirepass
 
   // Discovery
   scanHosts: field('SCAN_HOSTS', '127.0.0.1', list),
@@ -73,9 +91,12 @@ export const CONFIG_SCHEMA = {
   defaultMaxconn: field('DEFAULT_MAXCONN', '0', integer(0, 100_000)),
   maxconnMap: field('MAXCONN_MAP', '', nodeMap(integer(0, 100_000), 'N (N ≥ 0)')),
   monitorPort: field('MONITOR_PORT', '8001', integer(0, 65_535)),
+  // extra. Loopback unlike the gateway: nobody but the operator's tools needs the monitor,
+  // and its /metrics lists every node's address and models.
+  monitorHost: field('MONITOR_HOST', '127.0.0.1', text),
 
   // Security
-  gatewayApiKeys: field('GATEWAY_API_KEYS', '', list),
+  gatewayApiKeys: field('GATEWAY_API_KEYS', '', apiKeyList(MIN_GATEWAY_KEY_CHARS), { blankIsValue: true }),
   nodeApiKeys: field('NODE_API_KEYS', '', nodeMap(text, 'key', { secret: true })),
 } as const;
 

@@ -6,6 +6,7 @@ import { KEY_TTL_MS, redisKeys, type RedisKeys } from '../redis-keys.ts';
 import type { CircuitInfo, NodeId, NodeState } from '../types.ts';
 import { isPositiveMs, uniqueCandidates, validateAcquireRequest } from './acquire-plan.ts';
 import { circuitInfo, validateRelease } from './circuit-record.ts';
+import type { RedisSentinelTarget } from '../config/load-config.ts';
 import { createRedisConnection, ensureReady, watchConnection, type RedisConnectionOptions } from './redis-connection.ts';
 import * as scripts from './redis-scripts.ts';
 import { SlotOpBatch } from './slot-op-batch.ts';
@@ -27,15 +28,16 @@ import {
 
 /**
  * Two ways to build one:
- *  - `{ url, keyPrefix }`: the store opens its own fail-fast connection
- *    (createRedisConnection) and closes it in close();
+ *  - `{ url, keyPrefix }` or `{ sentinel, keyPrefix }`: the store opens its own fail-fast
+ *    connection (createRedisConnection) and closes it in close(); its pub/sub connection is
+ *    a duplicate, so it follows a Sentinel promotion too;
  *  - `{ client, subscriber?, keyPrefix }`: it uses a connection you own (close() leaves it
  *    open); pub/sub then goes over `subscriber`, or over `client.duplicate()`.
  * There is no clock option on purpose: every expiry is decided by Redis' own TIME inside
  * the scripts, so replicas with skewed clocks still agree.
  */
 export type RedisStateStoreOptions =
-  | ({ url: string; keyPrefix: string } & RedisConnectionOptions)
+  | (({ url: string } | { sentinel: RedisSentinelTarget }) & { keyPrefix: string } & RedisConnectionOptions)
   | { client: Redis; subscriber?: Redis; keyPrefix: string; connectTimeoutMs?: number; log?: Logger };
 
 /** LIST_FLEET: now, [id, score, …], completed, completedBy, completedAt, lease holder, lease since, lease PTTL. */
@@ -79,8 +81,8 @@ export class RedisStateStore implements StateStore {
     this.keys = redisKeys(options.keyPrefix);
     this.log = options.log ?? silentLogger;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 2000;
-    if ('url' in options) {
-      this.client = createRedisConnection(options.url, { ...options, log: this.log });
+    if ('url' in options || 'sentinel' in options) {
+      this.client = createRedisConnection('url' in options ? options.url : options.sentinel, { ...options, log: this.log });
       this.ownsClient = true;
     } else {
       this.client = options.client;
