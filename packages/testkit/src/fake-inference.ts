@@ -34,6 +34,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FakeServerOptions, FakeServerStats } from './fake-llm-server.ts';
+import { parseRequestBody } from './fake-http.ts';
+import { answerSurface, rejectInvalid } from './fake-surface-answers.ts';
+import type { FakeEndpoint } from './fake-surfaces.ts';
+import { answerChatToolCall, chatToolCall } from './fake-tool-call.ts';
 
 interface Context {
   options: FakeServerOptions;
@@ -60,10 +64,12 @@ const USAGE = { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export async function handleInference(req: IncomingMessage, res: ServerResponse, { options, stats }: Context) {
+/** `endpoint` is the route of a real kind (fake-surfaces.ts); the fault kinds answer any POST as chat. */
+export async function handleInference(req: IncomingMessage, res: ServerResponse, { options, stats }: Context, endpoint?: FakeEndpoint) {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as InferenceBody;
+  const body = (await parseRequestBody(Buffer.concat(chunks), req.headers['content-type'])) as InferenceBody;
+  if (endpoint && rejectInvalid(endpoint, body, res)) return;
   const model = typeof body.model === 'string' ? body.model : '';
   const path = (req.url ?? '/').split('?')[0];
   stats.requests++;
@@ -82,6 +88,9 @@ export async function handleInference(req: IncomingMessage, res: ServerResponse,
 
   // failMode "fault-…" makes this server play that fault for every model (one node of several failing).
   const fault = options.failMode?.startsWith('fault-') ? options.failMode : model;
+  if (endpoint && endpoint.surface !== 'chat_completions' && endpoint.surface !== 'embeddings') {
+    return answerSurface({ endpoint, body, model, fault: surfaceFault(options.failMode, model), req, res, options, stats });
+  }
   if (options.failMode && fault === model) return failWholeServer(options.failMode, req, res);
   if (fault.startsWith('fault-') && (await answerFault(fault, model, body, req, res, stats))) return;
   answerNormally(path, model, body, res, stats, model === 'fault-echo' ? echoOf(body, req) : undefined);
@@ -99,6 +108,8 @@ function answerNormally(path: string, model: string, body: InferenceBody, res: S
     return;
   }
   const id = `chatcmpl-${process.pid}-${stats.requests}`;
+  const call = chatToolCall(body, `call_${process.pid}_${stats.requests}`);
+  if (call) return answerChatToolCall(res, body, call, id, model);
   if (body.stream) {
     startStream(res);
     for (const piece of ['Hello', ' from', ' fake']) res.write(sse(chunk(id, model, { content: piece }, null)));
@@ -343,4 +354,10 @@ function chunk(id: string, model: string, delta: object, finishReason: string | 
     model,
     choices: [{ index: 0, delta, finish_reason: finishReason }],
   };
+}
+
+/** The fault a surface request plays: failMode's ("500", "reset", "hang", "fault-…") over the model's. */
+function surfaceFault(failMode: string | null | undefined, model: string): string | null {
+  if (failMode) return failMode.startsWith('fault-') ? failMode : `fault-${failMode}`;
+  return model.startsWith('fault-') ? model : null;
 }

@@ -137,6 +137,11 @@ const FAULTS: Record<FaultFakeKind, Route> = {
   },
 };
 
+/** The GET paths a real kind answers (a POST to one of them is refused as a wrong method). */
+export function discoveryPaths(kind: FakeKind): readonly string[] {
+  return Object.keys(SERVER_ROUTES[kind as ServerFakeKind] ?? {});
+}
+
 export function discoveryResponse(kind: FakeKind, path: string, options: KindOptions): DiscoveryResponse | undefined {
   if (kind in FAULTS) return FAULTS[kind as FaultFakeKind](options);
   return SERVER_ROUTES[kind as ServerFakeKind]?.[path]?.(options);

@@ -6,3 +6,4 @@ export * from './unique-prefix.ts';
 export * from './fake-llm-server.ts';
 export * from './fake-kinds.ts';
 export * from './start-fake-llm-server.ts';
+export * from './fake-surfaces.ts';
