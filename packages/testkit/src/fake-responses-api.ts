@@ -33,6 +33,11 @@ export function answerResponses(kind: ServerFakeKind, endpoint: FakeEndpoint, bo
   return body.stream === true ? sseStream(streamEvents(response)) : json(response);
 }
 
+/** Whether this process keeps a response with that id (a by-id call for anything else is a 404). */
+export function hasStoredResponse(id: string | undefined): boolean {
+  return id !== undefined && stored.has(id);
+}
+
 function byId(endpoint: FakeEndpoint): FakeAnswer {
   const id = endpoint.id ?? '';
   const response = stored.get(id);

@@ -27,7 +27,7 @@ import {
 } from './fake-http.ts';
 import { answerMessages } from './fake-messages-api.ts';
 import { answerOllama } from './fake-ollama-api.ts';
-import { answerResponses } from './fake-responses-api.ts';
+import { answerResponses, hasStoredResponse } from './fake-responses-api.ts';
 import type { EndpointKey, FakeEndpoint } from './fake-surfaces.ts';
 
 type Json = Record<string, unknown>;
@@ -75,8 +75,15 @@ export function errorFormatOf(endpoint: FakeEndpoint): ErrorFormat {
   return endpoint.surface === 'ollama' ? 'ollama' : 'openai';
 }
 
-/** The 400 a real server gives a request without its required fields, or null. */
+/**
+ * The 400 a real server gives a request without its required fields (and the 404 for a
+ * response id it does not keep): true when it answered.
+ */
 export function rejectInvalid(endpoint: FakeEndpoint, body: Json, res: ServerResponse): boolean {
+  if (endpoint.surface === 'responses_by_id' && !hasStoredResponse(endpoint.id)) {
+    sendJson(res, 404, errorBody('openai', 404, `Response with id '${endpoint.id}' not found.`));
+    return true;
+  }
   const missing = (REQUIRED[endpoint.key] ?? []).find((group) => group.every((field) => body[field] === undefined || body[field] === null));
   if (!missing) return false;
   const field = missing.join(' or ');

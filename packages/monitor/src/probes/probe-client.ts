@@ -1,5 +1,5 @@
 /**
- * The only way probes talk to a target: one GET, bounded in time (connect + headers +
+ * The only way probes talk to a target: one GET (or the surface probe's POST), bounded in time (connect + headers +
  * body all within PROBE_TIMEOUT_MS) and in size (a body over the cap is cut off, never
  * buffered). Connections are not kept alive: a scan touches thousands of targets once
  * per interval, so pooled sockets would only pile up.
@@ -30,6 +30,8 @@ export interface ProbeClient {
    */
   open(target: ScanTarget): Promise<void>;
   get(target: ScanTarget, path: string): Promise<ProbeResponse>;
+  /** A POST with a JSON body, same bounds as get (the surface probe's route checks). */
+  post(target: ScanTarget, path: string, json: unknown): Promise<ProbeResponse>;
   close(): Promise<void>;
 }
 
@@ -49,18 +51,19 @@ export function createProbeClient(options: ProbeClientOptions): ProbeClient {
   const apiKeys = new Map([...(options.apiKeys ?? [])].map(([node, key]) => [normalizeNodeId(node), key]));
   const agent = new Agent({ connect: { timeout: timeoutMs }, keepAliveTimeout: 1_000 });
 
-  async function get(target: ScanTarget, path: string): Promise<ProbeResponse> {
+  async function get(target: ScanTarget, path: string, json?: unknown): Promise<ProbeResponse> {
     const started = performance.now();
     const signal = AbortSignal.timeout(timeoutMs);
     try {
       const response = await request(`${originOf(target)}${path}`, {
-        method: 'GET',
+        method: json === undefined ? 'GET' : 'POST',
+        body: json === undefined ? undefined : JSON.stringify(json),
         dispatcher: agent,
         signal,
         reset: true, // "connection: close": no keep-alive (see the header comment)
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
-        headers: requestHeaders(apiKeys.get(target.node)),
+        headers: requestHeaders(apiKeys.get(target.node), json !== undefined),
       });
       const declared = Number(response.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxBodyBytes) {
@@ -90,11 +93,12 @@ export function createProbeClient(options: ProbeClientOptions): ProbeClient {
     });
   }
 
-  return { open, get, close: () => agent.close() };
+  return { open, get, post: get, close: () => agent.close() };
 }
 
-function requestHeaders(apiKey: string | undefined): Record<string, string> {
+function requestHeaders(apiKey: string | undefined, jsonBody = false): Record<string, string> {
   const headers: Record<string, string> = { accept: 'application/json, text/plain;q=0.9, */*;q=0.1', 'user-agent': 'ai-lb-monitor' };
+  if (jsonBody) headers['content-type'] = 'application/json';
   if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
   return headers;
 }

@@ -8,7 +8,7 @@
  *                      loaded models, detected capacity and server load
  *                   -> anything else: still a node if Ollama's GET /api/tags answers (SPEC)
  */
-import { GATEWAY_MARK_HEADER, type ServerKind } from '@ai-lb/shared';
+import { GATEWAY_MARK_HEADER, type ApiSurface, type ServerKind } from '@ai-lb/shared';
 import { ProbeError } from './probe-error.ts';
 import { OPENAI_MODELS_PATH, readOpenAiModels, type OpenAiModelList } from './openai.ts';
 import { probeOllama } from './ollama.ts';
@@ -16,6 +16,7 @@ import { probeLlamaCpp } from './llamacpp.ts';
 import { probeLmStudio } from './lmstudio.ts';
 import { probeSglang } from './sglang.ts';
 import { probeVllm } from './vllm.ts';
+import { forgetSurfaces, learnSurfaces } from './surfaces.ts';
 import type { KindFacts, KindProbe, ProbeContext } from './probe-context.ts';
 import type { ProbeClient, ProbeResponse } from './probe-client.ts';
 import type { ScanTarget } from '../scan/targets.ts';
@@ -28,6 +29,8 @@ export interface NodeFacts {
   detectedMaxconn: number | null;
   serverLoad: { running: number; waiting: number } | null;
   latencyMs: number | null;
+  /** The API surfaces it serves (surfaces.ts). */
+  surfaces?: readonly ApiSurface[];
 }
 
 export type ProbeOutcome =
@@ -63,6 +66,7 @@ export async function probeTarget(client: ProbeClient, target: ScanTarget): Prom
     await client.open(target);
     response = await client.get(target, OPENAI_MODELS_PATH);
   } catch (error) {
+    forgetSurfaces(client, target.node);
     return { target, status: 'failed', error: asProbeError(error), warnings };
   }
   if (response.headers[GATEWAY_MARK_HEADER] !== undefined) return { target, status: 'gateway', warnings };
@@ -72,11 +76,15 @@ export async function probeTarget(client: ProbeClient, target: ScanTarget): Prom
     list = readOpenAiModels(response);
   } catch (error) {
     const ollama = await probeOllama(context);
-    if (ollama) return { target, status: 'node', facts: mergeFacts(null, ollama, null), warnings };
+    if (ollama) return { target, status: 'node', facts: await withSurfaces(context, mergeFacts(null, ollama, null)), warnings };
     return { target, status: 'failed', error: asProbeError(error), warnings };
   }
   const kindFacts = await identifyKind(context, list.ownedBy);
-  return { target, status: 'node', facts: mergeFacts(list, kindFacts, response.latencyMs), warnings };
+  return { target, status: 'node', facts: await withSurfaces(context, mergeFacts(list, kindFacts, response.latencyMs)), warnings };
+}
+
+async function withSurfaces(context: ProbeContext, facts: NodeFacts): Promise<NodeFacts> {
+  return { ...facts, surfaces: await learnSurfaces(context, facts) };
 }
 
 async function identifyKind(context: ProbeContext, ownedBy: string[]): Promise<KindFacts> {

@@ -101,6 +101,7 @@ function toNodeState(
     checkedAtMs,
     error: null,
     serverLoad: facts.serverLoad,
+    ...(facts.surfaces ? { surfaces: facts.surfaces } : {}),
   };
 }
 
