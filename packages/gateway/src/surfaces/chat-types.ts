@@ -97,6 +97,8 @@ export interface ChatChunk {
       reasoning?: string | null;
       tool_calls?: ChatChunkToolCallDelta[] | null;
     };
+    /** Text-completion streams (/v1/completions) carry `text` instead of a delta. */
+    text?: string | null;
     finish_reason?: string | null;
     stop_reason?: string | number | null;
   }>;

@@ -5,7 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChatChoice, ChatCompletion, ChatUsage } from '../chat-types.ts';
-import { isRecord, parseJsonOrUndefined } from '../read-fields.ts';
+import { isRecord } from '../read-fields.ts';
+import { toolInput } from '../tool-arguments.ts';
 import { UpstreamAnswerError } from '../upstream-answer-error.ts';
 import type { AnthropicContentBlock, AnthropicMessage, AnthropicStopReason, AnthropicUsage } from './anthropic-types.ts';
 
@@ -51,14 +52,6 @@ export function chatCompletionToMessage(completion: unknown, options: MessageAns
     ...stopReasonOf(choice.finish_reason, choice.stop_reason, options.stopSequences, hasToolUse),
     usage: usageOf(completion.usage as ChatUsage | null | undefined),
   };
-}
-
-/** Tool arguments: a JSON object as a string (OpenAI), already an object (Ollama), or empty. */
-export function toolInput(args: unknown, name: string): Record<string, unknown> {
-  if (args === undefined || args === null || args === '') return {};
-  const value = typeof args === 'string' ? parseJsonOrUndefined(args) : args;
-  if (!isRecord(value)) throw new UpstreamAnswerError(`the upstream's arguments for tool "${name}" are not a JSON object`);
-  return value;
 }
 
 /**
