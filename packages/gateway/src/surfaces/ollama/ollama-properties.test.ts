@@ -236,6 +236,19 @@ function asChunks(answer: Answer, sizes: number[], picks: number[]): ChatChunk[]
   ];
 }
 
+/** What a line of the translated stream may carry (each line has some of it). */
+interface NdjsonLine {
+  model: string;
+  created_at: string;
+  done: boolean;
+  done_reason?: string;
+  message: { content: string; thinking?: string; tool_calls?: unknown[] };
+  response: string;
+  total_duration: number;
+  prompt_eval_duration: number;
+  eval_duration: number;
+}
+
 /** A clock that moves 7 ms per reading, so durations are real numbers. */
 function steppingClock() {
   let now = 1_700_000_000_000;
@@ -282,7 +295,7 @@ describe('Ollama API <-> chat completions', () => {
         const lines = ndjson
           .trimEnd()
           .split('\n')
-          .map((line) => JSON.parse(line) as Record<string, any>);
+          .map((line) => JSON.parse(line) as NdjsonLine);
         const last = lines.at(-1)!;
         expect(lines.slice(0, -1).every((line) => line.done === false && line.model === 'm' && typeof line.created_at === 'string')).toBe(
           true,
@@ -315,7 +328,7 @@ describe('Ollama API <-> chat completions', () => {
         const lines = ndjson
           .trimEnd()
           .split('\n')
-          .map((line) => JSON.parse(line) as Record<string, any>);
+          .map((line) => JSON.parse(line) as NdjsonLine);
         expect(lines.map((l) => l.response).join('')).toBe(answer);
         expect(lines.at(-1)).toMatchObject({ done: true, done_reason: finish });
         const whole = completionToOllamaGenerate({ choices: [{ text: answer, finish_reason: finish }] }, 'm', steppingClock());
