@@ -100,7 +100,12 @@ function answerNormally(path: string, model: string, body: InferenceBody, res: S
   if (path.endsWith('/embeddings')) {
     sendJson(res, 200, {
       object: 'list',
-      data: [{ object: 'embedding', index: 0, embedding: embeddingOf(body) }],
+      // One vector per input, as real servers answer a list.
+      data: (Array.isArray(body.input) ? body.input : [body.input]).map((_, index) => ({
+        object: 'embedding',
+        index,
+        embedding: embeddingOf(body),
+      })),
       model,
       usage: { prompt_tokens: 3, total_tokens: 3 },
       ...(echo ? { echo } : {}),
