@@ -30,7 +30,9 @@
  * Streams send a usage chunk before [DONE] when asked (stream_options.include_usage), and
  * every answer's id names the server's pid, so a test can tell which node answered.
  * Normal models take the fast path (one prefix check), since this server is also the
- * benchmark's upstream.
+ * benchmark's upstream. A chat request that offers tools is answered with a tool call
+ * (fake-tool-call.ts); every other surface (completions, Responses, Messages, Ollama's API,
+ * rerank, score, audio, images) is answered by fake-surface-answers.ts, faults included.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FakeServerOptions, FakeServerStats } from './fake-llm-server.ts';

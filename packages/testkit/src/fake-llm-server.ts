@@ -4,8 +4,9 @@
  *   node --import tsx fake-llm-server.ts --kind ollama --models llama3,qwen --slots 4
  *
  * prints {"port":N,"pid":P} on its first stdout line when it listens. What it answers on
- * discovery endpoints per server kind lives in fake-kinds.ts (recorded real shapes); how
- * it answers inference requests, including injected faults, lives in fake-inference.ts.
+ * discovery endpoints per server kind lives in fake-kinds.ts (recorded real shapes); which
+ * API routes each kind serves, and how it refuses the others, in fake-surfaces.ts; how
+ * it answers inference requests, including injected faults, in fake-inference.ts.
  * /__fake/* is its control surface for tests: stats and runtime reconfiguration.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';

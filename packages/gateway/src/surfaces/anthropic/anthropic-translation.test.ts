@@ -284,6 +284,28 @@ describe('stream', () => {
     expect(message.stop_reason).toBe('tool_use');
   });
 
+  test('a tool call that never gets a name ends the stream with an error at the end', () => {
+    const events = translate([delta({ tool_calls: [{ index: 0, id: 'c', function: { arguments: '{}' } }] }), delta({}, 'tool_calls')]);
+    expect(events.at(-1)?.data).toEqual({
+      type: 'error',
+      error: { type: 'api_error', message: 'the upstream streamed a tool call without a function name' },
+    });
+  });
+
+  test('text that arrives while a tool call is still streaming waits, then follows as its own block', () => {
+    const events = translate([
+      delta({ tool_calls: [{ index: 0, id: 'c', function: { name: 'f', arguments: '{"a":' } }] }),
+      delta({ content: 'meanwhile' }),
+      delta({ tool_calls: [{ index: 0, function: { arguments: '1}' } }] }),
+      delta({}, 'tool_calls'),
+    ]);
+    assertWellFormed(events);
+    expect(accumulateMessage(events).content).toEqual([
+      { type: 'tool_use', id: 'c', name: 'f', input: { a: 1 } },
+      { type: 'text', text: 'meanwhile' },
+    ]);
+  });
+
   test('an upstream that stops before finish_reason ends with an error event, not a truncated success', () => {
     const events = translate([delta({ content: 'partial' })]);
     expect(events.at(-1)).toEqual({
