@@ -3,7 +3,7 @@ import { GatewayError } from '@ai-lb/shared';
 import { describe, expect, test } from 'vitest';
 import { UpstreamAnswerError } from '../upstream-answer-error.ts';
 import { aggregatePs, aggregateTags, lowestVersion, syntheticShow } from './aggregate.ts';
-import { isOllamaErrorBody, toOllamaError } from './errors.ts';
+import { isOllamaErrorBody } from './errors.ts';
 import {
   dataUrl,
   ollamaChatToChatRequest,
@@ -266,11 +266,7 @@ describe('aggregation', () => {
     expect(syntheticShow('qwen', 0)).toMatchObject({ capabilities: ['completion'], details: { format: '' } });
   });
 
-  test('errors in Ollama’s shape', () => {
-    expect(toOllamaError(new GatewayError('model_not_found', "model 'x' not found"))).toEqual({
-      status: 404,
-      body: { error: "model 'x' not found" },
-    });
+  test('an upstream body that already is Ollama’s is recognised', () => {
     expect(isOllamaErrorBody({ error: 'x' })).toBe(true);
     expect(isOllamaErrorBody({ error: { message: 'x' } })).toBe(false);
   });

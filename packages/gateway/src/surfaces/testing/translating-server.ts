@@ -9,14 +9,13 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { GatewayError } from '@ai-lb/shared';
+import { ERROR_RENDERERS } from '../../http/error-formats.ts';
 import { UpstreamAnswerError } from '../upstream-answer-error.ts';
 import { estimateCountTokens, ESTIMATE_HEADER, ESTIMATE_HEADER_VALUE } from '../anthropic/count-tokens.ts';
-import { toAnthropicError } from '../anthropic/errors.ts';
 import { messagesToChatRequest } from '../anthropic/request.ts';
 import { chatCompletionToMessage } from '../anthropic/response.ts';
 import { MessagesStreamTranslator } from '../anthropic/stream.ts';
 import { aggregateTags, syntheticShow } from '../ollama/aggregate.ts';
-import { toOllamaError } from '../ollama/errors.ts';
 import {
   ollamaChatToChatRequest,
   ollamaEmbeddingsToEmbeddingsRequest,
@@ -191,10 +190,11 @@ function sendError(res: ServerResponse, surface: Surface, error: unknown) {
     error instanceof GatewayError
       ? error
       : error instanceof UpstreamAnswerError
-        ? { status: 502, message: error.message }
-        : { status: 500, message: error instanceof Error ? error.message : String(error) };
-  const rendered = surface === 'anthropic' ? toAnthropicError(known) : toOllamaError(known);
-  sendJson(res, rendered.status, rendered.body);
+        ? new GatewayError('upstream_failed', error.message)
+        : new GatewayError('internal_error', error instanceof Error ? error.message : String(error));
+  const renderer = ERROR_RENDERERS[surface];
+  res.writeHead(known.status, { 'content-type': renderer.contentType });
+  res.end(renderer.body(known));
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown) {
