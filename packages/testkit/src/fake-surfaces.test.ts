@@ -13,12 +13,10 @@ const KINDS: ServerFakeKind[] = ['openai', 'vllm', 'llamacpp', 'ollama', 'lmstud
 const ALL_ENDPOINTS = [...new Set(Object.values(KIND_ENDPOINTS).flat())] as EndpointKey[];
 const fakes = {} as Record<ServerFakeKind, FakeLlmProcess>;
 
+// One at a time: six tsx processes starting at once on a busy two-core machine miss their ready timeout.
 beforeAll(async () => {
-  const started = await Promise.all(KINDS.map((kind) => startFakeLlmServer({ kind, models: ['m'] })));
-  KINDS.forEach((kind, i) => {
-    fakes[kind] = started[i]!;
-  });
-});
+  for (const kind of KINDS) fakes[kind] = await startFakeLlmServer({ kind, models: ['m'] });
+}, 120_000);
 
 afterAll(async () => {
   await Promise.all(Object.values(fakes).map((fake) => fake.stop()));
