@@ -33,10 +33,16 @@
  * Streams send a usage chunk before [DONE] when asked (stream_options.include_usage), and
  * every answer's id names the server's pid, so a test can tell which node answered.
  * Normal models take the fast path (one prefix check), since this server is also the
- * benchmark's upstream.
+ * benchmark's upstream. A chat request that offers tools is answered with a tool call
+ * (fake-tool-call.ts); every other surface (completions, Responses, Messages, Ollama's API,
+ * rerank, score, audio, images) is answered by fake-surface-answers.ts, faults included.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FakeServerOptions, FakeServerStats } from './fake-llm-server.ts';
+import { parseRequestBody } from './fake-http.ts';
+import { answerSurface, rejectInvalid } from './fake-surface-answers.ts';
+import type { FakeEndpoint } from './fake-surfaces.ts';
+import { answerChatToolCall, chatToolCall } from './fake-tool-call.ts';
 
 interface Context {
   options: FakeServerOptions;
@@ -64,10 +70,12 @@ const USAGE = { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export async function handleInference(req: IncomingMessage, res: ServerResponse, { options, stats }: Context) {
+/** `endpoint` is the route of a real kind (fake-surfaces.ts); the fault kinds answer any POST as chat. */
+export async function handleInference(req: IncomingMessage, res: ServerResponse, { options, stats }: Context, endpoint?: FakeEndpoint) {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as InferenceBody;
+  const body = (await parseRequestBody(Buffer.concat(chunks), req.headers['content-type'])) as InferenceBody;
+  if (endpoint && rejectInvalid(endpoint, body, res)) return;
   const model = typeof body.model === 'string' ? body.model : '';
   const path = (req.url ?? '/').split('?')[0];
   stats.requests++;
@@ -86,6 +94,9 @@ export async function handleInference(req: IncomingMessage, res: ServerResponse,
 
   // failMode "fault-…" makes this server play that fault for every model (one node of several failing).
   const fault = options.failMode?.startsWith('fault-') ? options.failMode : model;
+  if (endpoint && endpoint.surface !== 'chat_completions' && endpoint.surface !== 'embeddings') {
+    return answerSurface({ endpoint, body, model, fault: surfaceFault(options.failMode, model), req, res, options, stats });
+  }
   if (options.failMode && fault === model) return failWholeServer(options.failMode, req, res);
   if (fault.startsWith('fault-') && (await answerFault(fault, model, body, req, res, stats))) return;
   answerNormally(path, model, body, res, stats, model === 'fault-echo' ? echoOf(body, req) : undefined);
@@ -95,7 +106,12 @@ function answerNormally(path: string, model: string, body: InferenceBody, res: S
   if (path.endsWith('/embeddings')) {
     sendJson(res, 200, {
       object: 'list',
-      data: [{ object: 'embedding', index: 0, embedding: embeddingOf(body) }],
+      // One vector per input, as real servers answer a list.
+      data: (Array.isArray(body.input) ? body.input : [body.input]).map((_, index) => ({
+        object: 'embedding',
+        index,
+        embedding: embeddingOf(body),
+      })),
       model,
       usage: { prompt_tokens: 3, total_tokens: 3 },
       ...(echo ? { echo } : {}),
@@ -103,6 +119,8 @@ function answerNormally(path: string, model: string, body: InferenceBody, res: S
     return;
   }
   const id = `chatcmpl-${process.pid}-${stats.requests}`;
+  const call = chatToolCall(body, `call_${process.pid}_${stats.requests}`);
+  if (call) return answerChatToolCall(res, body, call, id, model);
   if (body.stream) {
     startStream(res);
     for (const piece of ['Hello', ' from', ' fake']) res.write(sse(chunk(id, model, { content: piece }, null)));
@@ -397,4 +415,10 @@ function chunk(id: string, model: string, delta: object, finishReason: string | 
     model,
     choices: [{ index: 0, delta, finish_reason: finishReason }],
   };
+}
+
+/** The fault a surface request plays: failMode's ("500", "reset", "hang", "fault-…") over the model's. */
+function surfaceFault(failMode: string | null | undefined, model: string): string | null {
+  if (failMode) return failMode.startsWith('fault-') ? failMode : `fault-${failMode}`;
+  return model.startsWith('fault-') ? model : null;
 }

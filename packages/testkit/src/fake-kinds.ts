@@ -162,6 +162,11 @@ const FAULTS: Record<FaultFakeKind, (options: KindOptions, path: string) => Disc
   },
 };
 
+/** The GET paths a real kind answers (a POST to one of them is refused as a wrong method). */
+export function discoveryPaths(kind: FakeKind): readonly string[] {
+  return Object.keys(SERVER_ROUTES[kind as ServerFakeKind] ?? {});
+}
+
 export function discoveryResponse(kind: FakeKind, path: string, options: KindOptions): DiscoveryResponse | undefined {
   if (kind in FAULTS) return FAULTS[kind as FaultFakeKind](options, path);
   return SERVER_ROUTES[kind as ServerFakeKind]?.[path]?.(options);

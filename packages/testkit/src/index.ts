@@ -8,3 +8,4 @@ export * from './fake-llm-server.ts';
 export * from './fake-kinds.ts';
 export * from './start-fake-llm-server.ts';
 export * from './wait-until.ts';
+export * from './fake-surfaces.ts';

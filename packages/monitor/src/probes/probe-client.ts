@@ -1,5 +1,5 @@
 /**
- * The only way probes talk to a target: one GET, bounded in time (connect + headers +
+ * The only way probes talk to a target: one GET (or the surface probe's POST), bounded in time (connect + headers +
  * body all within PROBE_TIMEOUT_MS) and in size (a body over the cap is cut off, never
  * buffered). Connections are not kept alive: a scan touches thousands of targets once
  * per interval, so pooled sockets would only pile up.
@@ -34,6 +34,8 @@ export interface ProbeClient {
    * Either way the failure is a ProbeError with reason timeout.
    */
   get(target: ScanTarget, path: string, deadline?: AbortSignal): Promise<ProbeResponse>;
+  /** A POST with a JSON body, same bounds as get (the surface probe's route checks). */
+  post(target: ScanTarget, path: string, json: unknown, deadline?: AbortSignal): Promise<ProbeResponse>;
   close(): Promise<void>;
   /** PROBE_TIMEOUT_MS: the bound of one connect or one GET. */
   readonly timeoutMs: number;
@@ -55,7 +57,10 @@ export function createProbeClient(options: ProbeClientOptions): ProbeClient {
   const apiKeys = new Map([...(options.apiKeys ?? [])].map(([node, key]) => [normalizeNodeId(node), key]));
   const agent = new Agent({ connect: { timeout: timeoutMs }, keepAliveTimeout: 1_000 });
 
-  async function get(target: ScanTarget, path: string, deadline?: AbortSignal): Promise<ProbeResponse> {
+  const get = (target: ScanTarget, path: string, deadline?: AbortSignal) => send(target, path, undefined, deadline);
+  const post = (target: ScanTarget, path: string, json: unknown, deadline?: AbortSignal) => send(target, path, json, deadline);
+
+  async function send(target: ScanTarget, path: string, json: unknown, deadline?: AbortSignal): Promise<ProbeResponse> {
     const started = performance.now();
     const controller = new AbortController();
     const abort = () => controller.abort();
@@ -64,13 +69,14 @@ export function createProbeClient(options: ProbeClientOptions): ProbeClient {
     if (deadline?.aborted) abort();
     try {
       const response = await request(`${originOf(target)}${path}`, {
-        method: 'GET',
+        method: json === undefined ? 'GET' : 'POST',
+        body: json === undefined ? undefined : JSON.stringify(json),
         dispatcher: agent,
         signal: controller.signal,
         reset: true, // "connection: close": no keep-alive (see the header comment)
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
-        headers: requestHeaders(apiKeys.get(target.node)),
+        headers: requestHeaders(apiKeys.get(target.node), json !== undefined),
       });
       const declared = Number(response.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxBodyBytes) {
@@ -107,11 +113,12 @@ export function createProbeClient(options: ProbeClientOptions): ProbeClient {
     });
   }
 
-  return { open, get, close: () => agent.close(), timeoutMs };
+  return { open, get, post, close: () => agent.close(), timeoutMs };
 }
 
-function requestHeaders(apiKey: string | undefined): Record<string, string> {
+function requestHeaders(apiKey: string | undefined, jsonBody = false): Record<string, string> {
   const headers: Record<string, string> = { accept: 'application/json, text/plain;q=0.9, */*;q=0.1', 'user-agent': 'ai-lb-monitor' };
+  if (jsonBody) headers['content-type'] = 'application/json';
   if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
   return headers;
 }

@@ -14,7 +14,7 @@
  * At the deadline the node is recorded with what is known (kind `openai` if none was
  * identified yet) and the cut is a `timeout` warning.
  */
-import { cleanModelIds, GATEWAY_MARK_HEADER, type ModelIdDropReason, type ServerKind } from '@ai-lb/shared';
+import { cleanModelIds, GATEWAY_MARK_HEADER, type ApiSurface, type ModelIdDropReason, type ServerKind } from '@ai-lb/shared';
 import { ProbeError } from './probe-error.ts';
 import { OPENAI_MODELS_PATH, readOpenAiModels, type OpenAiModelList } from './openai.ts';
 import { probeOllama } from './ollama.ts';
@@ -22,6 +22,7 @@ import { probeLlamaCpp } from './llamacpp.ts';
 import { probeLmStudio } from './lmstudio.ts';
 import { probeSglang } from './sglang.ts';
 import { probeVllm } from './vllm.ts';
+import { forgetSurfaces, learnSurfaces } from './surfaces.ts';
 import type { KindFacts, KindProbe, ProbeContext } from './probe-context.ts';
 import type { ProbeClient, ProbeResponse } from './probe-client.ts';
 import type { ScanTarget } from '../scan/targets.ts';
@@ -36,6 +37,8 @@ export interface NodeFacts {
   latencyMs: number | null;
   /** Listed ids left out (invalid, or over the per-node cap), per reason; models and loaded models together. */
   droppedModelIds: Partial<Record<ModelIdDropReason, number>>;
+  /** The API surfaces it serves (surfaces.ts). */
+  surfaces?: readonly ApiSurface[];
 }
 
 export type ProbeOutcome =
@@ -89,6 +92,7 @@ async function probeWithin(context: ProbeContext, warnings: ProbeError[]): Promi
     await client.open(target);
     response = await client.get(target, OPENAI_MODELS_PATH, context.deadline);
   } catch (error) {
+    forgetSurfaces(client, target.node);
     return { target, status: 'failed', error: asProbeError(error), warnings };
   }
   if (response.headers[GATEWAY_MARK_HEADER] !== undefined) return { target, status: 'gateway', warnings };
@@ -98,11 +102,15 @@ async function probeWithin(context: ProbeContext, warnings: ProbeError[]): Promi
     list = readOpenAiModels(response);
   } catch (error) {
     const ollama = await probeOllama(context);
-    if (ollama) return { target, status: 'node', facts: mergeFacts(null, ollama, null, context), warnings };
+    if (ollama) return { target, status: 'node', facts: await withSurfaces(context, mergeFacts(null, ollama, null, context)), warnings };
     return { target, status: 'failed', error: asProbeError(error), warnings };
   }
   const kindFacts = await identifyKind(context, list.ownedBy);
-  return { target, status: 'node', facts: mergeFacts(list, kindFacts, response.latencyMs, context), warnings };
+  return { target, status: 'node', facts: await withSurfaces(context, mergeFacts(list, kindFacts, response.latencyMs, context)), warnings };
+}
+
+async function withSurfaces(context: ProbeContext, facts: NodeFacts): Promise<NodeFacts> {
+  return { ...facts, surfaces: await learnSurfaces(context, facts) };
 }
 
 async function identifyKind(context: ProbeContext, ownedBy: string[]): Promise<KindFacts> {

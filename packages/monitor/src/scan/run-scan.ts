@@ -125,6 +125,7 @@ function toNodeState(
     checkedAtMs,
     error: null,
     serverLoad: facts.serverLoad,
+    ...(facts.surfaces ? { surfaces: facts.surfaces } : {}),
   };
 }
 
