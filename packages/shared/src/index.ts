@@ -12,3 +12,4 @@ export * from './state/redis-state-store.ts';
 export * from './state/redis-connection.ts';
 export * from './state/create-state-store.ts';
 export * from './state/resilient-state-store.ts';
+export * from './dashboard/index.ts';

@@ -1,0 +1,5 @@
+export * from './dashboard-state.ts';
+export * from './build-dashboard-state.ts';
+export * from './traffic-recorder.ts';
+export * from './serve-dashboard.ts';
+export * from './dashboard-assets.ts';
