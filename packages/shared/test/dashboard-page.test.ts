@@ -189,20 +189,20 @@ describe.runIf(hasChromium() || process.env.CI === 'true')('the dashboard page i
       expect(await row.getAttribute('data-healthy')).toBe('true');
       expect(await row.locator('th').textContent()).toBe(node);
     }
-    const ollama = await page.locator(`tr[data-node="${NODES[0]}"]`).innerText();
+    const ollama = await page.locator(`tr[data-node="${NODES[0]}"]`).textContent();
     expect(ollama).toContain('ollama');
     expect(ollama).toMatch(/llama3:latest\s*loaded/);
     expect(ollama).toContain('3 / 4');
-    expect(await page.locator(`tr[data-node="${NODES[2]}"]`).innerText()).toContain('3 running, 1 waiting');
-    expect(await page.locator(`tr[data-node="${NODES[1]}"]`).innerText()).toContain('UND_ERR_HEADERS_TIMEOUT');
+    expect(await page.locator(`tr[data-node="${NODES[2]}"]`).textContent()).toContain('3 running, 1 waiting');
+    expect(await page.locator(`tr[data-node="${NODES[1]}"]`).textContent()).toContain('UND_ERR_HEADERS_TIMEOUT');
     expect(await page.locator('#models-table tbody tr').count()).toBe(3);
-    expect(await page.locator('#models-table tr[data-model="qwen2.5-7b"]').innerText()).toContain(NODES[1]);
+    expect(await page.locator('#models-table tr[data-model="qwen2.5-7b"]').textContent()).toContain(NODES[1]);
 
     // Each chart has a polyline per series and a text alternative with real numbers.
     expect(await page.locator('#charts figure').count()).toBe(5);
     expect(await page.locator('#chart-status polyline').count()).toBe(3);
     expect(await page.locator('#chart-requests-desc').textContent()).toMatch(/requests\/s: now [\d.]+, peak [\d.]+/);
-    const scan = await page.locator('#scan').innerText();
+    const scan = await page.locator('#scan').textContent();
     expect(scan).toContain('127.0.0.1:8000');
     expect(scan).toContain('an ai-lb gateway');
     expect(scan).toContain('not an LLM server');
@@ -230,7 +230,7 @@ describe.runIf(hasChromium() || process.env.CI === 'true')('the dashboard page i
     await page.waitForSelector(`tr[data-node="${NODES[1]}"][data-healthy="true"]`);
     fake.phase = 'degraded';
     await page.waitForSelector(`tr[data-node="${NODES[1]}"][data-healthy="false"]`, { timeout: 5000 });
-    const row = await page.locator(`tr[data-node="${NODES[1]}"]`).innerText();
+    const row = await page.locator(`tr[data-node="${NODES[1]}"]`).textContent();
     expect(row).toContain('unhealthy');
     expect(row).toMatch(/open until/);
     expect(row).toContain('ECONNREFUSED');
