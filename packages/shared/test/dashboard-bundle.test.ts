@@ -44,6 +44,11 @@ test('a bundle serves the same bytes as the source tree, with no asset file on d
   >;
   for (const path of PATHS) {
     const here = serveDashboard(path)!;
-    expect(fromBundle[path], path).toEqual({ status: 200, type: here.headers['content-type'], etag: here.headers.etag, body: here.body.toString('base64') });
+    expect(fromBundle[path], path).toEqual({
+      status: 200,
+      type: here.headers['content-type'],
+      etag: here.headers.etag,
+      body: here.body.toString('base64'),
+    });
   }
 });
