@@ -124,6 +124,8 @@ export class TrafficRecorder implements TrafficView {
   private readonly clock: Clock;
   private readonly maxLabels: number;
   private readonly ring: Bucket[];
+  /** The newest bucket: nearly every record lands in it, so it is checked first. */
+  private current: Bucket;
   private known: Record<LabelKind, ReadonlySet<string>> = { model: new Set(), node: new Set() };
   private readonly errors = new Map<string, { message: string; atMs: number }>();
 
@@ -134,6 +136,7 @@ export class TrafficRecorder implements TrafficView {
     this.maxLabels = options.maxLabels ?? 1024;
     const count = Math.ceil(this.windowMs / this.bucketMs);
     this.ring = Array.from({ length: count }, () => emptyBucket(Number.NEGATIVE_INFINITY));
+    this.current = this.ring[0];
   }
 
   /** The models and nodes that get a label of their own; call when the fleet changes. */
@@ -239,12 +242,14 @@ export class TrafficRecorder implements TrafficView {
 
   /** The bucket for time `ms`, reset if it last held an older slot; undefined for a time already out of the ring. */
   private bucketAt(ms: number): Bucket | undefined {
+    const current = this.current;
+    if (ms >= current.startMs && ms < current.startMs + this.bucketMs) return current;
     const start = this.slotStart(ms);
     const index = (((start / this.bucketMs) % this.ring.length) + this.ring.length) % this.ring.length;
     const bucket = this.ring[index];
-    if (bucket.startMs === start) return bucket;
     if (bucket.startMs > start) return undefined;
-    this.ring[index] = emptyBucket(start);
+    if (bucket.startMs < start) this.ring[index] = emptyBucket(start);
+    if (this.ring[index].startMs > this.current.startMs) this.current = this.ring[index];
     return this.ring[index];
   }
 
