@@ -1,26 +1,19 @@
 /**
  * The dashboard page in a real headless Chromium (Debian's, driven by playwright-core),
- * against a small HTTP server in this test that serves the page through serveDashboard and
- * a scripted DashboardState sequence on /dashboard/state. What a person sees: every node,
- * a node turning unhealthy, the key prompt on 401, keyboard reach, a phone-width layout.
+ * against a small HTTP server in this test that mounts createDashboardHandler (as the
+ * gateway and the monitor do) with a scripted DashboardState sequence and API key. What a
+ * person sees: every node, a node turning unhealthy, the key prompt on 401, keyboard reach,
+ * a phone-width layout.
  * Screenshots go to artifacts/ (gitignored).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Page } from 'playwright-core';
 import { hasChromium, startBrowser, type StartedBrowser } from '@ai-lb/testkit/start-browser.ts';
-import {
-  buildDashboardState,
-  DASHBOARD_STATE_HEADERS,
-  DASHBOARD_STATE_PATH,
-  serveDashboard,
-  TrafficRecorder,
-  type DashboardState,
-  type NodeState,
-} from '../src/index.ts';
+import { buildDashboardState, createDashboardHandler, TrafficRecorder, type DashboardState, type NodeState } from '../src/index.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../../artifacts/', import.meta.url));
 const NODES = ['127.0.0.1:11434', '127.0.0.1:8080', '127.0.0.1:30000'];
@@ -124,25 +117,16 @@ interface FakeAi {
 async function startFakeAi(): Promise<FakeAi> {
   const traffic = trafficFixture();
   const fake: Omit<FakeAi, 'url' | 'close'> = { phase: 'steady', key: null, authorizations: [] };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = req.url ?? '/';
-    if (path === DASHBOARD_STATE_PATH) {
-      fake.authorizations.push(req.headers.authorization ?? null);
-      if (fake.key !== null && req.headers.authorization !== `Bearer ${fake.key}`) {
-        res
-          .writeHead(401, DASHBOARD_STATE_HEADERS)
-          .end(JSON.stringify({ error: { message: 'missing or invalid API key', code: 'invalid_api_key' } }));
-        return;
-      }
-      res.writeHead(200, DASHBOARD_STATE_HEADERS).end(JSON.stringify(scriptedState(fake.phase, traffic)));
-      return;
-    }
-    const answer = serveDashboard(path, req.headers['if-none-match']);
-    if (!answer) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(answer.status, answer.headers).end(answer.body);
+  // The same handler the gateway and the monitor mount; only the state and the key are scripted.
+  const handler = createDashboardHandler({
+    state: () => scriptedState(fake.phase, traffic),
+    authorize: (authorization) => {
+      fake.authorizations.push(authorization ?? null);
+      return fake.key === null || authorization === `Bearer ${fake.key}`;
+    },
+  });
+  const server: Server = createServer((req, res) => {
+    if (!handler(req, res)) res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

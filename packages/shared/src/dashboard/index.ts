@@ -3,3 +3,5 @@ export * from './build-dashboard-state.ts';
 export * from './traffic-recorder.ts';
 export * from './serve-dashboard.ts';
 export * from './dashboard-assets.ts';
+export * from './dashboard-handler.ts';
+export * from './bearer-check.ts';
