@@ -60,6 +60,8 @@ export async function startBrowser(options: { executablePath?: string } = {}): P
     context,
     async newPage({ width, height } = {}) {
       const page = await context.newPage();
+      // Below vitest's 30 s test timeout, so a missing element fails with playwright's message.
+      page.setDefaultTimeout(15_000);
       if (width && height) await page.setViewportSize({ width, height });
       return page;
     },

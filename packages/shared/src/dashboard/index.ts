@@ -5,3 +5,4 @@ export * from './serve-dashboard.ts';
 export * from './dashboard-assets.ts';
 export * from './dashboard-handler.ts';
 export * from './bearer-check.ts';
+export * from './read-dashboard-state.ts';

@@ -105,6 +105,7 @@ function render(state) {
   page.trafficNote.textContent = state.traffic
     ? 'What this process answered, in 10-second steps.'
     : 'This process routes no requests: open a gateway\u2019s /dashboard for traffic.';
+  page.charts.hidden = state.traffic === null;
   renderCharts(page.charts, state.traffic);
   renderScan(page.scan, state);
   refreshAges(page.main, state.generatedAtMs);
