@@ -257,6 +257,7 @@ describe.runIf(hasChromium() || process.env.CI === 'true')('the dashboard page i
     await page.click('#forget-key');
     await page.waitForSelector('#auth:not([hidden])');
     expect(await page.evaluate(() => sessionStorage.getItem('ai-lb-dashboard-key'))).toBeNull();
+    expect(await page.locator('#fleet-table tbody tr').count()).toBe(0); // removed, not just hidden
     expect(problems).toEqual([]);
     await page.close();
   });

@@ -58,8 +58,19 @@ function setStatus(text, tone) {
   page.status.dataset.tone = tone;
 }
 
+/** No key, no data: what an earlier key showed is removed, not just hidden. */
+function clearData() {
+  for (const container of [page.summary, page.fleetBody, page.modelsBody, page.scan.summary, page.scan.tbody, page.changes]) {
+    container.replaceChildren();
+    delete container.dataset.key;
+  }
+  renderCharts(page.charts, null);
+  previous = null;
+}
+
 function showAuth(message) {
   const wasHidden = page.auth.hidden;
+  if (previous !== null) clearData();
   page.auth.hidden = false;
   page.main.hidden = true;
   page.forgetKey.hidden = storedKey() === null;
