@@ -212,6 +212,20 @@ describe.runIf(hasChromium() || process.env.CI === 'true')('the dashboard page i
     const page = await browser.newPage();
     await page.goto(`${fake.url}/dashboard`);
     await page.waitForSelector(`tr[data-node="${NODES[1]}"][data-healthy="true"]`);
+    const unchangedRow = await page.$(`tr[data-node="${NODES[0]}"]`);
+    const statusChanges = await page.evaluate(() => {
+      const seen: string[] = [];
+      new MutationObserver(() => seen.push(document.getElementById('status')!.textContent ?? '')).observe(
+        document.getElementById('status')!,
+        {
+          childList: true,
+          characterData: true,
+          subtree: true,
+        },
+      );
+      (window as unknown as { statusChanges: string[] }).statusChanges = seen;
+      return seen.length;
+    });
     fake.phase = 'degraded';
     await page.waitForSelector(`tr[data-node="${NODES[1]}"][data-healthy="false"]`, { timeout: 5000 });
     const row = await page.locator(`tr[data-node="${NODES[1]}"]`).textContent();
@@ -224,6 +238,14 @@ describe.runIf(hasChromium() || process.env.CI === 'true')('the dashboard page i
     expect(await log.textContent()).toContain(`${NODES[1]} became unhealthy`);
     expect(await log.textContent()).toContain(`${NODES[1]} circuit open`);
     expect(await page.getByRole('status').textContent()).toMatch(/2 of 3 nodes healthy/);
+    // The live status spoke once (the health count changed), not on every poll; the row of
+    // a node that did not change is the same element (updated in place, not rebuilt).
+    const updatedAt = await page.textContent('#updated');
+    await page.waitForFunction((before) => document.getElementById('updated')?.textContent !== before, updatedAt); // polled again
+    const spoken = await page.evaluate(() => (window as unknown as { statusChanges: string[] }).statusChanges);
+    expect(statusChanges).toBe(0);
+    expect(spoken).toEqual(['2 of 3 nodes healthy.']);
+    expect(await unchangedRow!.evaluate((row) => row.isConnected)).toBe(true);
     await page.screenshot({ path: `${ARTIFACTS}dashboard-unhealthy.png`, fullPage: true });
     await page.close();
   });

@@ -33,12 +33,34 @@ function append(node, children) {
 }
 
 /**
- * Replaces a container's children only when `key` (the data they show, serialised) changed:
- * rebuilding an unchanged table every 2 s would make a screen reader lose its place.
+ * Updates a container's children to what `build` makes, touching only what changed: not at
+ * all when `key` (the data shown, serialised) is the same as last time, else row by row and,
+ * inside a table row that kept its attributes, cell by cell. Rebuilding a whole table every
+ * 2 s would make a screen reader lose its place.
  */
 export function replaceIfChanged(container, key, build) {
   if (container.dataset.key === key) return false;
   container.dataset.key = key;
-  container.replaceChildren(...build());
+  const next = build();
+  const old = [...container.children];
+  if (old.length !== next.length) {
+    container.replaceChildren(...next);
+    return true;
+  }
+  next.forEach((node, i) => {
+    const before = old[i];
+    if (before.outerHTML === node.outerHTML) return;
+    if (before.tagName === 'TR' && sameAttributes(before, node) && before.cells.length === node.cells.length) {
+      [...node.cells].forEach((cell, j) => {
+        if (before.cells[j].outerHTML !== cell.outerHTML) before.replaceChild(cell, before.cells[j]);
+      });
+    } else container.replaceChild(node, before);
+  });
+  return true;
+}
+
+function sameAttributes(a, b) {
+  if (a.attributes.length !== b.attributes.length) return false;
+  for (const { name, value } of a.attributes) if (b.getAttribute(name) !== value) return false;
   return true;
 }
