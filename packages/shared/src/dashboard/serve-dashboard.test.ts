@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DASHBOARD_ASSET_NAMES, readDashboardAssets } from './dashboard-assets.ts';
+import { DASHBOARD_STATE_VERSION } from './dashboard-state.ts';
 import { DASHBOARD_CSP, DASHBOARD_STATE_HEADERS, serveDashboard } from './serve-dashboard.ts';
 
 describe('serveDashboard', () => {
@@ -40,6 +41,10 @@ describe('serveDashboard', () => {
     ].map((m) => m[1]);
     expect(referenced.length).toBeGreaterThan(4);
     for (const name of referenced) expect(DASHBOARD_ASSET_NAMES as readonly string[]).toContain(name);
+  });
+
+  it('the page reads the contract version the server writes', () => {
+    expect(readDashboardAssets()['dashboard.js']).toContain(`const STATE_VERSION = ${DASHBOARD_STATE_VERSION};`);
   });
 
   it('answers 304 without a body to a matching If-None-Match', () => {

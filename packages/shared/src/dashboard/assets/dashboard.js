@@ -7,6 +7,8 @@ import { clock } from './format.js';
 import { refreshAges, renderFleet, renderModels, renderScan, renderSummary } from './render-tables.js';
 
 const STATE_URL = '/dashboard/state';
+/** DASHBOARD_STATE_VERSION of the contract this page was written for. */
+const STATE_VERSION = 1;
 const KEY_STORAGE = 'ai-lb-dashboard-key';
 const DEFAULT_REFRESH_MS = 2000;
 const MAX_CHANGES = 8;
@@ -146,6 +148,7 @@ async function poll() {
     }
     if (!response.ok) throw new Error(`the state endpoint answered ${response.status}`);
     const state = await response.json();
+    if (state.version !== STATE_VERSION) throw new Error(`data version ${state.version}, this page reads ${STATE_VERSION}: reload it`);
     hideAuth();
     render(state);
     next = state.refreshMs ?? next;
