@@ -30,12 +30,14 @@ describe.runIf(hasChromium() || process.env.CI === 'true')('the dashboard on a r
   let browser: StartedBrowser;
 
   beforeAll(async () => {
-    [fakes.llamacpp, fakes.vllm, fakes.gateway, browser] = await Promise.all([
+    [fakes.llamacpp, fakes.vllm, fakes.gateway] = await Promise.all([
       startFakeLlmServer({ kind: 'llamacpp', models: ['llama-3.1-8b.gguf'], slots: 2 }),
       startFakeLlmServer({ kind: 'vllm', models: ['Qwen/Qwen3-0.6B'] }),
       startFakeLlmServer({ kind: 'openai', models: ['auto'], headers: [`${GATEWAY_MARK_HEADER}: 1`] }),
-      startBrowser(),
     ]);
+    // After the upstreams: Chromium's start-up and three tsx processes at once can starve
+    // a fake's 15 s ready timeout on two busy cores.
+    browser = await startBrowser();
     store = new MemoryStateStore();
     const config = testConfig({
       SCAN_HOSTS: Object.values(fakes)
