@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readDashboardAssets } from '../packages/shared/src/dashboard/dashboard-assets.ts';
 
 /** The part of esbuild's API used here (esbuild is tsx's dependency, not ours: no types). */
 interface Esbuild {
@@ -28,6 +29,8 @@ function loadEsbuild(): Esbuild {
 export async function buildBundles<Name extends string>(entries: Record<Name, string>, outDir: string): Promise<Record<Name, string>> {
   mkdirSync(outDir, { recursive: true });
   const esbuild = loadEsbuild();
+  // The dashboard page's files go inside the bundle: dist/ runs without the source tree.
+  const define = { 'globalThis.__AI_LB_DASHBOARD_ASSETS__': JSON.stringify(readDashboardAssets()) };
   const out = {} as Record<Name, string>;
   await Promise.all(
     (Object.keys(entries) as Name[]).map(async (name) => {
@@ -40,6 +43,7 @@ export async function buildBundles<Name extends string>(entries: Record<Name, st
         format: 'esm',
         target: 'node20',
         logLevel: 'warning',
+        define,
         banner: {
           js: "import { createRequire as __aiLbCreateRequire } from 'node:module'; const require = __aiLbCreateRequire(import.meta.url);",
         },

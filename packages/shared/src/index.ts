@@ -15,3 +15,4 @@ export * from './state/memory-state-store.ts';
 export * from './state/redis-state-store.ts';
 export * from './state/create-state-store.ts';
 export * from './state/resilient-state-store.ts';
+export * from './dashboard/index.ts';
