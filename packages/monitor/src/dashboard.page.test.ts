@@ -45,7 +45,7 @@ describe.runIf(hasChromium() || process.env.CI === 'true')('the dashboard on a r
         .join(','),
       PROBE_TIMEOUT_MS: '1000',
     });
-    monitor = await startMonitor({ config, store, schedule: false, listen: false, log: () => undefined });
+    monitor = await startMonitor({ config, store, schedule: false, listen: false });
     lastScan = await monitor.scanOnce();
     const handler = createDashboardHandler({
       state: () => readDashboardState({ service: 'monitor', store, clock: systemClock, lastScan: () => lastScan }),

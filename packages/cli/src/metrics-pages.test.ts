@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadConfig, MemoryStateStore } from '@ai-lb/shared';
 import { startMonitor, type MonitorHandle } from '@ai-lb/monitor';
 import { startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
-import { chatBody, nodeState, startGateway } from './testing/gateway-harness.ts';
+import { chatBody, nodeState, startGateway } from '@ai-lb/gateway/testing/gateway-harness.ts';
 
 const DASHBOARD = fileURLToPath(new URL('../../../deploy/grafana/ai-lb.json', import.meta.url));
 
@@ -57,7 +57,6 @@ beforeAll(async () => {
     config: loadConfig({ SCAN_HOSTS: upstream.node, SCAN_PORTS: '1', MONITOR_PORT: '0', LOAD_BALANCER_HOST: '127.0.0.1' }),
     store,
     schedule: false,
-    log: () => undefined,
   });
   await monitor.scanOnce();
   monitorPage = await (await fetch(`http://127.0.0.1:${monitor.port}/metrics`)).text();
