@@ -10,12 +10,14 @@ COPY packages/shared/package.json packages/shared/
 COPY packages/gateway/package.json packages/gateway/
 COPY packages/monitor/package.json packages/monitor/
 COPY packages/testkit/package.json packages/testkit/
+COPY packages/cli/package.json packages/cli/
 RUN pnpm install --frozen-lockfile --prod
 COPY tsconfig.base.json ./
 COPY scripts scripts
 COPY packages/shared/src packages/shared/src
 COPY packages/gateway/src packages/gateway/src
 COPY packages/monitor/src packages/monitor/src
+COPY packages/cli/src packages/cli/src
 RUN pnpm build
 
 FROM node:20-bookworm-slim AS runtime

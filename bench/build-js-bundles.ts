@@ -1,5 +1,6 @@
 /**
- * `--runtime js` (the default): the forwarders the bench measures — the gateway, the node
+ * `--runtime js` (the default): the forwarders the bench measures — the gateway (as
+ * `pnpm start` for gateway-memory, as `pnpm start:gateway` for gateway-redis), the node
  * floor and the http-proxy-middleware forwarder — run as plain-JavaScript bundles built by
  * the same `buildBundles` as `pnpm build` (what the Docker image runs), not through the tsx
  * loader, which keeps a thread of ≈ 35 MB RSS in every process (measured: gateway idle
@@ -9,9 +10,10 @@
 import { fileURLToPath } from 'node:url';
 import { buildBundles, SERVICE_ENTRIES } from '../scripts/build-bundles.ts';
 
-export type BundledEntry = 'gateway' | 'node-floor' | 'hpm';
+export type BundledEntry = 'start' | 'gateway' | 'node-floor' | 'hpm';
 
 const SOURCES: Record<BundledEntry, string> = {
+  start: SERVICE_ENTRIES.start,
   gateway: SERVICE_ENTRIES.gateway,
   'node-floor': fileURLToPath(new URL('./node-floor.ts', import.meta.url)),
   hpm: fileURLToPath(new URL('./hpm-forwarder.ts', import.meta.url)),

@@ -15,7 +15,7 @@ import { processUsageAvailable } from './process-usage.ts';
 import { measureHeldRounds, runRound, warmUp, type RoundContext, type RoundResult } from './run-rounds.ts';
 import { pickLoadGenerator } from './run-load.ts';
 import { startBenchFleet } from './start-bench-fleet.ts';
-import { gatewayAvailable, GATEWAY_ENTRY } from './start-gateway.ts';
+import { gatewayAvailable, GATEWAY_ENTRIES } from './start-gateway.ts';
 import { startTarget, type BenchTarget } from './start-target.ts';
 import { checkIssueTargets, summarizeRounds } from './summarize-rounds.ts';
 
@@ -40,7 +40,7 @@ function timeBoundMs(options: BenchOptions, targets: number): number {
 async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof createCleanup>) {
   const names = options.targets.filter((name) => {
     if (!name.startsWith('gateway') || gatewayAvailable()) return true;
-    log(`skipping ${name}: ${GATEWAY_ENTRY} does not exist yet`);
+    log(`skipping ${name}: ${Object.values(GATEWAY_ENTRIES).join(' or ')} does not exist yet`);
     return false;
   });
   const bundles = options.runtime === 'js' ? await buildJsBundles(join(OUT_DIR, 'js')) : undefined;

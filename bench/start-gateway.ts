@@ -1,10 +1,11 @@
 /**
- * Starts the real gateway (packages/gateway/src/main.ts) as its own process, default
- * config (LEAST_LOADED), on the bench's upstreams:
- *  - memory store: the gateway runs its in-process monitor (--with-monitor) scanning
- *    exactly the upstreams (SCAN_HOSTS=host:port,…), as `pnpm start` does;
- *  - redis store: the gateway alone, as `pnpm start:gateway` replicas run, on the bench's
- *    redis-server under its own key prefix; the fleet is written by `seedFleet`.
+ * Starts the real gateway as its own process, default config (LEAST_LOADED), on the
+ * bench's upstreams:
+ *  - memory store: `pnpm start` (packages/cli/src/start.ts), gateway and monitor in one
+ *    process, the monitor scanning exactly the upstreams (SCAN_HOSTS=host:port,…);
+ *  - redis store: `pnpm start:gateway` (packages/cli/src/gateway.ts), the gateway alone as
+ *    replicas run, on the bench's redis-server under its own key prefix; the fleet is
+ *    written by `seedFleet`.
  * Either way the bench waits until the gateway lists every upstream as eligible.
  */
 import { existsSync } from 'node:fs';
@@ -16,10 +17,15 @@ import { spawnTsProcess, type SpawnedProcess } from '@ai-lb/testkit';
 import { BENCH_MODEL, type BenchFleet } from './start-bench-fleet.ts';
 import { seedFleet } from './seed-fleet.ts';
 
-export const GATEWAY_ENTRY = fileURLToPath(new URL('../packages/gateway/src/main.ts', import.meta.url));
+/** The entry per store, named as scripts/build-bundles.ts names their bundles. */
+export const GATEWAY_ENTRIES = {
+  start: fileURLToPath(new URL('../packages/cli/src/start.ts', import.meta.url)),
+  gateway: fileURLToPath(new URL('../packages/cli/src/gateway.ts', import.meta.url)),
+} as const;
+export type GatewayEntry = keyof typeof GATEWAY_ENTRIES;
 
 export function gatewayAvailable(): boolean {
-  return existsSync(GATEWAY_ENTRY);
+  return Object.values(GATEWAY_ENTRIES).every((entry) => existsSync(entry));
 }
 
 export interface StartedGateway {
@@ -30,8 +36,8 @@ export interface StartedGateway {
 export async function startGateway(
   store: 'memory' | 'redis',
   fleet: BenchFleet,
-  /** bundle: the gateway as a plain-JS bundle (`--runtime js`), run without tsx. */
-  options: { nodeArgs?: string[]; bundle?: string } = {},
+  /** bundles: the entries as plain-JS bundles (`--runtime js`), run without tsx. */
+  options: { nodeArgs?: string[]; bundles?: Partial<Record<GatewayEntry, string>> } = {},
 ): Promise<StartedGateway> {
   const nodes = fleet.upstreams.map((u) => u.node);
   const env: NodeJS.ProcessEnv = { ...defaultConfigEnv(), LOAD_BALANCER_PORT: '0', LOAD_BALANCER_HOST: '127.0.0.1' };
@@ -43,11 +49,12 @@ export async function startGateway(
     await seedFleet(fleet.redis.url, prefix, fleet.upstreams);
     Object.assign(env, { REDIS_URL: fleet.redis.url, REDIS_KEY_PREFIX: prefix });
   }
-  const args = store === 'memory' ? ['--with-monitor'] : [];
-  const proc = await spawnTsProcess<{ port: number }>(options.bundle ?? GATEWAY_ENTRY, args, {
+  const entry: GatewayEntry = store === 'memory' ? 'start' : 'gateway';
+  const bundle = options.bundles?.[entry];
+  const proc = await spawnTsProcess<{ port: number }>(bundle ?? GATEWAY_ENTRIES[entry], [], {
     env,
     nodeArgs: options.nodeArgs,
-    tsx: options.bundle === undefined,
+    tsx: bundle === undefined,
     readyTimeoutMs: 30_000,
   });
   const baseUrl = `http://127.0.0.1:${proc.ready.port}`;

@@ -46,7 +46,7 @@ export async function startTarget(name: TargetName, fleet: BenchFleet, options: 
     return { name, baseUrl: `http://127.0.0.1:${proc.ready.port}`, pid: proc.pid, auxPids: [], stop: () => proc.stop() };
   }
   const store = name === 'gateway-memory' ? 'memory' : 'redis';
-  const gateway = await startGateway(store, fleet, { nodeArgs: options.nodeArgs, bundle: options.bundles?.gateway });
+  const gateway = await startGateway(store, fleet, { nodeArgs: options.nodeArgs, bundles: options.bundles });
   return {
     name,
     baseUrl: gateway.baseUrl,

@@ -1,7 +1,7 @@
 /**
- * `pnpm build`: the gateway, the monitor and the inventory CLI as self-contained
- * plain-JavaScript bundles in dist/ (esbuild, the one tsx ships with). This is what the
- * Docker image runs: no TypeScript loader (tsx keeps a loader thread of ≈ 35 MB in every
+ * `pnpm build`: the entry points of packages/cli (the all-in-one start, the gateway, the
+ * monitor and the inventory CLI) as self-contained plain-JavaScript bundles in dist/
+ * (esbuild, the one tsx ships with). This is what the Docker image runs: no TypeScript loader (tsx keeps a loader thread of ≈ 35 MB in every
  * process) and no node_modules in the runtime image. The benchmark bundles its forwarders
  * with the same function, so what it measures is what a deployment runs.
  */
@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readDashboardAssets } from '../packages/shared/src/dashboard/dashboard-assets.ts';
 
 /** The part of esbuild's API used here (esbuild is tsx's dependency, not ours: no types). */
 interface Esbuild {
@@ -28,6 +29,8 @@ function loadEsbuild(): Esbuild {
 export async function buildBundles<Name extends string>(entries: Record<Name, string>, outDir: string): Promise<Record<Name, string>> {
   mkdirSync(outDir, { recursive: true });
   const esbuild = loadEsbuild();
+  // The dashboard page's files go inside the bundle: dist/ runs without the source tree.
+  const define = { 'globalThis.__AI_LB_DASHBOARD_ASSETS__': JSON.stringify(readDashboardAssets()) };
   const out = {} as Record<Name, string>;
   await Promise.all(
     (Object.keys(entries) as Name[]).map(async (name) => {
@@ -40,6 +43,7 @@ export async function buildBundles<Name extends string>(entries: Record<Name, st
         format: 'esm',
         target: 'node20',
         logLevel: 'warning',
+        define,
         banner: {
           js: "import { createRequire as __aiLbCreateRequire } from 'node:module'; const require = __aiLbCreateRequire(import.meta.url);",
         },
@@ -73,11 +77,12 @@ export function asciiOnly(file: string): void {
 
 const source = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
 
-/** What `pnpm build` produces, and the Docker image runs. */
+/** What `pnpm build` produces: the Docker image runs gateway and monitor; start is `pnpm start`'s all-in-one. */
 export const SERVICE_ENTRIES = {
-  gateway: source('packages/gateway/src/main.ts'),
-  monitor: source('packages/monitor/src/main.ts'),
-  inventory: source('packages/monitor/src/inventory.ts'),
+  start: source('packages/cli/src/start.ts'),
+  gateway: source('packages/cli/src/gateway.ts'),
+  monitor: source('packages/cli/src/monitor.ts'),
+  inventory: source('packages/cli/src/inventory.ts'),
 } as const;
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -33,9 +33,9 @@ export async function prepareRuntime(kind: RuntimeKind): Promise<Runtime> {
   if (!existsSync(join(outDir, 'fixtures'))) symlinkSync(FIXTURES, join(outDir, 'fixtures'), 'dir');
   // Also on Ctrl-C (run.ts exits through process.exit): the bundles are 3 MB each.
   process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
-  const built = await buildBundles({ gateway: SERVICE_ENTRIES.gateway, 'fake-engine': FAKE_ENGINE_ENTRY }, join(outDir, 'bin'));
+  const built = await buildBundles({ start: SERVICE_ENTRIES.start, 'fake-engine': FAKE_ENGINE_ENTRY }, join(outDir, 'bin'));
   return {
-    servicesBundle: built.gateway,
+    servicesBundle: built.start,
     engineBundle: built['fake-engine'],
     cleanup: () => rmSync(outDir, { recursive: true, force: true }),
   };

@@ -3,7 +3,7 @@
  * in-memory state, the shipped V8 flags — scanning exactly the bench's engines; from the
  * `pnpm build` bundle of the same entry unless told to use tsx (runtime.ts). The only place
  * the bench knows the entry point: when the services move (packages/cli), change
- * SERVICES_ENTRY, SERVICE_ENTRIES.gateway (scripts/build-bundles.ts) and SERVICES_ARGS.
+ * SERVICES_ENTRY, SERVICE_ENTRIES.start (scripts/build-bundles.ts) and SERVICES_ARGS.
  */
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,8 +11,8 @@ import { CONFIG_SCHEMA } from '@ai-lb/shared';
 import { spawnTsProcess, type SpawnedProcess } from '@ai-lb/testkit';
 import { SHIPPED_V8, v8Flags } from '../bench-options.ts';
 
-export const SERVICES_ENTRY = fileURLToPath(new URL('../../packages/gateway/src/main.ts', import.meta.url));
-const SERVICES_ARGS = ['--with-monitor'];
+export const SERVICES_ENTRY = fileURLToPath(new URL('../../packages/cli/src/start.ts', import.meta.url));
+const SERVICES_ARGS: string[] = [];
 
 export interface RunningServices {
   baseUrl: string;

@@ -1,16 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Express } from 'express';
-import { GATEWAY_MARK_HEADER, systemClock, type Clock, type Config, type StateStore } from '@ai-lb/shared';
-import { createApp, createRequestListener } from './app.ts';
+import { ByteBudget, GATEWAY_MARK_HEADER, silentLogger, type Clock, type Config, type Logger, type StateStore } from '@ai-lb/shared';
 import { SlotLeases } from './capacity/slot-leases.ts';
-import { breakerSettings } from './failover/circuit-breaker.ts';
-import { NodeCooldowns } from './failover/node-cooldowns.ts';
-import { UpstreamPools } from './forwarding/upstream-pool.ts';
-import type { GatewayContext } from './gateway-context.ts';
-import { silentLogger, type Logger } from './logger.ts';
+import { gatewayEndpoints } from './endpoints.ts';
+import { NodeCooldowns } from './failover/with-failover.ts';
+
+import { AttemptError } from './forwarding/attempt-error.ts';
+import { createRouter } from './http/router.ts';
 import { GatewayMetrics } from './metrics.ts';
-import { FleetCache } from './routing/fleet-cache.ts';
+import { FleetCache, UpstreamPools } from './routing/fleet-cache.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -23,10 +21,26 @@ export interface GatewayOptions {
   fleetRefreshMs?: number;
 }
 
+/** The long-lived parts of a gateway, built once; each endpoint is handed the ones it uses. */
+export interface GatewayServices {
+  config: Config;
+  store: StateStore;
+  fleet: FleetCache;
+  pools: UpstreamPools;
+  leases: SlotLeases;
+  /** Retry-After per node, honoured across requests of this process. */
+  cooldowns: NodeCooldowns;
+  metrics: GatewayMetrics;
+  /** BUFFER_BUDGET_MB: every body held whole (requests and answers) counts against it. */
+  budget: ByteBudget;
+  log: Logger;
+  clock: Clock;
+  random: () => number;
+}
+
 export interface Gateway {
-  app: Express;
   server: Server;
-  context: GatewayContext;
+  services: GatewayServices;
   /** Listens (port 0 = any free port) and resolves with the port. */
   listen(port?: number, host?: string): Promise<number>;
   /** Re-reads the fleet now (tests, after writing node records). */
@@ -37,50 +51,60 @@ export interface Gateway {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Builds the whole gateway around a store: fleet cache, capacity, pools, metrics, HTTP server. */
+/** Builds the whole gateway around a store: fleet cache, capacity, pools, metrics, the router, the HTTP server. */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
-  const context = buildContext(options);
-  await context.fleet.start();
-  context.leases.start();
-  const app = createApp(context);
-  const server = createServer(createRequestListener(context, app));
+  const services = buildServices(options);
+  await services.fleet.start();
+  services.leases.start();
+  const router = createRouter(gatewayEndpoints(services), {
+    apiKeys: options.config.gatewayApiKeys,
+    log: services.log,
+    onFinished: services.metrics,
+    limits: { budget: services.budget, clientWriteTimeoutMs: options.config.clientWriteTimeoutMs },
+  });
+  const server = createServer(router);
   // Idle client connections are kept a while for reuse; streams are not bounded by this.
   server.keepAliveTimeout = 65_000;
   server.on('clientError', (error, socket) => rejectBadRequest(socket, error));
-  let active = 0;
-  server.on('request', (_req, res) => {
-    active++;
-    res.once('close', () => active--);
-  });
 
   let closing: Promise<void> | undefined;
-  const close = (graceMs = options.config.shutdownGraceMs) =>
-    (closing ??= (async () => {
+  const close = (graceMs = options.config.shutdownGraceMs) => {
+    closing ??= (async () => {
       server.close();
       // In-flight requests (streams included) may finish; bounded by the grace period.
       const deadline = Date.now() + graceMs;
-      while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (router.active() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // Requests still running past the grace period are cut: a stream gets its error event
+      // first (its attempt is aborted with the reason), never a silent end.
+      const shutdown = new AttemptError('AI_LB_SHUTDOWN', 'the gateway is shutting down');
+      let cut = 0;
+      for (const exchange of router.routed()) {
+        cut++;
+        exchange.clientGone.abort(shutdown);
+      }
+      if (cut > 0) await new Promise((r) => setTimeout(r, 50));
       server.closeAllConnections();
-      context.fleet.stop();
-      context.leases.stop();
-      await context.pools.close();
-    })());
+      services.fleet.stop();
+      services.leases.stop();
+      await services.pools.close();
+    })();
+    return closing;
+  };
 
   return {
-    app,
     server,
-    context,
+    services,
     listen: (port = options.config.port, host = options.config.host) => listen(server, port, host),
-    refreshFleet: () => context.fleet.refresh(),
-    activeRequests: () => active,
+    refreshFleet: () => services.fleet.refresh(),
+    activeRequests: () => router.active(),
     close,
   };
 }
 
-function buildContext(options: GatewayOptions): GatewayContext {
+function buildServices(options: GatewayOptions): GatewayServices {
   const { config, store } = options;
   const log = options.log ?? silentLogger;
-  const clock = options.clock ?? systemClock;
+  const clock = options.clock ?? Date.now;
   const metrics = new GatewayMetrics();
   const onStoreError = storeErrorLogger(log);
   const pools = new UpstreamPools({ connectTimeoutMs: Math.min(config.requestTimeoutMs, 10_000) });
@@ -90,20 +114,17 @@ function buildContext(options: GatewayOptions): GatewayContext {
     onNodeSetChanged: (nodes) => pools.retain(nodes),
     onError: onStoreError,
   });
-  metrics.watchFleet(fleet);
   const leases = new SlotLeases(store, {
     leaseMs: config.slotLeaseMs,
     probeLeaseMs: Math.max(1000, config.requestTimeoutMs),
     queueTimeoutMs: config.queueTimeoutMs,
-    breaker: breakerSettings(config),
+    breaker: { threshold: config.circuitBreakerThreshold, ttlMs: config.circuitBreakerTtlMs },
     clock,
     onError: onStoreError,
-    onInflight: (counts) => fleet.noteInflight(counts),
-    onReleased: (node) => fleet.noteReleased(node),
+    inflightSink: fleet,
     onQueueWait: (seconds, result) => metrics.queueWait.observe({ result }, seconds),
   });
-  metrics.watchStore(store);
-  metrics.watchQueue(leases.queue);
+  metrics.watch({ fleet, store, queue: leases.queue });
   return {
     config,
     store,
@@ -112,6 +133,7 @@ function buildContext(options: GatewayOptions): GatewayContext {
     leases,
     cooldowns: new NodeCooldowns(clock),
     metrics,
+    budget: new ByteBudget(config.bufferBudgetMb * 1024 * 1024),
     log,
     clock,
     random: options.random ?? Math.random,
@@ -136,7 +158,7 @@ function storeErrorLogger(log: Logger): (error: unknown) => void {
     const now = Date.now();
     if ((lastAt.get(message) ?? 0) > now - 60_000) return;
     lastAt.set(message, now);
-    log.warn('state store error', { error: message });
+    log.warn({ error: message }, 'state store error');
   };
 }
 

@@ -85,8 +85,9 @@ describe.each(STORE_KINDS)('failover with the %s store', (kind) => {
     await h.putNodes(nodeState(a.node, ['fault-429-retry-after-5']), nodeState(b.node, ['fault-429-retry-after-5']));
     const started = Date.now();
     const res = await h.post('/v1/chat/completions', chatBody('fault-429-retry-after-5'));
-    expect(res.status).toBe(502);
-    // Each node once, then nothing left: no waiting 5 s, no hammering.
+    // Each node once, then nothing left: no waiting 5 s, no hammering; the client is told the nodes' wait.
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('5');
     expect(res.headers.get('x-attempts')).toBe('2');
     expect(Date.now() - started).toBeLessThan(2000);
     expect((await a.stats()).requests + (await b.stats()).requests).toBe(2);
@@ -97,7 +98,8 @@ describe.each(STORE_KINDS)('failover with the %s store', (kind) => {
     await h.putNodes(nodeState(a.node, ['fault-429-retry-after-1']));
     const started = Date.now();
     const res = await h.post('/v1/chat/completions', chatBody('fault-429-retry-after-1'));
-    expect(res.status).toBe(502);
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('1');
     expect(res.headers.get('x-attempts')).toBe('2');
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
   });

@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { describe, expect, test } from 'vitest';
-import type { FakeLlmProcess } from '@ai-lb/testkit';
+import { startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
 import { chatBody, nodeState, startGateway, STORE_KINDS, useFakeServers } from './testing/gateway-harness.ts';
 
 let a: FakeLlmProcess;
@@ -115,7 +115,7 @@ describe.each(STORE_KINDS)('HTTP contract with the %s store', (kind) => {
   });
 
   test('GATEWAY_API_KEYS: /v1 needs a valid bearer key, /health and /metrics stay open', async () => {
-    const h = await startGateway(kind, { GATEWAY_API_KEYS: 'key-one,key-two', MIN_HEALTHY_NODES: '0' });
+    const h = await startGateway(kind, { GATEWAY_API_KEYS: 'key-one-0123456789,key-two-0123456789', MIN_HEALTHY_NODES: '0' });
     await h.putNodes(nodeState(a.node, ['m1']));
     const none = await h.post('/v1/chat/completions', chatBody('m1'));
     expect(none.status).toBe(401);
@@ -125,7 +125,7 @@ describe.each(STORE_KINDS)('HTTP contract with the %s store', (kind) => {
     const wrongError = await envelope(wrong);
     expect(wrongError.message).not.toContain('key-three');
     expect((await h.get('/v1/models')).status).toBe(401);
-    for (const key of ['key-one', 'key-two']) {
+    for (const key of ['key-one-0123456789', 'key-two-0123456789']) {
       const ok = await h.post('/v1/chat/completions', chatBody('m1'), { headers: { authorization: `Bearer ${key}` } });
       expect(ok.status).toBe(200);
       await ok.arrayBuffer();
@@ -138,7 +138,7 @@ describe.each(STORE_KINDS)('HTTP contract with the %s store', (kind) => {
     expect((await a.stats()).authorizations).toEqual([]);
   });
 
-  test('NODE_API_KEYS: each node gets its own key; the client key never reaches a keyed node', async () => {
+  test('NODE_API_KEYS: each node gets its own key; the client key never reaches a node', async () => {
     const h = await startGateway(kind, { NODE_API_KEYS: `${a.node}=node-secret-a`, ROUTING_STRATEGY: 'ROUND_ROBIN' });
     await h.putNodes(nodeState(a.node, ['m1']), nodeState(b.node, ['m1']));
     for (let i = 0; i < 2; i++) {
@@ -147,22 +147,37 @@ describe.each(STORE_KINDS)('HTTP contract with the %s store', (kind) => {
       await res.arrayBuffer();
     }
     expect((await a.stats()).authorizations).toEqual(['Bearer node-secret-a']);
-    // No gateway keys configured: a node without its own key sees the client's header.
-    expect((await b.stats()).authorizations).toEqual(['Bearer client-token']);
+    // The client's own Authorization never reaches a node, keyed or not.
+    expect((await b.stats()).authorizations).toEqual([]);
     expect(await (await h.get('/metrics')).text()).not.toContain('node-secret');
     const nodes = await (await h.get('/v1/nodes')).text();
     expect(nodes).not.toContain('node-secret');
   });
 
+  test('NODE_API_KEYS for an IPv6 node written in any spelling reaches it', async () => {
+    const v6 = await startFakeLlmServer({ host: '::1', models: ['m1'] });
+    try {
+      const h = await startGateway(kind, { NODE_API_KEYS: `[0:0::1]:${v6.port}=ipv6-node-secret` });
+      await h.putNodes(nodeState(v6.node, ['m1']));
+      const res = await h.post('/v1/chat/completions', chatBody('m1'), { headers: { authorization: 'Bearer client-token' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-routed-node')).toBe(`[::1]:${v6.port}`);
+      await res.arrayBuffer();
+      expect((await v6.stats()).authorizations).toEqual(['Bearer ipv6-node-secret']);
+    } finally {
+      await v6.stop();
+    }
+  });
+
   test('NODE_API_KEYS with GATEWAY_API_KEYS: unkeyed nodes get no Authorization at all', async () => {
     const h = await startGateway(kind, {
       NODE_API_KEYS: `${a.node}=node-secret-a`,
-      GATEWAY_API_KEYS: 'gw-key',
+      GATEWAY_API_KEYS: 'gw-key-0123456789ab',
       ROUTING_STRATEGY: 'ROUND_ROBIN',
     });
     await h.putNodes(nodeState(a.node, ['m1']), nodeState(b.node, ['m1']));
     for (let i = 0; i < 2; i++) {
-      const res = await h.post('/v1/chat/completions', chatBody('m1'), { headers: { authorization: 'Bearer gw-key' } });
+      const res = await h.post('/v1/chat/completions', chatBody('m1'), { headers: { authorization: 'Bearer gw-key-0123456789ab' } });
       expect(res.status).toBe(200);
       await res.arrayBuffer();
     }

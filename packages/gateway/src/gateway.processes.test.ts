@@ -1,10 +1,8 @@
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { createStateStore, loadConfig, type StateStore } from '@ai-lb/shared';
 import { spawnTsProcess, startFakeLlmServer, uniquePrefix, type FakeLlmProcess, type SpawnedProcess } from '@ai-lb/testkit';
 import { chatBody, eventually, nodeState } from './testing/gateway-harness.ts';
-
-const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+import { GATEWAY_ENTRY as MAIN } from './testing/gateway-processes.ts';
 
 let a: FakeLlmProcess;
 let b: FakeLlmProcess;
@@ -42,7 +40,7 @@ describe('two gateway processes on one Redis', () => {
       REQUEST_TIMEOUT_SECS: '5',
       SHUTDOWN_GRACE_SECS: '5',
     };
-    store = createStateStore(loadConfig(env), { log: () => undefined });
+    store = createStateStore(loadConfig(env));
     await store.putNode(nodeState(a.node, ['m1', 'fault-slow-800'], { maxconn: 1 }), 60_000);
     await store.putNode(nodeState(b.node, ['m1', 'fault-slow-800'], { maxconn: 1 }), 60_000);
     [gw1, gw2] = await Promise.all([spawnTsProcess(MAIN, [], { env }), spawnTsProcess(MAIN, [], { env })]);
@@ -110,37 +108,5 @@ describe('two gateway processes on one Redis', () => {
     expect(res.status).toBe(200);
     expect(((await res.json()) as { choices: unknown[] }).choices).toHaveLength(1);
     expect(await exited).toBe(0);
-  });
-});
-
-describe('pnpm start: gateway + monitor in one process, in-memory state', () => {
-  test('the monitor finds the fake server and the gateway routes to it', async () => {
-    const gw = await spawnTsProcess<{ port: number; store: string }>(MAIN, ['--with-monitor'], {
-      env: {
-        LOAD_BALANCER_PORT: '0',
-        LOAD_BALANCER_HOST: '127.0.0.1',
-        REDIS_URL: '',
-        REDIS_HOST: '',
-        SCAN_HOSTS: '127.0.0.1',
-        SCAN_PORTS: String(a.port),
-        SCAN_INTERVAL: '1',
-        MONITOR_PORT: '0',
-      },
-    });
-    try {
-      expect(gw.ready.store).toBe('memory');
-      await eventually(
-        async () => (await get<{ data: Array<{ id: string }> }>(gw.ready.port, '/v1/models')).data.some((m) => m.id === 'm1'),
-        8000,
-        100,
-      );
-      const res = await post(gw.ready.port, '/v1/chat/completions', chatBody('auto'));
-      expect(res.status).toBe(200);
-      expect(res.headers.get('x-routed-node')).toBe(a.node);
-      expect(res.headers.get('x-selected-model')).toBe('m1');
-      await res.arrayBuffer();
-    } finally {
-      await gw.stop();
-    }
   });
 });

@@ -29,7 +29,7 @@ let env: Record<string, string>;
 
 /** The monitor's job: (re)write the node record, as its next scan would after a Redis restart. */
 async function publishNode(): Promise<void> {
-  const store: StateStore = createStateStore(loadConfig(env), { log: () => undefined });
+  const store: StateStore = createStateStore(loadConfig(env));
   try {
     await store.putNode(nodeState(upstream.node, ['m1', 'fault-slow-1500'], { maxconn: 8 }), 120_000);
   } finally {

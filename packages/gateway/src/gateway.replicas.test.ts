@@ -1,13 +1,13 @@
 /**
- * Issue 4: three gateway processes behind one real Redis share caps, leases, the wait
- * queue and sticky sessions. Upstreams are fake-server processes; node records are written
+ * Three gateway processes behind one real Redis share caps, leases, the wait queue and
+ * sticky sessions. Upstreams are fake-server processes; node records are written
  * straight into Redis (the monitor's job), so routing is deterministic.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, onTestFinished, test } from 'vitest';
 import { Redis } from 'ioredis';
 import { createStateStore, loadConfig, redisKeys, type StateStore } from '@ai-lb/shared';
-import { startFakeLlmServer, uniquePrefix, type FakeLlmProcess } from '@ai-lb/testkit';
-import { chatBody, eventually, nodeState } from './testing/gateway-harness.ts';
+import { startFakeLlmServer, uniquePrefix, waitUntil, type FakeLlmProcess } from '@ai-lb/testkit';
+import { chatBody, nodeState } from './testing/gateway-harness.ts';
 import {
   getJson,
   getText,
@@ -20,8 +20,6 @@ import {
   type GatewayProcess,
   type NodesBody,
 } from './testing/gateway-processes.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let capped: FakeLlmProcess; // maxconn 4, every answer takes 200 ms; also a sticky-session node
 let single: FakeLlmProcess; // maxconn 1: queue tests
@@ -45,7 +43,7 @@ beforeAll(async () => {
     MAX_RETRIES: '0',
     REQUEST_TIMEOUT_SECS: '10',
   });
-  store = createStateStore(loadConfig(env), { log: () => undefined });
+  store = createStateStore(loadConfig(env));
   // sticky-m: a slot is given back just after the answer went out, so the next request of
   // a session may find a maxconn-1 node still full and move; these caps leave room.
   await store.putNode(nodeState(capped.node, ['cap-m', 'sticky-m'], { maxconn: 4 }), 120_000);
@@ -54,7 +52,12 @@ beforeAll(async () => {
   // The replica the SIGKILL test kills leases for 1 s; the others for 5 s, so a CPU-starved
   // test machine cannot make their leases lapse mid-request.
   replicas = (await Promise.all([startReplicas(2, env), startReplicas(1, { ...env, SLOT_LEASE_SECS: '1' })])).flat();
-  for (const gw of replicas) await eventually(async () => (await getJson<NodesBody>(gw, '/v1/nodes')).body.data.length === 3, 8000);
+  for (const gw of replicas) {
+    await waitUntil(async () => (await getJson<NodesBody>(gw, '/v1/nodes')).body.data.length === 3, {
+      timeoutMs: 8000,
+      what: 'fleet seen',
+    });
+  }
 }, 60_000);
 
 afterAll(async () => {
@@ -84,14 +87,17 @@ describe('three gateway replicas on one Redis', () => {
     const ok = statuses.filter((s) => s === 200).length;
     const rejected = statuses.filter((s) => s === 429).length;
     const stats = await capped.stats();
-    if (stats.peakInflight !== 4) for (const gw of replicas) console.log(gw.stderr());
-    expect(stats.peakInflight).toBe(4);
+    if (stats.peakInflight > 4) for (const gw of replicas) console.log(gw.stderr());
+    // At most the cap; exactly the cap whenever the four leases' requests overlap upstream,
+    // which a starved machine does not promise (a lease is held before and after its request).
+    expect(stats.peakInflight).toBeLessThanOrEqual(4);
+    expect(stats.peakInflight).toBeGreaterThanOrEqual(2);
     expect(ok + rejected).toBe(50); // nothing lost, nothing else
     expect(stats.requests).toBe(ok); // the node saw exactly the successes
     // 4 slots × 200 ms within a 1.5 s queue: some wait and get in, the rest are turned away.
     expect(ok).toBeGreaterThan(8);
     expect(rejected).toBeGreaterThan(0);
-    for (const gw of replicas) await eventually(async () => (await inflightVia(gw, capped.node)) === 0);
+    for (const gw of replicas) await waitUntil(async () => (await inflightVia(gw, capped.node)) === 0, { what: 'slots released' });
   }, 20_000);
 
   test('sticky sessions hold across replicas', async () => {
@@ -117,25 +123,44 @@ describe('three gateway replicas on one Redis', () => {
   }, 20_000);
 
   test('queue: first come, first served across replicas', async () => {
-    const order: number[] = [];
-    const requests = [0, 1, 2, 3].map(async (i) => {
-      await sleep(i * 100); // arrival order 0..3, each on another replica than the one before
-      const res = await postChat(replicas[i % 3], chatBody('fault-slow-250'));
-      await res.arrayBuffer();
-      order.push(i);
-      return res.status;
-    });
-    expect(await Promise.all(requests)).toEqual([200, 200, 200, 200]);
-    expect(order).toEqual([0, 1, 2, 3]);
-    expect((await single.stats()).peakInflight).toBe(1);
+    const redis = new Redis(inject('redisUrl'));
+    onTestFinished(() => void redis.quit());
+    const placed = async () => {
+      let sum = 0;
+      for (const gw of replicas) sum += metricValue(await getText(gw, '/metrics'), 'ai_lb_queue_wait_seconds_count{result="placed"}') ?? 0;
+      return sum;
+    };
+    const placedBefore = await placed();
+    /** Requests that reached the upstream or hold a ticket in the shared line: the ones that have arrived. */
+    const arrived = async () => (await single.stats()).requests + (await redis.zcard(redisKeys(prefix).queue('fault-slow-250')));
+    // Arrival order 0..3, each on another replica than the one before, each sent once the
+    // one before holds the slot or waits in line.
+    const responses: Promise<Response>[] = [];
+    for (let i = 0; i < 4; i++) {
+      responses.push(postChat(replicas[i % 3], chatBody('fault-slow-250'), { headers: { 'x-request-id': `fcfs-${i}` } }));
+      await waitUntil(async () => (await arrived()) >= i + 1, { what: `request ${i} arrived` });
+    }
+    const statuses = await Promise.all(
+      responses.map(async (pending) => {
+        const res = await pending;
+        await res.arrayBuffer();
+        return res.status;
+      }),
+    );
+    expect(statuses).toEqual([200, 200, 200, 200]);
+    const stats = await single.stats();
+    // The upstream served them one at a time, in arrival order, and the later ones had waited.
+    expect(stats.requestIds).toEqual(['fcfs-0', 'fcfs-1', 'fcfs-2', 'fcfs-3']);
+    expect(stats.peakInflight).toBe(1);
+    expect((await placed()) - placedBefore).toBeGreaterThanOrEqual(1);
   }, 20_000);
 
   test('queue: a client that gives up leaves the line at once and is never sent upstream', async () => {
     const holder = postChat(replicas[0], chatBody('fault-slow-800'));
-    await eventually(async () => (await single.stats()).inflight === 1);
+    await waitUntil(async () => (await single.stats()).inflight === 1, { what: 'the slot held' });
     const controller = new AbortController();
     const abandoned = postChat(replicas[1], chatBody('fault-slow-800'), { signal: controller.signal }).catch((e: Error) => e.name);
-    await eventually(async () => metricValue(await getText(replicas[1], '/metrics'), 'ai_lb_queue_length') === 1);
+    await waitUntil(async () => metricValue(await getText(replicas[1], '/metrics'), 'ai_lb_queue_length') === 1, { what: 'one waiting' });
     const redis = new Redis(inject('redisUrl'));
     onTestFinished(() => void redis.quit());
     const sharedQueue = () => redis.zcard(redisKeys(prefix).queue('fault-slow-800'));
@@ -143,7 +168,7 @@ describe('three gateway replicas on one Redis', () => {
     controller.abort();
     expect(await abandoned).toBe('AbortError');
     // Out of the shared line at once, not when its ticket would have expired (5 s).
-    await eventually(async () => (await sharedQueue()) === 0, 300, 10);
+    await waitUntil(async () => (await sharedQueue()) === 0, { timeoutMs: 300, intervalMs: 10, what: 'the shared line empty' });
     expect(metricValue(await getText(replicas[1], '/metrics'), 'ai_lb_queue_length')).toBe(0);
     // Had the abandoned ticket stayed in the shared queue, this one would wait behind it
     // for its ticket TTL (SLOT_LEASE_SECS); it gets the slot as soon as the holder is done.
@@ -158,7 +183,7 @@ describe('three gateway replicas on one Redis', () => {
     expect(stats.peakInflight).toBe(1);
     const metrics = await getText(replicas[1], '/metrics');
     expect(metricValue(metrics, 'ai_lb_queue_wait_seconds_count{result="aborted"}')).toBe(1);
-    for (const gw of replicas) await eventually(async () => (await inflightVia(gw, single.node)) === 0);
+    for (const gw of replicas) await waitUntil(async () => (await inflightVia(gw, single.node)) === 0, { what: 'slots released' });
   }, 20_000);
 
   test('a replica killed with SIGKILL mid-stream: its slots come back within SLOT_LEASE_SECS, the others carry on', async () => {
@@ -166,7 +191,7 @@ describe('three gateway replicas on one Redis', () => {
     const streams = [0, 1].map(() => postChat(doomed, chatBody('fault-stall-stream', { stream: true })));
     // The bodies stay unread and open: the streams are mid-way when the replica dies.
     for (const res of await Promise.all(streams)) expect(res.status).toBe(200);
-    await eventually(async () => (await inflightVia(alive1, pair.node)) === 2);
+    await waitUntil(async () => (await inflightVia(alive1, pair.node)) === 2, { what: 'both streams holding slots' });
     const full = await postChat(alive1, chatBody('m1'), { query: `?node=${pair.node}` });
     expect(full.status).toBe(429);
     await full.arrayBuffer();
@@ -175,7 +200,7 @@ describe('three gateway replicas on one Redis', () => {
     const killedAt = Date.now();
     // Nobody released those leases: they must run out by themselves (1 s lease, renewed every ~333 ms).
     expect(await inflightVia(alive1, pair.node)).toBe(2);
-    await eventually(async () => (await inflightVia(alive2, pair.node)) === 0, 3000, 50);
+    await waitUntil(async () => (await inflightVia(alive2, pair.node)) === 0, { timeoutMs: 3000, intervalMs: 50, what: 'leases run out' });
     const freedAfterMs = Date.now() - killedAt;
     expect(freedAfterMs).toBeLessThan(1500);
     for (const gw of [alive1, alive2, alive1, alive2]) {

@@ -132,6 +132,27 @@ describe.each(STORE_KINDS)('streaming with the %s store', (kind) => {
     await eventually(async () => (await a.stats()).inflight === 0);
   });
 
+  test('a stream still running when the grace period of a shutdown ends gets an SSE error event, not a silent cut', async () => {
+    const h = await startGateway(kind, { STREAM_IDLE_TIMEOUT_SECS: '30' });
+    await h.putNodes(nodeState(a.node, ['fault-stall-stream']));
+    const res = await h.post('/v1/chat/completions', chatBody('fault-stall-stream', { stream: true }));
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toContain('data:');
+    const closing = h.gateway.close(200);
+    let rest = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      rest += new TextDecoder().decode(value);
+    }
+    await closing;
+    const last = JSON.parse(sseData(rest).at(-1)!) as { error: { code: string } };
+    expect(last.error.code).toBe('gateway_shutdown');
+    await eventually(async () => (await a.stats()).inflight === 0);
+  });
+
   test('FIRST_TOKEN_TIMEOUT_SECS fails over while nothing reached the client', async () => {
     const h = await startGateway(kind, { ...FAST, FIRST_TOKEN_TIMEOUT_SECS: '0.3' });
     await a.configure({ failMode: 'fault-slow-first-token-2000' });

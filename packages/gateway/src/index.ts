@@ -1,2 +1,1 @@
 export * from './create-gateway.ts';
-export * from './logger.ts';

@@ -1,17 +1,152 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CircuitState, NodeId } from '@ai-lb/shared';
-import { FastCounter, FastGauge, FastHistogram } from './fast-metrics.ts';
+import { performance } from 'node:perf_hooks';
+import type { Exchange } from './http/exchange.ts';
+import type { CircuitState, NodeId, StateStore } from '@ai-lb/shared';
+
+/**
+ * The metrics updated on every request, as prom-client custom metrics. prom-client resolves
+ * a label set on every call — it validates each label, sorts the label names and joins them
+ * into a hash — several % of the gateway's busy time at a few calls per request. Here a
+ * label set is found by its values joined in a fixed order, one Map lookup. The registry
+ * renders these exactly as it renders its own Counter/Gauge/Histogram (the same `get()`
+ * shape), so /metrics reads the same (metrics.test.ts compares the text).
+ */
+abstract class FastMetric<L extends string, C> {
+  protected readonly children = new Map<string, C>();
+
+  constructor(
+    registry: Registry,
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'gauge' | 'histogram',
+    private readonly labelNames: readonly L[],
+  ) {
+    registry.registerMetric(this as never);
+  }
+
+  /** The child of this label set, created on first use. */
+  protected child(labels: Record<L, string>): C {
+    let key = '';
+    for (const name of this.labelNames) key += `${labels[name]}\u0000`;
+    let child = this.children.get(key);
+    if (child === undefined) {
+      child = this.create({ ...labels });
+      this.children.set(key, child);
+    }
+    return child;
+  }
+
+  protected abstract create(labels: Record<L, string>): C;
+
+  /** What prom-client's Registry reads (Registry#getMetricsAsString / getMetricsAsJSON). */
+  get(): { name: string; help: string; type: string; aggregator: 'sum'; values: MetricValue[] } {
+    return { name: this.name, help: this.help, type: this.type, aggregator: 'sum', values: this.values() };
+  }
+
+  protected abstract values(): MetricValue[];
+
+  reset(): void {
+    this.children.clear();
+  }
+}
+
+interface MetricValue {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName?: string;
+}
+
+interface ValueChild<L extends string> {
+  labels: Record<L, string>;
+  value: number;
+}
+
+/** A counter or gauge: one number per label set. */
+abstract class ValueMetric<L extends string> extends FastMetric<L, ValueChild<L>> {
+  protected create(labels: Record<L, string>): ValueChild<L> {
+    return { labels, value: 0 };
+  }
+
+  protected values(): MetricValue[] {
+    return [...this.children.values()].map(({ labels, value }) => ({ labels, value }));
+  }
+}
+
+export class FastCounter<L extends string> extends ValueMetric<L> {
+  constructor(registry: Registry, config: { name: string; help: string; labelNames: readonly L[] }) {
+    super(registry, config.name, config.help, 'counter', config.labelNames);
+  }
+
+  inc(labels: Record<L, string>, value = 1): void {
+    this.child(labels).value += value;
+  }
+}
+
+export class FastGauge<L extends string> extends ValueMetric<L> {
+  constructor(registry: Registry, config: { name: string; help: string; labelNames: readonly L[] }) {
+    super(registry, config.name, config.help, 'gauge', config.labelNames);
+  }
+
+  /** The child for a label set: hold it and change its value (no lookup per change). */
+  labels(labels: Record<L, string>): { value: number } {
+    return this.child(labels);
+  }
+}
+
+interface HistogramChild<L extends string> {
+  labels: Record<L, string>;
+  /** Observations per bucket, not cumulative; index buckets.length = above the last bound. */
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+export class FastHistogram<L extends string> extends FastMetric<L, HistogramChild<L>> {
+  private readonly buckets: readonly number[];
+
+  constructor(registry: Registry, config: { name: string; help: string; labelNames: readonly L[]; buckets: readonly number[] }) {
+    super(registry, config.name, config.help, 'histogram', config.labelNames);
+    this.buckets = [...config.buckets].sort((a, b) => a - b);
+  }
+
+  observe(labels: Record<L, string>, value: number): void {
+    if (!Number.isFinite(value)) return;
+    const child = this.child(labels);
+    const { buckets } = this;
+    let i = 0;
+    while (i < buckets.length && value > buckets[i]) i++;
+    child.counts[i]++;
+    child.sum += value;
+    child.count++;
+  }
+
+  protected create(labels: Record<L, string>): HistogramChild<L> {
+    return { labels, counts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0, count: 0 };
+  }
+
+  protected values(): MetricValue[] {
+    const values: MetricValue[] = [];
+    for (const { labels, counts, sum, count } of this.children.values()) {
+      let cumulative = 0;
+      this.buckets.forEach((le, i) => {
+        cumulative += counts[i];
+        values.push({ metricName: `${this.name}_bucket`, labels: { le, ...labels }, value: cumulative });
+      });
+      values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf', ...labels }, value: count });
+      values.push({ metricName: `${this.name}_sum`, labels, value: sum });
+      values.push({ metricName: `${this.name}_count`, labels, value: count });
+    }
+    return values;
+  }
+}
 
 /** What the metrics read from the fleet cache at scrape time (no work on the hot path). */
 export interface FleetMetricsSource {
   nodeStates(): Iterable<{ node: NodeId; healthy: boolean; circuit: CircuitState }>;
 }
 
-/** What the metrics read from the state store at scrape time (the ResilientStateStore has both; others have neither). */
-export interface StoreMetricsSource {
-  readonly degraded?: boolean;
-  readonly remoteFailures?: number;
-}
+/** What the metrics read from the state store at scrape time. */
+export type StoreMetricsSource = Pick<StateStore, 'health'>;
 
 const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
 
@@ -27,7 +162,7 @@ export class GatewayMetrics {
   private store: StoreMetricsSource | undefined;
   private queue: { readonly size: number } | undefined;
 
-  // The four updated on every request: fast-metrics.ts (issue 6).
+  // The four updated on every request: the Fast* metrics below.
   readonly requests = new FastCounter(this.registry, {
     name: 'ai_lb_requests_total',
     help: 'Requests answered, by route, resolved model, node that answered and HTTP status',
@@ -116,7 +251,7 @@ export class GatewayMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'ai_lb_' });
   }
 
-  /** Issue 4 (replicas behind one Redis): Redis trouble and the capacity queue, read at scrape time. */
+  /** Redis trouble and the capacity queue, read at scrape time. */
   private registerStoreAndQueueGauges(): void {
     const metrics = this;
     new Gauge({
@@ -124,7 +259,7 @@ export class GatewayMetrics {
       help: '1 while Redis is unreachable and this replica serves on its last fleet and local capacity accounting',
       registers: [this.registry],
       collect() {
-        this.set(metrics.store?.degraded === true ? 1 : 0);
+        this.set(metrics.store?.health().degraded === true ? 1 : 0);
       },
     });
     new Counter({
@@ -133,7 +268,7 @@ export class GatewayMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        this.inc(metrics.store?.remoteFailures ?? 0);
+        this.inc(metrics.store?.health().remoteFailures ?? 0);
       },
     });
     new Gauge({
@@ -146,17 +281,26 @@ export class GatewayMetrics {
     });
   }
 
-  /** The state store and the wait queue are created with the metrics; createGateway registers them. */
-  watchStore(store: object): void {
-    this.store = store as StoreMetricsSource;
+  /** One routed request ended (the router's onFinished): its count and duration. */
+  recordRequest(exchange: Exchange): void {
+    const { res } = exchange;
+    const route = exchange.surface ?? 'other';
+    this.requests.inc({
+      route,
+      model: exchange.model ?? 'none',
+      node: exchange.node ?? 'none',
+      status: !res.writableFinished ? 'aborted' : exchange.streamBroken ? 'stream_error' : String(res.statusCode),
+    });
+    this.requestDuration.observe(
+      { route, stream: exchange.eventStream ? 'true' : 'false' },
+      (performance.now() - exchange.startedAt) / 1000,
+    );
   }
 
-  watchQueue(queue: { readonly size: number }): void {
-    this.queue = queue;
-  }
-
-  /** The fleet cache is created after the metrics; it registers itself here. */
-  watchFleet(source: FleetMetricsSource): void {
-    this.fleet = source;
+  /** What the scrape-time gauges read; the sources are built after the metrics (createGateway). */
+  watch(sources: { fleet: FleetMetricsSource; store: StoreMetricsSource; queue: { readonly size: number } }): void {
+    this.fleet = sources.fleet;
+    this.store = sources.store;
+    this.queue = sources.queue;
   }
 }

@@ -37,7 +37,7 @@ describe.each(CASES)('a server answering %s', (kind, reason) => {
     const fake = fakes.get(kind)!;
     const config = testConfig({ SCAN_HOSTS: fake.node, PROBE_TIMEOUT_MS: String(PROBE_TIMEOUT_MS) });
     const store = new MemoryStateStore();
-    const monitor = await startMonitor({ config, store, schedule: false, listen: false, log: () => undefined });
+    const monitor = await startMonitor({ config, store, schedule: false, listen: false });
     try {
       await fake.configure({ kind: 'openai' });
       await monitor.scanOnce();
@@ -59,7 +59,7 @@ describe.each(CASES)('a server answering %s', (kind, reason) => {
 
       // A store that never saw this server: nothing is written for it.
       const fresh = new MemoryStateStore();
-      const newcomer = await startMonitor({ config, store: fresh, schedule: false, listen: false, log: () => undefined });
+      const newcomer = await startMonitor({ config, store: fresh, schedule: false, listen: false });
       try {
         await newcomer.scanOnce();
         expect(await fresh.listNodes()).toEqual([]);

@@ -1,10 +1,10 @@
 /**
  * Every metric of the monitor, on its OWN registry: in `pnpm start` gateway and monitor
  * share one process, and the default global registry would mix (or clash) their metrics.
- * Labels are bounded sets: outcome, reason (PROBE_ERROR_REASONS) and kind (ServerKind).
+ * Labels are bounded sets: outcome, reason (PROBE_ERROR_REASONS, MODEL_ID_DROP_REASONS) and kind (ServerKind).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ServerKind } from '@ai-lb/shared';
+import { MODEL_ID_DROP_REASONS, type ServerKind } from '@ai-lb/shared';
 import { PROBE_ERROR_REASONS } from './probes/probe-error.ts';
 
 export const SERVER_KINDS: readonly ServerKind[] = ['openai', 'ollama', 'llamacpp', 'vllm', 'lmstudio', 'sglang'];
@@ -19,8 +19,10 @@ export interface MonitorMetrics {
   targetsProbed: Counter<'outcome'>;
   nodesFound: Gauge<'kind'>;
   probeErrors: Counter<'reason'>;
+  modelIdsDropped: Counter<'reason'>;
   scansSkipped: Counter;
   lastScanTimestamp: Gauge;
+  leaseHeld: Gauge;
 }
 
 export function createMonitorMetrics(): MonitorMetrics {
@@ -58,6 +60,12 @@ export function createMonitorMetrics(): MonitorMetrics {
       labelNames: ['reason'],
       registers,
     }),
+    modelIdsDropped: new Counter({
+      name: 'ai_lb_monitor_model_ids_dropped_total',
+      help: 'Model ids a node listed that were not recorded, by reason: too_long, control_character, malformed_unicode, over_cap.',
+      labelNames: ['reason'],
+      registers,
+    }),
     scansSkipped: new Counter({
       name: 'ai_lb_monitor_scans_skipped_total',
       help: 'Scheduled scans skipped because the previous scan was still running.',
@@ -68,9 +76,15 @@ export function createMonitorMetrics(): MonitorMetrics {
       help: 'When the last scan completed (epoch seconds).',
       registers,
     }),
+    leaseHeld: new Gauge({
+      name: 'ai_lb_monitor_lease_held',
+      help: '1 while this monitor holds the monitor lease and scans, 0 while it stands by for another.',
+      registers,
+    }),
   };
   // Every label value exists from the start, so a dashboard sees 0 rather than no series.
   for (const kind of SERVER_KINDS) metrics.nodesFound.set({ kind }, 0);
   for (const reason of PROBE_ERROR_REASONS) if (reason !== 'refused') metrics.probeErrors.inc({ reason }, 0);
+  for (const reason of MODEL_ID_DROP_REASONS) metrics.modelIdsDropped.inc({ reason }, 0);
   return metrics;
 }

@@ -4,7 +4,6 @@
  * MAXCONN_MAP (an explicit "no cap for this node").
  */
 import type { CapacitySource, Config, NodeId } from '@ai-lb/shared';
-import { normalizeNodeId } from './scan/targets.ts';
 
 export interface ResolvedCapacity {
   maxconn: number;
@@ -14,9 +13,8 @@ export interface ResolvedCapacity {
 export type CapacityResolver = (node: NodeId, detectedMaxconn: number | null) => ResolvedCapacity;
 
 export function createCapacityResolver(config: Pick<Config, 'maxconnMap' | 'defaultMaxconn'>): CapacityResolver {
-  // MAXCONN_MAP keys are written by people: "[0:0::1]:8080" must match the node "[::1]:8080".
-  const map = new Map<NodeId, number>();
-  for (const [key, value] of config.maxconnMap) map.set(normalizeNodeId(key), value);
+  // Config keys are canonical node ids already (config/parsers.ts nodeMap).
+  const map = config.maxconnMap;
   return (node, detectedMaxconn) => {
     const mapped = map.get(node);
     if (mapped !== undefined) return { maxconn: mapped, capacitySource: 'map' };

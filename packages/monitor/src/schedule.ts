@@ -10,6 +10,7 @@
  *
  * A tick that finds the previous scan still running is skipped and counted (onSkip):
  * queueing it would only make the next scan start late and stack up behind a slow network.
+ * A tick while `shouldRun` says no (another monitor holds the lease) does nothing.
  */
 import cron, { type ScheduledTask } from 'node-cron';
 
@@ -44,6 +45,7 @@ export function createScanScheduler<T>(options: {
   scan: () => Promise<T>;
   onSkip: () => void;
   onError: (error: unknown) => void;
+  shouldRun?: () => boolean;
 }): ScanScheduler<T> {
   const plan = cronPlan(options.intervalSecs);
   let inFlight: Promise<T> | undefined;
@@ -60,6 +62,7 @@ export function createScanScheduler<T>(options: {
   function tick() {
     if (++ticks < plan.everyTicks) return;
     ticks = 0;
+    if (options.shouldRun?.() === false) return;
     if (inFlight) return options.onSkip();
     runNow().catch(options.onError);
   }

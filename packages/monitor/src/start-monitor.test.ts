@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
-import { GATEWAY_MARK_HEADER, type StateStore } from '@ai-lb/shared';
+import { createLogger, GATEWAY_MARK_HEADER, type StateStore } from '@ai-lb/shared';
 import { startMonitor, type MonitorHandle } from './start-monitor.ts';
 import { STORE_KINDS, createTestStore, metricValue, nodesById, testConfig, waitFor } from './testing/monitor-test-env.ts';
 
@@ -53,13 +53,30 @@ describe.each(STORE_KINDS)('with the %s store', (storeKind) => {
       NODE_API_KEYS: `${fakes.openai.node}=sk-node-secret`,
     });
     await Promise.all([fakes.openai.reset(), fakes.ollama.reset()]);
-    monitor = await startMonitor({ config, store, schedule: false, listen: false, log: () => undefined });
+    monitor = await startMonitor({ config, store, schedule: false, listen: false });
     await monitor.scanOnce();
     const [keyed, open] = await Promise.all([fakes.openai.stats(), fakes.ollama.stats()]);
     expect(keyed.discoveryAuthorizations.length).toBeGreaterThan(0);
     expect(new Set(keyed.discoveryAuthorizations)).toEqual(new Set(['Bearer sk-node-secret']));
     expect(open.discoveryAuthorizations).toEqual([]);
     expect(Object.keys(await nodesById(store)).sort()).toEqual([fakes.ollama.node, fakes.openai.node].sort());
+  });
+
+  test('logs the fleet as structured fields when it changes, not on every scan', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ destination: { write: (line: string) => lines.push(JSON.parse(line)) } });
+    monitor = await startMonitor({ config: testConfig({ SCAN_HOSTS: fakes.vllm.node }), store, schedule: false, listen: false, log });
+    await monitor.scanOnce();
+    await monitor.scanOnce();
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        msg: 'fleet changed',
+        targets: 1,
+        durationMs: expect.any(Number),
+        nodes: [{ node: fakes.vllm.node, kind: 'vllm' }],
+      }),
+    ]);
   });
 
   test('records every kind: models, loaded models, kind, capacity with its source, load', async () => {
@@ -71,7 +88,7 @@ describe.each(STORE_KINDS)('with the %s store', (storeKind) => {
       // MAXCONN_MAP wins over the 3 slots llama.cpp reports.
       MAXCONN_MAP: `${fakes.llamacpp.node}=7`,
     });
-    monitor = await startMonitor({ config, store, schedule: false, listen: false, log: () => undefined });
+    monitor = await startMonitor({ config, store, schedule: false, listen: false });
     const before = Date.now();
     const report = await monitor.scanOnce();
     const nodes = await nodesById(store);
@@ -146,7 +163,6 @@ describe.each(STORE_KINDS)('with the %s store', (storeKind) => {
       store,
       schedule: false,
       listen: false,
-      log: () => undefined,
     });
     await monitor.scanOnce();
     expect((await nodesById(store))[fake.node]).toMatchObject({ models: ['a.gguf'], maxconn: 2, capacitySource: 'detected' });
@@ -159,7 +175,7 @@ describe.each(STORE_KINDS)('with the %s store', (storeKind) => {
     const fake = await startFakeLlmServer({ kind: 'openai', models: ['m'] });
     ownFakes.push(fake);
     const config = testConfig({ SCAN_HOSTS: fake.node, NODE_TTL_SECS: '1' });
-    monitor = await startMonitor({ config, store, schedule: false, listen: false, log: () => undefined });
+    monitor = await startMonitor({ config, store, schedule: false, listen: false });
 
     await monitor.scanOnce();
     const putAt = Date.now();
@@ -195,7 +211,7 @@ describe('/health and /metrics on MONITOR_PORT', () => {
     let now = Date.now();
     store = createTestStore('memory');
     const config = testConfig({ SCAN_HOSTS: `${fakes.ollama.node},${fakes.vllm.node}`, SCAN_INTERVAL: '10' });
-    monitor = await startMonitor({ config, store, schedule: false, clock: () => now, log: () => undefined });
+    monitor = await startMonitor({ config, store, schedule: false, clock: () => now });
     const base = `http://127.0.0.1:${monitor.port}`;
 
     const starting = await fetch(`${base}/health`);
@@ -224,10 +240,20 @@ describe('/health and /metrics on MONITOR_PORT', () => {
     expect(await missing.json()).toMatchObject({ error: { type: 'not_found_error', code: 'route_not_found' } });
   });
 
+  test('binds MONITOR_HOST, not the gateway address: loopback by default', async () => {
+    store = createTestStore('memory');
+    expect(testConfig({}).monitorHost).toBe('127.0.0.1');
+    // 127.0.0.2 is loopback too: bound there, the monitor must not answer on 127.0.0.1.
+    const config = testConfig({ SCAN_HOSTS: fakes.openai.node, LOAD_BALANCER_HOST: '0.0.0.0', MONITOR_HOST: '127.0.0.2' });
+    monitor = await startMonitor({ config, store, schedule: false });
+    expect((await fetch(`http://127.0.0.2:${monitor.port}/metrics`)).status).toBe(200);
+    await expect(fetch(`http://127.0.0.1:${monitor.port}/metrics`)).rejects.toThrow();
+  });
+
   test('a scan whose writes fail is reported by /health (503) and counted, not thrown at the process', async () => {
     store = createTestStore('memory');
     await store.close(); // every write now fails
-    monitor = await startMonitor({ config: testConfig({ SCAN_HOSTS: fakes.openai.node }), store, schedule: false, log: () => undefined });
+    monitor = await startMonitor({ config: testConfig({ SCAN_HOSTS: fakes.openai.node }), store, schedule: false });
     await expect(monitor.scanOnce()).rejects.toThrow();
     const health = await fetch(`http://127.0.0.1:${monitor.port}/health`);
     expect(health.status).toBe(503);

@@ -1,13 +1,14 @@
 /**
  * The monitor as a component: scans SCAN_HOSTS × SCAN_PORTS on the SCAN_INTERVAL
  * schedule, publishes through the given StateStore, serves /health and /metrics.
- * Used standalone by main.ts and in-process by the gateway's `pnpm start`; the caller
- * owns the store (it is not closed here).
+ * Run by the cli (`pnpm start:monitor` alone, `pnpm start` beside the gateway); the caller
+ * owns the store (it is not closed here). Several monitors may share one store: the one
+ * holding the monitor lease scans, the others stand by (monitor-lease.ts).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import { createLogger, systemClock, type Clock, type Config, type StateStore } from '@ai-lb/shared';
+import { silentLogger, systemClock, type Clock, type Config, type Logger, type StateStore } from '@ai-lb/shared';
 import { expandTargets, type ScanTarget } from './scan/targets.ts';
 import { runScan, type ScanDeps, type ScanReport } from './scan/run-scan.ts';
 import { createProbeClient } from './probes/probe-client.ts';
@@ -15,6 +16,7 @@ import { createCapacityResolver } from './resolve-capacity.ts';
 import { createMonitorMetrics, type MonitorMetrics } from './metrics.ts';
 import { createScanScheduler } from './schedule.ts';
 import { createMonitorApp, type HealthReport } from './monitor-app.ts';
+import { createMonitorLeaseKeeper, monitorLeaseMs, newMonitorId, type MonitorLeaseKeeper } from './monitor-lease.ts';
 import { startLoadPolling } from './load/start-load-polling.ts';
 import type { LoadPollReport } from './load/load-poll-loop.ts';
 
@@ -24,16 +26,22 @@ export interface StartMonitorOptions {
   clock?: Clock;
   /** Serve /health and /metrics on MONITOR_PORT (default true). */
   listen?: boolean;
-  /** Scan at once and then every SCAN_INTERVAL (default true); false leaves scans to scanOnce(). */
+  /**
+   * Scan at once and then every SCAN_INTERVAL while this monitor holds the monitor lease
+   * (default true); false leaves scans to scanOnce() and takes no lease.
+   */
   schedule?: boolean;
-  log?: (line: string) => void;
+  /** Names this monitor in the lease and the scan record; host:pid:random by default. */
+  monitorId?: string;
+  log?: Logger;
 }
 
 export interface MonitorHandle {
-  /** Runs one scan now (or joins the one running) and publishes it. */
+  /** Runs one scan now (or joins the one running) and publishes it, lease or not. */
   scanOnce(): Promise<ScanReport>;
   /** Polls every known node's engine load now (or joins the round running) and publishes it. */
   pollLoadsOnce(): Promise<LoadPollReport>;
+  monitorId: string;
   stop(): Promise<void>;
   app: Express;
   /** The port /health and /metrics listen on, null when not listening. */
@@ -46,12 +54,12 @@ export interface MonitorHandle {
 export async function startMonitor(options: StartMonitorOptions): Promise<MonitorHandle> {
   const { config, store } = options;
   const clock = options.clock ?? systemClock;
-  const log = options.log ?? ((line: string) => process.stderr.write(`ai-lb monitor: ${line}\n`));
+  const log = options.log ?? silentLogger;
   const targets = expandTargets(config.scanHosts, config.scanPorts);
   const metrics = createMonitorMetrics();
   const client = createProbeClient({ timeoutMs: config.probeTimeoutMs, apiKeys: config.nodeApiKeys });
   const resolveCapacity = createCapacityResolver(config);
-  const status = createScanStatus(config, clock, log);
+  const monitorId = options.monitorId ?? newMonitorId();
 
   const scanDeps: ScanDeps = {
     client,
@@ -62,40 +70,63 @@ export async function startMonitor(options: StartMonitorOptions): Promise<Monito
     resolveCapacity,
     concurrency: config.scanConcurrency,
     ttlMs: config.nodeTtlMs,
+    keepMs: config.fleetStaleLimitMs,
+    monitorId,
   };
+  let lease: MonitorLeaseKeeper | null = null;
   const scheduler = createScanScheduler({
     intervalSecs: config.scanIntervalSecs,
     scan: () => scanAndRecord(scanDeps, status),
     onSkip: () => metrics.scansSkipped.inc(),
     onError: () => undefined, // already recorded by status.failed
+    shouldRun: () => lease?.held ?? true,
   });
+  if (options.schedule !== false) {
+    lease = createMonitorLeaseKeeper({
+      store,
+      monitorId,
+      leaseMs: monitorLeaseMs(config.scanIntervalSecs),
+      onGained: () => void scheduler.runNow().catch(() => undefined),
+      onChange: (held, holder) => {
+        metrics.leaseHeld.set(held ? 1 : 0);
+        if (held) log.info({ monitorId }, 'holding the monitor lease: scanning');
+        else log.info({ monitorId, holder: holder ?? null }, 'standing by: another monitor holds the lease');
+      },
+    });
+  }
+  const status = createScanStatus(config, clock, log, lease);
 
   const app = createMonitorApp({ registry: metrics.registry, health: status.health });
   let server: Server | null = null;
   try {
-    if (options.listen !== false) server = await listen(app, config.monitorPort, config.host);
+    if (options.listen !== false) server = await listen(app, config.monitorPort, config.monitorHost);
   } catch (error) {
     await client.close();
     throw error;
   }
-  if (options.schedule !== false) {
+  if (lease) {
     scheduler.start();
-    scheduler.runNow().catch(() => undefined);
+    await lease.start(); // the holder's first scan starts here (onGained)
   }
   const loadPolling = startLoadPolling({
     config,
     store,
     clock,
     registry: metrics.registry,
-    log: createLogger({ level: config.logLevel, base: { service: 'monitor' } }),
+    log,
     start: options.schedule !== false,
+    // Like scans, one monitor polls: the lease holder (a standby's readings would only repeat it).
+    shouldRun: () => lease?.held ?? true,
   });
 
   return {
     scanOnce: () => scheduler.runNow(),
     pollLoadsOnce: () => loadPolling.pollOnce(),
+    monitorId,
     async stop() {
       await Promise.all([scheduler.stop(), loadPolling.stop()]);
+      // After the last scan: a standby takes over at once instead of after the lease.
+      await lease?.stop();
       if (server) await closeServer(server);
       await client.close();
     },
@@ -122,9 +153,11 @@ type ScanStatus = ReturnType<typeof createScanStatus>;
 /**
  * What /health reports: 200 once a scan completed and while the last one is recent;
  * 503 before the first scan, after a failed one (the store could not be written), or
- * once the last success is older than the node TTL — by then its records have expired.
+ * once the last success is older than the node TTL — by then its records are stale.
+ * A standby (another monitor holds the lease) is 200 `standby`; one that cannot reach
+ * the store to ask for the lease is 503.
  */
-function createScanStatus(config: Config, clock: Clock, log: (line: string) => void) {
+function createScanStatus(config: Config, clock: Clock, log: Logger, lease: MonitorLeaseKeeper | null) {
   const staleAfterMs = Math.max(config.nodeTtlMs, 2 * config.scanIntervalSecs * 1000);
   let lastOk: { report: ScanReport; atMs: number } | undefined;
   let lastError: { message: string; atMs: number } | undefined;
@@ -134,17 +167,25 @@ function createScanStatus(config: Config, clock: Clock, log: (line: string) => v
     succeeded(report: ScanReport) {
       lastOk = { report, atMs: clock() };
       lastError = undefined;
-      const nodes = report.nodes.map((n) => `${n.node} (${n.kind})`).join(', ');
-      if (nodes !== lastNodes) log(`${report.targets} targets scanned in ${Math.round(report.durationMs)} ms; nodes: ${nodes || 'none'}`);
-      lastNodes = nodes;
+      // A line when the fleet changes, not one per scan.
+      const nodes = report.nodes.map((n) => ({ node: n.node, kind: n.kind }));
+      const fingerprint = JSON.stringify(nodes);
+      if (fingerprint !== lastNodes)
+        log.info({ targets: report.targets, durationMs: Math.round(report.durationMs), nodes }, 'fleet changed');
+      lastNodes = fingerprint;
     },
     failed(error: unknown) {
       const message = error instanceof Error ? error.message : String(error);
       lastError = { message, atMs: clock() };
-      log(`scan failed: ${message}`);
+      log.warn({ err: message }, 'scan failed');
     },
     health(): HealthReport {
       const now = clock();
+      if (lease && !lease.held) {
+        if (lease.lastError !== null)
+          return { healthy: false, body: { status: 'error', reason: `cannot ask for the monitor lease: ${lease.lastError}` } };
+        if (lease.holder !== null) return { healthy: true, body: { status: 'standby', holder: lease.holder } };
+      }
       if (lastError)
         return {
           healthy: false,

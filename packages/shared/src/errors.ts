@@ -15,6 +15,8 @@ export type GatewayErrorCode =
   | 'body_too_large'
   | 'unsupported_media_type'
   | 'capacity_exhausted'
+  | 'memory_budget_exhausted'
+  | 'shutting_down'
   | 'no_eligible_node'
   | 'upstream_failed'
   | 'upstream_timeout'
@@ -36,6 +38,9 @@ export const ERROR_TABLE: Record<GatewayErrorCode, { status: number; type: OpenA
   body_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   capacity_exhausted: { status: 429, type: 'rate_limit_error' },
+  // BUFFER_BUDGET_MB is in use by other requests' bodies: this one can be retried shortly.
+  memory_budget_exhausted: { status: 503, type: 'service_unavailable' },
+  shutting_down: { status: 503, type: 'service_unavailable' },
   no_eligible_node: { status: 503, type: 'service_unavailable' },
   upstream_failed: { status: 502, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'server_error' },

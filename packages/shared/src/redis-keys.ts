@@ -6,12 +6,14 @@ import type { NodeId } from './types.ts';
  *
  * | key                         | type    | TTL                                   | writer  | readers          |
  * |-----------------------------|---------|---------------------------------------|---------|------------------|
- * | node:{host:port}            | string  | nodeTtl (3 × SCAN_INTERVAL), refreshed only by a successful probe | monitor | gateway, inventory |
- * | nodes                       | zset    | member score = record expiry (ms); stale members pruned on read | monitor | gateway |
+ * | node:{host:port}            | string  | NodeState JSON + freshUntilMs + scan; PX nodeTtl (3 × SCAN_INTERVAL) + FLEET_STALE_LIMIT_SECS, refreshed only by a successful probe | monitor | gateway, inventory |
+ * | nodes                       | zset    | member score = record expiry (ms); expired members pruned on read | monitor | gateway |
+ * | scans                       | hash    | next (scan numbers), completed, completedBy, completedAt; 30 days after the last scan | monitor | gateway |
+ * | monitor-lease               | hash    | monitorId, since: the scanning monitor (its heartbeat); PX lease, renewed by its holder | monitor | monitor, gateway |
  * | slots:{host:port}           | zset    | member = lease id, score = lease expiry (ms); key PEXPIRE 2 × lease, renewed below 1.5 × lease | gateway | gateway |
  * | circuit:{host:port}         | hash    | failures, openUntil, probeUntil; 24 h after the last write | gateway | gateway |
  * | rr:{rotateKey}              | string  | round-robin counter (INCR); 24 h; rotateKey usually the model | gateway | gateway |
- * | sticky:{model}:{session}    | string  | node id; STICKY_TTL_SECS (sticky:{key} for AcquireSlotRequest.sticky.key) | gateway | gateway |
+ * | sticky:{model}:{session}    | string  | node id; STICKY_TTL_SECS (the name is AcquireSlotRequest.sticky.key) | gateway | gateway |
  * | queue:{model}               | zset    | waiting tickets in arrival order (score = Redis ms, +1 per tie); PEXPIRE 2 × ticket TTL | gateway | gateway |
  * | queue-ttl:{model}           | zset    | the same tickets, score = ticket expiry (ms): unrenewed tickets (a dead replica's) are pruned | gateway | gateway |
  * | load:{host:port}            | string  | JSON EngineLoadReading; 3 × LOAD_POLL_MS, refreshed every poll | monitor | gateway, inventory |
@@ -21,11 +23,13 @@ import type { NodeId } from './types.ts';
 export interface RedisKeys {
   node(id: NodeId): string;
   nodeIndex(): string;
+  scans(): string;
+  monitorLease(): string;
   slots(id: NodeId): string;
   circuit(id: NodeId): string;
   roundRobin(model: string): string;
-  /** With one argument, the store's key for an opaque sticky name (AcquireSlotRequest.sticky.key). */
-  sticky(model: string, sessionId?: string): string;
+  /** For AcquireSlotRequest.sticky.key (the gateway's `${model}:${sessionId}`). */
+  sticky(name: string): string;
   queue(model: string): string;
   queueExpiry(model: string): string;
   engineLoad(id: NodeId): string;
@@ -37,10 +41,12 @@ export function redisKeys(prefix: string): RedisKeys {
   return {
     node: (id) => `${prefix}node:${id}`,
     nodeIndex: () => `${prefix}nodes`,
+    scans: () => `${prefix}scans`,
+    monitorLease: () => `${prefix}monitor-lease`,
     slots: (id) => `${prefix}slots:${id}`,
     circuit: (id) => `${prefix}circuit:${id}`,
     roundRobin: (model) => `${prefix}rr:${model}`,
-    sticky: (model, sessionId) => (sessionId === undefined ? `${prefix}sticky:${model}` : `${prefix}sticky:${model}:${sessionId}`),
+    sticky: (name) => `${prefix}sticky:${name}`,
     queue: (model) => `${prefix}queue:${model}`,
     queueExpiry: (model) => `${prefix}queue-ttl:${model}`,
     engineLoad: (id) => `${prefix}load:${id}`,
@@ -53,4 +59,6 @@ export function redisKeys(prefix: string): RedisKeys {
 export const KEY_TTL_MS = {
   circuit: 24 * 3600 * 1000,
   roundRobin: 24 * 3600 * 1000,
+  /** Longer than any record lives (NODE_TTL_SECS + FLEET_STALE_LIMIT_SECS), so scan numbers never restart under a record. */
+  scans: 30 * 24 * 3600 * 1000,
 } as const;

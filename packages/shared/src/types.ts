@@ -1,3 +1,5 @@
+import type { ApiSurface } from './surfaces.ts';
+
 /** What kind of server a node is, as identified by the monitor's probes. */
 export type ServerKind = 'openai' | 'ollama' | 'llamacpp' | 'vllm' | 'lmstudio' | 'sglang';
 
@@ -34,6 +36,11 @@ export interface NodeState {
   error: string | null;
   /** The server's own queue, where it exposes one (vLLM /metrics). */
   serverLoad: { running: number; waiting: number } | null;
+  /**
+   * The API surfaces the node serves natively (see surfaces.ts). Absent in records written
+   * before the monitor learned surfaces: read it through surfacesOf(), never directly.
+   */
+  surfaces?: readonly ApiSurface[];
 }
 
 export type CircuitState = 'closed' | 'open' | 'half_open';

@@ -17,12 +17,15 @@
  * | fault-no-done                  | stream ends after finish_reason without [DONE] (non-stream: body ended by closing the connection, no length) |
  * | fault-no-finish                | stream ends cleanly after content chunks: truncated             |
  * | fault-error-first-event        | 200 stream whose first event is an error event (non-stream: 200 {"error":…}) |
+ * | fault-drip-event               | stream: one chunk, then one event that never ends, 200 bytes per ms (until the client leaves; at most 64 MiB) |
  * | fault-context-length           | 400, OpenAI code context_length_exceeded                        |
  * | fault-content-policy           | 400, OpenAI code content_policy_violation                       |
- * | fault-detail-error             | 500 {"detail":"…"} (FastAPI style)                              |
+ * | fault-detail-error             | 500 {"detail":"…"}, as FastAPI answers                          |
  * | fault-html-error               | 500 text/html page                                              |
  * | fault-status-<code>-<format>   | any status; format json | detail | html | text                  |
  * | fault-echo                     | normal answer plus `echo`: the body and headers it received     |
+ * | fault-big-<kb>                 | a valid answer of about kb KiB: stream in 1 KiB chunks written as fast as the socket takes them; non-stream one body |
+ * | fault-html-200                 | 200 text/html page for any request (a proxy's or captive portal's page) |
  *
  * Per-process switch through POST /__fake/config: {"failMode":"500"|"503"|"reset"|"hang"}
  * makes every inference request fail that way, {"failMode":"fault-<name>"} plays that fault
@@ -30,10 +33,16 @@
  * Streams send a usage chunk before [DONE] when asked (stream_options.include_usage), and
  * every answer's id names the server's pid, so a test can tell which node answered.
  * Normal models take the fast path (one prefix check), since this server is also the
- * benchmark's upstream.
+ * benchmark's upstream. A chat request that offers tools is answered with a tool call
+ * (fake-tool-call.ts); every other surface (completions, Responses, Messages, Ollama's API,
+ * rerank, score, audio, images) is answered by fake-surface-answers.ts, faults included.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FakeServerOptions, FakeServerStats } from './fake-llm-server.ts';
+import { parseRequestBody } from './fake-http.ts';
+import { answerSurface, rejectInvalid } from './fake-surface-answers.ts';
+import type { FakeEndpoint } from './fake-surfaces.ts';
+import { answerChatToolCall, chatToolCall } from './fake-tool-call.ts';
 
 interface Context {
   options: FakeServerOptions;
@@ -53,6 +62,7 @@ const STREAM_FAULTS = new Set([
   'fault-no-done',
   'fault-no-finish',
   'fault-error-first-event',
+  'fault-drip-event',
 ]);
 /** Stream faults with a non-stream variant of their own (the rest answer stream:false normally). */
 const NON_STREAM_FAULTS = new Set(['fault-stall-stream', 'fault-bad-sse', 'fault-no-done', 'fault-error-first-event']);
@@ -60,10 +70,12 @@ const USAGE = { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export async function handleInference(req: IncomingMessage, res: ServerResponse, { options, stats }: Context) {
+/** `endpoint` is the route of a real kind (fake-surfaces.ts); the fault kinds answer any POST as chat. */
+export async function handleInference(req: IncomingMessage, res: ServerResponse, { options, stats }: Context, endpoint?: FakeEndpoint) {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as InferenceBody;
+  const body = (await parseRequestBody(Buffer.concat(chunks), req.headers['content-type'])) as InferenceBody;
+  if (endpoint && rejectInvalid(endpoint, body, res)) return;
   const model = typeof body.model === 'string' ? body.model : '';
   const path = (req.url ?? '/').split('?')[0];
   stats.requests++;
@@ -82,6 +94,9 @@ export async function handleInference(req: IncomingMessage, res: ServerResponse,
 
   // failMode "fault-…" makes this server play that fault for every model (one node of several failing).
   const fault = options.failMode?.startsWith('fault-') ? options.failMode : model;
+  if (endpoint && endpoint.surface !== 'chat_completions' && endpoint.surface !== 'embeddings') {
+    return answerSurface({ endpoint, body, model, fault: surfaceFault(options.failMode, model), req, res, options, stats });
+  }
   if (options.failMode && fault === model) return failWholeServer(options.failMode, req, res);
   if (fault.startsWith('fault-') && (await answerFault(fault, model, body, req, res, stats))) return;
   answerNormally(path, model, body, res, stats, model === 'fault-echo' ? echoOf(body, req) : undefined);
@@ -91,7 +106,12 @@ function answerNormally(path: string, model: string, body: InferenceBody, res: S
   if (path.endsWith('/embeddings')) {
     sendJson(res, 200, {
       object: 'list',
-      data: [{ object: 'embedding', index: 0, embedding: embeddingOf(body) }],
+      // One vector per input, as real servers answer a list.
+      data: (Array.isArray(body.input) ? body.input : [body.input]).map((_, index) => ({
+        object: 'embedding',
+        index,
+        embedding: embeddingOf(body),
+      })),
       model,
       usage: { prompt_tokens: 3, total_tokens: 3 },
       ...(echo ? { echo } : {}),
@@ -99,6 +119,8 @@ function answerNormally(path: string, model: string, body: InferenceBody, res: S
     return;
   }
   const id = `chatcmpl-${process.pid}-${stats.requests}`;
+  const call = chatToolCall(body, `call_${process.pid}_${stats.requests}`);
+  if (call) return answerChatToolCall(res, body, call, id, model);
   if (body.stream) {
     startStream(res);
     for (const piece of ['Hello', ' from', ' fake']) res.write(sse(chunk(id, model, { content: piece }, null)));
@@ -201,6 +223,16 @@ async function answerFault(
     errorStatus(res, Number(status[1]), status[2] as ErrorFormat);
     return true;
   }
+  const bigKb = param('fault-big-');
+  if (Number.isFinite(bigKb)) {
+    await bigAnswer(res, id, model, bigKb, body.stream === true);
+    return true;
+  }
+  if (model === 'fault-html-200') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><html><head><title>Sign in</title></head><body>Sign in to the network</body></html>');
+    return true;
+  }
   if (model === 'fault-cut-stream' && !body.stream) {
     // Non-stream variant: a head and half a body, then the connection dies.
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': '200' });
@@ -218,6 +250,24 @@ async function answerFault(
     return true;
   }
   return false;
+}
+
+/** A long valid answer; a stream waits on backpressure, so a client that stops reading stops it. */
+async function bigAnswer(res: ServerResponse, id: string, model: string, kb: number, stream: boolean) {
+  const piece = 'x'.repeat(1000);
+  if (!stream) return sendJson(res, 200, completion(id, model, piece.repeat(kb)));
+  startStream(res);
+  for (let i = 0; i < kb && !res.destroyed; i++) {
+    if (!res.write(sse(chunk(id, model, { content: piece }, null)))) {
+      await new Promise<void>((resolve) => {
+        res.once('drain', resolve);
+        res.once('close', resolve);
+      });
+    }
+  }
+  if (res.destroyed) return;
+  res.write(sse(chunk(id, model, {}, 'stop')));
+  res.end('data: [DONE]\n\n');
 }
 
 /** Non-stream: the head at once, the whole body only after `ms` (a slow generation). */
@@ -244,7 +294,7 @@ async function faultyJson(model: string, id: string, req: IncomingMessage, res: 
     return void res.write('{"id":"stalled","object":"chat.completion","choices":[');
   }
   // fault-no-done: a complete body with neither Content-Length nor chunked framing; only the
-  // connection closing ends it (HTTP/1.0 style, as some minimal servers answer).
+  // connection closing ends it, as HTTP/1.0 and some minimal servers answer.
   const body = JSON.stringify(completion(id, model, 'Hello from fake'));
   req.socket.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${body}`);
 }
@@ -272,6 +322,7 @@ async function faultyStream(model: string, id: string, req: IncomingMessage, res
     return;
   }
   res.write(sse(chunk(id, model, { content: 'Hello' }, null)));
+  if (model === 'fault-drip-event') return dripEndlessEvent(res);
   if (model === 'fault-bad-sse') res.write('data: {this is not json\n\n');
   res.write(sse(chunk(id, model, { content: ' partial' }, null)));
   // Give the bytes time to travel before the socket dies, so the client sees a partial stream.
@@ -282,6 +333,27 @@ async function faultyStream(model: string, id: string, req: IncomingMessage, res
   res.write(sse(chunk(id, model, {}, 'stop')));
   if (model === 'fault-no-done') return void res.end();
   res.end('data: [DONE]\n\n');
+}
+
+/**
+ * A hostile or broken upstream: one event that never ends, written as the issue found it,
+ * 200 bytes per millisecond. Bounded (64 MiB) so a test that forgets the client cannot run
+ * it forever; it stops as soon as the client (the gateway) goes away.
+ */
+function dripEndlessEvent(res: ServerResponse): void {
+  const drip = 'x'.repeat(200);
+  let sent = 0;
+  res.write('data: {"choices":[{"index":0,"delta":{"content":"');
+  const timer = setInterval(() => {
+    if (res.destroyed || sent >= 64 * 1024 * 1024) {
+      clearInterval(timer);
+      if (!res.destroyed) res.end();
+      return;
+    }
+    res.write(drip);
+    sent += drip.length;
+  }, 1);
+  res.once('close', () => clearInterval(timer));
 }
 
 function failWholeServer(failMode: string, req: IncomingMessage, res: ServerResponse) {
@@ -343,4 +415,10 @@ function chunk(id: string, model: string, delta: object, finishReason: string | 
     model,
     choices: [{ index: 0, delta, finish_reason: finishReason }],
   };
+}
+
+/** The fault a surface request plays: failMode's ("500", "reset", "hang", "fault-…") over the model's. */
+function surfaceFault(failMode: string | null | undefined, model: string): string | null {
+  if (failMode) return failMode.startsWith('fault-') ? failMode : `fault-${failMode}`;
+  return model.startsWith('fault-') ? model : null;
 }

@@ -4,7 +4,8 @@
  * options). The monitor's probes are tested against these.
  *
  * Besides the real kinds there are fault kinds for bad-input tests; each answers EVERY
- * discovery path the same broken way, so whichever endpoint a probe tries, it meets the fault.
+ * discovery path the same broken way, so whichever endpoint a probe tries, it meets the
+ * fault — except 'slow-kind-probes', which is a working OpenAI server on /v1/models only.
  */
 import { readFileSync } from 'node:fs';
 
@@ -21,10 +22,23 @@ export type FaultFakeKind =
   /** Accepts the request and answers only after 10 minutes. */
   | 'hang'
   /** 200 with a 32 MiB body. */
-  | 'huge';
+  | 'huge'
+  /** 200, an OpenAI model list of the configured models followed by 100,000 more (compact, ~2 MB). */
+  | 'model-flood'
+  /** /v1/models answers at once like 'openai'; every other discovery path only after 10 minutes. */
+  | 'slow-kind-probes';
 export type FakeKind = ServerFakeKind | FaultFakeKind;
 
-export const FAULT_KINDS: readonly FaultFakeKind[] = ['garbage', 'invalid-json', 'bad-shape', 'http-500', 'hang', 'huge'];
+export const FAULT_KINDS: readonly FaultFakeKind[] = [
+  'garbage',
+  'invalid-json',
+  'bad-shape',
+  'http-500',
+  'hang',
+  'huge',
+  'model-flood',
+  'slow-kind-probes',
+];
 
 export interface DiscoveryResponse {
   status: number;
@@ -72,7 +86,7 @@ const tpl = {
   sglangServerInfo: readFixture<Json>('sglang-get-server-info.json'),
 };
 
-/** An OpenAI-style list whose entries are the fixture's first entry with each model's id. */
+/** An OpenAI list (object: list) whose entries are the fixture's first entry with each model's id. */
 function modelList(template: Json[], models: string[], extra: (id: string, i: number) => Json = () => ({})) {
   return { object: 'list', data: models.map((id, i) => ({ ...template[0], id, ...extra(id, i) })) };
 }
@@ -125,20 +139,36 @@ const SERVER_ROUTES: Record<ServerFakeKind, Record<string, Route>> = {
 const HUGE_BODY_BYTES = 32 * 1024 * 1024;
 let hugeBody: string | undefined;
 
-const FAULTS: Record<FaultFakeKind, Route> = {
+export const MODEL_FLOOD_COUNT = 100_000;
+const HANG_MS = 10 * 60_000;
+
+const FAULTS: Record<FaultFakeKind, (options: KindOptions, path: string) => DiscoveryResponse> = {
   garbage: () => ({ status: 200, contentType: 'text/html', body: '<html><body><h1>It works!</h1></body></html>' }),
   'invalid-json': () => ({ status: 200, contentType: 'application/json', body: '{"object":"list","data":[{"id":"trunc' }),
   'bad-shape': () => json({ object: 'list', data: 'not-a-list', models: 42 }),
   'http-500': () => json({ error: { message: 'internal error', type: 'server_error' } }, 500),
-  hang: (options) => ({ ...json(modelList(tpl.openaiModels, options.models)), delayMs: 10 * 60_000 }),
+  hang: (options) => ({ ...json(modelList(tpl.openaiModels, options.models)), delayMs: HANG_MS }),
   huge: () => {
     hugeBody ??= `{"object":"list","data":[{"id":"${'x'.repeat(HUGE_BODY_BYTES)}"}]}`;
     return { status: 200, contentType: 'application/json', body: hugeBody };
   },
+  'model-flood': ({ models }) => {
+    const flood = Array.from({ length: MODEL_FLOOD_COUNT }, (_, i) => `flood-${i}`);
+    return json({ object: 'list', data: [...models, ...flood].map((id) => ({ id })) });
+  },
+  'slow-kind-probes': (options, path) => {
+    const models = SERVER_ROUTES.openai['/v1/models'](options);
+    return path === '/v1/models' ? models : { ...models, delayMs: HANG_MS };
+  },
 };
 
+/** The GET paths a real kind answers (a POST to one of them is refused as a wrong method). */
+export function discoveryPaths(kind: FakeKind): readonly string[] {
+  return Object.keys(SERVER_ROUTES[kind as ServerFakeKind] ?? {});
+}
+
 export function discoveryResponse(kind: FakeKind, path: string, options: KindOptions): DiscoveryResponse | undefined {
-  if (kind in FAULTS) return FAULTS[kind as FaultFakeKind](options);
+  if (kind in FAULTS) return FAULTS[kind as FaultFakeKind](options, path);
   return SERVER_ROUTES[kind as ServerFakeKind]?.[path]?.(options);
 }
 

@@ -4,14 +4,16 @@
  *   node --import tsx fake-llm-server.ts --kind ollama --models llama3,qwen --slots 4
  *
  * prints {"port":N,"pid":P} on its first stdout line when it listens. What it answers on
- * discovery endpoints per server kind lives in fake-kinds.ts (recorded real shapes); how
- * it answers inference requests, including injected faults, lives in fake-inference.ts.
+ * discovery endpoints per server kind lives in fake-kinds.ts (recorded real shapes); which
+ * API routes each kind serves, and how it refuses the others, in fake-surfaces.ts; how
+ * it answers inference requests, including injected faults, in fake-inference.ts.
  * /__fake/* is its control surface for tests: stats and runtime reconfiguration.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
-import { discoveryResponse, type FakeKind } from './fake-kinds.ts';
+import { discoveryPaths, discoveryResponse, FAULT_KINDS, type FakeKind } from './fake-kinds.ts';
 import { handleInference } from './fake-inference.ts';
+import { findEndpoint, refusal } from './fake-surfaces.ts';
 
 export interface FakeServerOptions {
   kind: FakeKind;
@@ -61,17 +63,18 @@ export function createFakeLlmServer(options: FakeServerOptions) {
     stats.byPath[path] = (stats.byPath[path] ?? 0) + 1;
     try {
       if (path.startsWith('/__fake/')) return await handleControl(path, req, res);
-      if (req.method === 'POST') return await handleInference(req, res, { options, stats });
+      const endpoint = findEndpoint(options.kind, req.method, path);
+      if (endpoint) return await handleInference(req, res, { options, stats }, endpoint);
+      const faultKind = (FAULT_KINDS as readonly string[]).includes(options.kind);
+      if (req.method === 'POST' && faultKind) return await handleInference(req, res, { options, stats });
       if (req.headers.authorization) stats.discoveryAuthorizations.push(req.headers.authorization);
-      const discovery = discoveryResponse(options.kind, path, options);
-      if (discovery) {
-        if (discovery.delayMs) await new Promise((r) => setTimeout(r, discovery.delayMs)); // the 'hang' fault kind
-        res.writeHead(discovery.status, { 'content-type': discovery.contentType });
-        res.end(discovery.body);
-        return;
-      }
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: `no route ${path}`, type: 'not_found_error' } }));
+      const discovery =
+        faultKind || req.method === 'GET' || req.method === 'HEAD' ? discoveryResponse(options.kind, path, options) : undefined;
+      // A route the kind does not serve is refused the way that server refuses it (fake-surfaces.ts).
+      const answer = discovery ?? refusal(options.kind, req.method ?? 'GET', path, discoveryPaths(options.kind));
+      if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs)); // the 'hang' fault kind
+      res.writeHead(answer.status, { 'content-type': answer.contentType });
+      res.end(answer.body);
     } catch (error) {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(String(error));

@@ -1,5 +1,6 @@
 export * from './free-port.ts';
 export * from './start-redis.ts';
+export * from './start-redis-sentinel.ts';
 export * from './redis-monitor.ts';
 export * from './spawn-process.ts';
 export * from './unique-prefix.ts';
@@ -11,3 +12,5 @@ export * from './fake-engine-sim.ts';
 export * from './fake-engine-routes.ts';
 export * from './fake-engine.ts';
 export * from './start-fake-engine.ts';
+export * from './wait-until.ts';
+export * from './fake-surfaces.ts';

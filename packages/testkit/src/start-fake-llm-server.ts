@@ -7,7 +7,7 @@ const ENTRY = fileURLToPath(new URL('./fake-llm-server.ts', import.meta.url));
 
 export interface FakeLlmProcess extends SpawnedProcess<{ port: number; pid: number }> {
   port: number;
-  /** "127.0.0.1:port", the node id the monitor records for it. */
+  /** "127.0.0.1:port" (or "[::1]:port"), the node id the monitor records for it. */
   node: string;
   url: string;
   stats(): Promise<FakeServerStats>;
@@ -18,19 +18,30 @@ export interface FakeLlmProcess extends SpawnedProcess<{ port: number; pid: numb
 
 /** Starts a fake LLM server in its own process on a free loopback port. */
 export async function startFakeLlmServer(
-  options: { kind?: FakeKind; models?: string[]; slots?: number; latencyMs?: number; port?: number; headers?: string[] } = {},
+  options: {
+    kind?: FakeKind;
+    models?: string[];
+    slots?: number;
+    latencyMs?: number;
+    port?: number;
+    host?: string;
+    headers?: string[];
+  } = {},
 ): Promise<FakeLlmProcess> {
   const args = ['--kind', options.kind ?? 'openai', '--models', (options.models ?? ['fake-model']).join(',')];
   if (options.slots !== undefined) args.push('--slots', String(options.slots));
   if (options.latencyMs !== undefined) args.push('--latency-ms', String(options.latencyMs));
   if (options.port !== undefined) args.push('--port', String(options.port));
+  if (options.host !== undefined) args.push('--host', options.host);
   for (const header of options.headers ?? []) args.push('--header', header);
   const proc = await spawnTsProcess<{ port: number; pid: number }>(ENTRY, args);
-  const url = `http://127.0.0.1:${proc.ready.port}`;
+  const host = options.host ?? '127.0.0.1';
+  const node = host.includes(':') ? `[${host}]:${proc.ready.port}` : `${host}:${proc.ready.port}`;
+  const url = `http://${node}`;
   return {
     ...proc,
     port: proc.ready.port,
-    node: `127.0.0.1:${proc.ready.port}`,
+    node,
     url,
     stats: async () => (await fetch(`${url}/__fake/stats`)).json() as Promise<FakeServerStats>,
     reset: async () => void (await fetch(`${url}/__fake/reset`, { method: 'POST' })),

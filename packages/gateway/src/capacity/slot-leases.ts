@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { AcquireSlotRequest, AcquireSlotResult, AttemptOutcome, NodeId, StateStore } from '@ai-lb/shared';
-import type { AbortSignalLike } from '../http/abort-switch.ts';
-import type { AcquirePlan } from '../routing/strategies.ts';
-import { LeaseKeeper } from './lease-keeper.ts';
+import type { AcquireSlotRequest, AcquireSlotResult, AttemptOutcome, LeaseRef, NodeId, StateStore } from '@ai-lb/shared';
+import type { AbortSignalLike } from '../http/exchange.ts';
+import type { AcquirePlan } from '../routing/routing-rules.ts';
 import { SlotWaitQueue } from './wait-for-slot.ts';
 
 export interface Lease {
@@ -19,13 +18,21 @@ export interface SlotLeasesOptions {
   /** Bounds how long a half-open probe that never reports back blocks the next one. */
   probeLeaseMs: number;
   queueTimeoutMs: number;
+  /**
+   * CIRCUIT_BREAKER_THRESHOLD / _TTL. The breaker itself lives in the store, shared by every
+   * replica (a breaker per process would let N replicas each hammer a dead node N × threshold
+   * times): acquireSlot skips open circuits and hands out the single half-open probe,
+   * releaseSlot records each attempt's outcome. The gateway decides only which outcome an
+   * attempt had (classify-failure.ts).
+   */
   breaker: { threshold: number; ttlMs: number };
   clock: () => number;
   onError: (error: unknown) => void;
-  /** Live in-flight counts that acquireSlot returned (feeds the fleet cache). */
-  onInflight?: (counts: Record<NodeId, number>) => void;
-  /** A slot of ours was given back (the cache counts it down until its next refresh). */
-  onReleased?: (node: NodeId) => void;
+  /**
+   * Where in-flight counts go between fleet refreshes (the fleet cache): the live counts each
+   * acquireSlot returns, and each slot of ours given back.
+   */
+  inflightSink?: { noteInflight(counts: Record<NodeId, number>): void; noteReleased(node: NodeId): void };
   /** A request left the queue: how long it waited and how it left (the queue-wait histogram). */
   onQueueWait?: (seconds: number, result: QueueWaitResult) => void;
 }
@@ -34,7 +41,7 @@ export type QueueWaitResult = 'placed' | 'timeout' | 'aborted' | 'circuit' | 'er
 
 /**
  * Lease ids must be unique across every replica on one Redis: 72 random bits per process
- * and a counter. Cheaper per request than a randomUUID() (issue 6), and just as unique.
+ * and a counter. Cheaper per request than a randomUUID(), and just as unique.
  */
 const PROCESS_TAG = randomBytes(9).toString('base64url');
 let leaseCounter = 0;
@@ -48,7 +55,7 @@ function nextLeaseId(): string {
  * the node's circuit). Leases are renewed in the background by the LeaseKeeper.
  */
 export class SlotLeases {
-  readonly keeper: LeaseKeeper;
+  private readonly keeper: LeaseKeeper;
   readonly queue: SlotWaitQueue;
 
   constructor(
@@ -112,7 +119,7 @@ export class SlotLeases {
     const { leaseMs, probeLeaseMs } = this.options;
     const { candidates, order, rotateKey } = plan;
     const result = await this.store.acquireSlot({ candidates, order, rotateKey, leaseId, leaseMs, probeLeaseMs, sticky, queue });
-    this.options.onInflight?.(result.inflight);
+    this.options.inflightSink?.noteInflight(result.inflight);
     return result;
   }
 
@@ -140,7 +147,7 @@ export class SlotLeases {
   /** Frees the slot and records the outcome; a store error is logged, the lease then expires by itself. */
   async release(lease: Lease, outcome: AttemptOutcome): Promise<void> {
     this.keeper.remove(lease.leaseId);
-    this.options.onReleased?.(lease.node);
+    this.options.inflightSink?.noteReleased(lease.node);
     try {
       await this.store.releaseSlot({
         node: lease.node,
@@ -151,6 +158,53 @@ export class SlotLeases {
       });
     } catch (error) {
       this.options.onError(error);
+    }
+  }
+}
+
+/**
+ * Keeps this process's slot leases alive: one renewLeases batch for all of them every
+ * leaseMs/3, so a long stream keeps its slot while a dead replica's slots expire within
+ * SLOT_LEASE_SECS. One timer per process, not one per request.
+ */
+class LeaseKeeper {
+  private readonly held = new Map<string, LeaseRef>();
+  private timer: NodeJS.Timeout | undefined;
+  private renewing = false;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly leaseMs: number,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.renew(), Math.max(20, Math.floor(this.leaseMs / 3)));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  add(lease: LeaseRef): void {
+    this.held.set(lease.leaseId, lease);
+  }
+
+  remove(leaseId: string): void {
+    this.held.delete(leaseId);
+  }
+
+  async renew(): Promise<void> {
+    // A slow store must not stack renewals on top of each other.
+    if (this.held.size === 0 || this.renewing) return;
+    this.renewing = true;
+    try {
+      await this.store.renewLeases([...this.held.values()], this.leaseMs);
+    } catch (error) {
+      this.onError(error);
+    } finally {
+      this.renewing = false;
     }
   }
 }

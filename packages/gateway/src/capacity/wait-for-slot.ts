@@ -1,5 +1,5 @@
 import type { AcquireSlotResult, NodeId, StateStore } from '@ai-lb/shared';
-import type { AbortSignalLike } from '../http/abort-switch.ts';
+import type { AbortSignalLike } from '../http/exchange.ts';
 
 /** How often waiters retry when no slot-freed message arrives (a missed one, another replica's expiry). */
 const POLL_MS = 25;

@@ -32,7 +32,7 @@ describe('classifyError', () => {
   });
 
   test('decides by code, never by message', () => {
-    expect(classifyError(new Error('ECONNREFUSED timeout socket'))).toMatchObject({ retry: false, reason: 'unknown' });
+    expect(classifyError(new Error('ECONNREFUSED timeout socket'))).toMatchObject({ retry: false, reason: 'unknown', outcome: 'neutral' });
   });
 });
 

@@ -1,8 +1,8 @@
 import type { AttemptOutcome } from '@ai-lb/shared';
 
 /**
- * The one place that decides what a failed attempt means (STYLE: by code or status, never
- * by message text).
+ * The one place that decides what a failed attempt means: by code or status, never by
+ * message text.
  *
  * Retryable: the node could not give an answer, another node may. Connection-level errors
  * (refused, reset, unreachable, DNS), timeouts, 5xx and 429. A request is never retried
@@ -65,6 +65,10 @@ export type FailureReason =
   | 'incomplete_stream'
   | 'bad_response'
   | 'client_abort'
+  | 'client_stalled'
+  | 'too_large'
+  | 'over_budget'
+  | 'shutdown'
   | 'caller_fault'
   | 'other_4xx'
   | 'unknown';
@@ -82,19 +86,34 @@ const CODE_REASONS: Record<string, FailureReason> = {
   AI_LB_BAD_RESPONSE: 'bad_response',
 };
 
+/**
+ * What went wrong on the gateway's or the client's side of an attempt: neutral for the node,
+ * and not retried (another node would meet the same client, the same answer size, the same
+ * full budget).
+ */
+const NEUTRAL_CODES: Record<string, FailureReason> = {
+  AI_LB_CLIENT_ABORT: 'client_abort',
+  AI_LB_CLIENT_STALLED: 'client_stalled',
+  AI_LB_ANSWER_TOO_LARGE: 'too_large',
+  AI_LB_OVER_BUDGET: 'over_budget',
+  AI_LB_SHUTDOWN: 'shutdown',
+};
+
 /** A thrown error (network, timeout, stream check). */
 export function classifyError(error: unknown): FailureClass {
   const code = (error as { code?: unknown } | null)?.code;
-  if (code === 'AI_LB_CLIENT_ABORT') return { retry: false, timedOut: false, outcome: 'neutral', reason: 'client_abort' };
+  if (typeof code === 'string' && code in NEUTRAL_CODES)
+    return { retry: false, timedOut: false, outcome: 'neutral', reason: NEUTRAL_CODES[code] };
   if (typeof code === 'string' && TIMEOUT_CODES.has(code)) {
     return { retry: true, timedOut: true, outcome: 'failure', reason: 'timeout' };
   }
   if (typeof code === 'string' && RETRYABLE_NETWORK_CODES.has(code)) {
     return { retry: true, timedOut: false, outcome: 'failure', reason: CODE_REASONS[code] ?? 'network' };
   }
-  // Unknown errors are treated as the node's fault but not retried: retrying a bug of ours
-  // on every node would only multiply it.
-  return { retry: false, timedOut: false, outcome: 'failure', reason: 'unknown' };
+  // Anything else was thrown by the gateway itself (a bug of ours, or a response it could
+  // not write): never the node's fault, so neutral for its circuit, and not retried —
+  // retrying a bug on every node would only multiply it.
+  return { retry: false, timedOut: false, outcome: 'neutral', reason: 'unknown' };
 }
 
 /** An upstream answer with a status other than 2xx. */

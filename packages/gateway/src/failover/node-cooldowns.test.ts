@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { MAX_COOLDOWN_MS, NodeCooldowns } from './node-cooldowns.ts';
+import { MAX_COOLDOWN_MS, NodeCooldowns } from './with-failover.ts';
 
 test('a cooling node is left out until its time, unless every node is cooling; long waits are capped', () => {
   let now = 1000;

@@ -108,8 +108,22 @@ describe('withFailover', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
 
     const skipped = run(['a'], () => failed(429, 60_000));
-    expect(await errorOf(skipped.promise)).toMatchObject({ status: 502 });
+    const busy = await errorOf(skipped.promise);
+    expect(busy).toMatchObject({ status: 429 });
+    expect(busy.headers).toMatchObject({ 'retry-after': '60', 'x-capacity-state': 'full', 'x-attempts': '1' });
     expect(skipped.visited).toEqual(['a']);
+  });
+
+  test('every node busy (429): 429 with the soonest Retry-After they gave, else RETRY_AFTER_SECS; a mix is a 502', async () => {
+    const busy = run(['a', 'b', 'c'], (node) => failed(429, node === 'b' ? 4_200 : node === 'a' ? 9_000 : null));
+    const error = await errorOf(busy.promise);
+    expect(error.status).toBe(429);
+    expect(error.headers['retry-after']).toBe('5');
+    expect(error.message).toMatch(/answered 429/);
+    const bare = run(['a', 'b', 'c'], () => failed(429));
+    expect((await errorOf(bare.promise)).headers['retry-after']).toBe('2');
+    const mixed = run(['a', 'b', 'c'], (node) => (node === 'b' ? failed(500) : failed(429)));
+    expect((await errorOf(mixed.promise)).status).toBe(502);
   });
 
   test('no slot at all: 429 with Retry-After and x-capacity-state; open circuits: 503', async () => {

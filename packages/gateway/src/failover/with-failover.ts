@@ -1,5 +1,5 @@
 import { GatewayError, type NodeId } from '@ai-lb/shared';
-import type { AbortSignalLike } from '../http/abort-switch.ts';
+import type { AbortSignalLike } from '../http/exchange.ts';
 import type { Lease, Placement } from '../capacity/slot-leases.ts';
 import type { FailureClass } from './classify-failure.ts';
 
@@ -48,14 +48,15 @@ export interface FailoverOutcome {
 }
 
 /**
- * SPEC "Routing, failover": tries the request on up to 1 + MAX_RETRIES attempts. Never the
+ * Tries the request on up to 1 + MAX_RETRIES attempts. Never the
  * same node twice in a row unless it is the only one (then with a jittered backoff, so
  * never a tight loop); never again a node that timed out in this request; a node's
  * Retry-After is honoured, and a node asking for longer than the remaining budget is
  * skipped for the rest of the request. A 429 without Retry-After still earns the node a
  * jittered backoff before it is asked again (two nodes both answering 429 must not be
- * alternated in a tight loop). When nothing answered: 504 if every attempt timed out, else
- * 502 naming the model, the attempts and the nodes tried.
+ * alternated in a tight loop). When nothing answered: 429 with the soonest Retry-After the
+ * nodes gave if every one answered 429, 504 if every attempt timed out, else 502 naming the
+ * model, the attempts and the nodes tried.
  */
 export async function withFailover(options: FailoverOptions): Promise<FailoverOutcome> {
   const { clock } = options;
@@ -66,6 +67,8 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
   let previous: NodeId | null = null;
   let lastFailure: Extract<AttemptResult, { kind: 'failed' }> | null = null;
   let allTimedOut = true;
+  let allBusy = true;
+  let soonestRetryAfterMs: number | null = null;
 
   for (let index = 0; index <= options.maxRetries; index++) {
     const allowed = await nextAllowed(options, { tried, excluded, notBefore, previous, deadline });
@@ -88,6 +91,8 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
     lastFailure = result;
     previous = node;
     allTimedOut &&= result.failure.timedOut;
+    allBusy &&= result.failure.reason === 'status_429';
+    if (result.retryAfterMs !== null) soonestRetryAfterMs = Math.min(soonestRetryAfterMs ?? Infinity, result.retryAfterMs);
     if (!result.failure.retry) break;
     if (result.failure.timedOut) excluded.add(node);
     if (result.retryAfterMs !== null) options.onRetryAfter?.(node, clock() + result.retryAfterMs);
@@ -95,6 +100,11 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
     if (waitMs === null) notBefore.delete(node);
     else if (clock() + waitMs > deadline) excluded.add(node);
     else notBefore.set(node, clock() + waitMs);
+  }
+  if (tried.length > 0 && allBusy) {
+    // Every node said "busy": the client should back off as the nodes asked, not retry at once.
+    const retryAfterSecs = soonestRetryAfterMs === null ? options.retryAfterSecs : Math.max(1, Math.ceil(soonestRetryAfterMs / 1000));
+    throw busyError(options.model, tried, retryAfterSecs);
   }
   throw exhaustedError(options.model, tried, lastFailure, allTimedOut);
 }
@@ -161,6 +171,13 @@ function rejectionError(model: string, reason: 'capacity' | 'circuit', retryAfte
   });
 }
 
+function busyError(model: string, tried: readonly NodeId[], retryAfterSecs: number): GatewayError {
+  const nodes = [...new Set(tried)].join(', ');
+  return new GatewayError('capacity_exhausted', `every node serving model '${model}' answered 429 (busy): ${nodes}; retry later`, {
+    headers: { 'retry-after': String(retryAfterSecs), 'x-capacity-state': 'full', 'x-attempts': String(tried.length) },
+  });
+}
+
 function exhaustedError(
   model: string,
   tried: NodeId[],
@@ -175,4 +192,34 @@ function exhaustedError(
     return new GatewayError('upstream_timeout', `${what} all timed out; last: ${last?.message ?? 'timeout'}`, { headers });
   }
   return new GatewayError('upstream_failed', `${what} failed; last error: ${last?.message ?? 'unknown'}`, { headers });
+}
+
+/** A Retry-After longer than this is capped: one odd header must not bench a node for hours. */
+export const MAX_COOLDOWN_MS = 60_000;
+
+/**
+ * Retry-After across requests: a node that answered 429 with Retry-After is left out of
+ * new requests' candidates until that time (SPEC: "an upstream Retry-After is honoured"),
+ * not just within the request that got it. Per gateway process, in memory: a hint, not a
+ * contract — the breaker in the state store is what replicas share. Reads are one Map
+ * lookup on the hot path, and only while some node is cooling down.
+ */
+export class NodeCooldowns {
+  private readonly until = new Map<NodeId, number>();
+
+  constructor(private readonly clock: () => number) {}
+
+  note(node: NodeId, untilMs: number): void {
+    const capped = Math.min(untilMs, this.clock() + MAX_COOLDOWN_MS);
+    if (capped > (this.until.get(node) ?? 0)) this.until.set(node, capped);
+  }
+
+  /** The candidates not cooling down, or all of them when every one is (their 429s then speak for themselves). */
+  filter<T extends { node: NodeId }>(candidates: T[]): T[] {
+    if (this.until.size === 0) return candidates;
+    const now = this.clock();
+    for (const [node, until] of this.until) if (until <= now) this.until.delete(node);
+    const ready = candidates.filter((c) => !this.until.has(c.node));
+    return ready.length > 0 ? ready : candidates;
+  }
 }

@@ -15,10 +15,18 @@ export type AttemptErrorCode =
   | 'AI_LB_ERROR_EVENT'
   /** The upstream ended before sending one event, or mid-answer without finish_reason/[DONE]. */
   | 'AI_LB_INCOMPLETE_STREAM'
-  /** A response the gateway cannot pass on (event-stream for stream:false, oversized body). */
+  /** A response the gateway cannot pass on (event-stream for stream:false, HTML for JSON, …). */
   | 'AI_LB_BAD_RESPONSE'
+  /** An answer over the gateway's size limit: not an LLM answer, and no node's fault to count. */
+  | 'AI_LB_ANSWER_TOO_LARGE'
+  /** BUFFER_BUDGET_MB was in use by other bodies when this answer arrived. */
+  | 'AI_LB_OVER_BUDGET'
+  /** The client stopped reading for CLIENT_WRITE_TIMEOUT_SECS: its own fault, not the node's. */
+  | 'AI_LB_CLIENT_STALLED'
   /** The client went away. */
-  | 'AI_LB_CLIENT_ABORT';
+  | 'AI_LB_CLIENT_ABORT'
+  /** The gateway is stopping and the request ran past SHUTDOWN_GRACE_SECS. */
+  | 'AI_LB_SHUTDOWN';
 
 export class AttemptError extends Error {
   readonly code: AttemptErrorCode;

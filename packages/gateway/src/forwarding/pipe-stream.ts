@@ -1,12 +1,13 @@
-import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AttemptOutcome } from '@ai-lb/shared';
-import type { AttemptAbort } from './attempt-abort.ts';
+import type { AttemptAbort } from './upstream-request.ts';
 import { AttemptError } from './attempt-error.ts';
-import { inspectSseEvent, sseErrorEvent, SseEventSplitter } from './sse-events.ts';
+import type { Exchange } from '../http/exchange.ts';
+import { inspectSseEvent, SseEventSplitter } from './sse-events.ts';
 
 export interface PipeStreamOptions {
-  res: ServerResponse;
+  /** The client's side: the response written to, and where a broken stream is noted. */
+  exchange: Exchange;
   upstream: Dispatcher.ResponseData;
   abort: AttemptAbort;
   /** FIRST_TOKEN_TIMEOUT_SECS in ms; 0 = off (then the idle bound covers the first event too). */
@@ -32,14 +33,6 @@ export type PipeStreamResult =
  */
 export function pipeStream(options: PipeStreamOptions): Promise<PipeStreamResult> {
   return new StreamPipe(options).run();
-}
-
-/** Responses whose stream ended with an error (ours or the upstream's): a 200, yet no completion. */
-const brokenStreams = new WeakSet<ServerResponse>();
-
-/** For metrics: this 200 stream broke after it started, so it must not count as answered. */
-export function endedWithError(res: ServerResponse): boolean {
-  return brokenStreams.has(res);
 }
 
 class StreamPipe {
@@ -88,11 +81,18 @@ class StreamPipe {
       return this.failBeforeCommit(new AttemptError('AI_LB_INCOMPLETE_STREAM', 'the upstream ended the stream without an event'));
     }
     if (this.finished || this.upstreamReportedError) {
-      if (this.upstreamReportedError) brokenStreams.add(this.options.res);
-      this.options.res.end();
+      // An error the upstream reported in-band went to the client as it came: a 200, yet no answer.
+      if (this.upstreamReportedError) this.options.exchange.streamBroken = true;
+      this.options.exchange.res.end();
       return this.settle({ committed: true, outcome: this.upstreamReportedError ? 'failure' : 'success' });
     }
     this.endWithError(new AttemptError('AI_LB_INCOMPLETE_STREAM', 'the upstream ended the stream before the answer was complete'));
+  };
+
+  private readonly onDrain = (): void => {
+    const idleMs = this.options.streamIdleTimeoutMs;
+    this.options.abort.arm(idleMs, 'AI_LB_STREAM_IDLE_TIMEOUT', `stream idle for ${idleMs} ms`);
+    this.options.upstream.body.resume();
   };
 
   private readonly onError = (error: unknown): void => {
@@ -104,7 +104,8 @@ class StreamPipe {
 
   /** Writes what is forwardable of these events; commits the response on the first. */
   private forward(events: string[]): void {
-    const { abort, res, upstream } = this.options;
+    const { abort, upstream } = this.options;
+    const { res } = this.options.exchange;
     const out = this.select(events);
     if (out instanceof AttemptError) return this.failBeforeCommit(out);
     if (out === '') {
@@ -121,8 +122,12 @@ class StreamPipe {
       abort.refresh();
     }
     if (!res.write(out)) {
+      // The client is not reading: stop reading the upstream too, and time the client on its
+      // own bound. The node's idle timer must not run meanwhile: the node is not what is slow.
       upstream.body.pause();
-      res.once('drain', () => upstream.body.resume());
+      const writeMs = this.options.exchange.limits.clientWriteTimeoutMs;
+      abort.arm(writeMs, 'AI_LB_CLIENT_STALLED', `the client read nothing for ${writeMs} ms`);
+      res.once('drain', this.onDrain);
     }
   }
 
@@ -154,15 +159,18 @@ class StreamPipe {
   }
 
   private endWithError(error: unknown): void {
-    const { res } = this.options;
-    const clientGone = (error as { code?: unknown })?.code === 'AI_LB_CLIENT_ABORT';
-    if (!clientGone && !res.destroyed) {
-      brokenStreams.add(res);
-      res.end(sseErrorEvent(`upstream stream failed: ${(error as Error)?.message ?? String(error)}`, 'upstream_stream_error'));
+    const { exchange } = this.options;
+    const code = (error as { code?: unknown })?.code;
+    // A client that left or stopped reading gets no error event (it would not read it either).
+    const clientGone = code === 'AI_LB_CLIENT_ABORT' || code === 'AI_LB_CLIENT_STALLED';
+    if (code === 'AI_LB_SHUTDOWN' && !exchange.res.destroyed) {
+      exchange.endStreamWithError((error as Error).message, 'gateway_shutdown');
+    } else if (!clientGone && !exchange.res.destroyed) {
+      exchange.endStreamWithError(`upstream stream failed: ${(error as Error)?.message ?? String(error)}`, 'upstream_stream_error');
     } else {
-      res.destroy();
+      exchange.res.destroy();
     }
-    this.settle({ committed: true, outcome: clientGone ? 'neutral' : 'failure', error });
+    this.settle({ committed: true, outcome: clientGone || code === 'AI_LB_SHUTDOWN' ? 'neutral' : 'failure', error });
   }
 
   private settle(result: PipeStreamResult): void {

@@ -1,52 +1,51 @@
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
-import { GATEWAY_MARK_HEADER } from '@ai-lb/shared';
-import type { AbortSignalLike } from '../http/abort-switch.ts';
-import type { Lease } from '../capacity/slot-leases.ts';
+import type { ByteBudget, Clock, Config, Logger, NodeId } from '@ai-lb/shared';
+import type { Lease, SlotLeases } from '../capacity/slot-leases.ts';
 import { classifyError, classifyStatus, parseRetryAfterMs, type FailureReason } from '../failover/classify-failure.ts';
 import type { AttemptResult } from '../failover/with-failover.ts';
-import type { GatewayContext } from '../gateway-context.ts';
-import { AttemptAbort } from './attempt-abort.ts';
+import { budgetExhausted, headerSafe, shuttingDown, type Exchange } from '../http/exchange.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import type { FleetCache, UpstreamPools } from '../routing/fleet-cache.ts';
 import { AttemptError } from './attempt-error.ts';
-import { checkJsonAnswer } from './check-json-answer.ts';
-import { fetchWhole } from './fetch-whole.ts';
-import { readBodyLimited, sendUpstream, upstreamHeaders } from './forward.ts';
 import { pipeStream } from './pipe-stream.ts';
-import { redactSecrets, secretsOf } from './redact-secrets.ts';
+import { redactSecrets } from './redact-secrets.ts';
 import { normalizeUpstreamError } from './upstream-error-body.ts';
+import { AttemptAbort, checkJsonAnswer, fetchWhole, readBodyLimited, sendUpstream, upstreamHeaders } from './upstream-request.ts';
 
 /** One request as it goes through attempts: parsed once, sent as the same bytes each time. */
 export interface InferenceRequest {
-  route: 'chat' | 'embeddings';
+  exchange: Exchange;
   /** Upstream path, e.g. /v1/chat/completions. */
-  path: string;
+  upstreamPath: string;
   model: string;
   stream: boolean;
-  /** The body with `model` rewritten, serialised once. */
+  /** The body as it goes upstream (the client's bytes, `model` resolved). */
   payload: Buffer;
-  requestId: string;
-  clientHeaders: IncomingHttpHeaders;
-  res: ServerResponse;
-  /** Fires when the client goes away. */
-  clientSignal: AbortSignalLike;
-  /** performance.now() at arrival. */
-  startedAt: number;
-  /** Filled in when the response head goes out (metrics read it when the request ends). */
-  trace: ResponseTrace;
+}
+
+/** What an attempt uses, and nothing more. */
+export interface AttemptDeps {
+  pools: Pick<UpstreamPools, 'get'>;
+  fleet: Pick<FleetCache, 'node' | 'recordLatency'>;
+  leases: Pick<SlotLeases, 'release'>;
+  metrics: Pick<GatewayMetrics, 'inflight' | 'upstreamFailures' | 'droppedSseEvents' | 'streamTtfb'>;
+  log: Logger;
+  clock: Clock;
+  timeouts: Pick<Config, 'requestTimeoutMs' | 'firstTokenTimeoutMs' | 'streamIdleTimeoutMs'>;
+  /** NODE_API_KEYS. */
+  nodeApiKeys: ReadonlyMap<NodeId, string>;
+  /** Every configured key: cut out of upstream error bodies before anyone sees them. */
+  secrets: readonly string[];
+  /** BUFFER_BUDGET_MB: answers read whole count against it until the client has them. */
+  budget: ByteBudget;
 }
 
 /**
- * What the response says about the request, kept beside it rather than read back with
- * res.getHeader: the head is written in one writeHead call (see routedHead).
+ * Bigger non-stream answers than this are not an LLM answer (the largest real ones are
+ * embedding batches of a few MiB); refusing them guards the gateway's memory.
  */
-export interface ResponseTrace {
-  model: string | null;
-  node: string | null;
-  eventStream: boolean;
-}
-
-/** Bigger non-stream answers than this are not an LLM answer; guards the gateway's memory. */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 
@@ -57,30 +56,29 @@ const MAX_ERROR_BODY_BYTES = 1024 * 1024;
  * response has ended on success.
  */
 export async function runAttempt(
-  ctx: GatewayContext,
+  deps: AttemptDeps,
   request: InferenceRequest,
   lease: Lease,
   attemptNumber: number,
 ): Promise<AttemptResult> {
-  const node = ctx.fleet.node(lease.node);
-  const abort = new AttemptAbort(request.clientSignal);
-  const attempt: Attempt = { ctx, request, lease, number: attemptNumber, abort };
-  const gauge = ctx.metrics.inflight.labels({ node: lease.node });
+  const { exchange } = request;
+  const node = deps.fleet.node(lease.node);
+  const abort = new AttemptAbort(exchange.clientGone);
+  const attempt: Attempt = { deps, request, lease, abort };
+  exchange.attempts = attemptNumber;
+  const gauge = deps.metrics.inflight.labels({ node: lease.node });
   gauge.value++;
   let upstream: Dispatcher.ResponseData | undefined;
   try {
     if (node === undefined) throw new AttemptError('AI_LB_BAD_RESPONSE', `node ${lease.node} left the fleet`);
-    const { requestTimeoutMs } = ctx.config;
+    const { requestTimeoutMs } = deps.timeouts;
     abort.arm(requestTimeoutMs, 'AI_LB_HEADERS_TIMEOUT', `no response head within ${requestTimeoutMs} ms`);
-    const headers = upstreamHeaders(request.clientHeaders, lease.node, request.requestId, {
-      nodeApiKeys: ctx.config.nodeApiKeys,
-      gatewayKeysSet: ctx.config.gatewayApiKeys.length > 0,
-    });
+    const headers = upstreamHeaders(exchange.req.headers, lease.node, exchange.requestId, deps.nodeApiKeys);
     const sentAt = performance.now();
-    const pool = ctx.pools.get(node);
+    const pool = deps.pools.get(node);
     if (!request.stream) return await answerWhole(attempt, { pool, headers, sentAt });
-    upstream = await sendUpstream(pool, { path: request.path, body: request.payload, headers }, abort);
-    ctx.fleet.recordLatency(lease.node, performance.now() - sentAt);
+    upstream = await sendUpstream(pool, { path: request.upstreamPath, body: request.payload, headers }, abort);
+    deps.fleet.recordLatency(lease.node, performance.now() - sentAt);
     if (upstream.statusCode < 200 || upstream.statusCode > 299) {
       return await answerErrorStatus(attempt, upstream);
     }
@@ -92,8 +90,11 @@ export async function runAttempt(
     // Whatever is left of the upstream answer is not wanted: free the connection.
     if (upstream !== undefined && !upstream.body.destroyed) upstream.body.destroy();
     const failure = classifyError(error);
-    await ctx.leases.release(lease, failure.outcome);
+    await deps.leases.release(lease, failure.outcome);
     if (failure.reason === 'client_abort') return { kind: 'aborted' };
+    // The gateway's own memory is full: the client is told to come back, no node is blamed.
+    if (failure.reason === 'over_budget') throw budgetExhausted();
+    if (failure.reason === 'shutdown') throw shuttingDown();
     const message = `${lease.node}: ${describe(error)}`;
     noteFailure(attempt, failure.reason, message);
     return { kind: 'failed', failure, message, retryAfterMs: null };
@@ -105,32 +106,31 @@ export async function runAttempt(
 
 /** One attempt of one request on one node: what every step below needs, built once. */
 interface Attempt {
-  ctx: GatewayContext;
+  deps: AttemptDeps;
   request: InferenceRequest;
   lease: Lease;
-  /** 1 for the first attempt; sent as x-attempts. */
-  number: number;
   abort: AttemptAbort;
 }
 
 /**
  * stream:false: the answer is read whole before anything is sent (so a body that breaks
- * half-way can still fail over), through a bare dispatch handler (fetch-whole.ts).
+ * half-way can still fail over), through a bare dispatch handler (fetchWhole).
  */
 async function answerWhole(
   attempt: Attempt,
   send: { pool: Dispatcher; headers: Record<string, string>; sentAt: number },
 ): Promise<AttemptResult> {
-  const { ctx, request, lease, abort } = attempt;
-  const { requestTimeoutMs } = ctx.config;
+  const { deps, request, lease, abort } = attempt;
+  const { requestTimeoutMs } = deps.timeouts;
   const whole = await fetchWhole(
     send.pool,
     {
-      path: request.path,
+      path: request.upstreamPath,
       body: request.payload,
       headers: send.headers,
+      budget: deps.budget,
       onHead: (status, headers) => {
-        ctx.fleet.recordLatency(lease.node, performance.now() - send.sentAt);
+        deps.fleet.recordLatency(lease.node, performance.now() - send.sentAt);
         if (status < 200 || status > 299) {
           abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${requestTimeoutMs} ms`);
           return MAX_ERROR_BODY_BYTES;
@@ -146,17 +146,32 @@ async function answerWhole(
   );
   abort.disarm();
   const { statusCode, headers, body } = whole;
+  request.exchange.holdUntilClosed(whole.release);
   if (statusCode < 200 || statusCode > 299) {
     return answerErrorBody(attempt, { statusCode, headers, received: body ?? Buffer.alloc(0) });
   }
-  if (body === null) throw new AttemptError('AI_LB_BAD_RESPONSE', `the upstream answer exceeded ${MAX_RESPONSE_BYTES} bytes`);
+  if (body === null) throw answerTooLarge();
   return sendJsonAnswer(attempt, statusCode, header(headers['content-type']) ?? 'application/json', body);
 }
 
+function answerTooLarge(): AttemptError {
+  return new AttemptError('AI_LB_ANSWER_TOO_LARGE', `the upstream answer exceeded ${MAX_RESPONSE_BYTES} bytes`);
+}
+
+/** An answer read whole: its bytes, held (against the budget) until the client has them. */
+async function readWhole(attempt: Attempt, upstream: Dispatcher.ResponseData, maxBytes: number): Promise<Buffer | null> {
+  const read = await readBodyLimited(upstream.body, maxBytes, attempt.deps.budget);
+  if (read.kind === 'over_budget') throw new AttemptError('AI_LB_OVER_BUDGET', 'the gateway holds BUFFER_BUDGET_MB of bodies already');
+  if (read.kind === 'too_large') return null;
+  attempt.request.exchange.holdUntilClosed(read.release);
+  return read.body;
+}
+
 async function answerErrorStatus(attempt: Attempt, upstream: Dispatcher.ResponseData): Promise<AttemptResult> {
-  const { ctx, abort } = attempt;
-  abort.arm(ctx.config.requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${ctx.config.requestTimeoutMs} ms`);
-  const received = (await readBodyLimited(upstream.body, MAX_ERROR_BODY_BYTES)) ?? Buffer.alloc(0);
+  const { deps, abort } = attempt;
+  const { requestTimeoutMs } = deps.timeouts;
+  abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${requestTimeoutMs} ms`);
+  const received = (await readWhole(attempt, upstream, MAX_ERROR_BODY_BYTES)) ?? Buffer.alloc(0);
   abort.disarm();
   return answerErrorBody(attempt, { statusCode: upstream.statusCode, headers: upstream.headers, received });
 }
@@ -166,102 +181,103 @@ async function answerErrorBody(
   attempt: Attempt,
   upstream: { statusCode: number; headers: IncomingHttpHeaders; received: Buffer },
 ): Promise<AttemptResult> {
-  const { ctx, lease } = attempt;
+  const { deps, lease } = attempt;
   const status = upstream.statusCode;
-  const raw = redactSecrets(upstream.received, secretsOf(ctx.config.nodeApiKeys, ctx.config.gatewayApiKeys));
+  const raw = redactSecrets(upstream.received, deps.secrets);
   const failure = classifyStatus(status);
   const { body, message } = normalizeUpstreamError(status, header(upstream.headers['content-type']), raw);
   if (failure.retry) {
-    await ctx.leases.release(lease, failure.outcome);
-    const retryAfterMs = parseRetryAfterMs(upstream.headers['retry-after'], ctx.clock());
+    await deps.leases.release(lease, failure.outcome);
+    const retryAfterMs = parseRetryAfterMs(upstream.headers['retry-after'], deps.clock());
     const described = `${lease.node} answered HTTP ${status}: ${message}`;
     noteFailure(attempt, failure.reason, described);
     return { kind: 'failed', failure, message: described, retryAfterMs };
   }
   // The caller's fault: every node would say the same. Pass it on, status and body intact.
   sendRouted(attempt, status, 'application/json', body);
-  void ctx.leases.release(lease, failure.outcome);
+  void deps.leases.release(lease, failure.outcome);
   return { kind: 'answered' };
 }
 
 /** stream:true answered with JSON (the upstream's choice): read whole, checked, sent. */
 async function answerJson(attempt: Attempt, upstream: Dispatcher.ResponseData): Promise<AttemptResult> {
-  const { ctx, abort } = attempt;
+  const { deps, abort } = attempt;
+  const { requestTimeoutMs } = deps.timeouts;
   const contentType = header(upstream.headers['content-type']) ?? 'application/json';
-  abort.arm(ctx.config.requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `response body not complete within ${ctx.config.requestTimeoutMs} ms`);
-  const body = await readBodyLimited(upstream.body, MAX_RESPONSE_BYTES);
+  abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `response body not complete within ${requestTimeoutMs} ms`);
+  const body = await readWhole(attempt, upstream, MAX_RESPONSE_BYTES);
   abort.disarm();
-  if (body === null) throw new AttemptError('AI_LB_BAD_RESPONSE', `the upstream answer exceeded ${MAX_RESPONSE_BYTES} bytes`);
+  if (body === null) throw answerTooLarge();
   return sendJsonAnswer(attempt, upstream.statusCode, contentType, body);
 }
 
 function sendJsonAnswer(attempt: Attempt, status: number, contentType: string, body: Buffer): AttemptResult {
-  // Only JSON is checked: another content type for stream:false is the upstream's choice to make.
-  const invalid = /json/i.test(contentType) ? checkJsonAnswer(body) : null;
+  // A JSON API answered with an HTML page or plain text is a proxy's error page or a
+  // misconfigured server, not an answer: fail over like any unusable answer.
+  if (!/json/i.test(contentType)) {
+    throw new AttemptError('AI_LB_BAD_RESPONSE', `the upstream answered 200 with ${contentType.slice(0, 60)}, not JSON`);
+  }
+  const invalid = checkJsonAnswer(body);
   if (invalid !== null) throw invalid;
   sendRouted(attempt, status, contentType, body);
-  void attempt.ctx.leases.release(attempt.lease, 'success');
+  void attempt.deps.leases.release(attempt.lease, 'success');
   return { kind: 'answered' };
 }
 
 async function answerStream(attempt: Attempt, upstream: Dispatcher.ResponseData): Promise<AttemptResult> {
-  const { ctx, request, lease, abort } = attempt;
-  const { res } = request;
+  const { deps, request, lease, abort } = attempt;
+  const { exchange } = request;
   const result = await pipeStream({
-    res,
+    exchange,
     upstream,
     abort,
-    firstTokenTimeoutMs: ctx.config.firstTokenTimeoutMs,
-    streamIdleTimeoutMs: ctx.config.streamIdleTimeoutMs,
+    firstTokenTimeoutMs: deps.timeouts.firstTokenTimeoutMs,
+    streamIdleTimeoutMs: deps.timeouts.streamIdleTimeoutMs,
     commit: () => {
-      request.trace.node = lease.node;
-      request.trace.eventStream = true;
-      res.writeHead(upstream.statusCode, {
-        [GATEWAY_MARK_HEADER]: '1',
-        'x-request-id': request.requestId,
-        'x-selected-model': request.model,
+      exchange.node = lease.node;
+      exchange.startStream(upstream.statusCode, {
+        'x-selected-model': headerSafe(request.model),
         'content-type': header(upstream.headers['content-type']) ?? 'text/event-stream',
         'cache-control': 'no-cache',
         'x-accel-buffering': 'no',
         'x-routed-node': lease.node,
-        'x-attempts': String(attempt.number),
+        'x-attempts': String(exchange.attempts),
       });
-      ctx.metrics.streamTtfb.observe({ model: request.model }, (performance.now() - request.startedAt) / 1000);
+      deps.metrics.streamTtfb.observe({ model: request.model }, (performance.now() - exchange.startedAt) / 1000);
     },
-    onDroppedEvent: () => ctx.metrics.droppedSseEvents.inc({ node: lease.node }),
+    onDroppedEvent: () => deps.metrics.droppedSseEvents.inc({ node: lease.node }),
   });
   if (!result.committed) throw result.error;
   if (result.outcome === 'failure') {
     noteFailure(attempt, classifyError(result.error).reason, `${lease.node}: stream broke: ${describe(result.error)}`);
   }
-  await ctx.leases.release(lease, result.outcome);
+  await deps.leases.release(lease, result.outcome);
   return { kind: 'answered' };
 }
 
 /** Metric and one log line per failed attempt: node, reason, request id — never headers or bodies. */
-function noteFailure({ ctx, request, lease }: Attempt, reason: FailureReason, message: string): void {
-  ctx.metrics.upstreamFailures.inc({ node: lease.node, reason });
-  ctx.log.warn('upstream attempt failed', { requestId: request.requestId, model: request.model, node: lease.node, reason, error: message });
+function noteFailure({ deps, request, lease }: Attempt, reason: FailureReason, message: string): void {
+  deps.metrics.upstreamFailures.inc({ node: lease.node, reason });
+  deps.log.warn(
+    { requestId: request.exchange.requestId, model: request.model, node: lease.node, reason, error: message },
+    'upstream attempt failed',
+  );
 }
 
-/**
- * The whole head in one writeHead call, the SPEC headers included: with no setHeader
- * before it, node:http builds the head straight from this object (issue 6: four setHeader
- * calls and the merge they force measured several % of the gateway's CPU per request).
- */
-function sendRouted({ request, lease, number }: Attempt, status: number, contentType: string, body: Buffer): void {
-  const { node } = lease;
-  request.trace.node = node;
-  request.res.writeHead(status, {
-    [GATEWAY_MARK_HEADER]: '1',
-    'x-request-id': request.requestId,
-    'x-selected-model': request.model,
-    'content-type': contentType,
-    'content-length': body.length,
-    'x-routed-node': node,
-    'x-attempts': String(number),
-  });
-  request.res.end(body);
+/** The whole answer at once, with the routing headers every answered request carries. */
+function sendRouted({ request, lease }: Attempt, status: number, contentType: string, body: Buffer): void {
+  const { exchange } = request;
+  exchange.node = lease.node;
+  exchange.send(
+    status,
+    {
+      'x-selected-model': headerSafe(request.model),
+      'content-type': contentType,
+      'x-routed-node': lease.node,
+      'x-attempts': String(exchange.attempts),
+    },
+    body,
+  );
 }
 
 function isEventStream(contentType: string | string[] | undefined): boolean {

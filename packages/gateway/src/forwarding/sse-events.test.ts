@@ -1,8 +1,24 @@
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { inspectSseEvent, sseErrorEvent, SseEventSplitter } from './sse-events.ts';
+import { DEFAULT_MAX_EVENT_CHARS, inspectSseEvent, sseErrorEvent, SseEventSplitter } from './sse-events.ts';
 
 const chunk = (content: string, finish: string | null = null) =>
   `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
+
+/** Everything a splitter yields for these chunks, the flushed rest included. */
+function splitAll(chunks: Buffer[], splitter = new SseEventSplitter()): string[] {
+  const events = chunks.flatMap((c) => splitter.push(c));
+  const rest = splitter.flush();
+  return rest === null ? events : [...events, rest];
+}
+
+/** The buffer cut at the given byte offsets. */
+function cutAt(bytes: Buffer, offsets: number[]): Buffer[] {
+  const points = [...new Set(offsets.filter((o) => o > 0 && o < bytes.length))].sort((a, b) => a - b);
+  return [0, ...points].map((from, i) => bytes.subarray(from, points[i] ?? bytes.length));
+}
+
+const byteByByte = (text: string) => [...Buffer.from(text)].map((b) => Buffer.from([b]));
 
 describe('SseEventSplitter', () => {
   test('splits whole events and keeps a partial one for the next chunk', () => {
@@ -24,6 +40,33 @@ describe('SseEventSplitter', () => {
     expect(events).toEqual(['data: {"a":1}\n\n', 'data: {"b":2}\n\n']);
   });
 
+  test.each([
+    ['LF', '\n'],
+    ['CRLF', '\r\n'],
+    ['CR', '\r'],
+  ])('%s line ends give the same events at every cut, and byte by byte', (_name, eol) => {
+    const text = `: keep-alive${eol}${eol}data: {"a":1}${eol}${eol}event: x${eol}data: {"b":${eol}data: 2}${eol}${eol}`;
+    const expected = [': keep-alive\n\n', 'data: {"a":1}\n\n', 'event: x\ndata: {"b":\ndata: 2}\n\n'];
+    const bytes = Buffer.from(text);
+    for (let at = 0; at <= bytes.length; at++) expect(splitAll(cutAt(bytes, [at]))).toEqual(expected);
+    expect(splitAll(byteByByte(text))).toEqual(expected);
+  });
+
+  test('the blank line that ends an event may arrive alone, or split across chunks', () => {
+    const splitter = new SseEventSplitter();
+    expect(splitter.push(Buffer.from('data: 1\n'))).toEqual([]);
+    expect(splitter.push(Buffer.from('\n'))).toEqual(['data: 1\n\n']);
+    expect(splitter.push(Buffer.from('data: 2'))).toEqual([]);
+    expect(splitter.push(Buffer.from('\n'))).toEqual([]);
+    expect(splitter.push(Buffer.from('\ndata: 3\n\n'))).toEqual(['data: 2\n\n', 'data: 3\n\n']);
+  });
+
+  test('stray blank lines before and between events make no events', () => {
+    const text = '\n\r\n\rdata: 1\n\n\n\n\r\n\r\rdata: 2\r\n\r\n\r\n\n';
+    expect(splitAll([Buffer.from(text)])).toEqual(['data: 1\n\n', 'data: 2\n\n']);
+    expect(splitAll(byteByByte(text))).toEqual(['data: 1\n\n', 'data: 2\n\n']);
+  });
+
   test('a multi-byte character split across chunks survives', () => {
     const splitter = new SseEventSplitter();
     const bytes = Buffer.from(chunk('héllo ✓'));
@@ -32,15 +75,106 @@ describe('SseEventSplitter', () => {
     expect(events).toEqual([chunk('héllo ✓')]);
   });
 
+  test('multi-byte text survives a cut at every byte, next to CRLF line ends', () => {
+    const text = 'data: {"c":"é✓😀"}\r\n\r\ndata: {"c":"日本"}\r\n\r\n';
+    const bytes = Buffer.from(text);
+    for (let at = 0; at <= bytes.length; at++) {
+      expect(splitAll(cutAt(bytes, [at]))).toEqual(['data: {"c":"é✓😀"}\n\n', 'data: {"c":"日本"}\n\n']);
+    }
+  });
+
+  test('any chunking of any stream gives the events, in order (property)', () => {
+    // A line that is only blanks would be an event flush() rightly drops: each starts with "d".
+    const lineText = fc.string({ unit: fc.constantFrom('a', 'Z', ' ', ':', '{', '"', 'é', '✓', '😀'), maxLength: 12 }).map((t) => `d${t}`);
+    const eol = fc.constantFrom('\n', '\r\n', '\r');
+    const event = fc.array(fc.tuple(lineText, eol), { minLength: 1, maxLength: 4 });
+    const stream = fc.array(fc.tuple(event, fc.array(eol, { minLength: 1, maxLength: 3 })), { minLength: 1, maxLength: 6 });
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(400), { maxLength: 30 }), fc.boolean(), (events, cuts, endsOpen) => {
+        let text = '';
+        let previous = '';
+        // "\r" then "\n" is one CRLF line end, not two: the generator must not write that pair.
+        const end = (e: string) => {
+          const written = previous === '\r' && e === '\n' ? '\r\n' : e;
+          previous = written;
+          return written;
+        };
+        const expected: string[] = [];
+        events.forEach(([lines, blanks], i) => {
+          for (const [content, e] of lines) text += content + end(e);
+          expected.push(`${lines.map(([content]) => content).join('\n')}\n\n`);
+          // The last event may lack its blank line: flush() then returns it.
+          if (!(endsOpen && i === events.length - 1)) for (const e of blanks) text += end(e);
+        });
+        const bytes = Buffer.from(text);
+        expect(splitAll(cutAt(bytes, cuts))).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   test('an event that never ends is bounded', () => {
     const splitter = new SseEventSplitter(100);
     expect(() => splitter.push(Buffer.from(`data: ${'x'.repeat(200)}`))).toThrow(expect.objectContaining({ code: 'AI_LB_BAD_RESPONSE' }));
+  });
+
+  test('an event over the limit is refused even when it ends within the chunk; one at the limit passes', () => {
+    const atLimit = `data: ${'x'.repeat(92)}\n\n`; // 100 characters
+    expect(new SseEventSplitter(100).push(Buffer.from(atLimit))).toEqual([atLimit]);
+    const splitter = new SseEventSplitter(100);
+    expect(splitter.push(Buffer.from(atLimit.slice(0, 60)))).toEqual([]);
+    expect(splitter.push(Buffer.from(atLimit.slice(60)))).toEqual([atLimit]);
+    const over = new SseEventSplitter(100);
+    over.push(Buffer.from('data: '));
+    expect(() => over.push(Buffer.from(`${'x'.repeat(100)}\n\n`))).toThrow(/exceeded 100 characters/);
+  });
+
+  test('the default limit is far below the old 4 MiB: a dripping endless event is cut at 256 KiB', () => {
+    expect(DEFAULT_MAX_EVENT_CHARS).toBe(256 * 1024);
+    const splitter = new SseEventSplitter();
+    const drip = Buffer.from('x'.repeat(200));
+    splitter.push(Buffer.from('data: '));
+    let fed = 6;
+    expect(() => {
+      for (let i = 0; i < 10_000; i++) {
+        splitter.push(drip);
+        fed += drip.length;
+      }
+    }).toThrow(expect.objectContaining({ code: 'AI_LB_BAD_RESPONSE' }));
+    expect(fed).toBeLessThanOrEqual(DEFAULT_MAX_EVENT_CHARS);
+    expect(fed + drip.length).toBeGreaterThan(DEFAULT_MAX_EVENT_CHARS);
+  });
+
+  test('an endless event fed in 200-byte chunks costs linear time: 1 MiB in well under a second', () => {
+    // The limit is raised so the whole MiB is buffered: this measures the scan, not the cut.
+    // Linear, this takes ≈ 15 ms; rescanning everything pending on each of the 5,243 chunks
+    // took 12 s on the same machine. The bound is loose for a busy CI machine.
+    const splitter = new SseEventSplitter(2 * 1024 * 1024);
+    const drip = Buffer.from('x'.repeat(200));
+    splitter.push(Buffer.from('data: '));
+    let events = 0;
+    const started = performance.now();
+    for (let fed = 0; fed < 1024 * 1024; fed += drip.length) events += splitter.push(drip).length;
+    const elapsedMs = performance.now() - started;
+    expect(events).toBe(0);
+    expect(elapsedMs).toBeLessThan(1000);
+    const rest = splitter.flush();
+    expect(rest?.startsWith('data: xxx')).toBe(true);
   });
 
   test('flush returns a last event that lacked its blank line', () => {
     const splitter = new SseEventSplitter();
     splitter.push(Buffer.from('data: [DONE]'));
     expect(splitter.flush()).toBe('data: [DONE]\n\n');
+  });
+
+  test('flush after a lone CR returns the event once, and nothing for only blank lines', () => {
+    const splitter = new SseEventSplitter();
+    splitter.push(Buffer.from('data: [DONE]\r'));
+    expect(splitter.flush()).toBe('data: [DONE]\n\n');
+    const blank = new SseEventSplitter();
+    blank.push(Buffer.from('\r\n\r'));
+    expect(blank.flush()).toBeNull();
   });
 });
 

@@ -1,9 +1,8 @@
 import { GatewayError } from '@ai-lb/shared';
-import type { GatewayContext } from '../gateway-context.ts';
-import { inferenceRoute } from './proxy-inference.ts';
+import type { InferenceSurface } from './inference-route.ts';
 
 /**
- * Only what the gateway relies on is checked (SPEC: 400 with the field named); everything
+ * Only what the gateway relies on is checked (a 400 naming the field); everything
  * else — tools, response_format, unknown vendor fields — goes upstream untouched.
  */
 export function validateChatBody(body: Record<string, unknown>): { stream: boolean } {
@@ -23,11 +22,9 @@ export function validateChatBody(body: Record<string, unknown>): { stream: boole
 }
 
 /** POST /v1/chat/completions */
-export function chatCompletionsRoute(ctx: GatewayContext) {
-  return inferenceRoute(ctx, {
-    route: 'chat',
-    path: '/v1/chat/completions',
-    fallbackToLmModel: true,
-    validate: validateChatBody,
-  });
-}
+export const chatCompletions: InferenceSurface = {
+  name: 'chat',
+  upstreamPath: '/v1/chat/completions',
+  fallbackToLmModel: true,
+  validate: validateChatBody,
+};

@@ -1,9 +1,7 @@
-import type { Request, Response } from 'express';
-import { GatewayError } from '@ai-lb/shared';
-import type { GatewayContext } from '../gateway-context.ts';
-import { queryParam } from '../http/query-param.ts';
-import { sendJson } from '../http/send-json.ts';
-import { resolveModel } from '../routing/resolve-model.ts';
+import { GatewayError, type Config } from '@ai-lb/shared';
+import type { Exchange } from '../http/exchange.ts';
+import type { FleetCache } from '../routing/fleet-cache.ts';
+import { resolveModel } from '../routing/routing-rules.ts';
 
 /**
  * GET /v1/eligible_nodes?model=ID: the nodes a request for ID could go to now (healthy,
@@ -11,13 +9,15 @@ import { resolveModel } from '../routing/resolve-model.ts';
  * sentinel is resolved first; `resolved_model` says to what. An unknown model is a 404,
  * as the request itself would be.
  */
-export function eligibleNodesRoute(ctx: GatewayContext) {
-  return function handleEligibleNodes(req: Request, res: Response): void {
-    const requested = queryParam(req.query, 'model');
+export function eligibleNodesRoute(
+  config: Pick<Config, 'modelSentinels' | 'lmModel' | 'preferredModels' | 'autoModelStrategy'>,
+  fleet: FleetCache,
+) {
+  return function handleEligibleNodes(exchange: Exchange): void {
+    const requested = exchange.queryParam('model');
     if (requested === null || requested.trim() === '') {
       throw new GatewayError('invalid_request', "query parameter 'model' is required", { param: 'model' });
     }
-    const { config, fleet } = ctx;
     const { model } = resolveModel({
       requested,
       fallbackToLmModel: false,
@@ -25,14 +25,14 @@ export function eligibleNodesRoute(ctx: GatewayContext) {
       lmModel: config.lmModel,
       preferred: config.preferredModels,
       strategy: config.autoModelStrategy,
-      requireAll: queryParam(req.query, 'require_all') === 'true',
-      isKnownModel: (id) => fleet.knowsModel(id),
+      requireAll: exchange.queryParam('require_all') === 'true',
+      knownModel: (name) => fleet.knownModel(name),
       nodes: () => fleet.modelViews(),
     });
     const data = fleet
       .healthyNodesFor(model)
       .filter((n) => fleet.isEligible(n))
       .map((n) => n.node);
-    sendJson(res, 200, { model: requested, resolved_model: model, data });
+    exchange.sendJson(200, { model: requested, resolved_model: model, data });
   };
 }

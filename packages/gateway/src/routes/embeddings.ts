@@ -1,6 +1,5 @@
 import { GatewayError } from '@ai-lb/shared';
-import type { GatewayContext } from '../gateway-context.ts';
-import { inferenceRoute } from './proxy-inference.ts';
+import type { InferenceSurface } from './inference-route.ts';
 
 /** `input` is a string or an array (strings, or token arrays); `model` a string. */
 export function validateEmbeddingsBody(body: Record<string, unknown>): { stream: boolean } {
@@ -17,11 +16,9 @@ export function validateEmbeddingsBody(body: Record<string, unknown>): { stream:
 }
 
 /** POST /v1/embeddings */
-export function embeddingsRoute(ctx: GatewayContext) {
-  return inferenceRoute(ctx, {
-    route: 'embeddings',
-    path: '/v1/embeddings',
-    fallbackToLmModel: false,
-    validate: validateEmbeddingsBody,
-  });
-}
+export const embeddings: InferenceSurface = {
+  name: 'embeddings',
+  upstreamPath: '/v1/embeddings',
+  fallbackToLmModel: false,
+  validate: validateEmbeddingsBody,
+};

@@ -1,6 +1,6 @@
-import type { Request, Response } from 'express';
-import type { GatewayContext } from '../gateway-context.ts';
-import { sendJson } from '../http/send-json.ts';
+import type { StateStore } from '@ai-lb/shared';
+import type { Exchange } from '../http/exchange.ts';
+import type { FleetCache } from '../routing/fleet-cache.ts';
 
 const PING_TIMEOUT_MS = 1000;
 
@@ -14,15 +14,15 @@ const PING_TIMEOUT_MS = 1000;
  * state with local-only caps. Monitoring alerts on the status field and on
  * ai_lb_state_store_degraded instead. A replica that never read a fleet is still 503.
  */
-export function healthRoute(ctx: GatewayContext) {
-  return async function handleHealth(_req: Request, res: Response): Promise<void> {
-    const healthy = ctx.fleet.healthyCount();
-    const base = { store: ctx.store.kind, healthy_nodes: healthy, nodes: ctx.fleet.nodes().length };
-    const reason = await unhealthyReason(ctx, healthy);
-    const degraded = degradedReason(ctx.store);
-    if (reason === null && degraded !== null) return sendJson(res, 200, { status: 'degraded', reason: degraded, ...base });
-    if (reason === null) return sendJson(res, 200, { status: 'ok', ...base });
-    sendJson(res, 503, {
+export function healthRoute(store: StateStore, fleet: FleetCache, minHealthyNodes: number) {
+  return async function handleHealth(exchange: Exchange): Promise<void> {
+    const healthy = fleet.healthyCount();
+    const base = { store: store.kind, healthy_nodes: healthy, nodes: fleet.nodes().length };
+    const reason = await unhealthyReason(store, fleet, healthy, minHealthyNodes);
+    const degraded = degradedReason(store);
+    if (reason === null && degraded !== null) return exchange.sendJson(200, { status: 'degraded', reason: degraded, ...base });
+    if (reason === null) return exchange.sendJson(200, { status: 'ok', ...base });
+    exchange.sendJson(503, {
       status: 'unavailable',
       reason,
       ...base,
@@ -31,23 +31,22 @@ export function healthRoute(ctx: GatewayContext) {
   };
 }
 
-async function unhealthyReason(ctx: GatewayContext, healthy: number): Promise<string | null> {
+async function unhealthyReason(store: StateStore, fleet: FleetCache, healthy: number, min: number): Promise<string | null> {
   try {
-    await withTimeout(ctx.store.ping(), PING_TIMEOUT_MS);
+    await withTimeout(store.ping(), PING_TIMEOUT_MS);
   } catch (error) {
     return `state store unreachable: ${error instanceof Error ? error.message : String(error)}`;
   }
-  if (!ctx.fleet.stateReadable) return `fleet state unreadable: ${ctx.fleet.lastError ?? 'unknown error'}`;
-  const min = ctx.config.minHealthyNodes;
+  if (!fleet.stateReadable) return `fleet state unreadable: ${fleet.lastError ?? 'unknown error'}`;
   if (healthy < min) return `${healthy} healthy node${healthy === 1 ? '' : 's'}, MIN_HEALTHY_NODES is ${min}`;
   return null;
 }
 
-/** Set while a ResilientStateStore runs on local state (other stores are never degraded). */
-function degradedReason(store: object): string | null {
-  const { degraded, degradedReason: why } = store as { degraded?: boolean; degradedReason?: string | null };
-  if (degraded !== true) return null;
-  return `state store degraded: Redis unreachable, serving the last known fleet with per-replica capacity (${why ?? 'unknown error'})`;
+/** Set while the store serves on local state because Redis is unreachable (StateStore.health). */
+function degradedReason(store: StateStore): string | null {
+  const { degraded, reason } = store.health();
+  if (!degraded) return null;
+  return `state store degraded: Redis unreachable, serving the last known fleet with per-replica capacity (${reason ?? 'unknown error'})`;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -1,11 +1,9 @@
-import type { Request, Response } from 'express';
-import type { GatewayContext } from '../gateway-context.ts';
+import type { Registry } from 'prom-client';
+import type { Exchange } from '../http/exchange.ts';
 
 /** GET /metrics: Prometheus text format from the gateway's own registry. */
-export function metricsRoute(ctx: GatewayContext) {
-  return async function handleMetrics(_req: Request, res: Response): Promise<void> {
-    const body = await ctx.metrics.registry.metrics();
-    res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType, 'content-length': Buffer.byteLength(body) });
-    res.end(body);
+export function metricsRoute(registry: Registry) {
+  return async function handleMetrics(exchange: Exchange): Promise<void> {
+    exchange.send(200, { 'content-type': registry.contentType }, await registry.metrics());
   };
 }

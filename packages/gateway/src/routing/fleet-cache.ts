@@ -1,4 +1,14 @@
-import type { CircuitInfo, CircuitState, Clock, NodeId, NodeState, StateStore } from '@ai-lb/shared';
+import { Pool } from 'undici';
+import {
+  compareNodeIds,
+  originOf,
+  type CircuitInfo,
+  type CircuitState,
+  type Clock,
+  type NodeId,
+  type NodeState,
+  type StateStore,
+} from '@ai-lb/shared';
 
 export interface FleetCacheOptions {
   /** Refresh period on top of fleet-change notifications (a missed pub/sub message heals within it). */
@@ -13,13 +23,27 @@ interface Snapshot {
   /** Every unexpired node record, sorted by id. */
   nodes: NodeState[];
   byId: Map<NodeId, NodeState>;
+  /** The indexes below, rebuilt only when this changes (what routing reads of each node). */
+  signature: string;
   /** Healthy nodes per model, sorted by id (the order strategies and resolution rely on). */
   healthyByModel: Map<string, NodeState[]>;
   /** Every model any node record lists, healthy or not. */
   knownModels: Set<string>;
+  /** Lowercased model id -> the first id (in node order) that lowercases to it. */
+  byLowerName: Map<string, string>;
+  /** GET /v1/models, serialised once per snapshot. */
+  modelsJson: string | null;
 }
 
-const EMPTY: Snapshot = { nodes: [], byId: new Map(), healthyByModel: new Map(), knownModels: new Set() };
+const EMPTY: Snapshot = {
+  nodes: [],
+  byId: new Map(),
+  signature: '',
+  healthyByModel: new Map(),
+  knownModels: new Set(),
+  byLowerName: new Map(),
+  modelsJson: null,
+};
 const CLOSED: CircuitInfo = { state: 'closed', failures: 0, openUntilMs: 0 };
 /** Weight of the newest sample in the latency average. */
 const LATENCY_EWMA_ALPHA = 0.2;
@@ -35,6 +59,8 @@ export class FleetCache {
   private circuits: Record<NodeId, CircuitInfo> = {};
   private inflight: Record<NodeId, number> = {};
   private readonly latencyEwma = new Map<NodeId, number>();
+  /** Model id -> epoch seconds when this process first listed it (the `created` of /v1/models). */
+  private readonly firstSeen = new Map<string, number>();
   private running: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
   private timer: NodeJS.Timeout | undefined;
@@ -75,11 +101,11 @@ export class FleetCache {
 
   private async load(): Promise<void> {
     try {
-      const nodes = (await this.store.listNodes()).sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+      const nodes = (await this.store.listNodes()).sort((a, b) => compareNodeIds(a.node, b.node));
       const ids = nodes.map((n) => n.node);
       const [circuits, inflight] = await Promise.all([this.store.getCircuits(ids), this.store.getInflight(ids)]);
       const previous = this.snapshot.byId;
-      this.snapshot = buildSnapshot(nodes);
+      this.snapshot = buildSnapshot(nodes, this.snapshot);
       this.circuits = circuits;
       this.inflight = inflight;
       this.stateReadable = true;
@@ -108,9 +134,26 @@ export class FleetCache {
     return this.snapshot.healthyByModel.get(model) ?? [];
   }
 
-  /** Some node record (healthy or not) lists exactly this id. */
-  knowsModel(model: string): boolean {
-    return this.snapshot.knownModels.has(model);
+  /** The id a node record (healthy or not) lists for this name: itself, else its case-insensitive match. */
+  knownModel(name: string): string | undefined {
+    const { knownModels, byLowerName } = this.snapshot;
+    return knownModels.has(name) ? name : byLowerName.get(name.toLowerCase());
+  }
+
+  /**
+   * GET /v1/models: the union over healthy nodes, de-duplicated by id, in node order; built
+   * once per fleet snapshot, so a fleet with many models costs nothing per call.
+   */
+  modelsJson(): string {
+    const snapshot = this.snapshot;
+    snapshot.modelsJson ??= JSON.stringify({ object: 'list', data: listModels(snapshot.nodes, this.firstSeen) });
+    return snapshot.modelsJson;
+  }
+
+  /** One model's /v1/models entry, or undefined when no healthy node serves it. */
+  modelEntry(id: string): ModelEntry | undefined {
+    if (this.snapshot.healthyByModel.get(id) === undefined) return undefined;
+    return listModels(this.snapshot.nodes, this.firstSeen).find((m) => m.id === id);
   }
 
   /** What model resolution needs per node, in node-id order. */
@@ -173,13 +216,27 @@ export class FleetCache {
   }
 }
 
-function buildSnapshot(nodes: NodeState[]): Snapshot {
+/**
+ * The indexes of a fleet. Rebuilt only when what routing reads of the nodes changed: a scan
+ * rewrites every record (times, latency) every few seconds, but models, health and caps
+ * rarely change, and a fleet of many nodes × many models is worth not re-indexing per refresh.
+ */
+function buildSnapshot(nodes: NodeState[], previous: Snapshot): Snapshot {
   const byId = new Map<NodeId, NodeState>();
+  for (const node of nodes) byId.set(node.node, node);
+  const signature = nodes
+    .map((n) => `${n.node}\u0001${n.healthy}\u0001${n.maxconn}\u0001${n.kind}\u0001${n.models.join('\u0000')}`)
+    .join('\u0002');
+  if (signature === previous.signature) return { ...previous, nodes, byId };
   const healthyByModel = new Map<string, NodeState[]>();
   const knownModels = new Set<string>();
+  const byLowerName = new Map<string, string>();
   for (const node of nodes) {
-    byId.set(node.node, node);
-    for (const model of node.models) knownModels.add(model);
+    for (const model of node.models) {
+      knownModels.add(model);
+      const lower = model.toLowerCase();
+      if (!byLowerName.has(lower)) byLowerName.set(lower, model);
+    }
     if (!node.healthy) continue;
     for (const model of new Set(node.models)) {
       const list = healthyByModel.get(model);
@@ -187,5 +244,83 @@ function buildSnapshot(nodes: NodeState[]): Snapshot {
       else healthyByModel.set(model, [node]);
     }
   }
-  return { nodes, byId, healthyByModel, knownModels };
+  return { nodes, byId, signature, healthyByModel, knownModels, byLowerName, modelsJson: null };
+}
+
+export interface ModelEntry {
+  id: string;
+  object: 'model';
+  /** When this process first saw a node list the model (epoch seconds): stable across refreshes. */
+  created: number;
+  owned_by: string;
+}
+
+/** The union of models over healthy nodes, de-duplicated by id, in node-id order. */
+function listModels(nodes: readonly NodeState[], firstSeen: Map<string, number>): ModelEntry[] {
+  const seen = new Map<string, ModelEntry>();
+  const now = Math.floor(Date.now() / 1000);
+  for (const node of nodes) {
+    if (!node.healthy) continue;
+    for (const id of node.models) {
+      if (seen.has(id)) continue;
+      let created = firstSeen.get(id);
+      if (created === undefined) {
+        created = now;
+        firstSeen.set(id, created);
+      }
+      seen.set(id, { id, object: 'model', created, owned_by: node.kind });
+    }
+  }
+  return [...seen.values()];
+}
+
+export interface UpstreamPoolOptions {
+  connectTimeoutMs: number;
+}
+
+/**
+ * One keep-alive undici Pool per node, created on first use and closed when the node
+ * leaves the fleet. Pools are only ever made from fleet records (host/port the monitor
+ * recorded), so no client input can make the gateway dial an arbitrary address.
+ */
+export class UpstreamPools {
+  private readonly pools = new Map<NodeId, Pool>();
+
+  constructor(private readonly options: UpstreamPoolOptions) {}
+
+  get(node: NodeState): Pool {
+    let pool = this.pools.get(node.node);
+    if (pool === undefined) {
+      pool = new Pool(originOf(node), {
+        connectTimeout: this.options.connectTimeoutMs,
+        // The gateway runs its own head/idle timers (REQUEST_TIMEOUT_SECS, STREAM_IDLE_TIMEOUT_SECS);
+        // undici's must never fire first with a different meaning.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        keepAliveTimeout: 30_000,
+      });
+      this.pools.set(node.node, pool);
+    }
+    return pool;
+  }
+
+  /** Pools open now (one per node that was sent a request and is still in the fleet). */
+  get size(): number {
+    return this.pools.size;
+  }
+
+  /** Closes the pools of nodes no longer in the fleet; their in-flight requests finish first. */
+  retain(nodes: ReadonlySet<NodeId>): void {
+    for (const [id, pool] of this.pools) {
+      if (nodes.has(id)) continue;
+      this.pools.delete(id);
+      void pool.close().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((pool) => pool.destroy().catch(() => undefined)));
+  }
 }

@@ -39,7 +39,7 @@ export function testEnv(kind: StoreKind, prefix: string, env: Record<string, str
 export async function startGateway(kind: StoreKind, env: Record<string, string> = {}): Promise<Harness> {
   const prefix = uniquePrefix('gw');
   const config = loadConfig(testEnv(kind, prefix, env));
-  const store = createStateStore(config, { log: () => undefined });
+  const store = createStateStore(config);
   const gateway = await createGateway({ config, store, fleetRefreshMs: 200 });
   const port = await gateway.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;

@@ -1,12 +1,13 @@
 /**
- * Test support (not a test): gateway replicas as real processes (main.ts through tsx) on
- * one Redis, and small HTTP helpers to talk to them. Everything started is stopped by the
- * caller (stopAll in afterAll).
+ * Test support (not a test): gateway replicas as real processes (`pnpm start:gateway`,
+ * through tsx) on one Redis, and small HTTP helpers to talk to them. Everything started
+ * is stopped by the caller (stopAll in afterAll).
  */
 import { fileURLToPath } from 'node:url';
 import { spawnTsProcess, type SpawnedProcess } from '@ai-lb/testkit';
 
-const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
+/** The composition above the gateway: started by path, never imported. */
+export const GATEWAY_ENTRY = fileURLToPath(new URL('../../../cli/src/gateway.ts', import.meta.url));
 
 export type GatewayProcess = SpawnedProcess<{ port: number; pid: number }>;
 
@@ -28,7 +29,7 @@ export function replicaEnv(redisUrl: string, prefix: string, env: Record<string,
 
 export function startReplicas(count: number, env: Record<string, string>): Promise<GatewayProcess[]> {
   return Promise.all(
-    Array.from({ length: count }, () => spawnTsProcess<{ port: number; pid: number }>(MAIN, [], { env, readyTimeoutMs: 20_000 })),
+    Array.from({ length: count }, () => spawnTsProcess<{ port: number; pid: number }>(GATEWAY_ENTRY, [], { env, readyTimeoutMs: 20_000 })),
   );
 }
 

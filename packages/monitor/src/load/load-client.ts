@@ -5,10 +5,10 @@
  * thousands of addresses once.
  */
 import { Agent, request } from 'undici';
-import type { NodeId } from '@ai-lb/shared';
-import { readBoundedBody, targetUrl, type ProbeResponse } from '../probes/probe-client.ts';
+import { normalizeNodeId, originOf, type NodeId } from '@ai-lb/shared';
+import { readBoundedBody, type ProbeResponse } from '../probes/probe-client.ts';
 import { ProbeError, toProbeError } from '../probes/probe-error.ts';
-import { normalizeNodeId, type ScanTarget } from '../scan/targets.ts';
+import type { ScanTarget } from '../scan/targets.ts';
 import type { LoadGet } from './load-poller.ts';
 
 /** A vLLM page with histograms of several models is a few hundred KiB. */
@@ -33,7 +33,7 @@ export function createLoadClient(options: { timeoutMs: number; apiKeys?: Readonl
       const headers: Record<string, string> = { accept: 'text/plain, application/json;q=0.9', 'user-agent': 'ai-lb-monitor' };
       const key = apiKeys.get(target.node);
       if (key !== undefined) headers.authorization = `Bearer ${key}`;
-      const response = await request(`${targetUrl(target)}${path}`, {
+      const response = await request(`${originOf(target)}${path}`, {
         method: 'GET',
         dispatcher: agent,
         signal,

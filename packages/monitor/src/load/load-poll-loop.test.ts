@@ -53,7 +53,7 @@ describe.each(STORE_KINDS)('through a monitor, with the %s store', (storeKind) =
       store,
       schedule: false,
       listen: false,
-      log: () => undefined,
+      log: silentLogger,
     });
     await monitor.scanOnce();
     const kinds = Object.fromEntries((await store.listNodes()).map((n) => [n.node, n.kind]));

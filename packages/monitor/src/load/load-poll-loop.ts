@@ -36,6 +36,8 @@ export interface LoadPollLoopOptions {
   clock: Clock;
   log: Logger;
   metrics?: LoadPollMetrics;
+  /** Scheduled rounds are skipped while this answers false (another monitor holds the lease). */
+  shouldRun?: () => boolean;
 }
 
 export interface LoadPollReport {
@@ -77,6 +79,7 @@ export function createLoadPollLoop(options: LoadPollLoopOptions): LoadPollLoop {
 
   function tick(): void {
     const startedAt = clock();
+    if (options.shouldRun?.() === false) return schedule(startedAt);
     pollOnce()
       .catch((error: unknown) => log.warn({ error: String(error) }, 'engine load poll failed'))
       .finally(() => schedule(startedAt));

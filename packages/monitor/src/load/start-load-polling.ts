@@ -27,6 +27,8 @@ export function startLoadPolling(options: {
   log: Logger;
   /** false: no schedule, pollOnce only. */
   start: boolean;
+  /** Scheduled rounds run only while this says so (the monitor lease); pollOnce always runs. */
+  shouldRun?: () => boolean;
 }): LoadPolling {
   const { config } = options;
   const intervalMs = config.loadPollMs > 0 ? config.loadPollMs : OFF_INTERVAL_MS;
@@ -40,6 +42,7 @@ export function startLoadPolling(options: {
     clock: options.clock,
     log: options.log,
     metrics: createLoadPollMetrics(options.registry),
+    shouldRun: options.shouldRun,
   });
   if (options.start && config.loadPollMs > 0) loop.start();
   return {

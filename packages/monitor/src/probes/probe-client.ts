@@ -1,14 +1,15 @@
 /**
- * The only way probes talk to a target: one GET, bounded in time (connect + headers +
+ * The only way probes talk to a target: one GET (or the surface probe's POST), bounded in time (connect + headers +
  * body all within PROBE_TIMEOUT_MS) and in size (a body over the cap is cut off, never
  * buffered). Connections are not kept alive: a scan touches thousands of targets once
  * per interval, so pooled sockets would only pile up.
  */
 import { connect } from 'node:net';
+import type { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
-import type { NodeId } from '@ai-lb/shared';
+import { normalizeNodeId, originOf, readBounded, type NodeId } from '@ai-lb/shared';
 import { ProbeError, toProbeError } from './probe-error.ts';
-import { normalizeNodeId, type ScanTarget } from '../scan/targets.ts';
+import type { ScanTarget } from '../scan/targets.ts';
 
 /** Big enough for an LM Studio or Ollama box with hundreds of models; a /metrics page is ~100 KiB. */
 export const DEFAULT_MAX_PROBE_BODY_BYTES = 4 * 1024 * 1024;
@@ -28,8 +29,16 @@ export interface ProbeClient {
    * client's per-origin setup, and most scanned ports are closed.
    */
   open(target: ScanTarget): Promise<void>;
-  get(target: ScanTarget, path: string): Promise<ProbeResponse>;
+  /**
+   * One GET within PROBE_TIMEOUT_MS; `deadline` (the whole target's) may cut it shorter.
+   * Either way the failure is a ProbeError with reason timeout.
+   */
+  get(target: ScanTarget, path: string, deadline?: AbortSignal): Promise<ProbeResponse>;
+  /** A POST with a JSON body, same bounds as get (the surface probe's route checks). */
+  post(target: ScanTarget, path: string, json: unknown, deadline?: AbortSignal): Promise<ProbeResponse>;
   close(): Promise<void>;
+  /** PROBE_TIMEOUT_MS: the bound of one connect or one GET. */
+  readonly timeoutMs: number;
 }
 
 export interface ProbeClientOptions {
@@ -48,18 +57,26 @@ export function createProbeClient(options: ProbeClientOptions): ProbeClient {
   const apiKeys = new Map([...(options.apiKeys ?? [])].map(([node, key]) => [normalizeNodeId(node), key]));
   const agent = new Agent({ connect: { timeout: timeoutMs }, keepAliveTimeout: 1_000 });
 
-  async function get(target: ScanTarget, path: string): Promise<ProbeResponse> {
+  const get = (target: ScanTarget, path: string, deadline?: AbortSignal) => send(target, path, undefined, deadline);
+  const post = (target: ScanTarget, path: string, json: unknown, deadline?: AbortSignal) => send(target, path, json, deadline);
+
+  async function send(target: ScanTarget, path: string, json: unknown, deadline?: AbortSignal): Promise<ProbeResponse> {
     const started = performance.now();
-    const signal = AbortSignal.timeout(timeoutMs);
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    const timer = setTimeout(abort, timeoutMs);
+    deadline?.addEventListener('abort', abort, { once: true });
+    if (deadline?.aborted) abort();
     try {
-      const response = await request(`${targetUrl(target)}${path}`, {
-        method: 'GET',
+      const response = await request(`${originOf(target)}${path}`, {
+        method: json === undefined ? 'GET' : 'POST',
+        body: json === undefined ? undefined : JSON.stringify(json),
         dispatcher: agent,
-        signal,
+        signal: controller.signal,
         reset: true, // "connection: close": no keep-alive (see the header comment)
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
-        headers: requestHeaders(apiKeys.get(target.node)),
+        headers: requestHeaders(apiKeys.get(target.node), json !== undefined),
       });
       const declared = Number(response.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxBodyBytes) {
@@ -69,7 +86,14 @@ export function createProbeClient(options: ProbeClientOptions): ProbeClient {
       const body = await readBoundedBody(response.body, maxBodyBytes, path);
       return { status: response.statusCode, headers: response.headers, body, latencyMs: performance.now() - started };
     } catch (error) {
-      throw toProbeError(error, signal.aborted);
+      // An abort mid-body surfaces as a closed stream: it is still our timeout, not a reset.
+      if (deadline?.aborted) throw new ProbeError('timeout', `${path}: cut off at the target's probe deadline`, { cause: error });
+      if (controller.signal.aborted)
+        throw new ProbeError('timeout', `${path}: no complete answer within ${timeoutMs} ms`, { cause: error });
+      throw toProbeError(error, false);
+    } finally {
+      clearTimeout(timer);
+      deadline?.removeEventListener('abort', abort);
     }
   }
 
@@ -89,19 +113,14 @@ export function createProbeClient(options: ProbeClientOptions): ProbeClient {
     });
   }
 
-  return { open, get, close: () => agent.close() };
+  return { open, get, post, close: () => agent.close(), timeoutMs };
 }
 
-function requestHeaders(apiKey: string | undefined): Record<string, string> {
+function requestHeaders(apiKey: string | undefined, jsonBody = false): Record<string, string> {
   const headers: Record<string, string> = { accept: 'application/json, text/plain;q=0.9, */*;q=0.1', 'user-agent': 'ai-lb-monitor' };
+  if (jsonBody) headers['content-type'] = 'application/json';
   if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
   return headers;
-}
-
-/** http://host:port, with IPv6 hosts in brackets. */
-export function targetUrl(target: ScanTarget): string {
-  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-  return `http://${host}:${target.port}`;
 }
 
 /**
@@ -109,20 +128,9 @@ export function targetUrl(target: ScanTarget): string {
  * socket) as soon as it passes maxBytes: a server that streams forever costs at most
  * maxBytes of memory.
  */
-export async function readBoundedBody(
-  body: AsyncIterable<Uint8Array> & { destroy?: (error?: Error) => void },
-  maxBytes: number,
-  what = 'body',
-): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.byteLength;
-    if (size > maxBytes) {
-      body.destroy?.();
-      throw new ProbeError('too_large', `${what}: body over the ${maxBytes}-byte cap`);
-    }
-    chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-  }
-  return Buffer.concat(chunks).toString('utf8');
+export async function readBoundedBody(body: Readable, maxBytes: number, what = 'body'): Promise<string> {
+  const read = await readBounded(body, { maxBytes });
+  if (read.kind === 'too_large') throw new ProbeError('too_large', `${what}: body over the ${maxBytes}-byte cap`);
+  if (read.kind !== 'complete') throw new ProbeError('reset', `${what}: the connection closed before the body ended`);
+  return read.body.toString('utf8');
 }

@@ -11,6 +11,8 @@ import type { ScanTarget } from '../scan/targets.ts';
 export interface ProbeContext {
   client: ProbeClient;
   target: ScanTarget;
+  /** Aborts at the target's deadline: every GET of every kind probe shares it. */
+  deadline: AbortSignal;
   /** Records a failure that does not sink the node (a secondary endpoint broke); it is counted. */
   warn(error: ProbeError): void;
 }
@@ -65,7 +67,7 @@ export function positiveInt(value: unknown): number | null {
  */
 export async function tryGet<T>(context: ProbeContext, path: string, parse: (response: ProbeResponse) => T): Promise<T | null> {
   try {
-    return parse(await context.client.get(context.target, path));
+    return parse(await context.client.get(context.target, path, context.deadline));
   } catch (error) {
     if (!(error instanceof ProbeError)) throw error;
     if (!['http_status', 'invalid_json', 'bad_shape'].includes(error.reason)) context.warn(error);

@@ -12,6 +12,7 @@ export const PROBE_ERROR_REASONS = [
   'invalid_json', // answered 200 with a body that is not JSON (or not the expected text)
   'bad_shape', // valid JSON, but not the document the endpoint should return
   'too_large', // a body over the probe's size cap: cut off, never buffered
+  'models_dropped', // a warning: some listed model ids were invalid or over the per-node cap
   'other',
 ] as const;
 export type ProbeErrorReason = (typeof PROBE_ERROR_REASONS)[number];

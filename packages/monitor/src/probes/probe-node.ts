@@ -6,9 +6,15 @@
  *                   -> carries the gateway mark: an ai-lb gateway, skipped (no routing loops)
  *                   -> a model list: a node; kind probes (hinted by owned_by) tell the kind,
  *                      loaded models, detected capacity and server load
- *                   -> anything else: still a node if Ollama's GET /api/tags answers (SPEC)
+ *                   -> anything else: still a node if Ollama's GET /api/tags answers
+ *
+ * The whole of it runs under one deadline per target (TARGET_DEADLINE_PROBE_TIMEOUTS ×
+ * PROBE_TIMEOUT_MS): a server that answers /v1/models but lets every kind probe run into
+ * its timeout would otherwise cost five timeouts, and hold up the scan of every target.
+ * At the deadline the node is recorded with what is known (kind `openai` if none was
+ * identified yet) and the cut is a `timeout` warning.
  */
-import { GATEWAY_MARK_HEADER, type ServerKind } from '@ai-lb/shared';
+import { cleanModelIds, GATEWAY_MARK_HEADER, type ApiSurface, type ModelIdDropReason, type ServerKind } from '@ai-lb/shared';
 import { ProbeError } from './probe-error.ts';
 import { OPENAI_MODELS_PATH, readOpenAiModels, type OpenAiModelList } from './openai.ts';
 import { probeOllama } from './ollama.ts';
@@ -16,6 +22,7 @@ import { probeLlamaCpp } from './llamacpp.ts';
 import { probeLmStudio } from './lmstudio.ts';
 import { probeSglang } from './sglang.ts';
 import { probeVllm } from './vllm.ts';
+import { forgetSurfaces, learnSurfaces } from './surfaces.ts';
 import type { KindFacts, KindProbe, ProbeContext } from './probe-context.ts';
 import type { ProbeClient, ProbeResponse } from './probe-client.ts';
 import type { ScanTarget } from '../scan/targets.ts';
@@ -28,6 +35,10 @@ export interface NodeFacts {
   detectedMaxconn: number | null;
   serverLoad: { running: number; waiting: number } | null;
   latencyMs: number | null;
+  /** Listed ids left out (invalid, or over the per-node cap), per reason; models and loaded models together. */
+  droppedModelIds: Partial<Record<ModelIdDropReason, number>>;
+  /** The API surfaces it serves (surfaces.ts). */
+  surfaces?: readonly ApiSurface[];
 }
 
 export type ProbeOutcome =
@@ -55,14 +66,33 @@ const OWNED_BY_HINTS: Record<string, DetectedKind> = {
   organization_owner: 'lmstudio',
 };
 
-export async function probeTarget(client: ProbeClient, target: ScanTarget): Promise<ProbeOutcome> {
+/** The deadline of one target, in PROBE_TIMEOUT_MS: /v1/models plus the kind probes that fit. */
+export const TARGET_DEADLINE_PROBE_TIMEOUTS = 2;
+
+export async function probeTarget(
+  client: ProbeClient,
+  target: ScanTarget,
+  deadlineMs = TARGET_DEADLINE_PROBE_TIMEOUTS * client.timeoutMs,
+): Promise<ProbeOutcome> {
   const warnings: ProbeError[] = [];
-  const context: ProbeContext = { client, target, warn: (error) => warnings.push(error) };
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), deadlineMs);
+  const context: ProbeContext = { client, target, deadline: deadline.signal, warn: (error) => warnings.push(error) };
+  try {
+    return await probeWithin(context, warnings);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function probeWithin(context: ProbeContext, warnings: ProbeError[]): Promise<ProbeOutcome> {
+  const { client, target } = context;
   let response: ProbeResponse;
   try {
     await client.open(target);
-    response = await client.get(target, OPENAI_MODELS_PATH);
+    response = await client.get(target, OPENAI_MODELS_PATH, context.deadline);
   } catch (error) {
+    forgetSurfaces(client, target.node);
     return { target, status: 'failed', error: asProbeError(error), warnings };
   }
   if (response.headers[GATEWAY_MARK_HEADER] !== undefined) return { target, status: 'gateway', warnings };
@@ -72,31 +102,47 @@ export async function probeTarget(client: ProbeClient, target: ScanTarget): Prom
     list = readOpenAiModels(response);
   } catch (error) {
     const ollama = await probeOllama(context);
-    if (ollama) return { target, status: 'node', facts: mergeFacts(null, ollama, null), warnings };
+    if (ollama) return { target, status: 'node', facts: await withSurfaces(context, mergeFacts(null, ollama, null, context)), warnings };
     return { target, status: 'failed', error: asProbeError(error), warnings };
   }
   const kindFacts = await identifyKind(context, list.ownedBy);
-  return { target, status: 'node', facts: mergeFacts(list, kindFacts, response.latencyMs), warnings };
+  return { target, status: 'node', facts: await withSurfaces(context, mergeFacts(list, kindFacts, response.latencyMs, context)), warnings };
+}
+
+async function withSurfaces(context: ProbeContext, facts: NodeFacts): Promise<NodeFacts> {
+  return { ...facts, surfaces: await learnSurfaces(context, facts) };
 }
 
 async function identifyKind(context: ProbeContext, ownedBy: string[]): Promise<KindFacts> {
   const hinted = ownedBy.map((owner) => OWNED_BY_HINTS[owner]).filter((kind) => kind !== undefined);
   const order = [...new Set([...hinted, ...(Object.keys(KIND_PROBES) as DetectedKind[])])];
   for (const kind of order) {
+    // Past the deadline every further GET would fail at once: the kind stays unknown.
+    if (context.deadline.aborted) break;
     const facts = await KIND_PROBES[kind](context);
     if (facts) return facts;
   }
   return { kind: 'openai' };
 }
 
-function mergeFacts(list: OpenAiModelList | null, facts: KindFacts, latencyMs: number | null): NodeFacts {
+/** Whatever listing the ids came from (/v1/models, /api/tags, /api/ps, /api/v0/models), they are cleaned here. */
+function mergeFacts(list: OpenAiModelList | null, facts: KindFacts, latencyMs: number | null, context: ProbeContext): NodeFacts {
+  const models = cleanModelIds(facts.models ?? list?.models ?? []);
+  const loaded = cleanModelIds(facts.loadedModels ?? []);
+  const dropped: Partial<Record<ModelIdDropReason, number>> = { ...models.dropped };
+  for (const [reason, count] of Object.entries(loaded.dropped) as [ModelIdDropReason, number][]) {
+    dropped[reason] = (dropped[reason] ?? 0) + count;
+  }
+  const summary = Object.entries(dropped).map(([reason, count]) => `${count} ${reason}`);
+  if (summary.length > 0) context.warn(new ProbeError('models_dropped', `model ids left out: ${summary.join(', ')}`));
   return {
     kind: facts.kind,
-    models: facts.models ?? list?.models ?? [],
-    loadedModels: facts.loadedModels ?? [],
+    models: models.ids,
+    loadedModels: loaded.ids,
     detectedMaxconn: facts.detectedMaxconn ?? null,
     serverLoad: facts.serverLoad ?? null,
     latencyMs: roundMs(latencyMs ?? facts.latencyMs ?? null),
+    droppedModelIds: dropped,
   };
 }
 

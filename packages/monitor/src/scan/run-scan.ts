@@ -1,11 +1,13 @@
 /**
- * One scan: probe every target (bounded concurrency), turn answers into node records
- * with their resolved capacity, count what happened, and — when given a store — publish.
+ * One scan: probe every target (bounded concurrency, one deadline per target), turn
+ * answers into node records with their resolved capacity, count what happened, and —
+ * when given a store — publish each target's result as soon as its probe completes.
  */
 import type { Clock, NodeState, StateStore } from '@ai-lb/shared';
 import { mapWithConcurrency } from './map-with-concurrency.ts';
 import { probeTarget, type ProbeOutcome } from '../probes/probe-node.ts';
-import { publishScan, type PublishResult, type ScanFailure } from '../publish.ts';
+import { hostname } from 'node:os';
+import { createScanPublisher, type PublishResult, type ScanFailure, type ScanPublisher } from '../publish.ts';
 import { SERVER_KINDS, type MonitorMetrics, type TargetOutcome } from '../metrics.ts';
 import type { ProbeClient } from '../probes/probe-client.ts';
 import type { ProbeErrorReason } from '../probes/probe-error.ts';
@@ -22,6 +24,10 @@ export interface ScanDeps {
   /** Absent for a read-only scan (`pnpm inventory` without --write). */
   store?: StateStore;
   ttlMs: number;
+  /** How long records outlive their TTL as stale (FLEET_STALE_LIMIT_SECS); 0 when absent. */
+  keepMs?: number;
+  /** Who completed the scan, in the store's record of it; the scanner's host and pid when absent. */
+  monitorId?: string;
 }
 
 /** A target that answered but is not a usable node (closed ports and silent hosts are left out). */
@@ -48,17 +54,33 @@ const ANSWERED: ReadonlySet<ProbeErrorReason> = new Set(['http_status', 'invalid
 export async function runScan(deps: ScanDeps): Promise<ScanReport> {
   const startedAtMs = deps.clock();
   const started = performance.now();
-  const results = await mapWithConcurrency(deps.targets, deps.concurrency, (target) => probeTarget(deps.client, target));
+  let publisher: ScanPublisher | null = null;
+  if (deps.store) {
+    try {
+      publisher = createScanPublisher(deps.store, { ttlMs: deps.ttlMs, keepMs: deps.keepMs ?? 0, scan: await deps.store.beginScan() });
+    } catch (error) {
+      deps.metrics.scans.inc({ outcome: 'error' });
+      throw error;
+    }
+  }
+  const probed = await mapWithConcurrency(deps.targets, deps.concurrency, async (target) => {
+    const outcome = await probeTarget(deps.client, target);
+    const checkedAtMs = deps.clock();
+    const node = outcome.status === 'node' ? toNodeState(outcome, deps.resolveCapacity, checkedAtMs) : null;
+    if (publisher) await (node ? publisher.node(node) : publisher.failure(toFailure(outcome as FailedOutcome), checkedAtMs));
+    return { outcome, node };
+  });
   const checkedAtMs = deps.clock();
-  const nodes = results.flatMap((r) => (r.status === 'node' ? [toNodeState(r, deps.resolveCapacity, checkedAtMs)] : []));
-  const failures = results.flatMap((r) => (r.status === 'node' ? [] : [toFailure(r)]));
+  const results = probed.map((p) => p.outcome);
+  const nodes = probed.flatMap((p) => (p.node ? [p.node] : []));
   const outcomes = countOutcomes(results, deps.metrics);
   for (const kind of SERVER_KINDS) deps.metrics.nodesFound.set({ kind }, nodes.filter((n) => n.kind === kind).length);
 
   let published: PublishResult | null = null;
-  if (deps.store) {
+  if (publisher && deps.store) {
     try {
-      published = await publishScan(deps.store, { nodes, failures }, { ttlMs: deps.ttlMs, checkedAtMs });
+      published = publisher.finish();
+      await deps.store.completeScan(publisher.scan, deps.monitorId ?? `scan:${hostname()}:${process.pid}`);
     } catch (error) {
       deps.metrics.scans.inc({ outcome: 'error' });
       throw error;
@@ -79,6 +101,8 @@ export async function runScan(deps: ScanDeps): Promise<ScanReport> {
     published,
   };
 }
+
+type FailedOutcome = Exclude<ProbeOutcome, { status: 'node' }>;
 
 function toNodeState(
   outcome: Extract<ProbeOutcome, { status: 'node' }>,
@@ -101,10 +125,11 @@ function toNodeState(
     checkedAtMs,
     error: null,
     serverLoad: facts.serverLoad,
+    ...(facts.surfaces ? { surfaces: facts.surfaces } : {}),
   };
 }
 
-function toFailure(outcome: Exclude<ProbeOutcome, { status: 'node' }>): ScanFailure {
+function toFailure(outcome: FailedOutcome): ScanFailure {
   if (outcome.status === 'gateway') return { node: outcome.target.node, error: 'gateway: answers as an ai-lb gateway' };
   return { node: outcome.target.node, error: `${outcome.error.reason}: ${outcome.error.message}` };
 }
@@ -122,6 +147,8 @@ function countOutcomes(results: readonly ProbeOutcome[], metrics: MonitorMetrics
     counts[outcome]++;
     if (result.status === 'failed' && outcome === 'failed') metrics.probeErrors.inc({ reason: result.error.reason });
     for (const warning of result.warnings) metrics.probeErrors.inc({ reason: warning.reason });
+    if (result.status === 'node')
+      for (const [reason, count] of Object.entries(result.facts.droppedModelIds)) metrics.modelIdsDropped.inc({ reason }, count);
   }
   for (const [outcome, count] of Object.entries(counts)) if (count > 0) metrics.targetsProbed.inc({ outcome }, count);
   return counts;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from '@ai-lb/shared';
-import { expandTargets, MAX_SCAN_TARGETS, normalizeNodeId } from './targets.ts';
+import { expandTargets, MAX_SCAN_TARGETS } from './targets.ts';
 
 const nodes = (hosts: string[], ports: number[] = [8000]) => expandTargets(hosts, ports).map((t) => t.node);
 
@@ -96,14 +96,5 @@ describe('expandTargets', () => {
     );
     expect(() => expandTargets(['10.0.0.0/24'], [1, 2], 500)).toThrow(/at most 500 scan targets/);
     expect(MAX_SCAN_TARGETS).toBe(65_536);
-  });
-});
-
-describe('normalizeNodeId', () => {
-  test('canonical ids for user-written keys', () => {
-    expect(normalizeNodeId('[0:0::1]:8080')).toBe('[::1]:8080');
-    expect(normalizeNodeId('GPU-Box:1234')).toBe('gpu-box:1234');
-    expect(normalizeNodeId('010.000.000.001:80')).toBe('010.000.000.001:80'); // not four-part decimal: left as is
-    expect(normalizeNodeId('10.0.0.1:80')).toBe('10.0.0.1:80');
   });
 });

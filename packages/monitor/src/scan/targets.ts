@@ -8,7 +8,7 @@
  * brackets, names lowercased as given (never resolved here: DNS happens at connect time).
  */
 import ipaddr from 'ipaddr.js';
-import { ConfigError, type NodeId } from '@ai-lb/shared';
+import { ConfigError, nodeIdOf, normalizeHost as normalizeHostName, type NodeId } from '@ai-lb/shared';
 
 export interface ScanTarget {
   node: NodeId;
@@ -58,27 +58,6 @@ export function expandTargets(hosts: readonly string[], ports: readonly number[]
   return [...seen.values()];
 }
 
-/** "host:port", IPv6 hosts in brackets. */
-export function nodeIdOf(host: string, port: number): NodeId {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/**
- * The canonical form of a user-written node id (MAXCONN_MAP, NODE_API_KEYS keys), so
- * `[0:0::1]:8080` and `[::1]:8080` name the same node. Returns the input lowercased
- * when it is not a host:port id.
- */
-export function normalizeNodeId(id: string): NodeId {
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(id.trim());
-  if (!match) return id.trim().toLowerCase();
-  const host = match[1] ?? match[2];
-  try {
-    return nodeIdOf(normalizeHost(host, id), Number(match[3]));
-  } catch {
-    return id.trim().toLowerCase();
-  }
-}
-
 function parseHostSpec(raw: string): HostSpec {
   const entry = raw.trim();
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
@@ -100,27 +79,18 @@ function single(raw: string, host: string, port: number | null): HostSpec {
   return { raw, count: 1n, hosts: () => [host], port };
 }
 
-/** An IPv4 address (four-part decimal only), an IPv6 address, or a DNS name. */
+/** The shared normalisation, with this module's error naming the SCAN_HOSTS entry. */
 function normalizeHost(host: string, entry: string): string {
-  if (host.includes(':')) return normalizeIPv6(host, entry);
-  if (ipaddr.IPv4.isValidFourPartDecimal(host)) return ipaddr.IPv4.parse(host).toString();
-  const name = host.toLowerCase();
-  const label = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
-  const labels = name.split('.');
-  // A last label that is a number makes URL parsers read the name as an IPv4 address
-  // ("10.1", "0x7f.1"): refuse it rather than probe somewhere the user did not mean.
-  const numericTail = /^(?:\d+|0x[0-9a-f]*)$/.test(labels[labels.length - 1]);
-  if (name.length > 253 || numericTail || !labels.every((l) => label.test(l))) {
-    throw invalid(entry, 'a host name, an IPv4 address (a.b.c.d), an IPv6 address, a CIDR block or host:port');
-  }
-  return name;
+  const normalized = normalizeHostName(host);
+  if (normalized !== null) return normalized;
+  throw host.includes(':')
+    ? invalid(entry, 'a valid IPv6 address without a %zone suffix, e.g. ::1 or [::1]:8080')
+    : invalid(entry, 'a host name, an IPv4 address (a.b.c.d), an IPv6 address, a CIDR block or host:port');
 }
 
 function normalizeIPv6(host: string, entry: string): string {
-  if (!ipaddr.IPv6.isValid(host)) throw invalid(entry, 'a valid IPv6 address, e.g. ::1 or [::1]:8080');
-  const address = ipaddr.IPv6.parse(host);
-  if (address.zoneId) throw invalid(entry, 'an IPv6 address without a %zone suffix');
-  return address.toRFC5952String();
+  if (!host.includes(':')) throw invalid(entry, 'a valid IPv6 address, e.g. ::1 or [::1]:8080');
+  return normalizeHost(host, entry);
 }
 
 function parsePort(text: string, entry: string): number {

@@ -29,7 +29,7 @@ export async function nodesById(store: StateStore): Promise<Record<string, NodeS
 }
 
 interface Readable {
-  get(): Promise<{ values: { labels: Record<string, string | number>; value: number }[] }>;
+  get(): Promise<{ values: { labels: Partial<Record<string, string | number>>; value: number }[] }>;
 }
 
 /** Sum of a counter's or gauge's series matching `labels`. */

@@ -155,6 +155,20 @@ const CASES: Record<string, Case> = {
     bad: ['-1', 'now'],
     allowed: /seconds from 0/,
   },
+  BUFFER_BUDGET_MB: {
+    key: 'bufferBudgetMb',
+    default: 256,
+    good: [['1', 1]],
+    bad: ['0', '-5', 'lots'],
+    allowed: /integer from 1/,
+  },
+  CLIENT_WRITE_TIMEOUT_SECS: {
+    key: 'clientWriteTimeoutMs',
+    default: 60_000,
+    good: [['0.5', 500]],
+    bad: ['0', 'soon'],
+    allowed: /seconds from 0.01/,
+  },
   LOG_LEVEL: {
     key: 'logLevel',
     default: 'info',
@@ -223,6 +237,25 @@ const CASES: Record<string, Case> = {
   REDIS_PORT: { key: 'redisPort', default: 6379, good: [['6380', 6380]], bad: ['0', '70000', 'redis'], allowed: /integer from 1 to 65535/ },
   REDIS_PASSWORD: { key: 'redisPassword', default: undefined, good: [['s3cret', 's3cret']], bad: [] },
   REDIS_KEY_PREFIX: { key: 'redisKeyPrefix', default: 'ai-lb:', good: [['tenant-a:', 'tenant-a:']], bad: [] },
+  REDIS_TLS: { key: 'redisTls', default: false, good: [['true', true]], bad: ['tls'], allowed: /true or false/ },
+  REDIS_SENTINELS: {
+    key: 'redisSentinels',
+    default: undefined,
+    good: [
+      [
+        'sentinel-1:26380, 10.0.0.2;[::1]:26381',
+        [
+          { host: 'sentinel-1', port: 26380 },
+          { host: '10.0.0.2', port: 26379 },
+          { host: '::1', port: 26381 },
+        ],
+      ],
+    ],
+    bad: [',', 'sentinel-1:0', 'sentinel-1:65536', 'sentinel-1:port', '::1', 'redis://sentinel-1:26379'],
+    allowed: /host:port entries separated by , or ; \(port 26379 when left out\)/,
+  },
+  REDIS_SENTINEL_NAME: { key: 'redisSentinelName', default: 'mymaster', good: [['cache-master', 'cache-master']], bad: [] },
+  REDIS_SENTINEL_PASSWORD: { key: 'redisSentinelPassword', default: undefined, good: [['s3ntinel', 's3ntinel']], bad: [] },
   SCAN_HOSTS: {
     key: 'scanHosts',
     default: ['127.0.0.1'],
@@ -240,6 +273,17 @@ const CASES: Record<string, Case> = {
   SCAN_CONCURRENCY: { key: 'scanConcurrency', default: 256, good: [['16', 16]], bad: ['0', '5000'], allowed: /integer from 1 to 4096/ },
   PROBE_TIMEOUT_MS: { key: 'probeTimeoutMs', default: 1500, good: [['200', 200]], bad: ['10', '60001'], allowed: /integer from 50/ },
   NODE_TTL_SECS: { key: 'nodeTtlSecs', default: undefined, good: [['45', 45]], bad: ['0', 'x'], allowed: /integer from 1/ },
+  FLEET_STALE_LIMIT_SECS: {
+    key: 'fleetStaleLimitMs',
+    default: 3_600_000,
+    good: [
+      ['0', 0],
+      ['300', 300_000],
+      ['604800', 604_800_000],
+    ],
+    bad: ['-1', '604801', 'x'],
+    allowed: /seconds from 0 to 604800/,
+  },
   DEFAULT_MAXCONN: { key: 'defaultMaxconn', default: 0, good: [['4', 4]], bad: ['-1', 'four'], allowed: /integer from 0/ },
   MAXCONN_MAP: {
     key: 'maxconnMap',
@@ -268,7 +312,25 @@ const CASES: Record<string, Case> = {
     bad: ['1', '99', '60001', '-1', '0.5', 'fast'],
     allowed: /0 \(off\) or an integer from 100 to 60000/,
   },
-  GATEWAY_API_KEYS: { key: 'gatewayApiKeys', default: [], good: [['k1, k2', ['k1', 'k2']]], bad: [] },
+  MONITOR_HOST: {
+    key: 'monitorHost',
+    default: '127.0.0.1',
+    good: [
+      ['0.0.0.0', '0.0.0.0'],
+      [' ::1 ', '::1'],
+    ],
+    bad: [],
+  },
+  GATEWAY_API_KEYS: {
+    key: 'gatewayApiKeys',
+    default: [],
+    good: [
+      ['key-one-0123456789, key-two-0123456789;', ['key-one-0123456789', 'key-two-0123456789']],
+      ['exactly-16-chars', ['exactly-16-chars']],
+    ],
+    bad: [',', ';', ' ', ' , ; ', 'short-key', 'key-one-0123456789,fifteen-chars!'],
+    allowed: /keys of at least 16 characters/,
+  },
   NODE_API_KEYS: {
     key: 'nodeApiKeys',
     default: new Map(),
@@ -277,6 +339,11 @@ const CASES: Record<string, Case> = {
     allowed: /host:port=key/,
   },
 };
+
+/** Variables whose values are keys: their bad values are not echoed (tested below). */
+const SECRETS = new Set(['NODE_API_KEYS', 'GATEWAY_API_KEYS']);
+/** Variables where only an empty value means unset; blanks are a (bad) value. */
+const BLANK_IS_VALUE = new Set(['GATEWAY_API_KEYS']);
 
 function configError(env: NodeJS.ProcessEnv): ConfigError {
   try {
@@ -301,7 +368,7 @@ describe('loadConfig', () => {
     it('default', () => {
       expect(loadConfig({})[c.key]).toEqual(c.default);
       expect(loadConfig({ [variable]: '' })[c.key]).toEqual(c.default);
-      expect(loadConfig({ [variable]: '   ' })[c.key]).toEqual(c.default);
+      if (!BLANK_IS_VALUE.has(variable)) expect(loadConfig({ [variable]: '   ' })[c.key]).toEqual(c.default);
     });
 
     it.each(c.good)('accepts %j', (raw, parsed) => {
@@ -314,7 +381,7 @@ describe('loadConfig', () => {
         const error = configError({ [variable]: raw });
         expect(error.message).not.toContain('\n');
         expect(error.message.startsWith(`${variable}=`)).toBe(true);
-        if (variable !== 'NODE_API_KEYS') expect(error.message).toContain(JSON.stringify(raw.trim()).slice(1, -1));
+        if (!SECRETS.has(variable)) expect(error.message).toContain(JSON.stringify(raw.trim()).slice(1, -1));
         expect(error.message).toMatch(/is invalid: expected /);
         if (c.allowed) expect(error.message).toMatch(c.allowed);
       });
@@ -335,6 +402,50 @@ describe('loadConfig derived values', () => {
     });
   });
 
+  it('REDIS_TLS with REDIS_HOST builds a rediss:// URL; beside a redis:// REDIS_URL it is refused', () => {
+    expect(loadConfig({ REDIS_HOST: 'cache', REDIS_TLS: 'true' }).redisConnectionUrl).toBe('rediss://cache:6379');
+    expect(loadConfig({ REDIS_URL: 'rediss://cache:6380', REDIS_TLS: 'true' }).redisConnectionUrl).toBe('rediss://cache:6380');
+    expect(configError({ REDIS_URL: 'redis://cache:6379', REDIS_TLS: 'true' }).message).toBe(
+      'REDIS_TLS="true" is invalid: expected false beside a redis:// REDIS_URL (write rediss:// for TLS)',
+    );
+  });
+
+  it('REDIS_SENTINELS: Redis is configured and found through the sentinels, with the master password and TLS', () => {
+    expect(loadConfig({}).redisSentinel).toBeNull();
+    expect(loadConfig({ REDIS_SENTINELS: 's1:26379' })).toMatchObject({
+      redisConfigured: true,
+      redisSentinel: { sentinels: [{ host: 's1', port: 26379 }], name: 'mymaster', tls: false },
+    });
+    const config = loadConfig({
+      REDIS_SENTINELS: 's1,s2:26380',
+      REDIS_SENTINEL_NAME: 'cache',
+      REDIS_PASSWORD: 'master-pw',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-pw',
+      REDIS_TLS: 'yes',
+    });
+    expect(config.redisSentinel).toEqual({
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26380 },
+      ],
+      name: 'cache',
+      password: 'master-pw',
+      sentinelPassword: 'sentinel-pw',
+      tls: true,
+    });
+  });
+
+  it.each([
+    [{ REDIS_URL: 'redis://:hunter2@cache:6379' }, 'REDIS_URL="redis://***@cache:6379"'],
+    [{ REDIS_HOST: 'cache' }, 'REDIS_HOST="cache"'],
+  ])('REDIS_SENTINELS beside %j is refused, not silently ignored', (env, shown) => {
+    const error = configError({ REDIS_SENTINELS: 's1:26379', ...env });
+    expect(error.message).toBe(
+      `${shown} is invalid: expected unset when REDIS_SENTINELS is set ` +
+        '(the sentinels name the master; its password is REDIS_PASSWORD, TLS is REDIS_TLS)',
+    );
+  });
+
   it('nodeTtlMs is NODE_TTL_SECS, else 3 × SCAN_INTERVAL', () => {
     expect(loadConfig({}).nodeTtlMs).toBe(30_000);
     expect(loadConfig({ SCAN_INTERVAL: '5' }).nodeTtlMs).toBe(15_000);
@@ -351,6 +462,21 @@ describe('secrets never reach an error message', () => {
     const error = configError({ NODE_API_KEYS: 'gpu-1:8080=sk-live-111,sk-tail-222;badentry' });
     expect(error.message).toContain('gpu-1:8080=…');
     for (const secret of ['sk-live-111', 'sk-tail-222', 'badentry']) expect(error.message).not.toContain(secret);
+  });
+
+  it('GATEWAY_API_KEYS: a short key is refused without echoing any key', () => {
+    const error = configError({ GATEWAY_API_KEYS: 'good-key-0123456789abc, tiny-secret' });
+    expect(error.message).toBe(
+      'GATEWAY_API_KEYS="…,…" is invalid: expected keys of at least 16 characters separated by , or ; ' +
+        '(unset or empty: no keys, the gateway is open); key 2 has 11',
+    );
+    expect(error.message).not.toMatch(/good-key|tiny-secret/);
+  });
+
+  it.each([',', ';', ' ', '\t', ' ;, '])('GATEWAY_API_KEYS=%j holds no key: refused, not read as "auth off"', (raw) => {
+    const error = configError({ GATEWAY_API_KEYS: raw });
+    expect(error.message).not.toContain('\n');
+    expect(error.message).toMatch(/^GATEWAY_API_KEYS=.* is invalid: expected keys of at least 16 characters .*this value holds no key$/);
   });
 
   it.each([

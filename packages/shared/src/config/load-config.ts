@@ -1,11 +1,27 @@
-import { ConfigError } from './parsers.ts';
+import { hostForUrl } from '../node-id.ts';
+import { ConfigError, type HostPort } from './parsers.ts';
 import { CONFIG_SCHEMA, type RawConfig } from './schema.ts';
 
+/** Where a Redis behind Sentinel is found, and how to talk to it and to the sentinels. */
+export interface RedisSentinelTarget {
+  sentinels: readonly HostPort[];
+  /** The master's name in the sentinels' configuration (REDIS_SENTINEL_NAME). */
+  name: string;
+  /** The master's and replicas' password (REDIS_PASSWORD). */
+  password?: string;
+  /** The sentinels' own password (REDIS_SENTINEL_PASSWORD). */
+  sentinelPassword?: string;
+  /** TLS to the sentinels and to the master (REDIS_TLS). */
+  tls: boolean;
+}
+
 export interface Config extends RawConfig {
-  /** true when REDIS_URL or REDIS_HOST is set: `pnpm start` then uses Redis, not memory. */
+  /** true when REDIS_URL, REDIS_HOST or REDIS_SENTINELS is set: `pnpm start` then uses Redis, not memory. */
   readonly redisConfigured: boolean;
-  /** REDIS_URL, or one built from REDIS_HOST/REDIS_PORT/REDIS_PASSWORD (default localhost:6379). */
+  /** REDIS_URL, or one built from REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_TLS (default localhost:6379). */
   readonly redisConnectionUrl: string;
+  /** Set when REDIS_SENTINELS is: then the sentinels, not redisConnectionUrl, say where Redis is. */
+  readonly redisSentinel: RedisSentinelTarget | null;
   /** How long a node record lives without a refresh: NODE_TTL_SECS or 3 × SCAN_INTERVAL. */
   readonly nodeTtlMs: number;
 }
@@ -19,7 +35,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const [key, field] of Object.entries(CONFIG_SCHEMA)) {
     const value = env[field.env];
     // Blank counts as unset: `FOO=` in a compose file means "use the default".
-    const source = value === undefined || value.trim() === '' ? field.default : value;
+    const blankIsValue = (field as { blankIsValue?: boolean }).blankIsValue === true;
+    const unset = value === undefined || value === '' || (!blankIsValue && value.trim() === '');
+    const source = unset ? field.default : value;
     raw[key] = source === undefined ? undefined : (field.parse as (r: string, n: string) => unknown)(source, field.env);
   }
   const config = raw as unknown as RawConfig;
@@ -27,11 +45,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.redisUrl !== undefined && !isRedisUrl(config.redisUrl)) {
     throw new ConfigError('REDIS_URL', redactUrl(config.redisUrl), 'a redis:// or rediss:// URL');
   }
+  checkRedisChoice(config);
 
   return Object.freeze({
     ...config,
-    redisConfigured: config.redisUrl !== undefined || config.redisHost !== undefined,
+    redisConfigured: config.redisUrl !== undefined || config.redisHost !== undefined || config.redisSentinels !== undefined,
     redisConnectionUrl: config.redisUrl ?? buildRedisUrl(config),
+    redisSentinel: sentinelTarget(config),
     nodeTtlMs: (config.nodeTtlSecs ?? config.scanIntervalSecs * 3) * 1000,
   });
 }
@@ -50,9 +70,34 @@ function isRedisUrl(url: string): boolean {
 function buildRedisUrl(config: RawConfig): string {
   const auth = config.redisPassword ? `:${encodeURIComponent(config.redisPassword)}@` : '';
   const host = config.redisHost ?? 'localhost';
-  // An IPv6 address needs brackets in a URL ("::1" -> "[::1]").
-  const urlHost = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `redis://${auth}${urlHost}:${config.redisPort}`;
+  return `${config.redisTls ? 'rediss' : 'redis'}://${auth}${hostForUrl(host)}:${config.redisPort}`;
+}
+
+/**
+ * One way to find Redis. A REDIS_URL or REDIS_HOST left over beside REDIS_SENTINELS would
+ * be silently ignored (the sentinels say where the master is), and REDIS_TLS=true beside a
+ * redis:// URL would silently not be TLS: each is refused at start instead.
+ */
+function checkRedisChoice(config: RawConfig): void {
+  if (config.redisSentinels !== undefined) {
+    const unset = 'unset when REDIS_SENTINELS is set (the sentinels name the master; its password is REDIS_PASSWORD, TLS is REDIS_TLS)';
+    if (config.redisUrl !== undefined) throw new ConfigError('REDIS_URL', redactUrl(config.redisUrl), unset);
+    if (config.redisHost !== undefined) throw new ConfigError('REDIS_HOST', config.redisHost, unset);
+  }
+  if (config.redisTls && config.redisUrl !== undefined && !/^rediss:/i.test(config.redisUrl)) {
+    throw new ConfigError('REDIS_TLS', 'true', 'false beside a redis:// REDIS_URL (write rediss:// for TLS)');
+  }
+}
+
+function sentinelTarget(config: RawConfig): RedisSentinelTarget | null {
+  if (config.redisSentinels === undefined) return null;
+  return {
+    sentinels: config.redisSentinels,
+    name: config.redisSentinelName,
+    ...(config.redisPassword === undefined ? {} : { password: config.redisPassword }),
+    ...(config.redisSentinelPassword === undefined ? {} : { sentinelPassword: config.redisSentinelPassword }),
+    tls: config.redisTls,
+  };
 }
 
 /**

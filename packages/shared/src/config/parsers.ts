@@ -1,3 +1,4 @@
+import { parseNodeId } from '../node-id.ts';
 /**
  * Value parsers for environment variables. Each returns the parsed value or throws a
  * ConfigError whose one-line message names the variable, the value and what is allowed.
@@ -70,6 +71,26 @@ export const list: Parser<string[]> = (raw) =>
     .map((item) => item.trim())
     .filter((item) => item.length > 0);
 
+/**
+ * Keys clients must present, separated by , or ;. A value that holds no key ("," or " ")
+ * is refused instead of read as "no keys": that would leave the gateway open while its
+ * operator believes it is closed. Short keys are refused as guessable. The keys are
+ * secrets: the message shows one "…" per key and the length of the first short one.
+ */
+export function apiKeyList(minChars: number): Parser<string[]> {
+  return (raw, name) => {
+    const keys = list(raw, name);
+    const expected = `keys of at least ${minChars} characters separated by , or ; (unset or empty: no keys, the gateway is open)`;
+    if (keys.length === 0 && raw !== '') throw new ConfigError(name, raw, `${expected}; this value holds no key`);
+    const short = keys.findIndex((key) => key.length < minChars);
+    if (short >= 0) {
+      const shown = keys.map(() => '…').join(',');
+      throw new ConfigError(name, shown, `${expected}; key ${short + 1} has ${keys[short].length}`);
+    }
+    return keys;
+  };
+}
+
 /** "80,8000-8003" -> [80, 8000, 8001, 8002, 8003] */
 export const portList: Parser<number[]> = (raw, name) => {
   const ports: number[] = [];
@@ -86,10 +107,30 @@ export const portList: Parser<number[]> = (raw, name) => {
   return [...new Set(ports)];
 };
 
-const NODE_KEY = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+export interface HostPort {
+  /** A name or an IP address, IPv6 without brackets (as net.connect takes it). */
+  host: string;
+  port: number;
+}
+
+/** "a:26379, [::1]:26380; b" -> hosts and ports, `defaultPort` where an entry has none. */
+export function hostPortList(defaultPort: number): Parser<HostPort[]> {
+  return (raw, name) => {
+    const allowed = `host:port entries separated by , or ; (port ${defaultPort} when left out)`;
+    const entries = list(raw, name).map((item) => {
+      // Without a port of its own, "host" (or "[v6]") is read as "host:<defaultPort>".
+      const parsed = parseNodeId(item) ?? parseNodeId(`${item}:${defaultPort}`);
+      if (parsed === null) throw new ConfigError(name, raw, `${allowed} ("${item}" is not host:port)`);
+      return { host: parsed.host, port: parsed.port };
+    });
+    if (entries.length === 0) throw new ConfigError(name, raw, `${allowed}, at least one`);
+    return entries;
+  };
+}
 
 /**
- * "host:port=value" pairs separated by , or ; — keys are normalised node ids. With
+ * "host:port=value" pairs separated by , or ; — keys are canonical node ids (node-id.ts), so
+ * "[0:0::1]:8080" names the node the monitor records as "[::1]:8080". With
  * `secret`, values (API keys) never reach an error message: only node ids are echoed.
  */
 export function nodeMap<T>(valueParser: Parser<T>, allowed: string, { secret = false } = {}): Parser<ReadonlyMap<string, T>> {
@@ -101,13 +142,13 @@ export function nodeMap<T>(valueParser: Parser<T>, allowed: string, { secret = f
       const eq = item.indexOf('=');
       const key = eq > 0 ? item.slice(0, eq).trim() : '';
       const value = eq > 0 ? item.slice(eq + 1).trim() : '';
-      const match = NODE_KEY.exec(key);
-      if (!match || Number(match[2]) < 1 || Number(match[2]) > 65_535 || value === '') {
+      const parsed = parseNodeId(key);
+      if (parsed === null || value === '') {
         const what = secret ? `an entry` : `"${item}"`;
         throw new ConfigError(name, shown, `${expected} (${what} is not host:port=${allowed})`);
       }
       try {
-        map.set(key.toLowerCase(), valueParser(value, name));
+        map.set(parsed.node, valueParser(value, name));
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
         throw new ConfigError(name, shown, `${expected} (${key}: ${error.allowed})`);
@@ -127,7 +168,7 @@ function redactMapValues(raw: string): string {
     .map((item) => {
       const eq = item.indexOf('=');
       const key = eq > 0 ? item.slice(0, eq).trim() : '';
-      return NODE_KEY.test(key) ? `${key}=…` : '…';
+      return parseNodeId(key) !== null ? `${key}=…` : '…';
     })
     .join(',');
 }

@@ -1,5 +1,19 @@
 import { LOG_LEVELS } from '../logger.ts';
-import { boolean, integer, list, modelAliases, nodeMap, offOrInteger, oneOf, portList, secondsAsMs, text, type Parser } from './parsers.ts';
+import {
+  apiKeyList,
+  boolean,
+  hostPortList,
+  integer,
+  list,
+  modelAliases,
+  nodeMap,
+  offOrInteger,
+  oneOf,
+  portList,
+  secondsAsMs,
+  text,
+  type Parser,
+} from './parsers.ts';
 
 export const ROUTING_STRATEGIES = ['ROUND_ROBIN', 'RANDOM', 'LEAST_LOADED', 'P2C', 'CACHE_AFFINITY'] as const;
 export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
@@ -18,15 +32,28 @@ interface Field<T, D extends string | undefined = string | undefined> {
   /** The raw default, parsed like a user value so default and rule can never disagree. */
   default: D;
   parse: Parser<T>;
+  /**
+   * Only an empty value means "unset"; one of blanks is parsed like any other. For
+   * variables where a blank that silently means "off" would be a security hole.
+   */
+  blankIsValue?: boolean;
 }
 
-function field<T, D extends string | undefined>(env: string, defaultValue: D, parse: Parser<T>): Field<T, D> {
-  return { env, default: defaultValue, parse };
+function field<T, D extends string | undefined>(
+  env: string,
+  defaultValue: D,
+  parse: Parser<T>,
+  options: { blankIsValue?: boolean } = {},
+): Field<T, D> {
+  return { env, default: defaultValue, parse, ...options };
 }
+
+/** Shorter gateway keys are refused: guessable, or a value cut by a templating slip. */
+export const MIN_GATEWAY_KEY_CHARS = 16;
 
 /**
  * Every environment variable ai-lb reads, its default and its unit (in the property name).
- * SPEC.md "Configuration" is the contract; extras beyond it are marked.
+ * README "Configuration" documents them; the ones the product contract does not name are marked extra.
  */
 export const CONFIG_SCHEMA = {
   // Gateway
@@ -44,6 +71,8 @@ export const CONFIG_SCHEMA = {
   retryAfterSecs: field('RETRY_AFTER_SECS', '2', integer(0, 86_400)),
   slotLeaseMs: field('SLOT_LEASE_SECS', '10', secondsAsMs(0.1, 3600)),
   maxBodyBytes: field('MAX_BODY_BYTES', String(10 * 1024 * 1024), integer(1, 1024 * 1024 * 1024)),
+  bufferBudgetMb: field('BUFFER_BUDGET_MB', '256', integer(1, 1024 * 1024)), // extra: bodies held in memory, all requests together
+  clientWriteTimeoutMs: field('CLIENT_WRITE_TIMEOUT_SECS', '60', secondsAsMs(0.01)), // extra: a client that stops reading
   stickySessions: field('STICKY_SESSIONS', 'false', boolean),
   stickyTtlMs: field('STICKY_TTL_SECS', '600', secondsAsMs(1)),
   shutdownGraceMs: field('SHUTDOWN_GRACE_SECS', '10', secondsAsMs(0)), // extra: SIGTERM drain bound
@@ -64,6 +93,11 @@ export const CONFIG_SCHEMA = {
   redisPort: field('REDIS_PORT', '6379', integer(1, 65_535)),
   redisPassword: field('REDIS_PASSWORD', undefined, text),
   redisKeyPrefix: field('REDIS_KEY_PREFIX', 'ai-lb:', text), // extra: lets tests and tenants share a Redis
+  redisTls: field('REDIS_TLS', 'false', boolean), // extra: TLS without REDIS_URL (REDIS_HOST or sentinels)
+  // Redis Sentinel (high availability): the sentinels are asked where the master is.
+  redisSentinels: field('REDIS_SENTINELS', undefined, hostPortList(26_379)),
+  redisSentinelName: field('REDIS_SENTINEL_NAME', 'mymaster', text),
+  redisSentinelPassword: field('REDIS_SENTINEL_PASSWORD', undefined, text), // when the sentinels have their own requirepass
 
   // Discovery
   scanHosts: field('SCAN_HOSTS', '127.0.0.1', list),
@@ -72,14 +106,19 @@ export const CONFIG_SCHEMA = {
   scanConcurrency: field('SCAN_CONCURRENCY', '256', integer(1, 4096)), // extra
   probeTimeoutMs: field('PROBE_TIMEOUT_MS', '1500', integer(50, 60_000)), // extra
   nodeTtlSecs: field('NODE_TTL_SECS', undefined, integer(1, 86_400)), // extra; default 3 × SCAN_INTERVAL
+  // How long a node record outlives NODE_TTL_SECS as stale, for gateways to serve when the monitor is gone.
+  fleetStaleLimitMs: field('FLEET_STALE_LIMIT_SECS', '3600', secondsAsMs(0, 604_800)),
   defaultMaxconn: field('DEFAULT_MAXCONN', '0', integer(0, 100_000)),
   maxconnMap: field('MAXCONN_MAP', '', nodeMap(integer(0, 100_000), 'N (N ≥ 0)')),
   monitorPort: field('MONITOR_PORT', '8001', integer(0, 65_535)),
   /** Engine load poll of every known node (vLLM/SGLang /metrics, llama.cpp /slots, Ollama /api/ps, …); 0 = off. */
   loadPollMs: field('LOAD_POLL_MS', '1000', offOrInteger(100, 60_000)),
+  // extra. Loopback unlike the gateway: nobody but the operator's tools needs the monitor,
+  // and its /metrics lists every node's address and models.
+  monitorHost: field('MONITOR_HOST', '127.0.0.1', text),
 
   // Security
-  gatewayApiKeys: field('GATEWAY_API_KEYS', '', list),
+  gatewayApiKeys: field('GATEWAY_API_KEYS', '', apiKeyList(MIN_GATEWAY_KEY_CHARS), { blankIsValue: true }),
   nodeApiKeys: field('NODE_API_KEYS', '', nodeMap(text, 'key', { secret: true })),
 } as const;
 

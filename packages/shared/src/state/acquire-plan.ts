@@ -31,7 +31,7 @@ export function acquirePlan(input: AcquirePlanInput): number[] {
     indexes = [...indexes.slice(start), ...indexes.slice(0, start)];
   } else if (order === 'least_loaded') {
     // Stable insertion sort on load (ties keep the given order), as ACQUIRE_FN does: n is a
-    // handful of nodes, and Array.prototype.sort allocated ≈ 0.8 KB per call (issue 6).
+    // handful of nodes, and Array.prototype.sort allocates a comparator run per call.
     const load = indexes.map((i) => loadOf(inflight[i], candidates[i].maxconn));
     for (let k = 1; k < n; k++) {
       const i = indexes[k];
@@ -51,7 +51,7 @@ export function acquirePlan(input: AcquirePlanInput): number[] {
 }
 
 /** Capped nodes by fill ratio, uncapped nodes by raw count (interface doc of AcquireOrder). */
-export function loadOf(inflight: number, maxconn: number): number {
+function loadOf(inflight: number, maxconn: number): number {
   return maxconn > 0 ? inflight / maxconn : inflight;
 }
 
@@ -124,10 +124,10 @@ export function mayTakeSlot(ahead: number, free: number): boolean {
   return ahead < free;
 }
 
-export function validateQueueTicket(ticket: QueueTicket | undefined, operation = 'acquireSlot'): void {
+function validateQueueTicket(ticket: QueueTicket | undefined): void {
   if (ticket === undefined) return;
-  if (typeof ticket.key !== 'string' || ticket.key === '') throw new TypeError(`${operation}: queue.key must be a non-empty string`);
+  if (typeof ticket.key !== 'string' || ticket.key === '') throw new TypeError('acquireSlot: queue.key must be a non-empty string');
   if (typeof ticket.ticket !== 'string' || ticket.ticket === '')
-    throw new TypeError(`${operation}: queue.ticket must be a non-empty string`);
-  if (!isPositiveMs(ticket.ttlMs)) throw new TypeError(`${operation}: queue.ttlMs must be an integer ≥ 1, got ${String(ticket.ttlMs)}`);
+    throw new TypeError('acquireSlot: queue.ticket must be a non-empty string');
+  if (!isPositiveMs(ticket.ttlMs)) throw new TypeError(`acquireSlot: queue.ttlMs must be an integer ≥ 1, got ${String(ticket.ttlMs)}`);
 }

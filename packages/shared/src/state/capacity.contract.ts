@@ -46,17 +46,18 @@ export function capacityContract(sut: () => StoreUnderTest): void {
 
   it('renewLeases keeps a live lease past its first expiry but never revives an expired one', async () => {
     const { store, advance } = sut();
-    const kept = await acquire(store, [{ node: 'a:1', maxconn: 0 }], { leaseMs: 400 });
+    // Margins of 250 ms either side: on Redis, advance really waits, on a loaded machine too.
+    const kept = await acquire(store, [{ node: 'a:1', maxconn: 0 }], { leaseMs: 600 });
     const lost = await acquire(store, [{ node: 'b:1', maxconn: 0 }], { leaseMs: 50 });
-    await advance(250);
+    await advance(350);
     await store.renewLeases(
       [
         { node: 'a:1', leaseId: kept.leaseId },
         { node: 'b:1', leaseId: lost.leaseId },
       ],
-      400,
+      600,
     );
-    await advance(250);
+    await advance(350);
     expect(await store.getInflight(['a:1', 'b:1'])).toEqual({ 'a:1': 1, 'b:1': 0 });
     await store.renewLeases([], 400);
   });

@@ -70,6 +70,22 @@ export function release(
 }
 
 /**
+ * How many live tickets wait in queue `key`, as a newcomer finds out: one that does not
+ * join gets a slot on a node with room for k only when fewer than k tickets are ahead of
+ * it. Each probe uses a node of its own, so the nodes under test and the queue are left
+ * as they were (expired tickets aside, which any acquire prunes).
+ */
+export async function queueLength(store: StateStore, key: string, max = 16): Promise<number> {
+  for (let room = 1; room <= max; room++) {
+    const probe = await acquire(store, [{ node: `queue-probe-${randomUUID()}:1`, maxconn: room }], {
+      queue: { key, ticket: `probe-${randomUUID()}`, ttlMs: LONG_MS, join: false },
+    });
+    if (probe.node !== null) return room - 1;
+  }
+  throw new Error(`queue ${key} holds more than ${max} tickets`);
+}
+
+/**
  * Resolves with the first value a subscription delivers; rejects after timeoutMs so a lost
  * notification fails the test instead of hanging it.
  */

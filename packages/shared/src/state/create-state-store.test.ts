@@ -4,13 +4,14 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../config/load-config.ts';
 import { GatewayError } from '../errors.ts';
+import { silentLogger } from '../logger.ts';
 import { nodeState } from './contract-harness.ts';
 import { createStateStore } from './create-state-store.ts';
 import { ResilientStateStore } from './resilient-state-store.ts';
 import type { StateStore } from './state-store.ts';
 
 const redisUrl = inject('redisUrl');
-const quiet = { log: () => undefined };
+const quiet = { log: silentLogger };
 
 describe('createStateStore', () => {
   const stores: StateStore[] = [];
@@ -45,7 +46,7 @@ describe('createStateStore', () => {
     const store = create(loadConfig({ REDIS_URL: redisUrl, REDIS_KEY_PREFIX: uniquePrefix('create') }), { ...quiet, resilient: true });
     expect(store).toBeInstanceOf(ResilientStateStore);
     await store.ping();
-    expect((store as ResilientStateStore).degraded).toBe(false);
+    expect(store.health()).toEqual({ degraded: false, reason: null, remoteFailures: 0 });
   });
 
   it('forceMemory wins over a configured Redis', () => {
@@ -84,7 +85,7 @@ describe('createStateStore with a password-protected Redis', () => {
     await stopChild(server);
   });
 
-  it('REDIS_PASSWORD (with URL-special characters) authenticates; a wrong one is refused', async () => {
+  it('REDIS_PASSWORD (with characters URLs reserve) authenticates; a wrong one is refused', async () => {
     const good = createStateStore(loadConfig({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port), REDIS_PASSWORD: password }), quiet);
     const bad = createStateStore(loadConfig({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port), REDIS_PASSWORD: 'wrong' }), quiet);
     try {

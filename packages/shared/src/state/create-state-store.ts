@@ -21,8 +21,8 @@ export interface CreateStateStoreOptions extends Omit<RedisConnectionOptions, 'r
 }
 
 /**
- * The one place that picks the store: Redis when REDIS_URL / REDIS_HOST is set (SPEC:
- * `pnpm start` uses embedded memory state unless one is), else memory. The Redis store's
+ * The one place that picks the store: Redis when REDIS_URL / REDIS_HOST / REDIS_SENTINELS is
+ * set, else memory (`pnpm start` runs on embedded state unless Redis is configured). The Redis store's
  * connection fails fast and reconnects in the background, so a Redis outage makes calls
  * reject with `state_unavailable` instead of crashing or hanging the process.
  */
@@ -30,7 +30,7 @@ export function createStateStore(config: Config, options: CreateStateStoreOption
   const useRedis = !options.forceMemory && (config.redisConfigured || options.forceRedis === true);
   if (!useRedis) return new MemoryStateStore({ clock: options.clock });
   const redis = new RedisStateStore({
-    url: config.redisConnectionUrl,
+    ...(config.redisSentinel ? { sentinel: config.redisSentinel } : { url: config.redisConnectionUrl }),
     keyPrefix: config.redisKeyPrefix,
     connectTimeoutMs: options.connectTimeoutMs,
     commandTimeoutMs: options.commandTimeoutMs,

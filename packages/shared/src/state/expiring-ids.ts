@@ -5,8 +5,7 @@
  *
  * Expired ids are dropped in one sweep, and only once the earliest expiry may have passed:
  * a sweep on every read made each acquire cost O(leases) in allocations and time, so 1,000
- * open streams cost O(n²) per round of acquires and renewals (issue 6: 30 KB of garbage
- * per stream). `sweepAfterMs` is a lower bound on every expiry held; renewals only move
+ * open streams cost O(n²) per round of acquires and renewals (docs/performance.md). `sweepAfterMs` is a lower bound on every expiry held; renewals only move
  * expiries later, so it stays one, and a stale bound costs one extra sweep at most.
  */
 export class ExpiringIds {

@@ -25,7 +25,7 @@ describeStateStoreContract('memory', async () => {
   };
 });
 
-describe('MemoryStateStore specifics', () => {
+describe('MemoryStateStore beyond the contract', () => {
   it('returns copies: a caller mutating a result cannot change the fleet', async () => {
     const store = new MemoryStateStore();
     await store.putNode(nodeState('a:1', { models: ['m'] }), 10_000);

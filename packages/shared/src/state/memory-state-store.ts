@@ -8,19 +8,25 @@ import {
   mayTakeSlot,
   uniqueCandidates,
   validateAcquireRequest,
-  validateQueueTicket,
 } from './acquire-plan.ts';
 import { circuitAfterRelease, circuitGate, circuitInfo, validateRelease, type CircuitRecord } from './circuit-record.ts';
-import type {
-  AcquireSlotRequest,
-  AcquireSlotResult,
-  LeaseRef,
-  QueueTicket,
-  QueueTicketRef,
-  ReleaseSlotRequest,
-  StateStore,
+import {
+  NEVER_DEGRADED,
+  type AcquireSlotRequest,
+  type AcquireSlotResult,
+  type CompletedScan,
+  type FleetSnapshot,
+  type LeaseRef,
+  type MonitorLease,
+  type PutNodeOptions,
+  type QueueTicket,
+  type QueueTicketRef,
+  type ReleaseSlotRequest,
+  type StateStore,
+  type StateStoreHealth,
 } from './state-store.ts';
 import { ExpiringIds } from './expiring-ids.ts';
+import { judgeFleet, validateMonitorId, validatePutNodeOptions, type StoredNode } from './fleet-freshness.ts';
 
 export interface MemoryStateStoreOptions {
   /** Injected so TTL, lease and circuit timing can be tested without sleeping. */
@@ -42,9 +48,12 @@ interface Expiring<T> {
 export class MemoryStateStore implements StateStore {
   readonly kind = 'memory' as const;
   private readonly clock: Clock;
-  private readonly nodes = new Map<NodeId, Expiring<NodeState>>();
   /** Bounded by the fleet: one entry per node the monitor polls, replaced every poll. */
   private readonly engineLoads = new Map<NodeId, Expiring<EngineLoadReading>>();
+  /** Each record lives (expiresAtMs) for its TTL plus its keep time. */
+  private readonly nodes = new Map<NodeId, Expiring<StoredNode>>();
+  private monitorLease: MonitorLease | undefined;
+  private scans = { next: 0, completed: null as CompletedScan | null };
   /** node -> its leases (ids with expiry). */
   private readonly leases = new Map<NodeId, ExpiringIds>();
   private readonly circuits = new Map<NodeId, CircuitRecord>();
@@ -62,11 +71,14 @@ export class MemoryStateStore implements StateStore {
     this.clock = options.clock ?? systemClock;
   }
 
-  async putNode(state: NodeState, ttlMs: number): Promise<void> {
+  async putNode(state: NodeState, ttlMs: number, options?: PutNodeOptions): Promise<void> {
     this.assertOpen();
     if (typeof state?.node !== 'string' || state.node === '') throw new TypeError('putNode: state.node must be a node id');
     if (!isPositiveMs(ttlMs)) throw new TypeError(`putNode: ttlMs must be an integer ≥ 1, got ${String(ttlMs)}`);
-    this.nodes.set(state.node, { value: structuredClone(state), expiresAtMs: this.clock() + ttlMs });
+    const { keepMs, scan } = validatePutNodeOptions(options);
+    const now = this.clock();
+    const record: StoredNode = { state: structuredClone(state), freshUntilMs: now + ttlMs, scan };
+    this.nodes.set(state.node, { value: record, expiresAtMs: now + ttlMs + keepMs });
     this.emit(this.fleetListeners, undefined);
   }
 
@@ -74,20 +86,63 @@ export class MemoryStateStore implements StateStore {
     this.assertOpen();
     const entry = this.liveNode(node, this.clock());
     if (entry === undefined) return;
-    // expiresAtMs is kept: a server that stays dead must leave the fleet by itself.
-    entry.value = { ...entry.value, healthy: false, error, checkedAtMs };
+    // Freshness and expiry are kept: a server that stays dead must leave the fleet by itself.
+    entry.value = { ...entry.value, state: { ...entry.value.state, healthy: false, error, checkedAtMs } };
     this.emit(this.fleetListeners, undefined);
   }
 
   async listNodes(): Promise<NodeState[]> {
+    return (await this.listFleet()).nodes.map((n) => n.state);
+  }
+
+  async listFleet(): Promise<FleetSnapshot> {
     this.assertOpen();
     const now = this.clock();
-    const live: NodeState[] = [];
-    for (const id of [...this.nodes.keys()].sort()) {
+    const records: StoredNode[] = [];
+    for (const id of this.nodes.keys()) {
       const entry = this.liveNode(id, now);
-      if (entry !== undefined) live.push(structuredClone(entry.value));
+      if (entry !== undefined) records.push(structuredClone(entry.value));
     }
-    return live;
+    const lastScan = this.scans.completed;
+    return {
+      nodes: judgeFleet(records, now, lastScan?.scan ?? 0),
+      monitor: this.liveLease(now) ?? null,
+      lastScan: lastScan && { ...lastScan },
+      nowMs: now,
+    };
+  }
+
+  async claimMonitorLease(monitorId: string, leaseMs: number): Promise<MonitorLease> {
+    this.assertOpen();
+    validateMonitorId('claimMonitorLease', monitorId);
+    if (!isPositiveMs(leaseMs)) throw new TypeError(`claimMonitorLease: leaseMs must be an integer ≥ 1, got ${String(leaseMs)}`);
+    const now = this.clock();
+    const held = this.liveLease(now);
+    if (held === undefined) this.monitorLease = { monitorId, sinceMs: now, untilMs: now + leaseMs };
+    else if (held.monitorId === monitorId) held.untilMs = now + leaseMs;
+    return { ...this.monitorLease! };
+  }
+
+  async releaseMonitorLease(monitorId: string): Promise<void> {
+    this.assertOpen();
+    if (this.liveLease(this.clock())?.monitorId === monitorId) this.monitorLease = undefined;
+  }
+
+  async beginScan(): Promise<number> {
+    this.assertOpen();
+    this.scans.next += 1;
+    return this.scans.next;
+  }
+
+  async completeScan(scan: number, monitorId: string): Promise<void> {
+    this.assertOpen();
+    validateMonitorId('completeScan', monitorId);
+    if (!Number.isSafeInteger(scan) || scan < 1) throw new TypeError(`completeScan: scan must be an integer ≥ 1, got ${String(scan)}`);
+    // A later beginScan must still hand out a bigger number (see the Redis store).
+    this.scans.next = Math.max(this.scans.next, scan);
+    if (scan <= (this.scans.completed?.scan ?? 0)) return;
+    this.scans.completed = { scan, monitorId, completedAtMs: this.clock() };
+    this.emit(this.fleetListeners, undefined);
   }
 
   onFleetChange(listener: () => void): () => void {
@@ -124,13 +179,7 @@ export class MemoryStateStore implements StateStore {
     const inflight = candidates.map((c) => this.leasesOf(c.node).size(now));
     const queue = request.queue;
     if (queue !== undefined && !this.queueLetsThrough(queue, candidates, inflight, now)) {
-      return {
-        node: null,
-        probe: false,
-        reason: 'capacity',
-        inflight: countsByNode(candidates, inflight),
-        queueLength: this.queueLength(queue, now),
-      };
+      return { node: null, probe: false, reason: 'capacity', inflight: countsByNode(candidates, inflight) };
     }
     const rotateCounter = request.order === 'rotate' ? this.increment(request.rotateKey!) : 0;
     const stickyNode = request.sticky ? this.liveSticky(request.sticky.key, now) : null;
@@ -150,17 +199,10 @@ export class MemoryStateStore implements StateStore {
       if (gate === 'probe') this.circuits.get(node)!.probeUntilMs = now + request.probeLeaseMs;
       if (request.sticky) this.setSticky(request.sticky.key, node, now + request.sticky.ttlMs);
       if (queue !== undefined) this.queues.get(queue.key)?.delete(queue.ticket);
-      const result: AcquireSlotResult = { node, probe: gate === 'probe', reason: 'ok', inflight: countsByNode(candidates, inflight) };
-      return queue === undefined ? result : { ...result, queueLength: this.queueLength(queue, now) };
+      return { node, probe: gate === 'probe', reason: 'ok', inflight: countsByNode(candidates, inflight) };
     }
     if (sawFull && queue?.join) this.joinQueue(queue, now);
-    const result: AcquireSlotResult = {
-      node: null,
-      probe: false,
-      reason: sawFull ? 'capacity' : 'circuit',
-      inflight: countsByNode(candidates, inflight),
-    };
-    return queue === undefined ? result : { ...result, queueLength: this.queueLength(queue, now) };
+    return { node: null, probe: false, reason: sawFull ? 'capacity' : 'circuit', inflight: countsByNode(candidates, inflight) };
   }
 
   async leaveQueue(tickets: readonly QueueTicketRef[]): Promise<void> {
@@ -221,6 +263,10 @@ export class MemoryStateStore implements StateStore {
     this.assertOpen();
   }
 
+  health(): StateStoreHealth {
+    return NEVER_DEGRADED;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.fleetListeners.clear();
@@ -231,7 +277,12 @@ export class MemoryStateStore implements StateStore {
     if (this.closed) throw new Error('state store is closed');
   }
 
-  private liveNode(node: NodeId, now: number): Expiring<NodeState> | undefined {
+  private liveLease(now: number): MonitorLease | undefined {
+    if (this.monitorLease !== undefined && this.monitorLease.untilMs < now) this.monitorLease = undefined;
+    return this.monitorLease;
+  }
+
+  private liveNode(node: NodeId, now: number): Expiring<StoredNode> | undefined {
     const entry = this.nodes.get(node);
     if (entry !== undefined && entry.expiresAtMs < now) {
       this.nodes.delete(node);
@@ -260,7 +311,6 @@ export class MemoryStateStore implements StateStore {
     inflight: number[],
     now: number,
   ): boolean {
-    validateQueueTicket(ticket);
     const queue = this.liveQueue(ticket.key, now);
     if (queue === undefined) return true;
     const gates = candidates.map((c) => circuitGate(this.circuits.get(c.node), now));
@@ -300,10 +350,6 @@ export class MemoryStateStore implements StateStore {
     if (queue === undefined || queue.size(now) > 0) return queue;
     this.queues.delete(key);
     return undefined;
-  }
-
-  private queueLength(ticket: QueueTicketRef, now: number): number {
-    return this.queues.get(ticket.key)?.size(now) ?? 0;
   }
 
   private increment(key: string): number {

@@ -11,6 +11,12 @@
  * circuit-record.ts: change them together (the contract suite runs on both stores).
  */
 
+import { ACQUIRE_LUA, CALL_LUA, OP_KIND, RELEASE_LUA } from './slot-ops-codec.ts';
+
+const A = ACQUIRE_LUA.arg;
+const K = ACQUIRE_LUA.key;
+const R = RELEASE_LUA.arg;
+
 const NOW_MS = `
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -20,7 +26,7 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
  * Slots keys outlive their newest lease by ≥ 0.5 × lease (table in redis-keys.ts); never
  * shortened. The upkeep — the key's expiry back to 2 × lease, expired leases pruned — runs
  * only once the key has less than 1.5 × lease left, i.e. about once per lease/2 per node
- * rather than on every acquire (issue 6: two fewer Redis commands per request). Expired
+ * rather than on every acquire: two fewer Redis commands per request. Expired
  * leases left in between are never counted: every count is ZCOUNT over live scores.
  */
 const KEEP_SLOTS_KEY = `
@@ -36,13 +42,19 @@ local function keepSlotsKey(key, leaseMs)
 end
 `;
 
-/** KEYS: node, nodeIndex. ARGV: json, ttlMs, nodeId, fleetChangedChannel. */
+/**
+ * KEYS: node, nodeIndex. ARGV: json, ttlMs, nodeId, fleetChangedChannel, keepMs, scan.
+ * The stored record is the NodeState JSON with `freshUntilMs` (Redis time) and `scan`
+ * appended as its last members; the key and its index score live for TTL + keep.
+ */
 export const PUT_NODE = `${NOW_MS}
 local ttl = tonumber(ARGV[2])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
+local life = ttl + tonumber(ARGV[5])
+local record = string.sub(ARGV[1], 1, -2) .. ',"freshUntilMs":' .. string.format('%d', now + ttl) .. ',"scan":' .. ARGV[6] .. '}'
+redis.call('SET', KEYS[1], record, 'PX', life)
+redis.call('ZADD', KEYS[2], now + life, ARGV[3])
 -- The index outlives its longest member only: an abandoned prefix cleans itself up.
-if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+if redis.call('PTTL', KEYS[2]) < life then redis.call('PEXPIRE', KEYS[2], life) end
 redis.call('PUBLISH', ARGV[4], ARGV[3])
 return 1
 `;
@@ -68,29 +80,80 @@ redis.call('PUBLISH', ARGV[4], ARGV[3])
 return 1
 `;
 
-/** KEYS: nodeIndex. Drops members whose record has expired (score = expiry), returns the rest. */
-export const LIST_NODE_IDS = `${NOW_MS}
+/**
+ * KEYS: nodeIndex, scans, monitorLease. Drops index members whose record has expired
+ * (score = expiry), returns { now, [id, score, …], completed scan, its monitor, its time,
+ * lease holder, lease since, lease PTTL }. The records themselves are read with one MGET.
+ */
+export const LIST_FLEET = `${NOW_MS}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local scan = redis.call('HMGET', KEYS[2], 'completed', 'completedBy', 'completedAt')
+local lease = redis.call('HMGET', KEYS[3], 'monitorId', 'since')
+return { now, ids, scan[1], scan[2], scan[3], lease[1], lease[2], redis.call('PTTL', KEYS[3]) }
+`;
+
+/**
+ * KEYS: monitorLease. ARGV: monitorId, leaseMs. Takes a free lease, renews one's own,
+ * leaves another's. Returns { holder, since, PTTL, now }.
+ */
+export const CLAIM_MONITOR_LEASE = `${NOW_MS}
+local holder = redis.call('HGET', KEYS[1], 'monitorId')
+if not holder then
+  redis.call('HSET', KEYS[1], 'monitorId', ARGV[1], 'since', now)
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+elseif holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+local lease = redis.call('HMGET', KEYS[1], 'monitorId', 'since')
+return { lease[1], lease[2], redis.call('PTTL', KEYS[1]), now }
+`;
+
+/** KEYS: monitorLease. ARGV: monitorId. Deletes the lease only when monitorId holds it. */
+export const RELEASE_MONITOR_LEASE = `
+if redis.call('HGET', KEYS[1], 'monitorId') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/** KEYS: scans. ARGV: keyTtlMs. The next scan number. */
+export const BEGIN_SCAN = `
+local scan = redis.call('HINCRBY', KEYS[1], 'next', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return scan
+`;
+
+/**
+ * KEYS: scans. ARGV: scan, monitorId, keyTtlMs, fleetChangedChannel. Raises the completed
+ * scan (never lowers it), and `next` with it: after Redis restarted empty mid-scan, the
+ * next number handed out must still be above the one completed.
+ */
+export const COMPLETE_SCAN = `${NOW_MS}
+local scan = tonumber(ARGV[1])
+if tonumber(redis.call('HGET', KEYS[1], 'next') or '0') < scan then redis.call('HSET', KEYS[1], 'next', scan) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if tonumber(redis.call('HGET', KEYS[1], 'completed') or '0') >= scan then return 0 end
+redis.call('HSET', KEYS[1], 'completed', scan, 'completedBy', ARGV[2], 'completedAt', now)
+redis.call('PUBLISH', ARGV[4], 'scan')
+return 1
 `;
 
 /**
  * The fleet-wide queue of AcquireSlotRequest.queue (rules: freeSlots / mayTakeSlot in
  * acquire-plan.ts, queueLetsThrough in the memory store). Needs: n, nodes, maxconn,
- * inflight, now, and queueKey/queueTtlKey/ticket/ticketTtl/join set by the caller.
+ * inflight, now, and queueKey/queueExpiryKey/ticket/ticketTtl/join set by the caller.
  */
 const QUEUE_GATE = `
 local function prunedQueueLength()
-  local expired = redis.call('ZRANGEBYSCORE', queueTtlKey, '-inf', '(' .. now, 'LIMIT', 0, 100)
+  local expired = redis.call('ZRANGEBYSCORE', queueExpiryKey, '-inf', '(' .. now, 'LIMIT', 0, 100)
   if #expired > 0 then
-    redis.call('ZREM', queueTtlKey, unpack(expired))
+    redis.call('ZREM', queueExpiryKey, unpack(expired))
     redis.call('ZREM', queueKey, unpack(expired))
   end
   return redis.call('ZCARD', queueKey)
 end
 
 local function keepQueueKeys()
-  for _, key in ipairs({ queueKey, queueTtlKey }) do
+  for _, key in ipairs({ queueKey, queueExpiryKey }) do
     if redis.call('PTTL', key) < 2 * ticketTtl then redis.call('PEXPIRE', key, 2 * ticketTtl) end
   end
 end
@@ -103,12 +166,12 @@ local function joinQueue()
     if last[2] and tonumber(last[2]) >= score then score = tonumber(last[2]) + 1 end
     redis.call('ZADD', queueKey, score, ticket)
   end
-  redis.call('ZADD', queueTtlKey, now + ticketTtl, ticket)
+  redis.call('ZADD', queueExpiryKey, now + ticketTtl, ticket)
   keepQueueKeys()
 end
 
 local function gateOf(i)
-  local circuit = redis.call('HMGET', KEYS[ko + n + i], 'openUntil', 'probeUntil')
+  local circuit = redis.call('HMGET', ${K.circuit('i')}, 'openUntil', 'probeUntil')
   local openUntil = tonumber(circuit[1]) or 0
   local probeUntil = tonumber(circuit[2]) or 0
   if openUntil == 0 then return 'pass' end
@@ -143,50 +206,38 @@ end
 `;
 
 /**
- * acquire(ko, ao), one op of SLOT_OPS: its keys are KEYS[ko + 1 …] and its args ARGV[ao + 1 …]
- * (read in place: copying them into tables of their own cost Redis ≈ 2 µs per op); `now`
- * is the batch's. Below, KEYS / ARGV positions are the op's own.
- * KEYS: slots[1..n], circuit[1..n], then rotate key (order 'rotate'), then sticky key
- * (stickyTtlMs > 0), then queue and queue-ttl keys (ticketTtlMs > 0).
- * ARGV: n, order, leaseId, leaseMs, probeLeaseMs, stickyTtlMs (0 = none), rotateTtlMs,
- *       circuitTtlMs, node[1..n], maxconn[1..n], ticket, ticketTtlMs (0 = no queue), join (1/0).
- * Returns: { node | nil, probe 0/1, reason, inflight[1..n], queue length (-1 = no queue) }.
+ * acquire(ko, ao), one op of SLOT_OPS: ko keys and ao args of the call come before its
+ * own, which it reads in place through the readers of slot-ops-codec.ts (A: args, K: keys;
+ * copying them into tables of their own cost Redis ≈ 2 µs per op); `now` is the call's.
+ * Returns: { node | false, probe 1/0, reason, inflight per candidate } (decodeAcquireReply).
  */
 const ACQUIRE_FN = `
 local function acquire(ko, ao)
-local n = tonumber(ARGV[ao + 1])
-local order = ARGV[ao + 2]
-local leaseMs = tonumber(ARGV[ao + 4])
-local stickyTtlMs = tonumber(ARGV[ao + 6])
+local n = tonumber(${A.candidateCount})
+local order = ${A.order}
+local leaseMs = tonumber(${A.leaseMs})
+local stickyTtlMs = tonumber(${A.stickyTtlMs})
 local maxconn, inflight, idx = {}, {}, {}
 for i = 1, n do
-  maxconn[i] = tonumber(ARGV[ao + 8 + n + i])
+  maxconn[i] = tonumber(${A.maxconn('i')})
   -- Live leases (score ≥ now) are counted without a write; expired ones are pruned by
-  -- keepSlotsKey (issue 6: every command here is paid per request).
-  inflight[i] = redis.call('ZCOUNT', KEYS[ko + i], now, '+inf')
+  -- keepSlotsKey: every command here is paid per request.
+  inflight[i] = redis.call('ZCOUNT', ${K.slots('i')}, now, '+inf')
   idx[i] = i
 end
 
-local nextKey = 2 * n + 1
-local rotateKey, stickyKey, queueKey, queueTtlKey = nil, nil, nil, nil
-if order == 'rotate' then rotateKey = KEYS[ko + nextKey]; nextKey = nextKey + 1 end
-if stickyTtlMs > 0 then stickyKey = KEYS[ko + nextKey]; nextKey = nextKey + 1 end
-local ticket = ARGV[ao + 9 + 2 * n]
-local ticketTtl = tonumber(ARGV[ao + 10 + 2 * n]) or 0
-local join = ARGV[ao + 11 + 2 * n] == '1'
-if ticketTtl > 0 then queueKey = KEYS[ko + nextKey]; queueTtlKey = KEYS[ko + nextKey + 1] end
+${ACQUIRE_LUA.optionalKeys}
+local ticket = ${A.ticket}
+local ticketTtl = tonumber(${A.ticketTtlMs})
+local join = ${A.join} == '1'
 ${QUEUE_GATE}
-local queueLength = -1
-if queueKey then
-  queueLength = prunedQueueLength()
-  if not queueLetsThrough(queueLength) then
-    return { false, 0, 'capacity', inflight, redis.call('ZCARD', queueKey) }
-  end
+if queueKey and not queueLetsThrough(prunedQueueLength()) then
+  return { false, 0, 'capacity', inflight }
 end
 
 if rotateKey then
   local start = (redis.call('INCR', rotateKey) - 1) % n
-  redis.call('PEXPIRE', rotateKey, tonumber(ARGV[ao + 7]))
+  redis.call('PEXPIRE', rotateKey, tonumber(${A.rotateTtlMs}))
   for k = 0, n - 1 do idx[k + 1] = ((start + k) % n) + 1 end
 elseif order == 'least_loaded' then
   -- Stable insertion sort on load (ties keep the given order): n is a handful of nodes, and
@@ -209,7 +260,7 @@ if stickyKey then
   local target = redis.call('GET', stickyKey)
   if target then
     for k = 2, n do
-      if ARGV[ao + 8 + idx[k]] == target then
+      if ${A.node('idx[k]')} == target then
         table.insert(idx, 1, table.remove(idx, k))
         break
       end
@@ -222,34 +273,32 @@ for _, i in ipairs(idx) do
   local gate = gateOf(i)
   if gate ~= 'blocked' then
     if maxconn[i] == 0 or inflight[i] < maxconn[i] then
-      redis.call('ZADD', KEYS[ko + i], now + leaseMs, ARGV[ao + 3])
-      keepSlotsKey(KEYS[ko + i], leaseMs)
+      local slotsKey = ${K.slots('i')}
+      redis.call('ZADD', slotsKey, now + leaseMs, ${A.leaseId})
+      keepSlotsKey(slotsKey, leaseMs)
       inflight[i] = inflight[i] + 1
       local probe = 0
       if gate == 'probe' then
-        redis.call('HSET', KEYS[ko + n + i], 'probeUntil', now + tonumber(ARGV[ao + 5]))
-        redis.call('PEXPIRE', KEYS[ko + n + i], tonumber(ARGV[ao + 8]))
+        local circuitKey = ${K.circuit('i')}
+        redis.call('HSET', circuitKey, 'probeUntil', now + tonumber(${A.probeLeaseMs}))
+        redis.call('PEXPIRE', circuitKey, tonumber(${A.circuitTtlMs}))
         probe = 1
       end
-      if stickyKey then redis.call('SET', stickyKey, ARGV[ao + 8 + i], 'PX', stickyTtlMs) end
+      if stickyKey then redis.call('SET', stickyKey, ${A.node('i')}, 'PX', stickyTtlMs) end
       if queueKey then
         redis.call('ZREM', queueKey, ticket)
-        redis.call('ZREM', queueTtlKey, ticket)
-        queueLength = redis.call('ZCARD', queueKey)
+        redis.call('ZREM', queueExpiryKey, ticket)
       end
-      return { ARGV[ao + 8 + i], probe, 'ok', inflight, queueLength }
+      return { ${A.node('i')}, probe, 'ok', inflight }
     end
     sawFull = true
   end
 end
 if sawFull then
-  if queueKey and join then
-    joinQueue()
-    queueLength = redis.call('ZCARD', queueKey)
-  end
-  return { false, 0, 'capacity', inflight, queueLength }
+  if queueKey and join then joinQueue() end
+  return { false, 0, 'capacity', inflight }
 end
-return { false, 0, 'circuit', inflight, queueLength }
+return { false, 0, 'circuit', inflight }
 end
 `;
 
@@ -273,60 +322,60 @@ return 1
 `;
 
 /**
- * release(ko, ao), one op of SLOT_OPS, its keys and args at offsets as for acquire.
- * KEYS: slots, circuit. ARGV: leaseId, outcome, probe (1/0), threshold, ttlMs, circuitTtlMs, nodeId.
+ * release(ko, ao), one op of SLOT_OPS, its keys and args read as for acquire (R: args).
  * Success deletes the circuit hash: closed with 0 failures is what "no record" means.
  */
 const RELEASE_FN = `
 local function release(ko, ao)
-redis.call('ZREM', KEYS[ko + 1], ARGV[ao + 1])
+local slotsKey, circuitKey = ${RELEASE_LUA.key.slots}, ${RELEASE_LUA.key.circuit}
+redis.call('ZREM', slotsKey, ${R.leaseId})
 -- The ZREM may have emptied, so deleted, the key: its next ZADD needs its expiry set again.
-keptSlotsKeys[KEYS[ko + 1]] = nil
-local outcome = ARGV[ao + 2]
-local probe = ARGV[ao + 3] == '1'
+keptSlotsKeys[slotsKey] = nil
+local outcome = ${R.outcome}
+local probe = ${R.probe} == '1'
 if outcome == 'success' then
-  redis.call('DEL', KEYS[ko + 2])
+  redis.call('DEL', circuitKey)
 elseif outcome == 'failure' then
-  local failures = redis.call('HINCRBY', KEYS[ko + 2], 'failures', 1)
-  if failures >= tonumber(ARGV[ao + 4]) or probe then
-    redis.call('HSET', KEYS[ko + 2], 'openUntil', now + tonumber(ARGV[ao + 5]))
+  local failures = redis.call('HINCRBY', circuitKey, 'failures', 1)
+  if failures >= tonumber(${R.threshold}) or probe then
+    redis.call('HSET', circuitKey, 'openUntil', now + tonumber(${R.openMs}))
   end
-  if probe then redis.call('HSET', KEYS[ko + 2], 'probeUntil', 0) end
-  redis.call('PEXPIRE', KEYS[ko + 2], tonumber(ARGV[ao + 6]))
-elseif probe and redis.call('EXISTS', KEYS[ko + 2]) == 1 then
-  redis.call('HSET', KEYS[ko + 2], 'probeUntil', 0)
+  if probe then redis.call('HSET', circuitKey, 'probeUntil', 0) end
+  redis.call('PEXPIRE', circuitKey, tonumber(${R.circuitTtlMs}))
+elseif probe and redis.call('EXISTS', circuitKey) == 1 then
+  redis.call('HSET', circuitKey, 'probeUntil', 0)
 end
 return 1
 end
 `;
 
 /**
- * The hot path's one script (issue 6): the acquires and releases one gateway process made
- * in one event-loop turn, run in their order in one EVALSHA, so a burst of requests costs
- * Redis and the client one call instead of one per request. Each op runs under pcall: a
- * failing op answers { '!', message } and the others are unaffected. One TIME for the batch.
- * KEYS: every op's keys, op after op.
- * ARGV: op count, slotFreedChannel, then per op: kind ('a' acquire, 'r' release), #keys,
- *       #args, its args (as ACQUIRE_FN / RELEASE_FN take them).
- * Returns one result per op. Each node a release freed is published once on slotFreedChannel.
+ * The hot path's one script: the acquires and releases one gateway process made in one
+ * event-loop turn, run in their order in one EVALSHA, so a burst of requests costs Redis
+ * and the client one call instead of one per request. Each op runs under pcall: a failing
+ * op answers { '!', message } and the others are unaffected. One TIME for the call.
+ * The layout of KEYS and ARGV (a call header, then per op a header and its args) is
+ * slot-ops-codec.ts's. Returns one result per op. Each node a release freed is published
+ * once on the call's slotFreedChannel.
  */
 export const SLOT_OPS = `${NOW_MS}${KEEP_SLOTS_KEY}${ACQUIRE_FN}${RELEASE_FN}
 local results, freed = {}, {}
-local k, a = 0, 3
-for op = 1, tonumber(ARGV[1]) do
-  local kind, nk, na = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  -- The op reads its own keys and args in place, at these offsets (no copies per op).
-  local ok, result = pcall(kind == 'a' and acquire or release, k, a + 2)
+local ko, h = 0, ${CALL_LUA.firstHeaderAfter}
+for op = 1, tonumber(${CALL_LUA.arg.opCount}) do
+  local kind, nk, na = ${CALL_LUA.header.kind}, tonumber(${CALL_LUA.header.keyCount}), tonumber(${CALL_LUA.header.argCount})
+  -- The op reads its own keys and args in place, after these offsets (no copies per op).
+  local ao = h + ${CALL_LUA.headerLength}
+  local ok, result = pcall(kind == '${OP_KIND.acquire}' and acquire or release, ko, ao)
   if ok then
     results[op] = result
-    if kind == 'r' then freed[ARGV[a + 9]] = true end
+    if kind == '${OP_KIND.release}' then freed[${R.node}] = true end
   else
     if type(result) == 'table' then result = result.err end
     results[op] = { '!', tostring(result) }
   end
-  k, a = k + nk, a + 3 + na
+  ko, h = ko + nk, ao + na
 end
-for node in pairs(freed) do redis.call('PUBLISH', ARGV[2], node) end
+for node in pairs(freed) do redis.call('PUBLISH', ${CALL_LUA.arg.slotFreedChannel}, node) end
 return results
 `;
 

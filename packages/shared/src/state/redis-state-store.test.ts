@@ -2,12 +2,13 @@ import { freePort, startRedis, startRedisMonitor, uniquePrefix, type RedisMonito
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GatewayError } from '../errors.ts';
+import { createLogger, silentLogger } from '../logger.ts';
 import { acquire, LONG_MS, nodeState, release, sleep } from './contract-harness.ts';
 import { RedisStateStore } from './redis-state-store.ts';
 import { describeStateStoreContract } from './state-store.contract.ts';
 
 const redisUrl = inject('redisUrl');
-const quiet = () => undefined;
+const quiet = silentLogger;
 let admin: Redis;
 const usedPrefixes: string[] = [];
 
@@ -49,7 +50,7 @@ describeStateStoreContract('redis', async () => {
   };
 });
 
-describe('RedisStateStore specifics', () => {
+describe('RedisStateStore beyond the contract', () => {
   const stores: RedisStateStore[] = [];
   const clients: Redis[] = [];
   const monitors: RedisMonitor[] = [];
@@ -160,6 +161,30 @@ describe('RedisStateStore specifics', () => {
     const remaining = await admin.pttl(store.keys.node('a:1'));
     expect(remaining).toBeGreaterThan(0);
     expect(remaining).toBeLessThanOrEqual(9_800);
+  });
+
+  it('a node key and its index entry live TTL + keep; the lease and scan keys carry their TTLs', async () => {
+    const store = openStore();
+    await store.putNode(nodeState('a:1'), 10_000, { keepMs: 50_000, scan: 3 });
+    const pttl = await admin.pttl(store.keys.node('a:1'));
+    expect(pttl).toBeGreaterThan(55_000);
+    expect(pttl).toBeLessThanOrEqual(60_000);
+    const stored = JSON.parse((await admin.get(store.keys.node('a:1')))!);
+    expect(stored).toMatchObject({ node: 'a:1', scan: 3, freshUntilMs: expect.any(Number) });
+    await store.claimMonitorLease('m', 5000);
+    expect(await admin.pttl(store.keys.monitorLease())).toBeLessThanOrEqual(5000);
+    await store.completeScan(await store.beginScan(), 'm');
+    expect(await admin.pttl(store.keys.scans())).toBeGreaterThan(24 * 3_600_000);
+  });
+
+  it('a record written before freshness was stored (plain NodeState) is fresh until its expiry', async () => {
+    const store = openStore();
+    const legacy = nodeState('old:1');
+    await admin.set(store.keys.node('old:1'), JSON.stringify(legacy), 'PX', 10_000);
+    await admin.zadd(store.keys.nodeIndex(), Date.now() + 10_000, 'old:1');
+    const fleet = await store.listFleet();
+    expect(fleet.nodes).toEqual([{ state: legacy, freshness: 'fresh', freshUntilMs: expect.any(Number), scan: 0 }]);
+    expect(fleet.nodes[0].freshUntilMs - fleet.nowMs).toBeGreaterThan(5_000);
   });
 
   it('calls made while the first connection is still opening all wait for it, sharing one waiter', async () => {
@@ -335,11 +360,12 @@ describe('RedisStateStore specifics', () => {
 describe('RedisStateStore while Redis is unreachable', () => {
   it('every call rejects fast with state_unavailable; nothing hangs, nothing is unhandled', async () => {
     const port = await freePort();
-    const logged: string[] = [];
+    const logged: Record<string, unknown>[] = [];
+    const log = createLogger({ destination: { write: (line: string) => logged.push(JSON.parse(line)) } });
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
-    const store = new RedisStateStore({ url: `redis://:secret@127.0.0.1:${port}`, keyPrefix: 'x:', log: (l) => logged.push(l) });
+    const store = new RedisStateStore({ url: `redis://:secret@127.0.0.1:${port}`, keyPrefix: 'x:', log });
     try {
       const stopListening = store.onFleetChange(() => undefined);
       const calls: [string, () => Promise<unknown>][] = [
@@ -365,9 +391,16 @@ describe('RedisStateStore while Redis is unreachable', () => {
         await sleep(300); // let the client retry in the background between rounds
       }
       stopListening();
-      expect(logged.length).toBe(1); // one line per outage, not one per retry
-      expect(logged[0]).toMatch(/unreachable/);
-      expect(logged[0]).not.toContain('secret');
+      // One line per outage, not one per retry; the URL without its password.
+      expect(logged).toEqual([
+        expect.objectContaining({
+          level: 'warn',
+          msg: 'redis unreachable; reconnecting in the background',
+          redis: `redis://***@127.0.0.1:${port}`,
+          err: 'ECONNREFUSED',
+        }),
+      ]);
+      expect(JSON.stringify(logged)).not.toContain('secret');
     } finally {
       const started = performance.now();
       await store.close();

@@ -2,34 +2,56 @@ import { createHash } from 'node:crypto';
 import { Command, type ChainableCommander, type Redis } from 'ioredis';
 import { validateEngineLoads, type EngineLoadReading } from '../engine-load.ts';
 import { GatewayError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logger.ts';
 import { KEY_TTL_MS, redisKeys, type RedisKeys } from '../redis-keys.ts';
 import type { CircuitInfo, NodeId, NodeState } from '../types.ts';
 import { isPositiveMs, uniqueCandidates, validateAcquireRequest } from './acquire-plan.ts';
 import { circuitInfo, validateRelease } from './circuit-record.ts';
+import type { RedisSentinelTarget } from '../config/load-config.ts';
 import { createRedisConnection, ensureReady, watchConnection, type RedisConnectionOptions } from './redis-connection.ts';
 import * as scripts from './redis-scripts.ts';
-import { bulk, SlotOpBatch, type EncodedOp } from './slot-op-batch.ts';
-import type { AcquireSlotRequest, AcquireSlotResult, LeaseRef, QueueTicketRef, ReleaseSlotRequest, StateStore } from './state-store.ts';
+import { SlotOpBatch } from './slot-op-batch.ts';
+import { bulk, decodeAcquireReply, encodeAcquire, encodeRelease, OP_KIND, type NodeResp } from './slot-ops-codec.ts';
+import { judgeFleet, validateMonitorId, validatePutNodeOptions, type StoredNode } from './fleet-freshness.ts';
+import {
+  NEVER_DEGRADED,
+  type AcquireSlotRequest,
+  type AcquireSlotResult,
+  type FleetSnapshot,
+  type LeaseRef,
+  type MonitorLease,
+  type PutNodeOptions,
+  type QueueTicketRef,
+  type ReleaseSlotRequest,
+  type StateStore,
+  type StateStoreHealth,
+} from './state-store.ts';
 
 /**
  * Two ways to build one:
- *  - `{ url, keyPrefix }`: the store opens its own fail-fast connection
- *    (createRedisConnection) and closes it in close();
+ *  - `{ url, keyPrefix }` or `{ sentinel, keyPrefix }`: the store opens its own fail-fast
+ *    connection (createRedisConnection) and closes it in close(); its pub/sub connection is
+ *    a duplicate, so it follows a Sentinel promotion too;
  *  - `{ client, subscriber?, keyPrefix }`: it uses a connection you own (close() leaves it
  *    open); pub/sub then goes over `subscriber`, or over `client.duplicate()`.
  * There is no clock option on purpose: every expiry is decided by Redis' own TIME inside
  * the scripts, so replicas with skewed clocks still agree.
  */
 export type RedisStateStoreOptions =
-  | ({ url: string; keyPrefix: string } & RedisConnectionOptions)
-  | { client: Redis; subscriber?: Redis; keyPrefix: string; connectTimeoutMs?: number; log?: (line: string) => void };
+  | (({ url: string } | { sentinel: RedisSentinelTarget }) & { keyPrefix: string } & RedisConnectionOptions)
+  | { client: Redis; subscriber?: Redis; keyPrefix: string; connectTimeoutMs?: number; log?: Logger };
 
-type ScriptResult = [NodeId | null, number, 'ok' | 'capacity' | 'circuit', number[], number];
+/** LIST_FLEET: now, [id, score, …], completed, completedBy, completedAt, lease holder, lease since, lease PTTL. */
+type ListFleetReply = [number, string[], string | null, string | null, string | null, string | null, string | null, number];
 /** The defineCommand'ed scripts, as ioredis adds them to the client and its pipelines. */
 interface ScriptCommands {
   aiLbPutNode(...args: (string | number)[]): Promise<number>;
   aiLbMarkNodeUnhealthy(...args: (string | number)[]): Promise<number>;
-  aiLbListNodeIds(...args: (string | number)[]): Promise<string[]>;
+  aiLbListFleet(...args: (string | number)[]): Promise<ListFleetReply>;
+  aiLbClaimMonitorLease(...args: (string | number)[]): Promise<[string, string, number, number]>;
+  aiLbReleaseMonitorLease(...args: (string | number)[]): Promise<number>;
+  aiLbBeginScan(...args: (string | number)[]): Promise<number>;
+  aiLbCompleteScan(...args: (string | number)[]): Promise<number>;
   aiLbGetInflight(...args: (string | number)[]): Promise<number[]>;
   aiLbRenewQueueTickets(...args: (string | number)[]): Promise<number>;
 }
@@ -44,7 +66,7 @@ export class RedisStateStore implements StateStore {
   private readonly commands: ScriptCommands;
   private readonly ownsClient: boolean;
   private readonly connectTimeoutMs: number;
-  private readonly log: (line: string) => void;
+  private readonly log: Logger;
   private subscriber: Redis | undefined;
   private readonly ownsSubscriber: boolean;
   private readonly givenSubscriber: Redis | undefined;
@@ -58,10 +80,10 @@ export class RedisStateStore implements StateStore {
 
   constructor(options: RedisStateStoreOptions) {
     this.keys = redisKeys(options.keyPrefix);
-    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.log = options.log ?? silentLogger;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 2000;
-    if ('url' in options) {
-      this.client = createRedisConnection(options.url, { ...options, log: this.log });
+    if ('url' in options || 'sentinel' in options) {
+      this.client = createRedisConnection('url' in options ? options.url : options.sentinel, { ...options, log: this.log });
       this.ownsClient = true;
     } else {
       this.client = options.client;
@@ -77,14 +99,15 @@ export class RedisStateStore implements StateStore {
       (kind, message) =>
         new GatewayError(
           'state_unavailable',
-          `state store unavailable: ${kind === 'a' ? 'acquireSlot' : 'releaseSlot'} failed: ${message}`,
+          `state store unavailable: ${kind === OP_KIND.acquire ? 'acquireSlot' : 'releaseSlot'} failed: ${message}`,
         ),
     );
   }
 
-  async putNode(state: NodeState, ttlMs: number): Promise<void> {
+  async putNode(state: NodeState, ttlMs: number, options?: PutNodeOptions): Promise<void> {
     if (typeof state?.node !== 'string' || state.node === '') throw new TypeError('putNode: state.node must be a node id');
     if (!isPositiveMs(ttlMs)) throw new TypeError(`putNode: ttlMs must be an integer ≥ 1, got ${String(ttlMs)}`);
+    const { keepMs, scan } = validatePutNodeOptions(options);
     const { node } = state;
     await this.run('putNode', () =>
       this.commands.aiLbPutNode(
@@ -94,6 +117,8 @@ export class RedisStateStore implements StateStore {
         ttlMs,
         node,
         this.keys.fleetChangedChannel(),
+        keepMs,
+        scan,
       ),
     );
   }
@@ -105,13 +130,55 @@ export class RedisStateStore implements StateStore {
   }
 
   async listNodes(): Promise<NodeState[]> {
-    return this.run('listNodes', async () => {
-      const ids = await this.commands.aiLbListNodeIds(this.keys.nodeIndex());
-      if (ids.length === 0) return [];
+    return (await this.listFleet()).nodes.map((n) => n.state);
+  }
+
+  async listFleet(): Promise<FleetSnapshot> {
+    return this.run('listFleet', async () => {
+      const [now, index, completed, completedBy, completedAt, holder, since, leaseTtl] = await this.commands.aiLbListFleet(
+        this.keys.nodeIndex(),
+        this.keys.scans(),
+        this.keys.monitorLease(),
+      );
+      const ids: NodeId[] = [];
+      const expiries: number[] = [];
+      for (let i = 0; i < index.length; i += 2) {
+        ids.push(index[i]);
+        expiries.push(Number(index[i + 1]));
+      }
       // A record can expire between the two steps: MGET then says nil and it is skipped.
-      const records = await this.client.mget(ids.map((id) => this.keys.node(id)));
-      return records.flatMap((raw) => (raw === null ? [] : this.parseNode(raw))).sort(byNodeId);
+      const raws = ids.length === 0 ? [] : await this.client.mget(ids.map((id) => this.keys.node(id)));
+      const records = raws.flatMap((raw, i) => (raw === null ? [] : this.parseNode(raw, expiries[i])));
+      const lastScan =
+        completed === null ? null : { scan: Number(completed), monitorId: completedBy ?? '', completedAtMs: Number(completedAt) };
+      const monitor = holder === null || leaseTtl < 0 ? null : { monitorId: holder, sinceMs: Number(since), untilMs: now + leaseTtl };
+      return { nodes: judgeFleet(records, now, lastScan?.scan ?? 0), monitor, lastScan, nowMs: now };
     });
+  }
+
+  async claimMonitorLease(monitorId: string, leaseMs: number): Promise<MonitorLease> {
+    validateMonitorId('claimMonitorLease', monitorId);
+    if (!isPositiveMs(leaseMs)) throw new TypeError(`claimMonitorLease: leaseMs must be an integer ≥ 1, got ${String(leaseMs)}`);
+    const [holder, since, ttl, now] = await this.run('claimMonitorLease', () =>
+      this.commands.aiLbClaimMonitorLease(this.keys.monitorLease(), monitorId, leaseMs),
+    );
+    return { monitorId: holder, sinceMs: Number(since), untilMs: now + ttl };
+  }
+
+  async releaseMonitorLease(monitorId: string): Promise<void> {
+    await this.run('releaseMonitorLease', () => this.commands.aiLbReleaseMonitorLease(this.keys.monitorLease(), monitorId));
+  }
+
+  async beginScan(): Promise<number> {
+    return this.run('beginScan', () => this.commands.aiLbBeginScan(this.keys.scans(), KEY_TTL_MS.scans));
+  }
+
+  async completeScan(scan: number, monitorId: string): Promise<void> {
+    validateMonitorId('completeScan', monitorId);
+    if (!Number.isSafeInteger(scan) || scan < 1) throw new TypeError(`completeScan: scan must be an integer ≥ 1, got ${String(scan)}`);
+    await this.run('completeScan', () =>
+      this.commands.aiLbCompleteScan(this.keys.scans(), scan, monitorId, KEY_TTL_MS.scans, this.keys.fleetChangedChannel()),
+    );
   }
 
   onFleetChange(listener: () => void): () => void {
@@ -149,45 +216,8 @@ export class RedisStateStore implements StateStore {
     }
     const candidates = uniqueCandidates(request.candidates);
     if (candidates.length === 0) return Promise.resolve({ node: null, probe: false, reason: 'capacity', inflight: {} });
-    const { queue, sticky } = request;
-    const n = candidates.length;
-    let slots = '';
-    let circuits = '';
-    let nodes = '';
-    let caps = '';
-    for (const c of candidates) {
-      const resp = this.respOf(c.node);
-      slots += resp.slots;
-      circuits += resp.circuit;
-      nodes += resp.node;
-      caps += bulk(c.maxconn);
-    }
-    // KEYS as ACQUIRE_FN reads them: slots…, circuits…, then rotate, sticky, queue pair if used.
-    const rotate = request.order === 'rotate' ? bulk(this.keys.roundRobin(request.rotateKey!)) : '';
-    const stickyKey = sticky ? bulk(this.keys.sticky(sticky.key)) : '';
-    const queueKeys = queue ? bulk(this.keys.queue(queue.key)) + bulk(this.keys.queueExpiry(queue.key)) : '';
-    const keys = slots + circuits + rotate + stickyKey + queueKeys;
-    const keyCount = 2 * n + (rotate ? 1 : 0) + (sticky ? 1 : 0) + (queue ? 2 : 0);
-    // ARGV as ACQUIRE_FN reads it (redis-scripts.ts).
-    const args =
-      bulk(n) +
-      bulk(request.order) +
-      bulk(request.leaseId) +
-      bulk(request.leaseMs) +
-      bulk(request.probeLeaseMs) +
-      bulk(sticky?.ttlMs ?? 0) +
-      ROTATE_TTL +
-      CIRCUIT_TTL +
-      nodes +
-      caps +
-      (queue ? bulk(queue.ticket) + bulk(queue.ttlMs) + bulk(queue.join ? 1 : 0) : NO_QUEUE);
-    const op: EncodedOp = { keys, keyCount, args, argCount: 11 + 2 * n };
-    return this.slotOps.add('a', op, (reply) => {
-      const [node, probe, reason, counts, queueLength] = reply as ScriptResult;
-      const inflight: Record<NodeId, number> = {};
-      for (let i = 0; i < candidates.length; i++) inflight[candidates[i].node] = counts[i];
-      return queue ? { node, probe: probe === 1, reason, inflight, queueLength } : { node, probe: probe === 1, reason, inflight };
-    });
+    const op = encodeAcquire(request, candidates, this.respOf, this.keys);
+    return this.slotOps.add(OP_KIND.acquire, op, (reply) => decodeAcquireReply(reply, candidates));
   }
 
   async renewLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
@@ -210,17 +240,7 @@ export class RedisStateStore implements StateStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    const resp = this.respOf(release.node);
-    // ARGV as RELEASE_FN reads it (redis-scripts.ts).
-    const args =
-      bulk(release.leaseId) +
-      bulk(release.outcome) +
-      (release.probe ? ONE : ZERO) +
-      bulk(release.breaker.threshold) +
-      bulk(release.breaker.ttlMs) +
-      CIRCUIT_TTL +
-      resp.node;
-    return this.slotOps.add('r', { keys: resp.slots + resp.circuit, keyCount: 2, args, argCount: 7 }, ignoreReply);
+    return this.slotOps.add(OP_KIND.release, encodeRelease(release, this.respOf(release.node)), ignoreReply);
   }
 
   async leaveQueue(tickets: readonly QueueTicketRef[]): Promise<void> {
@@ -279,6 +299,11 @@ export class RedisStateStore implements StateStore {
     await this.run('ping', () => this.client.ping());
   }
 
+  /** Never degraded: while Redis is unreachable every call rejects with state_unavailable. */
+  health(): StateStoreHealth {
+    return NEVER_DEGRADED;
+  }
+
   /** Resolves once every channel a listener asked for is subscribed (tests, startup). */
   async subscriptionsReady(): Promise<void> {
     await this.subscriptions;
@@ -294,7 +319,7 @@ export class RedisStateStore implements StateStore {
   }
 
   /** A node's keys and id as RESP, built once per node (the fleet is small; bounded anyway). */
-  private respOf(node: NodeId): NodeResp {
+  private readonly respOf = (node: NodeId): NodeResp => {
     let resp = this.nodeResp.get(node);
     if (resp === undefined) {
       if (this.nodeResp.size >= NODE_RESP_CACHE_MAX) this.nodeResp.clear();
@@ -302,7 +327,7 @@ export class RedisStateStore implements StateStore {
       this.nodeResp.set(node, resp);
     }
     return resp;
-  }
+  };
 
   /** One SLOT_OPS command as written by SlotOpBatch; loads the script once when Redis lacks it. */
   private async sendSlotOps(command: string): Promise<unknown[]> {
@@ -327,12 +352,17 @@ export class RedisStateStore implements StateStore {
     }
   }
 
-  private parseNode(raw: string): NodeState[] {
+  /**
+   * A stored record: NodeState plus freshUntilMs and scan. A record written before those
+   * existed (plain NodeState) is fresh until its expiry, the index score.
+   */
+  private parseNode(raw: string, expiresAtMs: number): StoredNode[] {
     try {
-      return [JSON.parse(raw) as NodeState];
+      const { freshUntilMs, scan, ...state } = JSON.parse(raw) as NodeState & { freshUntilMs?: number; scan?: number };
+      return [{ state, freshUntilMs: freshUntilMs ?? expiresAtMs, scan: scan ?? 0 }];
     } catch {
       // One corrupt record must not hide the whole fleet; it expires by its TTL anyway.
-      this.log(`ai-lb: skipped an unreadable node record (${raw.slice(0, 60)})`);
+      this.log.warn({ record: raw.slice(0, 60) }, 'skipped an unreadable node record');
       return [];
     }
   }
@@ -342,7 +372,7 @@ export class RedisStateStore implements StateStore {
       return JSON.parse(raw) as EngineLoadReading;
     } catch {
       // A corrupt reading only costs its node the load signal until the next poll.
-      this.log(`ai-lb: skipped an unreadable engine load (${raw.slice(0, 60)})`);
+      this.log.warn({ record: raw.slice(0, 60) }, 'skipped an unreadable engine load');
       return undefined;
     }
   }
@@ -364,7 +394,7 @@ export class RedisStateStore implements StateStore {
     if (this.subscriber) return this.subscriber;
     const subscriber =
       this.givenSubscriber ?? this.client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true });
-    if (this.ownsSubscriber) watchConnection(subscriber, 'subscriber', () => undefined);
+    if (this.ownsSubscriber) watchConnection(subscriber, 'subscriber', silentLogger);
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.keys.fleetChangedChannel()) dispatch(this.fleetListeners, undefined, this.log);
       else if (channel === this.keys.slotFreedChannel()) dispatch(this.slotListeners, message, this.log);
@@ -379,7 +409,11 @@ function defineScripts(client: Redis): ScriptCommands {
     client.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
   define('aiLbPutNode', scripts.PUT_NODE, 2);
   define('aiLbMarkNodeUnhealthy', scripts.MARK_NODE_UNHEALTHY, 1);
-  define('aiLbListNodeIds', scripts.LIST_NODE_IDS, 1);
+  define('aiLbListFleet', scripts.LIST_FLEET, 3);
+  define('aiLbClaimMonitorLease', scripts.CLAIM_MONITOR_LEASE, 1);
+  define('aiLbReleaseMonitorLease', scripts.RELEASE_MONITOR_LEASE, 1);
+  define('aiLbBeginScan', scripts.BEGIN_SCAN, 1);
+  define('aiLbCompleteScan', scripts.COMPLETE_SCAN, 1);
   define('aiLbRenewLeases', scripts.RENEW_LEASES);
   define('aiLbGetInflight', scripts.GET_INFLIGHT);
   define('aiLbRenewQueueTickets', scripts.RENEW_QUEUE_TICKETS);
@@ -388,19 +422,8 @@ function defineScripts(client: Redis): ScriptCommands {
 
 function ignoreReply(): void {}
 
-interface NodeResp {
-  slots: string;
-  circuit: string;
-  node: string;
-}
-
 const NODE_RESP_CACHE_MAX = 10_000;
 const SLOT_OPS_SHA = createHash('sha1').update(scripts.SLOT_OPS).digest('hex');
-const ROTATE_TTL = bulk(KEY_TTL_MS.roundRobin);
-const CIRCUIT_TTL = bulk(KEY_TTL_MS.circuit);
-const ONE = bulk(1);
-const ZERO = bulk(0);
-const NO_QUEUE = bulk('') + ZERO + ZERO;
 
 /**
  * An ioredis command whose RESP text is already written (SlotOpBatch): ioredis still
@@ -417,12 +440,12 @@ class RespCommand extends Command {
   }
 }
 
-function dispatch<T>(listeners: Set<(value: T) => void>, value: T, log: (line: string) => void): void {
+function dispatch<T>(listeners: Set<(value: T) => void>, value: T, log: Logger): void {
   for (const listener of [...listeners]) {
     try {
       listener(value);
     } catch (error) {
-      log(`ai-lb: state-store listener threw: ${String(error)}`);
+      log.error({ err: error }, 'state-store listener threw');
     }
   }
 }
@@ -431,10 +454,6 @@ function throwFirstError(results: [Error | null, unknown][] | null): [Error | nu
   if (results === null) throw new Error('pipeline was discarded');
   for (const [error] of results) if (error) throw error;
   return results;
-}
-
-function byNodeId(a: NodeState, b: NodeState): number {
-  return a.node < b.node ? -1 : a.node > b.node ? 1 : 0;
 }
 
 /** QUIT lets in-flight replies arrive; a client that is not connected just stops reconnecting. */

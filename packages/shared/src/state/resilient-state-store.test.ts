@@ -1,13 +1,14 @@
 import { freePort, startRedis, uniquePrefix, type RedisServer } from '@ai-lb/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { createLogger, silentLogger } from '../logger.ts';
 import { acquire, LONG_MS, nodeState, release, sleep } from './contract-harness.ts';
 import { reading } from './engine-load.contract.ts';
 import { RedisStateStore } from './redis-state-store.ts';
 import { ResilientStateStore } from './resilient-state-store.ts';
 import { describeStateStoreContract } from './state-store.contract.ts';
 
-const quiet = () => undefined;
+const quiet = silentLogger;
 const redisUrl = inject('redisUrl');
 const usedPrefixes: string[] = [];
 
@@ -39,7 +40,7 @@ describeStateStoreContract('resilient, Redis up', async () => {
     listening: (s) => (s as ResilientStateStore).subscriptionsReady(),
     close: async () => {
       await Promise.all(opened.map((s) => s.close()));
-      expect(opened.every((s) => !s.degraded)).toBe(true);
+      expect(opened.every((s) => !s.health().degraded)).toBe(true);
     },
   };
 });
@@ -65,10 +66,11 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     server = await startRedis();
     const keyPrefix = 'resilient:';
     const monitor = new RedisStateStore({ url: server.url, keyPrefix, log: quiet });
+    const logged: Record<string, unknown>[] = [];
     const store = new ResilientStateStore({
       remote: new RedisStateStore({ url: server.url, keyPrefix, log: quiet }),
       recheckMs: 50,
-      log: quiet,
+      log: createLogger({ destination: { write: (line: string) => logged.push(JSON.parse(line)) } }),
     });
     closers.push(
       () => monitor.close(),
@@ -78,8 +80,6 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
     closers.push(async () => process.off('unhandledRejection', onUnhandled));
-    const changes: boolean[] = [];
-    store.onDegradedChange((degraded) => changes.push(degraded));
     const A = [{ node: 'a:1', maxconn: 2 }];
 
     await monitor.putNode(nodeState('a:1', { maxconn: 2 }), LONG_MS);
@@ -91,8 +91,9 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     await server.stop();
     // The fleet as last read; the outage is noticed on the first failing call.
     expect(await store.listNodes()).toEqual(fleet);
-    expect(store.degraded).toBe(true);
-    expect(changes).toEqual([true]);
+    const down = store.health();
+    expect(down).toMatchObject({ degraded: true, reason: expect.stringMatching(/^state store unavailable: /) });
+    expect(down.remoteFailures).toBeGreaterThanOrEqual(1);
     await store.ping();
 
     // Local accounting: the cap holds within this replica (the Redis lease is not visible).
@@ -111,8 +112,14 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     expect((await store.listNodes()).find((n) => n.node === 'b:1')?.healthy).toBe(false);
 
     server = await startRedis({ port: server.port });
-    await until(() => store.degraded === false, 'back on Redis');
-    expect(changes).toEqual([true, false]);
+    await until(() => store.health().degraded === false, 'back on Redis');
+    // The failure count is since start: recovery does not reset it.
+    expect(store.health()).toEqual({ degraded: false, reason: null, remoteFailures: down.remoteFailures });
+    // One line when it degrades (with the Redis error) and one when it is back.
+    expect(logged.map(({ level, msg, reason }) => ({ level, msg, reason }))).toEqual([
+      { level: 'warn', msg: 'state degraded, serving on local state', reason: expect.stringMatching(/^state store unavailable/) },
+      { level: 'info', msg: 'state back on Redis', reason: 'Redis answered again' },
+    ]);
     // A fresh Redis (no persistence): the fleet now comes from it again, i.e. empty.
     expect(await store.listNodes()).toEqual([]);
     await until(
@@ -134,6 +141,43 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     expect(unhandled).toEqual([]);
   });
 
+  it('while degraded the last fleet ages on the local clock: fresh records turn stale, none is dropped', async () => {
+    server = await startRedis();
+    let now = Date.now();
+    const monitor = new RedisStateStore({ url: server.url, keyPrefix: 'aging:', log: quiet });
+    const store = new ResilientStateStore({
+      remote: new RedisStateStore({ url: server.url, keyPrefix: 'aging:', log: quiet }),
+      recheckMs: 60_000,
+      clock: () => now,
+      log: quiet,
+    });
+    closers.push(
+      () => monitor.close(),
+      () => store.close(),
+    );
+    const scan = await monitor.beginScan();
+    await monitor.putNode(nodeState('a:1'), 5000, { keepMs: LONG_MS, scan });
+    await monitor.completeScan(scan, 'monitor-1');
+    await monitor.claimMonitorLease('monitor-1', 5000);
+    const before = await store.listFleet();
+    expect(before).toMatchObject({ nodes: [{ freshness: 'fresh' }], monitor: { monitorId: 'monitor-1' }, lastScan: { scan } });
+
+    await server.stop();
+    now += 6000;
+    const aged = await store.listFleet();
+    expect(store.health().degraded).toBe(true);
+    expect(aged).toMatchObject({ nodes: [{ state: { node: 'a:1' }, freshness: 'stale' }], monitor: null, lastScan: { scan } });
+    expect(aged.nowMs - before.nowMs).toBeGreaterThanOrEqual(6000);
+    expect((await store.listNodes()).map((n) => n.node)).toEqual(['a:1']);
+    // An in-process monitor's writes still show, fresh on the aged clock.
+    await store.putNode(nodeState('b:1'), 5000, { keepMs: LONG_MS, scan: scan + 1 });
+    expect((await store.listFleet()).nodes.map((n) => [n.state.node, n.freshness])).toEqual([
+      ['a:1', 'stale'],
+      ['b:1', 'fresh'],
+    ]);
+    expect((await store.claimMonitorLease('monitor-1', 5000)).monitorId).toBe('monitor-1');
+  });
+
   it('Redis down from the start: no fleet to serve (clear error), capacity still accounted locally', async () => {
     const port = await freePort();
     const store = new ResilientStateStore({
@@ -143,12 +187,12 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     });
     closers.push(() => store.close());
     await expect(store.listNodes()).rejects.toMatchObject({ code: 'state_unavailable', message: expect.stringMatching(/no fleet/) });
-    expect(store.degraded).toBe(true);
+    expect(store.health()).toMatchObject({ degraded: true, remoteFailures: 1 });
     expect((await acquire(store, [{ node: 'a:1', maxconn: 1 }])).node).toBe('a:1');
     expect((await acquire(store, [{ node: 'a:1', maxconn: 1 }])).node).toBeNull();
 
     server = await startRedis({ port });
-    await until(() => store.degraded === false, 'back on Redis');
+    await until(() => store.health().degraded === false, 'back on Redis');
     expect(await store.listNodes()).toEqual([]);
   });
 
@@ -161,7 +205,7 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     });
     closers.push(() => store.close());
     await store.putEngineLoads([reading('a:1', { waiting: 9 })], LONG_MS);
-    expect(store.degraded).toBe(true);
+    expect(store.health().degraded).toBe(true);
     expect(await store.getEngineLoads(['a:1', 'b:1'])).toEqual({ 'a:1': reading('a:1', { waiting: 9 }) });
   });
 });

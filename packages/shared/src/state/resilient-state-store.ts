@@ -1,8 +1,21 @@
 import type { EngineLoadReading } from '../engine-load.ts';
 import { GatewayError } from '../errors.ts';
-import type { CircuitInfo, Clock, NodeId, NodeState } from '../types.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import { compareNodeIds } from '../node-id.ts';
+import { systemClock, type CircuitInfo, type Clock, type NodeId, type NodeState } from '../types.ts';
 import { MemoryStateStore } from './memory-state-store.ts';
-import type { AcquireSlotRequest, AcquireSlotResult, LeaseRef, QueueTicketRef, ReleaseSlotRequest, StateStore } from './state-store.ts';
+import type {
+  AcquireSlotRequest,
+  AcquireSlotResult,
+  FleetSnapshot,
+  LeaseRef,
+  MonitorLease,
+  PutNodeOptions,
+  QueueTicketRef,
+  ReleaseSlotRequest,
+  StateStore,
+  StateStoreHealth,
+} from './state-store.ts';
 
 export interface ResilientStateStoreOptions {
   /** The shared store, normally a RedisStateStore. Closed by close(). */
@@ -11,7 +24,7 @@ export interface ResilientStateStoreOptions {
   recheckMs?: number;
   /** For the local accounting store. */
   clock?: Clock;
-  log?: (line: string) => void;
+  log?: Logger;
 }
 
 /**
@@ -20,6 +33,8 @@ export interface ResilientStateStoreOptions {
  * Normally every call goes to `remote`. When one fails with `state_unavailable` the store
  * turns `degraded`: the fleet is served from the last listNodes it read, and capacity,
  * circuit breaker, rotation and sticky sessions are accounted in a local MemoryStateStore,
+ * (the fleet ages on the local clock — fresh records turn stale, none is dropped: with no
+ * completed scan to be seen, nothing says a server is gone),
  * per replica. A timer asks Redis every `recheckMs`; once it answers, calls go back to it.
  * A lease remembers where it was taken: local leases are renewed and released locally even
  * after Redis is back; remote leases whose release fails simply expire in Redis.
@@ -30,10 +45,12 @@ export class ResilientStateStore implements StateStore {
   private readonly remote: StateStore;
   private readonly local: MemoryStateStore;
   private readonly recheckMs: number;
-  private readonly log: (line: string) => void;
-  private fleet: NodeState[] | undefined;
+  private readonly log: Logger;
+  private fleet: FleetSnapshot | undefined;
+  /** Local clock when `fleet` was read: while degraded it ages by the time since. */
+  private fleetReadAt = 0;
+  private readonly clock: Clock;
   private readonly localLeases = new Set<string>();
-  private readonly degradedListeners = new Set<(degraded: boolean) => void>();
   private readonly fleetListeners = new Set<() => void>();
   private readonly unsubscribeRemote: (() => void)[];
   private recheckTimer: NodeJS.Timeout | undefined;
@@ -44,37 +61,23 @@ export class ResilientStateStore implements StateStore {
 
   constructor(options: ResilientStateStoreOptions) {
     this.remote = options.remote;
-    this.local = new MemoryStateStore({ clock: options.clock });
+    this.clock = options.clock ?? systemClock;
+    this.local = new MemoryStateStore({ clock: this.clock });
     this.recheckMs = options.recheckMs ?? 1000;
-    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.log = options.log ?? silentLogger;
     this.unsubscribeRemote = [this.remote.onFleetChange(() => this.fleetChanged())];
   }
 
-  /** true while Redis is unreachable and this replica runs on its own (health, metrics). */
-  get degraded(): boolean {
-    return this.isDegraded;
+  /** Degraded while Redis is unreachable and this replica runs on its own. */
+  health(): StateStoreHealth {
+    return { degraded: this.isDegraded, reason: this.whyDegraded, remoteFailures: this.failures };
   }
 
-  /** Why this replica is degraded (the Redis error that started it); null while it is not. */
-  get degradedReason(): string | null {
-    return this.whyDegraded;
-  }
-
-  /** Calls to Redis that failed with state_unavailable since start (the errors metric). */
-  get remoteFailures(): number {
-    return this.failures;
-  }
-
-  onDegradedChange(listener: (degraded: boolean) => void): () => void {
-    this.degradedListeners.add(listener);
-    return () => this.degradedListeners.delete(listener);
-  }
-
-  async putNode(state: NodeState, ttlMs: number): Promise<void> {
+  async putNode(state: NodeState, ttlMs: number, options?: PutNodeOptions): Promise<void> {
     // Locally, an in-process monitor's writes still reach this replica's readers.
     await this.either(
-      () => this.remote.putNode(state, ttlMs),
-      () => this.putLocally(state),
+      () => this.remote.putNode(state, ttlMs, options),
+      () => this.putLocally(state, ttlMs, options?.scan ?? 0),
     );
   }
 
@@ -86,17 +89,47 @@ export class ResilientStateStore implements StateStore {
   }
 
   async listNodes(): Promise<NodeState[]> {
+    return (await this.listFleet()).nodes.map((n) => n.state);
+  }
+
+  async listFleet(): Promise<FleetSnapshot> {
     return this.either(
       async () => {
-        this.fleet = await this.remote.listNodes();
-        return this.fleet.map((n) => structuredClone(n));
+        this.keepFleet(await this.remote.listFleet());
+        return structuredClone(this.fleet!);
       },
-      async () => {
-        if (this.fleet === undefined) {
-          throw new GatewayError('state_unavailable', 'state store unavailable: Redis is unreachable and no fleet was read yet');
-        }
-        return this.fleet.map((n) => structuredClone(n));
-      },
+      async () => structuredClone(this.agedFleet()),
+    );
+  }
+
+  async claimMonitorLease(monitorId: string, leaseMs: number): Promise<MonitorLease> {
+    return this.either(
+      () => this.remote.claimMonitorLease(monitorId, leaseMs),
+      () => this.local.claimMonitorLease(monitorId, leaseMs),
+    );
+  }
+
+  async releaseMonitorLease(monitorId: string): Promise<void> {
+    await Promise.all([
+      this.local.releaseMonitorLease(monitorId),
+      this.either(
+        () => this.remote.releaseMonitorLease(monitorId),
+        async () => undefined,
+      ),
+    ]);
+  }
+
+  async beginScan(): Promise<number> {
+    return this.either(
+      () => this.remote.beginScan(),
+      () => this.local.beginScan(),
+    );
+  }
+
+  async completeScan(scan: number, monitorId: string): Promise<void> {
+    await this.either(
+      () => this.remote.completeScan(scan, monitorId),
+      () => this.local.completeScan(scan, monitorId),
     );
   }
 
@@ -215,15 +248,14 @@ export class ResilientStateStore implements StateStore {
     clearTimeout(this.recheckTimer);
     this.recheckTimer = undefined;
     for (const off of this.unsubscribeRemote) off();
-    this.degradedListeners.clear();
     this.fleetListeners.clear();
     await Promise.all([this.remote.close(), this.local.close()]);
   }
 
   /**
    * Remote unless degraded; a state_unavailable failure switches to degraded and falls back.
-   * Not an async function: acquire and release pass through here per request (issue 6), and
-   * the remote promise with one catch is all they need.
+   * Not an async function: acquire and release pass through here per request, and the
+   * remote promise with one catch is all they need.
    */
   private either<T>(remote: () => Promise<T>, local: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('state store is closed'));
@@ -240,9 +272,9 @@ export class ResilientStateStore implements StateStore {
     if (this.isDegraded === degraded) return;
     this.isDegraded = degraded;
     this.whyDegraded = degraded ? why : null;
-    this.log(degraded ? `ai-lb: state degraded, serving on local state (${why})` : `ai-lb: state back on Redis (${why})`);
+    if (degraded) this.log.warn({ reason: why }, 'state degraded, serving on local state');
+    else this.log.info({ reason: why }, 'state back on Redis');
     if (degraded) this.scheduleRecheck();
-    for (const listener of [...this.degradedListeners]) this.safely(() => listener(degraded));
     // The fleet's source changed: caches should re-read.
     this.fleetChanged();
   }
@@ -258,7 +290,7 @@ export class ResilientStateStore implements StateStore {
     this.recheckTimer = undefined;
     try {
       await this.remote.ping();
-      this.fleet = await this.remote.listNodes();
+      this.keepFleet(await this.remote.listFleet());
       this.setDegraded(false, 'Redis answered again');
     } catch {
       // Still down (or down again between ping and listNodes): try later.
@@ -266,17 +298,44 @@ export class ResilientStateStore implements StateStore {
     }
   }
 
-  private putLocally(state: NodeState): Promise<void> {
-    const others = (this.fleet ?? []).filter((n) => n.node !== state.node);
-    this.fleet = [...others, structuredClone(state)].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  private keepFleet(fleet: FleetSnapshot): void {
+    this.fleet = fleet;
+    this.fleetReadAt = this.clock();
+  }
+
+  /**
+   * The last fleet read, on the store clock moved on by the local time since: records past
+   * their TTL turn stale, the lease runs out. Nothing is dropped (see the class comment).
+   */
+  private agedFleet(): FleetSnapshot {
+    if (this.fleet === undefined) {
+      throw new GatewayError('state_unavailable', 'state store unavailable: Redis is unreachable and no fleet was read yet');
+    }
+    const nowMs = this.fleet.nowMs + Math.max(0, this.clock() - this.fleetReadAt);
+    const { monitor } = this.fleet;
+    return {
+      ...this.fleet,
+      nodes: this.fleet.nodes.map((n) => ({ ...n, freshness: nowMs <= n.freshUntilMs ? 'fresh' : 'stale' })),
+      monitor: monitor !== null && monitor.untilMs >= nowMs ? monitor : null,
+      nowMs,
+    };
+  }
+
+  private putLocally(state: NodeState, ttlMs: number, scan: number): Promise<void> {
+    // Never read from Redis: the local clock stands in for the store's.
+    if (this.fleet === undefined) this.keepFleet({ nodes: [], monitor: null, lastScan: null, nowMs: this.clock() });
+    const fleet = this.agedFleet();
+    const others = fleet.nodes.filter((n) => n.state.node !== state.node);
+    const node = { state: structuredClone(state), freshness: 'fresh' as const, freshUntilMs: fleet.nowMs + ttlMs, scan };
+    this.keepFleet({ ...fleet, nodes: [...others, node].sort((a, b) => compareNodeIds(a.state.node, b.state.node)) });
     this.fleetChanged();
     return Promise.resolve();
   }
 
   private markLocally(node: NodeId, error: string, checkedAtMs: number): Promise<void> {
-    const known = this.fleet?.find((n) => n.node === node);
+    const known = this.fleet?.nodes.find((n) => n.state.node === node);
     if (known !== undefined) {
-      Object.assign(known, { healthy: false, error, checkedAtMs });
+      known.state = { ...known.state, healthy: false, error, checkedAtMs };
       this.fleetChanged();
     }
     return Promise.resolve();
@@ -293,7 +352,7 @@ export class ResilientStateStore implements StateStore {
     try {
       call();
     } catch (error) {
-      this.log(`ai-lb: state-store listener threw: ${String(error)}`);
+      this.log.error({ err: error }, 'state-store listener threw');
     }
   }
 }

@@ -1,5 +1,4 @@
-/** One op of a SLOT_OPS call: 'a' = acquire, 'r' = release (redis-scripts.ts). */
-export type SlotOpKind = 'a' | 'r';
+import { bulk, encodeCall, encodeOpArgs, OP_HEADER_LENGTH, type EncodedOp, type SlotOpKind } from './slot-ops-codec.ts';
 
 interface PendingOp {
   kind: SlotOpKind;
@@ -9,15 +8,7 @@ interface PendingOp {
 }
 
 /** Writes one whole EVALSHA command (RESP text) and answers its reply: one reply per op. */
-export type SendSlotOps = (command: string) => Promise<unknown[]>;
-
-/** One op's keys and args, each already a RESP bulk string (see `bulk`). */
-export interface EncodedOp {
-  keys: string;
-  keyCount: number;
-  args: string;
-  argCount: number;
-}
+type SendSlotOps = (command: string) => Promise<unknown[]>;
 
 /**
  * Ops per SLOT_OPS call at most: one call holds Redis for all of its ops (≈ 20–40 µs
@@ -25,24 +16,14 @@ export interface EncodedOp {
  */
 const MAX_OPS_PER_CALL = 64;
 
-/** A RESP bulk string: `$<bytes>\r\n<value>\r\n`. */
-export function bulk(value: string | number): string {
-  const text = typeof value === 'string' ? value : String(value);
-  return `$${typeof value === 'string' ? Buffer.byteLength(text) : text.length}\r\n${text}\r\n`;
-}
-
 /**
  * Collects the acquires and releases one process makes in one event-loop turn and sends
- * them as one SLOT_OPS call (issue 6). Every socket that became readable in one poll phase
+ * them as one SLOT_OPS call. Every socket that became readable in one poll phase
  * runs its callbacks before the loop's check phase, where `setImmediate` flushes: a burst
  * of requests costs one command, one write, one script call and one reply instead of one
  * each, and no op waits past the turn it was made in. Ops run in the order they were
- * added; each op settles alone (a failing op rejects only its own caller).
- *
- * The command is written as RESP text here, op by op, instead of as an argument array for
- * ioredis to convert: with two calls per request, ioredis' per-argument work (flattening,
- * stringifying, one concatenation per argument) was the larger part of the Redis cost in
- * the gateway (CPU profiles in docs/performance.md).
+ * added; each op settles alone (a failing op rejects only its own caller). The command
+ * is RESP text, built op by op as ops are added (slot-ops-codec.ts).
  */
 export class SlotOpBatch {
   private keys = '';
@@ -70,8 +51,8 @@ export class SlotOpBatch {
     return new Promise<T>((resolve, reject) => {
       this.keys += op.keys;
       this.keyCount += op.keyCount;
-      this.args += `${kind === 'a' ? ACQUIRE : RELEASE}${bulk(op.keyCount)}${bulk(op.argCount)}${op.args}`;
-      this.argCount += 3 + op.argCount;
+      this.args += encodeOpArgs(kind, op);
+      this.argCount += OP_HEADER_LENGTH + op.argCount;
       this.ops.push({ kind, decode, resolve: resolve as (value: never) => void, reject });
       if (this.ops.length >= MAX_OPS_PER_CALL) this.flush();
       else if (!this.scheduled) {
@@ -85,10 +66,7 @@ export class SlotOpBatch {
   flush(): void {
     const { ops } = this;
     if (ops.length === 0) return;
-    // EVALSHA sha numkeys key… count channel op…
-    const command =
-      `*${5 + this.keyCount + this.argCount}\r\n${this.head}${bulk(this.keyCount)}${this.keys}` +
-      `${bulk(ops.length)}${this.channel}${this.args}`;
+    const command = encodeCall(this.head, this.channel, this.keys, this.keyCount, this.args, ops.length, this.argCount);
     this.keys = '';
     this.args = '';
     this.keyCount = 0;
@@ -120,6 +98,3 @@ export class SlotOpBatch {
     }
   }
 }
-
-const ACQUIRE = bulk('a');
-const RELEASE = bulk('r');

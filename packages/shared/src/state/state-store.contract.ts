@@ -1,9 +1,10 @@
-import { afterEach, beforeEach, describe } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { capacityContract } from './capacity.contract.ts';
 import { circuitContract, stickyContract } from './circuit.contract.ts';
 import type { MakeStoreUnderTest, StoreUnderTest } from './contract-harness.ts';
 import { engineLoadContract } from './engine-load.contract.ts';
 import { fleetContract } from './fleet.contract.ts';
+import { monitorStateContract } from './monitor-state.contract.ts';
 import { queueContract } from './queue.contract.ts';
 
 export type { MakeStoreUnderTest, StoreUnderTest } from './contract-harness.ts';
@@ -29,10 +30,19 @@ export function describeStateStoreContract(name: string, makeStore: MakeStoreUnd
     });
 
     describe('fleet', () => fleetContract(sut));
+    describe('fleet freshness, scans and the monitor lease', () => monitorStateContract(sut));
     describe('capacity', () => capacityContract(sut));
     describe('circuit breaker', () => circuitContract(sut));
     describe('sticky sessions', () => stickyContract(sut));
     describe('fleet-wide queue', () => queueContract(sut));
     describe('engine load', () => engineLoadContract(sut));
+    describe('health', () => {
+      it('a store on reachable shared state is not degraded and counts no failed calls', async () => {
+        const { store } = sut();
+        await store.ping();
+        await store.listNodes();
+        expect(store.health()).toEqual({ degraded: false, reason: null, remoteFailures: 0 });
+      });
+    });
   });
 }

@@ -14,16 +14,30 @@ export interface StateStore {
   readonly kind: 'redis' | 'memory';
 
   // ---- fleet: written by the monitor --------------------------------------------------
-  /** Writes one node's whole record atomically, with its TTL; announces the change. */
-  putNode(state: NodeState, ttlMs: number): Promise<void>;
+  /**
+   * Writes one node's whole record atomically; announces the change. The record is fresh
+   * for `ttlMs`; with `options.keepMs` it then stays, stale, for that much longer — unless
+   * a scan that completed after it was written passed it over (see listFleet).
+   */
+  putNode(state: NodeState, ttlMs: number, options?: PutNodeOptions): Promise<void>;
   /**
    * Marks a known node unhealthy after a failed probe, WITHOUT refreshing its TTL, so a
    * server that stays dead leaves the state by itself. No-op for an unknown node.
    */
   markNodeUnhealthy(node: NodeId, error: string, checkedAtMs: number): Promise<void>;
-  /** Every unexpired node record. */
+  /** Every usable node record (fresh or stale, as in listFleet), sorted by node id. */
   listNodes(): Promise<NodeState[]>;
-  /** Calls `listener` after any putNode/markNodeUnhealthy by any process; returns unsubscribe. */
+  /**
+   * The fleet as a gateway should see it, judged by the store's clock:
+   *  - `fresh`: refreshed by a monitor within its TTL;
+   *  - `stale`: past its TTL, but no scan newer than the one that last wrote it has
+   *    completed: the monitor is gone or stalled, so the record is the best knowledge there is;
+   *  - left out: past its TTL and passed over by a completed scan (the server is gone), or
+   *    past its keep time.
+   * Plus the monitor's heartbeat (the lease) and the newest completed scan.
+   */
+  listFleet(): Promise<FleetSnapshot>;
+  /** Calls `listener` after any putNode/markNodeUnhealthy/completeScan by any process; returns unsubscribe. */
   onFleetChange(listener: () => void): () => void;
 
   // ---- engine load: written by the monitor's load poller, read by gateways' caches --------
@@ -35,6 +49,23 @@ export interface StateStore {
   putEngineLoads(readings: readonly EngineLoadReading[], ttlMs: number): Promise<void>;
   /** The unexpired reading of each node that has one; nodes without are left out. */
   getEngineLoads(nodes: readonly NodeId[]): Promise<Record<NodeId, EngineLoadReading>>;
+  // ---- the monitor's lease and scan numbers --------------------------------------------
+  /**
+   * Takes the monitor lease for `monitorId` when it is free, or renews it (for `leaseMs`)
+   * when it already holds it; a lease held by another monitor is left alone. Answers the
+   * holder after this step: the caller scans only while that is itself.
+   */
+  claimMonitorLease(monitorId: string, leaseMs: number): Promise<MonitorLease>;
+  /** Frees the lease if `monitorId` holds it (a monitor that stops), so another takes over at once. */
+  releaseMonitorLease(monitorId: string): Promise<void>;
+  /** A scan number greater than every one handed out or completed before, across monitors. */
+  beginScan(): Promise<number>;
+  /**
+   * Records that scan `scan` wrote every node it found. From then on a record past its TTL
+   * whose last write came from an earlier scan is gone. A number lower than the newest
+   * completed one changes nothing. Announces a fleet change.
+   */
+  completeScan(scan: number, monitorId: string): Promise<void>;
 
   // ---- capacity, circuit breaker, routing position, sticky sessions: the gateway ---------
   /** One atomic step: pick the first candidate that may take a request now and lease a slot on it. */
@@ -60,7 +91,70 @@ export interface StateStore {
   // ---- lifecycle ------------------------------------------------------------------------
   /** Resolves when the store is usable; rejects when it is not (health checks). */
   ping(): Promise<void>;
+  /** How the store is serving right now (/health, metrics): answers at once, no I/O. */
+  health(): StateStoreHealth;
   close(): Promise<void>;
+}
+
+export interface StateStoreHealth {
+  /**
+   * true while the shared state is unreachable and this process serves on local state
+   * instead (ResilientStateStore): caps, circuits and queues then hold per replica only.
+   * The memory and plain Redis stores are never degraded (the latter fails instead).
+   */
+  degraded: boolean;
+  /** What made the store degraded (the Redis error); null while it is not. */
+  reason: string | null;
+  /** Calls to the shared state that failed as unreachable since start (each was then served locally). */
+  remoteFailures: number;
+}
+
+/** What a store that has no fallback answers to health(). */
+export const NEVER_DEGRADED: Readonly<StateStoreHealth> = Object.freeze({ degraded: false, reason: null, remoteFailures: 0 });
+
+export interface PutNodeOptions {
+  /** How long the record outlives its TTL as stale (FLEET_STALE_LIMIT_SECS); 0 (default): it expires with it. */
+  keepMs?: number;
+  /** The scan (beginScan) that wrote the record; 0 (default) for a record no scan wrote. */
+  scan?: number;
+}
+
+export type NodeFreshness = 'fresh' | 'stale';
+
+export interface FleetNode {
+  state: NodeState;
+  freshness: NodeFreshness;
+  /** Store clock (epoch ms) until which the record is fresh. */
+  freshUntilMs: number;
+  /** The scan that last wrote it (0: none). */
+  scan: number;
+}
+
+/** The monitor lease, which is also the monitor's heartbeat: it lives while its holder renews it. */
+export interface MonitorLease {
+  monitorId: string;
+  /** Store clock (epoch ms) when this monitor took the lease. */
+  sinceMs: number;
+  /** Store clock (epoch ms) when the lease runs out unless renewed. */
+  untilMs: number;
+}
+
+export interface CompletedScan {
+  scan: number;
+  monitorId: string;
+  /** Store clock (epoch ms). */
+  completedAtMs: number;
+}
+
+export interface FleetSnapshot {
+  /** Sorted by node id. */
+  nodes: FleetNode[];
+  /** The live monitor lease (heartbeat), or null: no monitor is scanning now. */
+  monitor: MonitorLease | null;
+  /** The newest completed scan, or null before the first (it outlives the monitor). */
+  lastScan: CompletedScan | null;
+  /** The store's clock at this read: compare freshUntilMs, untilMs and completedAtMs with it. */
+  nowMs: number;
 }
 
 export interface SlotCandidate {
@@ -132,8 +226,6 @@ export interface AcquireSlotResult {
   reason: 'ok' | 'capacity' | 'circuit';
   /** Live in-flight counts of the candidates after this step (feeds caches and metrics). */
   inflight: Record<NodeId, number>;
-  /** With `queue`: tickets in line after this step (this one included when it is waiting). */
-  queueLength?: number;
 }
 
 export interface LeaseRef {

@@ -1,0 +1,63 @@
+/**
+ * `pnpm inventory` output: a plain-text table (one row per node, then the targets that
+ * answered but are not usable) and a one-line summary; or the same data as JSON.
+ */
+import type { NodeState } from '@ai-lb/shared';
+import type { ScanReport } from '@ai-lb/monitor';
+
+const MODELS_WIDTH = 60;
+
+export function formatInventoryTable(report: ScanReport): string {
+  const rows: string[][] = [['NODE', 'KIND', 'HEALTH', 'MODELS', 'CAPACITY', 'LATENCY']];
+  for (const node of report.nodes) {
+    rows.push([node.node, node.kind, node.healthy ? 'healthy' : 'unhealthy', models(node), capacity(node), latency(node)]);
+  }
+  for (const target of report.rejected) {
+    rows.push([target.node, '-', 'rejected', clip(`${target.reason}: ${target.error}`, MODELS_WIDTH), '-', '-']);
+  }
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  const lines =
+    rows.length > 1
+      ? rows.map((row) =>
+          row
+            .map((cell, i) => cell.padEnd(widths[i]))
+            .join('  ')
+            .trimEnd(),
+        )
+      : [];
+  const { closed, failed, gateway } = report.outcomes;
+  lines.push(
+    `${report.nodes.length} node(s) on ${report.targets} target(s) scanned in ${Math.round(report.durationMs)} ms` +
+      ` (closed ${closed}, failed ${failed}, gateways skipped ${gateway})`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+export function inventoryJson(report: ScanReport, written: boolean) {
+  return {
+    nodes: report.nodes,
+    rejected: report.rejected,
+    targets: report.targets,
+    outcomes: report.outcomes,
+    durationMs: Math.round(report.durationMs),
+    written,
+  };
+}
+
+function models(node: NodeState): string {
+  // Loaded models (Ollama /api/ps, LM Studio state) are starred.
+  const names = node.models.map((m) => (node.loadedModels.includes(m) ? `${m}*` : m));
+  return names.length === 0 ? '(none)' : clip(names.join(', '), MODELS_WIDTH);
+}
+
+function capacity(node: NodeState): string {
+  return `${node.maxconn === 0 ? 'no cap' : node.maxconn} (${node.capacitySource})`;
+}
+
+function latency(node: NodeState): string {
+  return node.latencyMs === null ? '-' : `${node.latencyMs} ms`;
+}
+
+function clip(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}

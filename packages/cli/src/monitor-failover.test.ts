@@ -1,0 +1,116 @@
+/**
+ * The fleet survives its monitor, with real `pnpm start:monitor` processes on one Redis:
+ *  - two monitors: one holds the lease and scans, the other stands by; SIGKILL the holder
+ *    and the standby takes over before any record stops being fresh;
+ *  - no monitor at all (both killed): the records outlive NODE_TTL_SECS as stale, with no
+ *    heartbeat, instead of expiring — gateways keep a fleet to route to.
+ */
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, inject, test } from 'vitest';
+import { spawnTsProcess, startFakeLlmServer, uniquePrefix, type FakeLlmProcess, type SpawnedProcess } from '@ai-lb/testkit';
+import { RedisStateStore, type FleetSnapshot } from '@ai-lb/shared';
+import { waitFor } from '@ai-lb/monitor/testing/monitor-test-env.ts';
+
+const ENTRY = fileURLToPath(new URL('./monitor.ts', import.meta.url));
+const NODE_TTL_SECS = 3;
+
+type Monitor = SpawnedProcess<{ port: number; pid: number }>;
+let fake: FakeLlmProcess;
+let store: RedisStateStore;
+const monitors: Monitor[] = [];
+const prefix = uniquePrefix('monitor-failover');
+
+beforeAll(async () => {
+  fake = await startFakeLlmServer({ kind: 'llamacpp', models: ['a.gguf'], slots: 2 });
+  store = new RedisStateStore({ url: inject('redisUrl'), keyPrefix: prefix });
+});
+
+afterAll(async () => {
+  await Promise.all(monitors.map((m) => m.stop('SIGKILL')));
+  await fake?.stop();
+  await store?.close();
+});
+
+function startMonitorProcess(): Promise<Monitor> {
+  return spawnTsProcess(ENTRY, [], {
+    env: {
+      REDIS_URL: inject('redisUrl'),
+      REDIS_KEY_PREFIX: prefix,
+      SCAN_HOSTS: fake.node,
+      SCAN_INTERVAL: '1', // lease 1 s, asked for every 333 ms
+      NODE_TTL_SECS: String(NODE_TTL_SECS),
+      MONITOR_PORT: '0',
+      LOAD_BALANCER_HOST: '127.0.0.1',
+    },
+    readyTimeoutMs: 30_000,
+  });
+}
+
+/** The monitor process a monitor id (host:pid:random) names. */
+function monitorNamed(monitorId: string | undefined): Monitor | undefined {
+  const pid = monitorId?.split(':').at(-2);
+  return monitors.find((m) => String(m.pid) === pid);
+}
+
+async function fleet(): Promise<FleetSnapshot> {
+  return store.listFleet();
+}
+
+test('SIGKILL the scanning monitor: the standby takes over and the node never stops being fresh', async () => {
+  monitors.push(...(await Promise.all([startMonitorProcess(), startMonitorProcess()])));
+  const scanned = async () => {
+    const now = await fleet();
+    return now.lastScan !== null && now.nodes.some((n) => n.state.node === fake.node && n.freshness === 'fresh');
+  };
+  expect(await waitFor(scanned, 15_000)).toBe(true);
+  const before = await fleet();
+  const holder = monitorNamed(before.monitor?.monitorId);
+  expect(holder).toBeDefined();
+  const standby = monitors.find((m) => m !== holder)!;
+
+  expect(monitorNamed(before.lastScan?.monitorId)).toBe(holder);
+  const standbyHealth = await (await fetch(`http://127.0.0.1:${standby.ready.port}/health`)).json();
+  expect(standbyHealth).toMatchObject({ status: 'standby', holder: before.monitor!.monitorId });
+
+  holder!.child.kill('SIGKILL');
+  const killedAt = performance.now();
+  let takeoverMs: number | null = null;
+  const notFresh: string[] = [];
+  // Watch for two node TTLs: long enough that the killed monitor's records would have expired.
+  while (performance.now() - killedAt < 2 * NODE_TTL_SECS * 1000) {
+    const now = await fleet();
+    const node = now.nodes.find((n) => n.state.node === fake.node);
+    if (node?.freshness !== 'fresh') notFresh.push(`${Math.round(performance.now() - killedAt)} ms: ${node?.freshness ?? 'absent'}`);
+    if (takeoverMs === null && monitorNamed(now.lastScan?.monitorId) === standby) takeoverMs = performance.now() - killedAt;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  expect(notFresh).toEqual([]);
+  expect(takeoverMs).not.toBeNull();
+  // Lease 1 s + one ask (333 ms) + one scan, with room for a loaded machine.
+  expect(takeoverMs!).toBeLessThan(2 * NODE_TTL_SECS * 1000);
+  console.info(`standby completed its first scan ${Math.round(takeoverMs!)} ms after the holder was killed`);
+  expect(monitorNamed((await fleet()).monitor?.monitorId)).toBe(standby);
+}, 90_000);
+
+test('with every monitor killed the record outlives its TTL as stale, and no heartbeat is left', async () => {
+  monitors.push(await startMonitorProcess());
+  const scanned = await waitFor(
+    async () => (await fleet()).nodes.some((n) => n.state.node === fake.node && n.freshness === 'fresh'),
+    15_000,
+  );
+  expect(scanned).toBe(true);
+  for (const monitor of monitors) monitor.child.kill('SIGKILL');
+  const killedAt = performance.now();
+  const stale = await waitFor(async () => (await fleet()).nodes.some((n) => n.freshness === 'stale'), 2 * NODE_TTL_SECS * 1000);
+  expect(stale).toBe(true);
+  // Well past the TTL (and the lease): still there, stale, no monitor.
+  await new Promise((r) => setTimeout(r, Math.max(0, NODE_TTL_SECS * 1000 + 1500 - (performance.now() - killedAt))));
+  const after = await fleet();
+  expect(after.monitor).toBeNull();
+  expect(after.nodes.map((n) => [n.state.node, n.freshness, n.state.healthy])).toEqual([[fake.node, 'stale', true]]);
+  expect((await store.listNodes()).map((n) => n.node)).toEqual([fake.node]);
+
+  // A monitor that comes back makes it fresh again.
+  monitors.push(await startMonitorProcess());
+  expect(await waitFor(async () => (await fleet()).nodes.some((n) => n.freshness === 'fresh'), 15_000)).toBe(true);
+}, 90_000);

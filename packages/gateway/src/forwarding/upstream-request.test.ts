@@ -1,0 +1,110 @@
+/**
+ * One upstream request. fetchWhole against a real fake LLM server (its own process, real sockets): the body read
+ * whole, the size limit, a verdict from the head, and an abort from the attempt's switch —
+ * each ending with the upstream request released, never left hanging.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Pool } from 'undici';
+import { startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
+import { AbortSwitch } from '../http/exchange.ts';
+import { AttemptError } from './attempt-error.ts';
+import { AttemptAbort, checkJsonAnswer, fetchWhole, type FetchWholeOptions } from './upstream-request.ts';
+
+let server: FakeLlmProcess;
+let pool: Pool;
+
+beforeAll(async () => {
+  server = await startFakeLlmServer({ models: ['m1', 'fault-stall-stream'] });
+  pool = new Pool(server.url, { headersTimeout: 0, bodyTimeout: 0 });
+});
+
+afterAll(async () => {
+  await pool?.destroy();
+  await server?.stop();
+});
+
+function send(model: string, onHead: FetchWholeOptions['onHead'], abort = new AttemptAbort(new AbortSwitch())) {
+  const body = Buffer.from(JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }));
+  return fetchWhole(
+    pool,
+    { path: '/v1/chat/completions', body, headers: { 'content-type': 'application/json' }, onHead, budget: null },
+    abort,
+  );
+}
+
+/** The fake server counts requests in flight; a released request leaves within this bound. */
+async function expectNothingInflight(): Promise<void> {
+  const until = Date.now() + 3000;
+  for (let i = 0; i < 60 && Date.now() < until; i++) {
+    if ((await server.stats()).inflight === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  expect((await server.stats()).inflight).toBe(0);
+}
+
+describe('fetchWhole', () => {
+  test('reads a 200 answer whole, with its status and parsed headers', async () => {
+    const heads: number[] = [];
+    const res = await send('m1', (status) => {
+      heads.push(status);
+      return 1 << 20;
+    });
+    expect(heads).toEqual([200]);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/json/);
+    expect(JSON.parse(res.body!.toString()).choices[0].message.role).toBe('assistant');
+  });
+
+  test('a body over the limit resolves with body null and frees the upstream request', async () => {
+    const res = await send('m1', () => 10);
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toBeNull();
+    await expectNothingInflight();
+  });
+
+  test('an Error from onHead fails the request with that error, without reading the body', async () => {
+    const verdict = new AttemptError('AI_LB_BAD_RESPONSE', 'not wanted');
+    // This answer sends its head and half a body, then goes silent: only a cancel ends it.
+    await expect(send('fault-stall-stream', () => verdict)).rejects.toBe(verdict);
+    await expectNothingInflight();
+  });
+
+  test('the attempt switch aborts a stalled body with its own reason', async () => {
+    const abort = new AttemptAbort(new AbortSwitch());
+    const pending = send(
+      'fault-stall-stream',
+      () => {
+        abort.arm(200, 'AI_LB_BODY_TIMEOUT', 'body too slow');
+        return 1 << 20;
+      },
+      abort,
+    );
+    await expect(pending).rejects.toMatchObject({ code: 'AI_LB_BODY_TIMEOUT' });
+    abort.dispose();
+    await expectNothingInflight();
+  });
+
+  test('a client gone before the request is sent: rejected at once with the client-abort reason', async () => {
+    const client = new AbortSwitch();
+    client.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'gone'));
+    await expect(send('m1', () => 1 << 20, new AttemptAbort(client))).rejects.toMatchObject({ code: 'AI_LB_CLIENT_ABORT' });
+  });
+});
+
+const check = (text: string) => checkJsonAnswer(Buffer.from(text))?.code ?? null;
+
+test('a JSON object passes; non-objects, truncated bodies and 200-with-error do not', () => {
+  expect(check('{"id":"x","choices":[]}')).toBeNull();
+  expect(check(' \n{"object":"list","data":[]}\n ')).toBeNull();
+  expect(check('{ "error": null, "id": "x" }')).toBeNull();
+  expect(check('{"id":"x","error":"late key is not looked at"}')).toBeNull();
+  expect(check('')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('   ')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('this is not json')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('<html><body>oops</body></html>')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('{"id":"cut","choices":[')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('[1,2]')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('{"error": {broken}')).toBe('AI_LB_BAD_RESPONSE');
+  expect(check('{"error":{"message":"model failed to load"}}')).toBe('AI_LB_ERROR_EVENT');
+  expect(checkJsonAnswer(Buffer.from('{ "error" : "out of memory" }'))?.message).toContain('out of memory');
+});

@@ -1,0 +1,302 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { ByteCollector, readBounded, type BoundedRead, type ByteBudget, type NodeId } from '@ai-lb/shared';
+import { util, type Dispatcher } from 'undici';
+import { AbortSwitch, type AbortSignalLike } from '../http/exchange.ts';
+import { AttemptError, type AttemptErrorCode } from './attempt-error.ts';
+
+/**
+ * One request to one node: the headers it carries, sending it (whole-body or streamed), and
+ * reading what comes back within bounds. The attempt's abort switch (timeouts, client gone)
+ * cancels it with its reason, so classify-failure sees the code.
+ */
+
+/**
+ * The headers an upstream sees. A short allowlist: hop-by-hop headers, cookies and
+ * accept-encoding never go (a compressed event stream could not be checked event by event).
+ * The client's own Authorization never goes either: with GATEWAY_API_KEYS it is the
+ * gateway's key, and without, a node that wants a key gets its own from NODE_API_KEYS (keys
+ * are canonical node ids, as fleet records are).
+ */
+export function upstreamHeaders(
+  client: IncomingHttpHeaders,
+  node: NodeId,
+  requestId: string,
+  nodeApiKeys: ReadonlyMap<NodeId, string>,
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: typeof client.accept === 'string' ? client.accept : 'application/json, text/event-stream',
+    'x-request-id': requestId,
+  };
+  if (typeof client['user-agent'] === 'string') headers['user-agent'] = client['user-agent'];
+  const nodeKey = nodeApiKeys.get(node);
+  if (nodeKey !== undefined) headers.authorization = `Bearer ${nodeKey}`;
+  return headers;
+}
+
+/** Sends one attempt's request for a streamed answer; the abort switch bounds and cancels it. */
+export function sendUpstream(
+  pool: Dispatcher,
+  request: { path: string; body: Buffer; headers: Record<string, string> },
+  abort: AttemptAbort,
+): Promise<Dispatcher.ResponseData> {
+  return pool.request({
+    method: 'POST',
+    path: request.path,
+    headers: request.headers,
+    body: request.body,
+    // Not an AbortSignal, but what undici accepts as one (see AttemptAbort).
+    signal: abort.signal as unknown as AbortSignal,
+  });
+}
+
+/**
+ * A response body whole, bounded by maxBytes and the process's budget (the body is destroyed
+ * past either). Destroyed without an error (undici's aborts carry a reason, which rejects
+ * instead) is an error here.
+ */
+export async function readBodyLimited(
+  body: Dispatcher.ResponseData['body'],
+  maxBytes: number,
+  budget: ByteBudget | null,
+): Promise<Exclude<BoundedRead, { kind: 'timeout' | 'closed' }>> {
+  const read = await readBounded(body, { maxBytes, budget: budget ?? undefined });
+  if (read.kind === 'closed' || read.kind === 'timeout') throw new Error('the upstream body was closed before it ended');
+  return read;
+}
+
+export interface WholeResponse {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  /** The whole body, or null when it grew past the limit onHead returned. */
+  body: Buffer | null;
+  /** Gives the body's bytes back to the budget: call once it is no longer held. */
+  release: () => void;
+}
+
+export interface FetchWholeOptions {
+  path: string;
+  body: Buffer;
+  headers: Record<string, string>;
+  /**
+   * Called once with the response head. Returns the body's size limit, or an error that
+   * fails the attempt without reading the body (the upstream request is then aborted).
+   */
+  onHead: (statusCode: number, headers: IncomingHttpHeaders) => number | Error;
+  /** BUFFER_BUDGET_MB: past it the request is cancelled with AI_LB_OVER_BUDGET. */
+  budget: ByteBudget | null;
+}
+
+/**
+ * One upstream request whose answer is read whole (stream:false): a bare undici dispatch
+ * handler collecting the body. `pool.request()` builds an AsyncResource, a Readable per
+ * response and a promise around it, and the body is then read back out of that stream;
+ * this skips all of it.
+ */
+export function fetchWhole(pool: Dispatcher, options: FetchWholeOptions, abort: AttemptAbort): Promise<WholeResponse> {
+  return new Promise((resolve, reject) => new WholeHandler(pool, options, abort, resolve, reject));
+}
+
+class WholeHandler implements Dispatcher.DispatchHandler {
+  private abortUpstream: ((error?: Error) => void) | null = null;
+  private statusCode = 0;
+  private headers: IncomingHttpHeaders = {};
+  private collector: ByteCollector | null = null;
+  private overLimit = false;
+  private settled = false;
+  private readonly onHead: FetchWholeOptions['onHead'];
+  private readonly budget: ByteBudget | null;
+  private readonly onAbort = () => this.cancel(this.abort.reason!);
+
+  constructor(
+    pool: Dispatcher,
+    options: FetchWholeOptions,
+    private readonly abort: AttemptAbort,
+    private readonly resolve: (response: WholeResponse) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.onHead = options.onHead;
+    this.budget = options.budget;
+    if (abort.aborted) {
+      this.settle(abort.reason);
+      return;
+    }
+    abort.addEventListener('abort', this.onAbort);
+    pool.dispatch({ method: 'POST', path: options.path, headers: options.headers, body: options.body }, this);
+  }
+
+  onConnect(abortUpstream: (error?: Error) => void): void {
+    // undici may call this again when it retries the request on a fresh connection.
+    if (this.settled) return abortUpstream(new Error('request no longer wanted'));
+    this.abortUpstream = abortUpstream;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode < 200 || this.settled) return true; // 1xx: the real head follows
+    this.statusCode = statusCode;
+    this.headers = util.parseHeaders(rawHeaders);
+    const verdict = this.onHead(statusCode, this.headers);
+    if (verdict instanceof Error) this.cancel(verdict);
+    else this.collector = new ByteCollector(verdict, this.budget);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.settled || this.overLimit || this.collector === null) return true;
+    const added = this.collector.add(chunk);
+    if (added === 'too_large') {
+      // Not an LLM answer: stop reading and free the connection; the caller decides what it means.
+      this.overLimit = true;
+      this.finish(null);
+      this.abortUpstream?.(new Error('response body over its size limit'));
+    } else if (added === 'over_budget') {
+      this.cancel(new AttemptError('AI_LB_OVER_BUDGET', 'the gateway holds BUFFER_BUDGET_MB of bodies already'));
+    }
+    return true;
+  }
+
+  onComplete(): void {
+    this.finish(this.collector?.take() ?? Buffer.alloc(0));
+  }
+
+  onError(error: Error): void {
+    this.settle(error);
+  }
+
+  private cancel(reason: Error): void {
+    this.settle(reason);
+    this.abortUpstream?.(reason);
+  }
+
+  private finish(body: Buffer | null): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.abort.removeEventListener('abort', this.onAbort);
+    const collector = this.collector;
+    this.resolve({ statusCode: this.statusCode, headers: this.headers, body, release: () => collector?.release() });
+  }
+
+  private settle(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.collector?.release();
+    this.abort.removeEventListener('abort', this.onAbort);
+    this.reject(error);
+  }
+}
+
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const ERROR_KEY = Buffer.from('"error"');
+
+/**
+ * A 200 non-stream answer is passed on only when it looks like an answer: a JSON object,
+ * and not an error reported with status 200 (some servers do that). The check is
+ * structural, not a parse: the first and last non-blank bytes must be braces (catches
+ * HTML, plain text and truncated bodies), and only a body whose first key is "error" is
+ * parsed to be sure. Parsing every answer would cost CPU per request on large embedding
+ * responses, for nothing a client would not notice itself. Returns the failure, or null.
+ */
+export function checkJsonAnswer(body: Buffer): AttemptError | null {
+  const first = skipBlank(body, 0, 1);
+  const last = skipBlank(body, body.length - 1, -1);
+  if (first === -1 || body[first] !== OPEN_BRACE || body[last] !== CLOSE_BRACE) {
+    return new AttemptError('AI_LB_BAD_RESPONSE', 'the upstream answered 200 with a body that is not a JSON object');
+  }
+  const key = skipBlank(body, first + 1, 1);
+  if (key === -1 || !body.subarray(key, key + ERROR_KEY.length).equals(ERROR_KEY)) return null;
+  let error: unknown;
+  try {
+    error = (JSON.parse(body.toString('utf8')) as { error?: unknown }).error;
+  } catch {
+    return new AttemptError('AI_LB_BAD_RESPONSE', 'the upstream answered 200 with a body that is not valid JSON');
+  }
+  if (error === null || error === undefined) return null;
+  const message = typeof error === 'string' ? error : (error as { message?: unknown }).message;
+  return new AttemptError(
+    'AI_LB_ERROR_EVENT',
+    `the upstream answered 200 with an error: ${typeof message === 'string' ? message.slice(0, 500) : 'no message'}`,
+  );
+}
+
+/** Index of the first byte from `from` (walking by `step`) that is not JSON whitespace, or -1. */
+function skipBlank(body: Buffer, from: number, step: 1 | -1): number {
+  for (let i = from; i >= 0 && i < body.length; i += step) {
+    const byte = body[i];
+    if (byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09) return i;
+  }
+  return -1;
+}
+
+/**
+ * The abort switch of one upstream attempt: fires when the client leaves, or when the
+ * current phase's timer (head, first token, idle) runs out. The abort reason is an
+ * AttemptError whose code says which, and undici rejects/destroys with that very reason,
+ * so classify-failure sees the code.
+ *
+ * It is its own abort signal (an AbortSwitch, see there why): undici takes any object with
+ * `aborted`, `reason` and add/removeEventListener as a request's `signal`.
+ */
+export class AttemptAbort extends AbortSwitch {
+  declare reason: AttemptError | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timerMs = 0;
+  private timeoutCode: AttemptErrorCode = 'AI_LB_HEADERS_TIMEOUT';
+  private timeoutMessage = '';
+  private readonly onTimeout = () => this.abort(new AttemptError(this.timeoutCode, this.timeoutMessage));
+  /** The client's side ended it: the client left, or the gateway is shutting down (its reason says which). */
+  private readonly onClientAbort = () =>
+    this.abort(
+      this.clientSignal.reason instanceof AttemptError
+        ? this.clientSignal.reason
+        : new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'),
+    );
+
+  constructor(private readonly clientSignal: AbortSignalLike) {
+    super();
+    if (clientSignal.aborted) this.onClientAbort();
+    else clientSignal.addEventListener('abort', this.onClientAbort, { once: true });
+  }
+
+  /** What undici is given as `signal` (see the class comment). */
+  get signal(): AttemptAbort {
+    return this;
+  }
+
+  /**
+   * Starts (or replaces) the phase timer. The next phase usually has the same duration
+   * (head, then body, both REQUEST_TIMEOUT_SECS): the running timer is then restarted
+   * rather than replaced — one timer per attempt instead of one per phase.
+   */
+  arm(ms: number, code: AttemptErrorCode, message: string): void {
+    this.timeoutCode = code;
+    this.timeoutMessage = message;
+    if (this.timer !== undefined && this.timerMs === ms) {
+      this.timer.refresh();
+      return;
+    }
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerMs = ms;
+    this.timer = setTimeout(this.onTimeout, ms);
+  }
+
+  /** Restarts the current phase's timer: cheap, called on every chunk of a stream. */
+  refresh(): void {
+    this.timer?.refresh();
+  }
+
+  disarm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  override abort(reason: AttemptError): void {
+    this.disarm();
+    super.abort(reason);
+  }
+
+  dispose(): void {
+    this.disarm();
+    this.clientSignal.removeEventListener('abort', this.onClientAbort);
+  }
+}

@@ -1,0 +1,54 @@
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { topLevelValueSpan, withModel } from './inference-route.ts';
+
+const rewrite = (text: string, model: string) => withModel(Buffer.from(text), JSON.parse(text), model).toString('utf8');
+
+describe('withModel: only the model value changes', () => {
+  test('numbers, spacing and key order stay exactly as the client sent them', () => {
+    const text = '{ "seed": 12345678901234567890, "model" : "auto",\n "x": 1e999, "messages": [] }';
+    expect(rewrite(text, 'llama3')).toBe('{ "seed": 12345678901234567890, "model" : "llama3",\n "x": 1e999, "messages": [] }');
+  });
+
+  test('the same model: the very same buffer, nothing rewritten', () => {
+    const raw = Buffer.from('{"model":"m1","seed":12345678901234567890}');
+    expect(withModel(raw, JSON.parse(raw.toString()), 'm1')).toBe(raw);
+  });
+
+  test('a body without model gets one; nested "model" keys are not the top-level one', () => {
+    expect(rewrite('{"messages":[{"model":"inner"}]}', 'm1')).toBe('{"model":"m1","messages":[{"model":"inner"}]}');
+    expect(rewrite('{}', 'm1')).toBe('{"model":"m1"}');
+    expect(rewrite(' { } ', 'm1')).toBe(' {"model":"m1" } ');
+  });
+
+  test('escaped keys, repeated keys, strings with braces and quotes, non-string values', () => {
+    expect(rewrite('{"mod\\u0065l":"auto","a":"}{\\"model\\":"}', 'm1')).toBe('{"mod\\u0065l":"m1","a":"}{\\"model\\":"}');
+    expect(rewrite('{"model":"a","model":"auto"}', 'm1')).toBe('{"model":"a","model":"m1"}');
+    expect(rewrite('{"model":null}', 'm1')).toBe('{"model":"m1"}');
+    expect(rewrite('{"model":{"a":[1,2]},"b":2}', 'm1')).toBe('{"model":"m1","b":2}');
+    expect(rewrite('{"a":1,"model":"auto"}', 'uni-模型 "q"')).toBe('{"a":1,"model":"uni-模型 \\"q\\""}');
+  });
+
+  test('property: any JSON object parses back to itself with model replaced', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 6 }),
+        fc.option(fc.jsonValue(), { nil: undefined }),
+        fc.string(),
+        fc.boolean(),
+        (object, oldModel, model, spaced) => {
+          const { model: _, ...rest } = object;
+          const body = oldModel === undefined ? rest : { ...rest, model: oldModel };
+          const text = JSON.stringify(body, null, spaced ? 1 : undefined);
+          const out = rewrite(text, model);
+          expect(JSON.parse(out)).toEqual({ ...JSON.parse(text), model });
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  test('topLevelValueSpan is null without the key', () => {
+    expect(topLevelValueSpan('{"a":{"model":1}}', 'model')).toBeNull();
+  });
+});

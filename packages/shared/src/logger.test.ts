@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger, type CreateLoggerOptions } from './logger.ts';
+
+/** A logger whose lines land in an array, parsed. */
+function capture(options: CreateLoggerOptions = {}) {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger({ ...options, destination: { write: (line: string) => lines.push(JSON.parse(line)) } });
+  return { log, lines };
+}
+
+describe('createLogger', () => {
+  it('prints [redacted] for keys and authorization headers, wherever a caller puts them', () => {
+    const { log, lines } = capture();
+    log.info(
+      {
+        authorization: 'Bearer sk-top',
+        apiKey: 'sk-1',
+        apiKeys: ['sk-2'],
+        headers: { authorization: 'Bearer sk-3', 'x-api-key': 'sk-4', accept: 'text/plain' },
+        req: { headers: { authorization: 'Bearer sk-5' } },
+        node: { apiKey: 'sk-6', id: 'a:1' },
+      },
+      'request',
+    );
+    expect(lines).toEqual([
+      expect.objectContaining({
+        msg: 'request',
+        authorization: '[redacted]',
+        apiKey: '[redacted]',
+        apiKeys: '[redacted]',
+        headers: { authorization: '[redacted]', 'x-api-key': '[redacted]', accept: 'text/plain' },
+        req: { headers: { authorization: '[redacted]' } },
+        node: { apiKey: '[redacted]', id: 'a:1' },
+      }),
+    ]);
+    expect(JSON.stringify(lines)).not.toMatch(/sk-/);
+  });
+
+  it('writes JSON lines with the level label, epoch-ms time, base fields and child bindings', () => {
+    const { log, lines } = capture({ base: { service: 'gateway' } });
+    log.child({ requestId: 'r1' }).warn({ node: 'a:1' }, 'slow');
+    expect(lines).toEqual([{ level: 'warn', time: expect.any(Number), service: 'gateway', requestId: 'r1', node: 'a:1', msg: 'slow' }]);
+  });
+
+  it('drops lines below its level', () => {
+    const { log, lines } = capture({ level: 'warn' });
+    log.info('hidden');
+    log.error('shown');
+    expect(lines.map((l) => l.msg)).toEqual(['shown']);
+  });
+});
