@@ -14,6 +14,7 @@
  * At the deadline the node is recorded with what is known (kind `openai` if none was
  * identified yet) and the cut is a `timeout` warning.
  */
+import { setMaxListeners } from 'node:events';
 import { cleanModelIds, GATEWAY_MARK_HEADER, type ApiSurface, type ModelIdDropReason, type ServerKind } from '@ai-lb/shared';
 import { ProbeError } from './probe-error.ts';
 import { OPENAI_MODELS_PATH, readOpenAiModels, type OpenAiModelList } from './openai.ts';
@@ -76,6 +77,9 @@ export async function probeTarget(
 ): Promise<ProbeOutcome> {
   const warnings: ProbeError[] = [];
   const deadline = new AbortController();
+  // The surface probe asks a dozen routes at once under this one deadline: more listeners
+  // than node's leak warning assumes, all removed when each request ends.
+  setMaxListeners(64, deadline.signal);
   const timer = setTimeout(() => deadline.abort(), deadlineMs);
   const context: ProbeContext = { client, target, deadline: deadline.signal, warn: (error) => warnings.push(error) };
   try {
