@@ -17,6 +17,8 @@ import { createMonitorMetrics, type MonitorMetrics } from './metrics.ts';
 import { createScanScheduler } from './schedule.ts';
 import { createMonitorApp, type HealthReport } from './monitor-app.ts';
 import { createMonitorLeaseKeeper, monitorLeaseMs, newMonitorId, type MonitorLeaseKeeper } from './monitor-lease.ts';
+import { startLoadPolling } from './load/start-load-polling.ts';
+import type { LoadPollReport } from './load/load-poll-loop.ts';
 
 export interface StartMonitorOptions {
   config: Config;
@@ -37,6 +39,8 @@ export interface StartMonitorOptions {
 export interface MonitorHandle {
   /** Runs one scan now (or joins the one running) and publishes it, lease or not. */
   scanOnce(): Promise<ScanReport>;
+  /** Polls every known node's engine load now (or joins the round running) and publishes it. */
+  pollLoadsOnce(): Promise<LoadPollReport>;
   monitorId: string;
   stop(): Promise<void>;
   app: Express;
@@ -104,12 +108,23 @@ export async function startMonitor(options: StartMonitorOptions): Promise<Monito
     scheduler.start();
     await lease.start(); // the holder's first scan starts here (onGained)
   }
+  const loadPolling = startLoadPolling({
+    config,
+    store,
+    clock,
+    registry: metrics.registry,
+    log,
+    start: options.schedule !== false,
+    // Like scans, one monitor polls: the lease holder (a standby's readings would only repeat it).
+    shouldRun: () => lease?.held ?? true,
+  });
 
   return {
     scanOnce: () => scheduler.runNow(),
+    pollLoadsOnce: () => loadPolling.pollOnce(),
     monitorId,
     async stop() {
-      await scheduler.stop();
+      await Promise.all([scheduler.stop(), loadPolling.stop()]);
       // After the last scan: a standby takes over at once instead of after the lease.
       await lease?.stop();
       if (server) await closeServer(server);

@@ -1,4 +1,5 @@
 export * from './types.ts';
+export * from './engine-load.ts';
 export * from './surfaces.ts';
 export * from './errors.ts';
 export * from './logger.ts';

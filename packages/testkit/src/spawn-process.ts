@@ -43,16 +43,18 @@ export async function spawnTsProcess<Ready = { port: number }>(
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const ready = await new Promise<Ready>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${entry} not ready in ${options.readyTimeoutMs ?? 15_000} ms: ${stderr}`)),
-      options.readyTimeoutMs ?? 15_000,
-    );
+    const timer = setTimeout(() => {
+      // Nobody gets a handle on a child that never got ready: it must not outlive the failure.
+      child.kill('SIGKILL');
+      reject(new Error(`${entry} not ready in ${options.readyTimeoutMs ?? 15_000} ms: ${stderr}`));
+    }, options.readyTimeoutMs ?? 15_000);
     const lines = createInterface({ input: child.stdout! });
     lines.once('line', (line) => {
       clearTimeout(timer);
       try {
         resolve(JSON.parse(line) as Ready);
       } catch {
+        child.kill('SIGKILL');
         reject(new Error(`${entry} printed ${line} instead of a JSON ready line; stderr: ${stderr}`));
       }
       child.stdout!.resume();

@@ -169,6 +169,8 @@ export const STRATEGY_PLANS: Record<RoutingStrategy, Plan> = {
   // idle fleet instead of sending every lone request to the lowest node id.
   LEAST_LOADED: (candidates, ctx) => ({ candidates: slots(shuffle(candidates, ctx.random)), order: 'least_loaded' }),
   P2C: (candidates, ctx) => ({ candidates: slots(powerOfTwoChoices(candidates, ctx.random)), order: 'in_order' }),
+  // Routes as LEAST_LOADED until routing/cache-affinity.ts is wired in.
+  CACHE_AFFINITY: (candidates, ctx) => ({ candidates: slots(shuffle(candidates, ctx.random)), order: 'least_loaded' }),
 };
 
 /**

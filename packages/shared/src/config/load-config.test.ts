@@ -43,9 +43,10 @@ const CASES: Record<string, Case> = {
       ['round_robin', 'ROUND_ROBIN'],
       ['P2C', 'P2C'],
       ['random', 'RANDOM'],
+      ['cache_affinity', 'CACHE_AFFINITY'],
     ],
     bad: ['FASTEST', 'ROUND ROBIN'],
-    allowed: /ROUND_ROBIN, RANDOM, LEAST_LOADED, P2C/,
+    allowed: /ROUND_ROBIN, RANDOM, LEAST_LOADED, P2C, CACHE_AFFINITY/,
   },
   REQUEST_TIMEOUT_SECS: {
     key: 'requestTimeoutMs',
@@ -179,6 +180,22 @@ const CASES: Record<string, Case> = {
     bad: ['verbose', 'loud'],
     allowed: /one of fatal, error, warn, info, debug, trace, silent/,
   },
+  NODE_PRIORITY: {
+    key: 'nodePriority',
+    default: new Map(),
+    good: [
+      [
+        'GPU-1:8000=0; laptop:11434=10,[::1]:1234=1000',
+        new Map([
+          ['gpu-1:8000', 0],
+          ['laptop:11434', 10],
+          ['[::1]:1234', 1000],
+        ]),
+      ],
+    ],
+    bad: ['gpu-1=1', 'gpu-1:8000=-1', 'gpu-1:8000=1001', 'gpu-1:8000=first', 'gpu-1:8000='],
+    allowed: /host:port=N \(0 to 1000, lower first\)/,
+  },
   MODEL_SENTINELS: { key: 'modelSentinels', default: ['auto', 'default'], good: [['auto; any , ', ['auto', 'any']]], bad: [] },
   LM_MODEL: { key: 'lmModel', default: undefined, good: [[' qwen2.5-7b ', 'qwen2.5-7b']], bad: [] },
   PREFERRED_MODELS: { key: 'preferredModels', default: [], good: [['a,b;c', ['a', 'b', 'c']]], bad: [] },
@@ -188,6 +205,23 @@ const CASES: Record<string, Case> = {
     good: [['INTERSECTION_FIRST', 'intersection_first']],
     bad: ['all'],
     allowed: /any_first, intersection_first/,
+  },
+  MODEL_ALIASES: {
+    key: 'modelAliases',
+    default: new Map(),
+    good: [
+      [
+        'llama3.1-8b=llama3.1:8b|meta-llama/Llama-3.1-8B-Instruct|lmstudio-community/meta-llama-3.1-8b-instruct; qwen = qwen2.5:7b | Qwen/Qwen2.5-7B-Instruct',
+        new Map([
+          ['llama3.1-8b', ['llama3.1:8b', 'meta-llama/Llama-3.1-8B-Instruct', 'lmstudio-community/meta-llama-3.1-8b-instruct']],
+          ['qwen', ['qwen2.5:7b', 'Qwen/Qwen2.5-7B-Instruct']],
+        ]),
+      ],
+      ['solo=only', new Map([['solo', ['only']]])],
+      ['dup=a|a|b', new Map([['dup', ['a', 'b']]])],
+    ],
+    bad: ['llama3', '=a|b', 'x=', 'x=a||b', 'x=a;x=b'],
+    allowed: /public=id\|id… entries/,
   },
   REDIS_URL: {
     key: 'redisUrl',
@@ -267,6 +301,17 @@ const CASES: Record<string, Case> = {
     allowed: /host:port=N/,
   },
   MONITOR_PORT: { key: 'monitorPort', default: 8001, good: [['0', 0]], bad: ['65536'], allowed: /integer from 0 to 65535/ },
+  LOAD_POLL_MS: {
+    key: 'loadPollMs',
+    default: 1000,
+    good: [
+      ['0', 0],
+      ['250', 250],
+      ['60000', 60_000],
+    ],
+    bad: ['1', '99', '60001', '-1', '0.5', 'fast'],
+    allowed: /0 \(off\) or an integer from 100 to 60000/,
+  },
   MONITOR_HOST: {
     key: 'monitorHost',
     default: '127.0.0.1',

@@ -172,3 +172,41 @@ function redactMapValues(raw: string): string {
     })
     .join(',');
 }
+
+/** 0 turns the feature off; anything else must be a sane interval (a 1 ms poll would hammer the fleet). */
+export function offOrInteger(min: number, max: number): Parser<number> {
+  return (raw, name) => {
+    const value = Number(raw.trim());
+    if (!DECIMAL_INTEGER.test(raw.trim()) || !(value === 0 || (value >= min && value <= max))) {
+      throw new ConfigError(name, raw, `0 (off) or an integer from ${min} to ${max}`);
+    }
+    return value;
+  };
+}
+
+/**
+ * MODEL_ALIASES: "public=id1|id2|id3" entries separated by , or ; — one public model name
+ * served by nodes that call the model differently (Ollama tags, Hugging Face repo ids, LM
+ * Studio keys). Maps the public name to its concrete ids, in the order given.
+ */
+export const modelAliases: Parser<ReadonlyMap<string, readonly string[]>> = (raw, name) => {
+  const aliases = new Map<string, string[]>();
+  const expected = 'public=id|id… entries separated by , or ;';
+  for (const item of list(raw, name)) {
+    const eq = item.indexOf('=');
+    const alias = eq > 0 ? item.slice(0, eq).trim() : '';
+    const ids =
+      eq > 0
+        ? item
+            .slice(eq + 1)
+            .split('|')
+            .map((id) => id.trim())
+        : [];
+    if (alias === '' || ids.length === 0 || ids.some((id) => id === '')) {
+      throw new ConfigError(name, raw, `${expected} ("${item}" is not public=id|id…)`);
+    }
+    if (aliases.has(alias)) throw new ConfigError(name, raw, `${expected} ("${alias}" is defined twice)`);
+    aliases.set(alias, [...new Set(ids)]);
+  }
+  return aliases;
+};

@@ -1,11 +1,28 @@
 import { LOG_LEVELS } from '../logger.ts';
-import { apiKeyList, boolean, hostPortList, integer, list, nodeMap, oneOf, portList, secondsAsMs, text, type Parser } from './parsers.ts';
+import {
+  apiKeyList,
+  boolean,
+  hostPortList,
+  integer,
+  list,
+  modelAliases,
+  nodeMap,
+  offOrInteger,
+  oneOf,
+  portList,
+  secondsAsMs,
+  text,
+  type Parser,
+} from './parsers.ts';
 
-export const ROUTING_STRATEGIES = ['ROUND_ROBIN', 'RANDOM', 'LEAST_LOADED', 'P2C'] as const;
+export const ROUTING_STRATEGIES = ['ROUND_ROBIN', 'RANDOM', 'LEAST_LOADED', 'P2C', 'CACHE_AFFINITY'] as const;
 export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
 
 export const AUTO_MODEL_STRATEGIES = ['any_first', 'intersection_first'] as const;
 export type AutoModelStrategy = (typeof AUTO_MODEL_STRATEGIES)[number];
+
+/** NODE_PRIORITY of a node it does not list: after every listed node (listing a node prefers it). */
+export const DEFAULT_NODE_PRIORITY = 1001;
 
 /** The usual ports of self-hosted LLM servers: LM Studio, Ollama, llama.cpp, vLLM, SGLang. */
 export const DEFAULT_SCAN_PORTS = '1234,11434,8080,8000,30000';
@@ -60,12 +77,15 @@ export const CONFIG_SCHEMA = {
   stickyTtlMs: field('STICKY_TTL_SECS', '600', secondsAsMs(1)),
   shutdownGraceMs: field('SHUTDOWN_GRACE_SECS', '10', secondsAsMs(0)), // extra: SIGTERM drain bound
   logLevel: field('LOG_LEVEL', 'info', oneOf(LOG_LEVELS)),
+  /** host:port=N, lower first; a node not listed has DEFAULT_NODE_PRIORITY. */
+  nodePriority: field('NODE_PRIORITY', '', nodeMap(integer(0, 1000), 'N (0 to 1000, lower first)')),
 
   // Models
   modelSentinels: field('MODEL_SENTINELS', 'auto,default', list),
   lmModel: field('LM_MODEL', undefined, text),
   preferredModels: field('PREFERRED_MODELS', '', list),
   autoModelStrategy: field('AUTO_MODEL_STRATEGY', 'any_first', oneOf(AUTO_MODEL_STRATEGIES)),
+  modelAliases: field('MODEL_ALIASES', '', modelAliases),
 
   // Redis
   redisUrl: field('REDIS_URL', undefined, text),
@@ -91,6 +111,8 @@ export const CONFIG_SCHEMA = {
   defaultMaxconn: field('DEFAULT_MAXCONN', '0', integer(0, 100_000)),
   maxconnMap: field('MAXCONN_MAP', '', nodeMap(integer(0, 100_000), 'N (N ≥ 0)')),
   monitorPort: field('MONITOR_PORT', '8001', integer(0, 65_535)),
+  /** Engine load poll of every known node (vLLM/SGLang /metrics, llama.cpp /slots, Ollama /api/ps, …); 0 = off. */
+  loadPollMs: field('LOAD_POLL_MS', '1000', offOrInteger(100, 60_000)),
   // extra. Loopback unlike the gateway: nobody but the operator's tools needs the monitor,
   // and its /metrics lists every node's address and models.
   monitorHost: field('MONITOR_HOST', '127.0.0.1', text),

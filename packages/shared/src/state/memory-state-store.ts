@@ -1,3 +1,4 @@
+import { validateEngineLoads, type EngineLoadReading } from '../engine-load.ts';
 import { systemClock, type CircuitInfo, type Clock, type NodeId, type NodeState } from '../types.ts';
 import {
   acquirePlan,
@@ -47,6 +48,8 @@ interface Expiring<T> {
 export class MemoryStateStore implements StateStore {
   readonly kind = 'memory' as const;
   private readonly clock: Clock;
+  /** Bounded by the fleet: one entry per node the monitor polls, replaced every poll. */
+  private readonly engineLoads = new Map<NodeId, Expiring<EngineLoadReading>>();
   /** Each record lives (expiresAtMs) for its TTL plus its keep time. */
   private readonly nodes = new Map<NodeId, Expiring<StoredNode>>();
   private monitorLease: MonitorLease | undefined;
@@ -145,6 +148,26 @@ export class MemoryStateStore implements StateStore {
   onFleetChange(listener: () => void): () => void {
     this.fleetListeners.add(listener);
     return () => this.fleetListeners.delete(listener);
+  }
+
+  async putEngineLoads(readings: readonly EngineLoadReading[], ttlMs: number): Promise<void> {
+    this.assertOpen();
+    validateEngineLoads(readings, ttlMs);
+    const expiresAtMs = this.clock() + ttlMs;
+    for (const reading of readings) this.engineLoads.set(reading.node, { value: structuredClone(reading), expiresAtMs });
+  }
+
+  async getEngineLoads(nodes: readonly NodeId[]): Promise<Record<NodeId, EngineLoadReading>> {
+    this.assertOpen();
+    const now = this.clock();
+    const found: Record<NodeId, EngineLoadReading> = {};
+    for (const node of nodes) {
+      const entry = this.engineLoads.get(node);
+      if (entry === undefined) continue;
+      if (entry.expiresAtMs < now) this.engineLoads.delete(node);
+      else found[node] = structuredClone(entry.value);
+    }
+    return found;
   }
 
   async acquireSlot(request: AcquireSlotRequest): Promise<AcquireSlotResult> {

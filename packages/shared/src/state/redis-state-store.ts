@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Command, type ChainableCommander, type Redis } from 'ioredis';
+import { validateEngineLoads, type EngineLoadReading } from '../engine-load.ts';
 import { GatewayError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { KEY_TTL_MS, redisKeys, type RedisKeys } from '../redis-keys.ts';
@@ -184,6 +185,29 @@ export class RedisStateStore implements StateStore {
     return this.listen(this.fleetListeners, listener, this.keys.fleetChangedChannel());
   }
 
+  async putEngineLoads(readings: readonly EngineLoadReading[], ttlMs: number): Promise<void> {
+    validateEngineLoads(readings, ttlMs);
+    if (readings.length === 0) return;
+    await this.run('putEngineLoads', async () => {
+      // One pipeline, one round trip: a SET with its own expiry per node, so a node the
+      // poller stops reading loses its reading by itself.
+      const pipeline = this.client.pipeline();
+      for (const reading of readings) pipeline.set(this.keys.engineLoad(reading.node), JSON.stringify(reading), 'PX', ttlMs);
+      throwFirstError(await pipeline.exec());
+    });
+  }
+
+  async getEngineLoads(nodes: readonly NodeId[]): Promise<Record<NodeId, EngineLoadReading>> {
+    if (nodes.length === 0) return {};
+    const raw = await this.run('getEngineLoads', () => this.client.mget(nodes.map((node) => this.keys.engineLoad(node))));
+    const found: Record<NodeId, EngineLoadReading> = {};
+    nodes.forEach((node, i) => {
+      const reading = raw[i] === null ? undefined : this.parseEngineLoad(raw[i]);
+      if (reading !== undefined) found[node] = reading;
+    });
+    return found;
+  }
+
   acquireSlot(request: AcquireSlotRequest): Promise<AcquireSlotResult> {
     try {
       validateAcquireRequest(request);
@@ -340,6 +364,16 @@ export class RedisStateStore implements StateStore {
       // One corrupt record must not hide the whole fleet; it expires by its TTL anyway.
       this.log.warn({ record: raw.slice(0, 60) }, 'skipped an unreadable node record');
       return [];
+    }
+  }
+
+  private parseEngineLoad(raw: string): EngineLoadReading | undefined {
+    try {
+      return JSON.parse(raw) as EngineLoadReading;
+    } catch {
+      // A corrupt reading only costs its node the load signal until the next poll.
+      this.log.warn({ record: raw.slice(0, 60) }, 'skipped an unreadable engine load');
+      return undefined;
     }
   }
 

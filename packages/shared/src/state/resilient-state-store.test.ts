@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { createLogger, silentLogger } from '../logger.ts';
 import { acquire, LONG_MS, nodeState, release, sleep } from './contract-harness.ts';
+import { reading } from './engine-load.contract.ts';
 import { RedisStateStore } from './redis-state-store.ts';
 import { ResilientStateStore } from './resilient-state-store.ts';
 import { describeStateStoreContract } from './state-store.contract.ts';
@@ -193,5 +194,18 @@ describe('ResilientStateStore when Redis goes away and comes back', () => {
     server = await startRedis({ port });
     await until(() => store.health().degraded === false, 'back on Redis');
     expect(await store.listNodes()).toEqual([]);
+  });
+
+  it('engine loads written while Redis is down are read back locally (an in-process monitor keeps routing informed)', async () => {
+    const port = await freePort();
+    const store = new ResilientStateStore({
+      remote: new RedisStateStore({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'x:', log: quiet }),
+      recheckMs: 60_000,
+      log: quiet,
+    });
+    closers.push(() => store.close());
+    await store.putEngineLoads([reading('a:1', { waiting: 9 })], LONG_MS);
+    expect(store.health().degraded).toBe(true);
+    expect(await store.getEngineLoads(['a:1', 'b:1'])).toEqual({ 'a:1': reading('a:1', { waiting: 9 }) });
   });
 });

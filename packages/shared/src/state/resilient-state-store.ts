@@ -1,3 +1,4 @@
+import type { EngineLoadReading } from '../engine-load.ts';
 import { GatewayError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { compareNodeIds } from '../node-id.ts';
@@ -135,6 +136,21 @@ export class ResilientStateStore implements StateStore {
   onFleetChange(listener: () => void): () => void {
     this.fleetListeners.add(listener);
     return () => this.fleetListeners.delete(listener);
+  }
+
+  /** Locally too: an in-process monitor's readings still reach this replica while Redis is away. */
+  async putEngineLoads(readings: readonly EngineLoadReading[], ttlMs: number): Promise<void> {
+    await this.either(
+      () => this.remote.putEngineLoads(readings, ttlMs),
+      () => this.local.putEngineLoads(readings, ttlMs),
+    );
+  }
+
+  async getEngineLoads(nodes: readonly NodeId[]): Promise<Record<NodeId, EngineLoadReading>> {
+    return this.either(
+      () => this.remote.getEngineLoads(nodes),
+      () => this.local.getEngineLoads(nodes),
+    );
   }
 
   acquireSlot(request: AcquireSlotRequest): Promise<AcquireSlotResult> {

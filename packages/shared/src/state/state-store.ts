@@ -1,3 +1,4 @@
+import type { EngineLoadReading } from '../engine-load.ts';
 import type { CircuitInfo, NodeId, NodeState } from '../types.ts';
 
 /**
@@ -39,6 +40,15 @@ export interface StateStore {
   /** Calls `listener` after any putNode/markNodeUnhealthy/completeScan by any process; returns unsubscribe. */
   onFleetChange(listener: () => void): () => void;
 
+  // ---- engine load: written by the monitor's load poller, read by gateways' caches --------
+  /**
+   * Replaces the readings of the given nodes, each with `ttlMs` (readers also ignore
+   * readings older than ENGINE_LOAD_MAX_AGE_POLLS intervals). One round trip for the whole
+   * fleet; announces nothing: gateways read loads on their cache refresh.
+   */
+  putEngineLoads(readings: readonly EngineLoadReading[], ttlMs: number): Promise<void>;
+  /** The unexpired reading of each node that has one; nodes without are left out. */
+  getEngineLoads(nodes: readonly NodeId[]): Promise<Record<NodeId, EngineLoadReading>>;
   // ---- the monitor's lease and scan numbers --------------------------------------------
   /**
    * Takes the monitor lease for `monitorId` when it is free, or renews it (for `leaseMs`)
