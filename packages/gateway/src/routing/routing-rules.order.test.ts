@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { acquirePlan } from '@ai-lb/shared/state/acquire-plan.ts';
+import { acquirePlan } from '@ai-lb/shared/state/slot-rules.ts';
 import { p2cCost, planAcquire, powerOfTwoChoices, rotateAfter, shuffle, type RoutingCandidate } from './routing-rules.ts';
 
 const cand = (node: string, over: Partial<RoutingCandidate> = {}): RoutingCandidate => ({

@@ -1,5 +1,5 @@
 import { validateEngineLoads, type EngineLoadReading } from '../engine-load.ts';
-import { systemClock, type CircuitInfo, type Clock, type NodeId, type NodeState } from '../types.ts';
+import type { CircuitInfo, Clock, NodeId, NodeState } from '../types.ts';
 import {
   acquirePlan,
   freeSlots,
@@ -8,8 +8,12 @@ import {
   mayTakeSlot,
   uniqueCandidates,
   validateAcquireRequest,
-} from './acquire-plan.ts';
-import { circuitAfterRelease, circuitGate, circuitInfo, validateRelease, type CircuitRecord } from './circuit-record.ts';
+  circuitAfterRelease,
+  circuitGate,
+  circuitInfo,
+  validateRelease,
+  type CircuitRecord,
+} from './slot-rules.ts';
 import {
   NEVER_DEGRADED,
   type AcquireSlotRequest,
@@ -68,7 +72,7 @@ export class MemoryStateStore implements StateStore {
   private closed = false;
 
   constructor(options: MemoryStateStoreOptions = {}) {
-    this.clock = options.clock ?? systemClock;
+    this.clock = options.clock ?? Date.now;
   }
 
   async putNode(state: NodeState, ttlMs: number, options?: PutNodeOptions): Promise<void> {

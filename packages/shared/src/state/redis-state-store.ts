@@ -1,28 +1,21 @@
-import { createHash } from 'node:crypto';
-import { Command, type ChainableCommander, type Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { validateEngineLoads, type EngineLoadReading } from '../engine-load.ts';
-import { GatewayError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { KEY_TTL_MS, redisKeys, type RedisKeys } from '../redis-keys.ts';
 import type { CircuitInfo, NodeId, NodeState } from '../types.ts';
-import { isPositiveMs, uniqueCandidates, validateAcquireRequest } from './acquire-plan.ts';
-import { circuitInfo, validateRelease } from './circuit-record.ts';
+import { circuitInfo, isPositiveMs } from './slot-rules.ts';
 import type { RedisSentinelTarget } from '../config/load-config.ts';
-import { createRedisConnection, ensureReady, watchConnection, type RedisConnectionOptions } from './redis-connection.ts';
+import { createRedisConnection, watchConnection, type RedisConnectionOptions } from './redis-connection.ts';
 import * as scripts from './redis-scripts.ts';
-import { SlotOpBatch } from './slot-op-batch.ts';
-import { bulk, decodeAcquireReply, encodeAcquire, encodeRelease, OP_KIND, type NodeResp } from './slot-ops-codec.ts';
+import { RedisSlotOps, runRedis } from './redis-slot-ops.ts';
 import { judgeFleet, validateMonitorId, validatePutNodeOptions, type StoredNode } from './fleet-freshness.ts';
 import {
   NEVER_DEGRADED,
-  type AcquireSlotRequest,
-  type AcquireSlotResult,
   type FleetSnapshot,
   type LeaseRef,
   type MonitorLease,
   type PutNodeOptions,
   type QueueTicketRef,
-  type ReleaseSlotRequest,
   type StateStore,
   type StateStoreHealth,
 } from './state-store.ts';
@@ -73,10 +66,14 @@ export class RedisStateStore implements StateStore {
   private readonly fleetListeners = new Set<() => void>();
   private readonly slotListeners = new Set<(node: NodeId) => void>();
   private subscriptions: Promise<unknown> = Promise.resolve();
-  /** acquireSlot and releaseSlot: one SLOT_OPS call per event-loop turn (slot-op-batch.ts). */
-  private readonly slotOps: SlotOpBatch;
-  /** Per node: its slots key, circuit key and id as RESP bulk strings (see respOf). */
-  private readonly nodeResp = new Map<NodeId, NodeResp>();
+  private readonly slotOps: RedisSlotOps;
+  /**
+   * The hot path: one SLOT_OPS call per event-loop turn carries every acquire and release
+   * (redis-slot-ops.ts). The store hands RedisSlotOps' own functions out, not a wrapper of
+   * its own: a request crosses one file fewer.
+   */
+  readonly acquireSlot: StateStore['acquireSlot'];
+  readonly releaseSlot: StateStore['releaseSlot'];
 
   constructor(options: RedisStateStoreOptions) {
     this.keys = redisKeys(options.keyPrefix);
@@ -92,16 +89,9 @@ export class RedisStateStore implements StateStore {
     }
     this.ownsSubscriber = this.givenSubscriber === undefined;
     this.commands = defineScripts(this.client);
-    this.slotOps = new SlotOpBatch(
-      (command) => this.run('slot ops', () => this.sendSlotOps(command)),
-      SLOT_OPS_SHA,
-      this.keys.slotFreedChannel(),
-      (kind, message) =>
-        new GatewayError(
-          'state_unavailable',
-          `state store unavailable: ${kind === OP_KIND.acquire ? 'acquireSlot' : 'releaseSlot'} failed: ${message}`,
-        ),
-    );
+    this.slotOps = new RedisSlotOps(this.client, this.keys, this.connectTimeoutMs);
+    this.acquireSlot = this.slotOps.acquireSlot;
+    this.releaseSlot = this.slotOps.releaseSlot;
   }
 
   async putNode(state: NodeState, ttlMs: number, options?: PutNodeOptions): Promise<void> {
@@ -208,18 +198,6 @@ export class RedisStateStore implements StateStore {
     return found;
   }
 
-  acquireSlot(request: AcquireSlotRequest): Promise<AcquireSlotResult> {
-    try {
-      validateAcquireRequest(request);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const candidates = uniqueCandidates(request.candidates);
-    if (candidates.length === 0) return Promise.resolve({ node: null, probe: false, reason: 'capacity', inflight: {} });
-    const op = encodeAcquire(request, candidates, this.respOf, this.keys);
-    return this.slotOps.add(OP_KIND.acquire, op, (reply) => decodeAcquireReply(reply, candidates));
-  }
-
   async renewLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<void> {
     if (!isPositiveMs(leaseMs)) throw new TypeError(`renewLeases: leaseMs must be an integer ≥ 1, got ${String(leaseMs)}`);
     if (leases.length === 0) return;
@@ -232,15 +210,6 @@ export class RedisStateStore implements StateStore {
       }
       throwFirstError(await pipeline.exec());
     });
-  }
-
-  releaseSlot(release: ReleaseSlotRequest): Promise<void> {
-    try {
-      validateRelease(release);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.slotOps.add(OP_KIND.release, encodeRelease(release, this.respOf(release.node)), ignoreReply);
   }
 
   async leaveQueue(tickets: readonly QueueTicketRef[]): Promise<void> {
@@ -318,38 +287,9 @@ export class RedisStateStore implements StateStore {
     if (this.ownsClient) await quit(this.client);
   }
 
-  /** A node's keys and id as RESP, built once per node (the fleet is small; bounded anyway). */
-  private readonly respOf = (node: NodeId): NodeResp => {
-    let resp = this.nodeResp.get(node);
-    if (resp === undefined) {
-      if (this.nodeResp.size >= NODE_RESP_CACHE_MAX) this.nodeResp.clear();
-      resp = { slots: bulk(this.keys.slots(node)), circuit: bulk(this.keys.circuit(node)), node: bulk(node) };
-      this.nodeResp.set(node, resp);
-    }
-    return resp;
-  };
-
-  /** One SLOT_OPS command as written by SlotOpBatch; loads the script once when Redis lacks it. */
-  private async sendSlotOps(command: string): Promise<unknown[]> {
-    try {
-      return (await this.client.sendCommand(new RespCommand(command))) as unknown[];
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      await this.client.script('LOAD', scripts.SLOT_OPS);
-      return (await this.client.sendCommand(new RespCommand(command))) as unknown[];
-    }
-  }
-
   /** Every Redis call goes through here: fail fast when not connected, one error type. */
-  private async run<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    if (this.client.status !== 'ready') await ensureReady(this.client, this.connectTimeoutMs);
-    try {
-      return await call();
-    } catch (error) {
-      if (error instanceof GatewayError) throw error;
-      const detail = error instanceof Error ? error.message : String(error);
-      throw new GatewayError('state_unavailable', `state store unavailable: ${operation} failed: ${detail}`, { cause: error });
-    }
+  private run<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    return runRedis(this.client, this.connectTimeoutMs, operation, call);
   }
 
   /**
@@ -418,26 +358,6 @@ function defineScripts(client: Redis): ScriptCommands {
   define('aiLbGetInflight', scripts.GET_INFLIGHT);
   define('aiLbRenewQueueTickets', scripts.RENEW_QUEUE_TICKETS);
   return client as unknown as ScriptCommands;
-}
-
-function ignoreReply(): void {}
-
-const NODE_RESP_CACHE_MAX = 10_000;
-const SLOT_OPS_SHA = createHash('sha1').update(scripts.SLOT_OPS).digest('hex');
-
-/**
- * An ioredis command whose RESP text is already written (SlotOpBatch): ioredis still
- * queues it, times it out (commandTimeout) and matches its reply, but does no per-argument
- * work. The same pattern as ioredis' own Script commands, which override toWritable too.
- */
-class RespCommand extends Command {
-  constructor(private readonly text: string) {
-    super('evalsha', [], { replyEncoding: 'utf8' });
-  }
-
-  override toWritable(): string {
-    return this.text;
-  }
 }
 
 function dispatch<T>(listeners: Set<(value: T) => void>, value: T, log: Logger): void {

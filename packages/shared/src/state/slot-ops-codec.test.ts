@@ -3,8 +3,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { redisKeys } from '../redis-keys.ts';
 import type { AcquireSlotRequest, ReleaseSlotRequest } from './state-store.ts';
-import { SlotOpBatch } from './slot-op-batch.ts';
-import { ACQUIRE_LUA, bulk, CALL_LUA, encodeAcquire, encodeRelease, OP_KIND, RELEASE_LUA, type NodeResp } from './slot-ops-codec.ts';
+import { bulk, encodeAcquire, encodeRelease, SlotOpBatch, type NodeResp } from './redis-slot-ops.ts';
+import { ACQUIRE_LUA, CALL_LUA, OP_KIND, RELEASE_LUA } from './slot-ops-codec.ts';
 
 /**
  * The encoders (TypeScript) and the Lua readers of SLOT_OPS come from one layout; this

@@ -1,11 +1,7 @@
-import { KEY_TTL_MS, type RedisKeys } from '../redis-keys.ts';
-import type { NodeId } from '../types.ts';
-import type { AcquireSlotRequest, AcquireSlotResult, ReleaseSlotRequest, SlotCandidate } from './state-store.ts';
-
 /**
  * The argument layout of a SLOT_OPS call (redis-scripts.ts), written down once. The Lua
  * reads every key and argument through readers generated from the tables below (`ARGV[ao +
- * 4]` is `ACQUIRE_LUA.arg.leaseMs`), and the encoders below write them in the same order.
+ * 4]` is `ACQUIRE_LUA.arg.leaseMs`), and the encoders write them in the same order.
  * slot-ops-codec.test.ts runs the generated readers in Redis on what the encoders wrote:
  * a field added to one side only fails it.
  *
@@ -13,9 +9,9 @@ import type { AcquireSlotRequest, AcquireSlotResult, ReleaseSlotRequest, SlotCan
  * `n`); the acquire op's optional keys follow its lists, each present only when the
  * request uses that feature.
  *
- * The encoders write RESP text directly, one bulk string per value, instead of handing
- * ioredis an argument array: with two ops per request, ioredis' per-argument work was the
- * larger part of the gateway's Redis cost (docs/performance.md).
+ * The encoders (redis-slot-ops.ts) write RESP text directly, one bulk string per value,
+ * instead of handing ioredis an argument array: with two ops per request, ioredis'
+ * per-argument work was the larger part of the gateway's Redis cost (docs/performance.md).
  */
 
 /** ARGV of a call, before its ops. KEYS of a call: every op's keys, op after op. */
@@ -132,135 +128,9 @@ function optionalKeysLua(presentWhen: Record<(typeof ACQUIRE_OPTIONAL_KEYS)[numb
   return lines.join('\n');
 }
 
-/** A RESP bulk string: `$<bytes>\r\n<value>\r\n`. */
-export function bulk(value: string | number): string {
-  const text = typeof value === 'string' ? value : String(value);
-  return `$${typeof value === 'string' ? Buffer.byteLength(text) : text.length}\r\n${text}\r\n`;
-}
-
-/** One op's keys and args, each already a RESP bulk string. */
-export interface EncodedOp {
-  keys: string;
-  keyCount: number;
-  args: string;
-  argCount: number;
-}
-
-/** A node's keys and id as RESP bulk strings (the store builds them once per node). */
-export interface NodeResp {
-  slots: string;
-  circuit: string;
-  node: string;
-}
-
-const ROTATE_TTL = bulk(KEY_TTL_MS.roundRobin);
-const CIRCUIT_TTL = bulk(KEY_TTL_MS.circuit);
-const ONE = bulk(1);
-const ZERO = bulk(0);
-/** ticket, ticketTtlMs, join of a request without a queue. */
-const NO_QUEUE = bulk('') + ZERO + ZERO;
-const ACQUIRE_ARG_COUNT_FIXED = countOf(ACQUIRE_ARGS, 0);
-const ACQUIRE_ARG_COUNT_PER_CANDIDATE = countOf(ACQUIRE_ARGS, 1) - ACQUIRE_ARG_COUNT_FIXED;
-const RELEASE_ARG_COUNT = countOf(RELEASE_ARGS, 0);
-
-/** An acquire op for already de-duplicated candidates, in ACQUIRE_KEYS / ACQUIRE_ARGS order. */
-export function encodeAcquire(
-  request: AcquireSlotRequest,
-  candidates: readonly SlotCandidate[],
-  respOf: (node: NodeId) => NodeResp,
-  keys: RedisKeys,
-): EncodedOp {
-  const { queue, sticky } = request;
-  const n = candidates.length;
-  let slots = '';
-  let circuits = '';
-  let nodes = '';
-  let caps = '';
-  for (const c of candidates) {
-    const resp = respOf(c.node);
-    slots += resp.slots;
-    circuits += resp.circuit;
-    nodes += resp.node;
-    caps += bulk(c.maxconn);
-  }
-  let optional = '';
-  let optionalCount = 0;
-  if (request.order === 'rotate') {
-    optional += bulk(keys.roundRobin(request.rotateKey!));
-    optionalCount++;
-  }
-  if (sticky) {
-    optional += bulk(keys.sticky(sticky.key));
-    optionalCount++;
-  }
-  if (queue) {
-    optional += bulk(keys.queue(queue.key)) + bulk(keys.queueExpiry(queue.key));
-    optionalCount += 2;
-  }
-  const args =
-    bulk(n) +
-    bulk(request.order) +
-    bulk(request.leaseId) +
-    bulk(request.leaseMs) +
-    bulk(request.probeLeaseMs) +
-    (sticky ? bulk(sticky.ttlMs) : ZERO) +
-    ROTATE_TTL +
-    CIRCUIT_TTL +
-    nodes +
-    caps +
-    (queue ? bulk(queue.ticket) + bulk(queue.ttlMs) + (queue.join ? ONE : ZERO) : NO_QUEUE);
-  return {
-    keys: slots + circuits + optional,
-    keyCount: 2 * n + optionalCount,
-    args,
-    argCount: ACQUIRE_ARG_COUNT_FIXED + ACQUIRE_ARG_COUNT_PER_CANDIDATE * n,
-  };
-}
-
-/** A release op, in RELEASE_KEYS / RELEASE_ARGS order. */
-export function encodeRelease(release: ReleaseSlotRequest, node: NodeResp): EncodedOp {
-  const args =
-    bulk(release.leaseId) +
-    bulk(release.outcome) +
-    (release.probe ? ONE : ZERO) +
-    bulk(release.breaker.threshold) +
-    bulk(release.breaker.ttlMs) +
-    CIRCUIT_TTL +
-    node.node;
-  return { keys: node.slots + node.circuit, keyCount: 2, args, argCount: RELEASE_ARG_COUNT };
-}
-
-const KIND_RESP: Record<SlotOpKind, string> = { a: bulk(OP_KIND.acquire), r: bulk(OP_KIND.release) };
-
-/** An op's header and args (OP_HEADER order), and how many ARGV entries that is. */
-export function encodeOpArgs(kind: SlotOpKind, op: EncodedOp): string {
-  return `${KIND_RESP[kind]}${bulk(op.keyCount)}${bulk(op.argCount)}${op.args}`;
-}
-
+/** ARGV entries per op header, per call before its ops, and per op (fixed, and per candidate). */
 export const OP_HEADER_LENGTH = OP_HEADER.length;
-
-/**
- * A whole call: EVALSHA sha numkeys key… opCount slotFreedChannel (op header, op args)…
- * `head` is the EVALSHA and sha bulk strings, `channel` the channel's bulk string.
- */
-export function encodeCall(
-  head: string,
-  channel: string,
-  keys: string,
-  keyCount: number,
-  ops: string,
-  opCount: number,
-  opArgCount: number,
-): string {
-  return `*${3 + keyCount + CALL_ARGS.length + opArgCount}\r\n${head}${bulk(keyCount)}${keys}${bulk(opCount)}${channel}${ops}`;
-}
-
-/** The acquire op's reply: { node | false, probe 1/0, reason, inflight per candidate }. */
-type AcquireReply = [NodeId | null, number, AcquireSlotResult['reason'], number[]];
-
-export function decodeAcquireReply(reply: unknown, candidates: readonly SlotCandidate[]): AcquireSlotResult {
-  const [node, probe, reason, counts] = reply as AcquireReply;
-  const inflight: Record<NodeId, number> = {};
-  for (let i = 0; i < candidates.length; i++) inflight[candidates[i].node] = counts[i];
-  return { node, probe: probe === 1, reason, inflight };
-}
+export const CALL_ARG_COUNT = CALL_ARGS.length;
+export const ACQUIRE_ARG_COUNT_FIXED = countOf(ACQUIRE_ARGS, 0);
+export const ACQUIRE_ARG_COUNT_PER_CANDIDATE = countOf(ACQUIRE_ARGS, 1) - ACQUIRE_ARG_COUNT_FIXED;
+export const RELEASE_ARG_COUNT = countOf(RELEASE_ARGS, 0);
