@@ -1,5 +1,5 @@
 /**
- * Issue 5: every upstream fault, stream and non-stream, with two nodes serving the same
+ * Every upstream fault, stream and non-stream, with two nodes serving the same
  * model. Each test asserts what the caller got, how many attempts each node saw (the fake
  * server's /__fake/stats) and how long it took. Faults are played by a real fake-server
  * process (testkit fake-inference.ts): by model name, or for one whole server via failMode.

@@ -1,5 +1,5 @@
 /**
- * Issue 4, "Redis trouble": two replicas on a Redis of their own that the test stops and
+ * Redis trouble: two replicas on a Redis of their own that the test stops and
  * starts again on the same port, under load. The replicas keep answering from their last
  * fleet with local-only capacity, say so on /health and /metrics, and go back to shared
  * state by themselves.

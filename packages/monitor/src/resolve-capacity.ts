@@ -1,5 +1,5 @@
 /**
- * A node's cap on concurrent requests (SPEC "Capacity"): MAXCONN_MAP over what the
+ * A node's cap on concurrent requests: MAXCONN_MAP over what the
  * server itself reports over DEFAULT_MAXCONN. 0 means no cap, also when it comes from
  * MAXCONN_MAP (an explicit "no cap for this node").
  */

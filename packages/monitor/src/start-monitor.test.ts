@@ -11,7 +11,7 @@ import { STORE_KINDS, createTestStore, metricValue, nodesById, testConfig, waitF
 const fakes: Record<string, FakeLlmProcess> = {};
 
 beforeAll(async () => {
-  const specs = {
+  const servers = {
     openai: { kind: 'openai', models: ['gpt-a', 'gpt-b'] },
     ollama: { kind: 'ollama', models: ['llama3:latest', 'qwen2:7b'] },
     llamacpp: { kind: 'llamacpp', models: ['llama-3.1-8b.gguf'], slots: 3 },
@@ -21,8 +21,12 @@ beforeAll(async () => {
     gateway: { kind: 'openai', models: ['auto'], headers: [`${GATEWAY_MARK_HEADER}: 1`] },
   } as const;
   await Promise.all(
-    Object.entries(specs).map(async ([name, spec]) => {
-      fakes[name] = await startFakeLlmServer({ ...spec, models: [...spec.models], headers: 'headers' in spec ? [...spec.headers] : [] });
+    Object.entries(servers).map(async ([name, server]) => {
+      fakes[name] = await startFakeLlmServer({
+        ...server,
+        models: [...server.models],
+        headers: 'headers' in server ? [...server.headers] : [],
+      });
     }),
   );
 });

@@ -21,7 +21,7 @@ interface ChatBody {
   stream_options?: { include_usage?: unknown };
 }
 
-/** The call to make for an OpenAI-style request (chat or Ollama's /api/chat), or null. */
+/** The call to make for an OpenAI-shaped request (chat or Ollama's /api/chat), or null. */
 export function chatToolCall(body: ChatBody, id: string): FakeToolCall | null {
   if (!Array.isArray(body.tools) || body.tools.length === 0 || body.tool_choice === 'none') return null;
   if (body.messages?.at(-1)?.role === 'tool') return null;

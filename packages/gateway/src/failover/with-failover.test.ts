@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { GatewayError } from '@ai-lb/shared';
 import type { Placement } from '../capacity/slot-leases.ts';
 import { classifyError, classifyStatus } from './classify-failure.ts';
-import { withFailover, type AttemptResult, type AttemptSpec, type FailoverOptions } from './with-failover.ts';
+import { withFailover, type AttemptResult, type AttemptChoice, type FailoverOptions } from './with-failover.ts';
 
 /**
  * The attempt loop on its own: `place` and `attempt` are plain functions scripted per
@@ -23,7 +23,7 @@ const timedOut: AttemptResult = {
 };
 
 function run(candidates: string[], script: (node: string, n: number) => AttemptResult, over: Partial<FailoverOptions> = {}) {
-  const specs: AttemptSpec[] = [];
+  const choices: AttemptChoice[] = [];
   const visited: string[] = [];
   const promise = withFailover({
     model: 'm',
@@ -34,9 +34,9 @@ function run(candidates: string[], script: (node: string, n: number) => AttemptR
     clock: Date.now,
     random: () => 0.5,
     signal: new AbortController().signal,
-    place: async (spec): Promise<Placement> => {
-      specs.push(spec);
-      return { kind: 'placed', lease: { node: spec.allowed[0], leaseId: `l${specs.length}`, probe: false } };
+    place: async (choice): Promise<Placement> => {
+      choices.push(choice);
+      return { kind: 'placed', lease: { node: choice.allowed[0], leaseId: `l${choices.length}`, probe: false } };
     },
     attempt: async (lease, n) => {
       visited.push(lease.node);
@@ -44,7 +44,7 @@ function run(candidates: string[], script: (node: string, n: number) => AttemptR
     },
     ...over,
   });
-  return { promise, specs, visited };
+  return { promise, choices, visited };
 }
 
 async function errorOf(promise: Promise<unknown>): Promise<GatewayError> {
@@ -142,9 +142,9 @@ describe('withFailover', () => {
   });
 
   test('retries tell place() the previous node', async () => {
-    const { promise, specs } = run(['a', 'b'], (node) => (node === 'b' ? { kind: 'answered' } : failed(500)));
+    const { promise, choices } = run(['a', 'b'], (node) => (node === 'b' ? { kind: 'answered' } : failed(500)));
     await promise;
-    expect(specs.map((s) => [s.index, s.previousNode, s.allowed])).toEqual([
+    expect(choices.map((s) => [s.index, s.previousNode, s.allowed])).toEqual([
       [0, null, ['a', 'b']],
       [1, 'a', ['b']],
     ]);

@@ -11,7 +11,7 @@ export type AttemptResult =
   /** Nothing reached the client; the slot is already released. */
   | { kind: 'failed'; failure: FailureClass; message: string; retryAfterMs: number | null };
 
-export interface AttemptSpec {
+export interface AttemptChoice {
   /** Nodes this attempt may use, in candidate order. */
   allowed: NodeId[];
   /** Where the previous attempt went (null on the first). */
@@ -34,7 +34,7 @@ export interface FailoverOptions {
   random: () => number;
   signal: AbortSignalLike;
   /** Leases a slot for the attempt (one acquireSlot, or a wait in the queue). */
-  place: (spec: AttemptSpec) => Promise<Placement>;
+  place: (choice: AttemptChoice) => Promise<Placement>;
   /** Sends the attempt and answers the client, or reports why it could not. */
   attempt: (lease: Lease, attemptNumber: number) => Promise<AttemptResult>;
   onRetry?: (sameNode: boolean) => void;
@@ -199,7 +199,7 @@ export const MAX_COOLDOWN_MS = 60_000;
 
 /**
  * Retry-After across requests: a node that answered 429 with Retry-After is left out of
- * new requests' candidates until that time (SPEC: "an upstream Retry-After is honoured"),
+ * new requests' candidates until that time (an upstream Retry-After is honoured,
  * not just within the request that got it. Per gateway process, in memory: a hint, not a
  * contract — the breaker in the state store is what replicas share. Reads are one Map
  * lookup on the hot path, and only while some node is cooling down.

@@ -3,7 +3,7 @@ import type { AttemptOutcome } from '@ai-lb/shared';
 import type { AttemptAbort } from './upstream-request.ts';
 import { AttemptError } from './attempt-error.ts';
 import type { Exchange } from '../http/exchange.ts';
-import { inspectSseEvent, SseEventSplitter } from './sse-events.ts';
+import { classifySseEvent, SseEventSplitter } from './sse-events.ts';
 
 export interface PipeStreamOptions {
   /** The client's side: the response written to, and where a broken stream is noted. */
@@ -135,7 +135,7 @@ class StreamPipe {
   private select(events: string[]): string | AttemptError {
     let out = '';
     for (const event of events) {
-      const info = inspectSseEvent(event);
+      const info = classifySseEvent(event);
       if (info.kind === 'invalid') {
         this.options.onDroppedEvent();
         continue;
@@ -193,7 +193,7 @@ function errorMessageOf(event: string): string {
     if (typeof error === 'string') return `the upstream stream began with an error: ${error}`;
     if (typeof error?.message === 'string') return `the upstream stream began with an error: ${error.message}`;
   } catch {
-    // inspectSseEvent parsed it already; a parse failure here cannot happen
+    // classifySseEvent parsed it already; a parse failure here cannot happen
   }
   return 'the upstream stream began with an error event';
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { DEFAULT_MAX_EVENT_CHARS, inspectSseEvent, sseErrorEvent, SseEventSplitter } from './sse-events.ts';
+import { DEFAULT_MAX_EVENT_CHARS, classifySseEvent, sseErrorEvent, SseEventSplitter } from './sse-events.ts';
 
 const chunk = (content: string, finish: string | null = null) =>
   `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
@@ -178,20 +178,20 @@ describe('SseEventSplitter', () => {
   });
 });
 
-describe('inspectSseEvent', () => {
+describe('classifySseEvent', () => {
   test('classifies data, done, error, invalid and other events', () => {
-    expect(inspectSseEvent(chunk('x'))).toEqual({ kind: 'data', finished: false });
-    expect(inspectSseEvent(chunk('', 'stop'))).toEqual({ kind: 'data', finished: true });
-    expect(inspectSseEvent('data: [DONE]\n\n')).toEqual({ kind: 'done', finished: true });
-    expect(inspectSseEvent('data: {"error":{"message":"boom"}}\n\n').kind).toBe('error');
-    expect(inspectSseEvent('data: {not json\n\n').kind).toBe('invalid');
-    expect(inspectSseEvent('data: 42\n\n').kind).toBe('invalid');
-    expect(inspectSseEvent(': keep-alive\n\n').kind).toBe('other');
-    expect(inspectSseEvent('event: ping\n\n').kind).toBe('other');
+    expect(classifySseEvent(chunk('x'))).toEqual({ kind: 'data', finished: false });
+    expect(classifySseEvent(chunk('', 'stop'))).toEqual({ kind: 'data', finished: true });
+    expect(classifySseEvent('data: [DONE]\n\n')).toEqual({ kind: 'done', finished: true });
+    expect(classifySseEvent('data: {"error":{"message":"boom"}}\n\n').kind).toBe('error');
+    expect(classifySseEvent('data: {not json\n\n').kind).toBe('invalid');
+    expect(classifySseEvent('data: 42\n\n').kind).toBe('invalid');
+    expect(classifySseEvent(': keep-alive\n\n').kind).toBe('other');
+    expect(classifySseEvent('event: ping\n\n').kind).toBe('other');
   });
 
   test('data split over several data lines is joined before parsing', () => {
-    expect(inspectSseEvent('data: {"choices":\ndata: []}\n\n').kind).toBe('data');
+    expect(classifySseEvent('data: {"choices":\ndata: []}\n\n').kind).toBe('data');
   });
 
   test('sseErrorEvent is one data event carrying the OpenAI error envelope', () => {

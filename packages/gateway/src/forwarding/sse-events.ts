@@ -42,7 +42,7 @@ export class SseEventSplitter {
     if (text === '') return [];
     if (this.afterCr && text.charCodeAt(0) === LF) text = text.slice(1);
     this.afterCr = text.charCodeAt(text.length - 1) === CR;
-    // The SSE spec allows CRLF and CR line ends; a trailing lone CR is already a line end,
+    // Server-sent events allow CRLF and CR line ends; a trailing lone CR is already a line end,
     // and afterCr drops the LF that may follow it in the next chunk.
     if (text.includes('\r')) text = text.replace(/\r\n?/g, '\n');
     return this.split(text);
@@ -129,7 +129,7 @@ export interface SseEventInfo {
   finished: boolean;
 }
 
-export function inspectSseEvent(event: string): SseEventInfo {
+export function classifySseEvent(event: string): SseEventInfo {
   let data: string | null = null;
   for (const line of event.split('\n')) {
     if (!line.startsWith('data:')) continue;

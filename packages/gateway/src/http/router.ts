@@ -109,7 +109,7 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
 export type Router = RequestListener & { active(): number; routed(): Iterable<Exchange> };
 
 function splitUrl(url: string): { path: string; search: string } {
-  // A proxy-style absolute URL ("http://host/v1/models") is read as its path.
+  // An absolute URL, as a proxy sends it ("http://host/v1/models"), is read as its path.
   if (url.charCodeAt(0) !== 47 /* / */ && /^https?:\/\//i.test(url)) {
     try {
       const parsed = new URL(url);

@@ -153,19 +153,19 @@ async function forwardWithFailover(
     clock: deps.clock,
     random: deps.random,
     signal: exchange.clientGone,
-    place: (spec) =>
+    place: (choice) =>
       leases.acquire(
         () =>
-          planAcquire(routingCandidates(fleet, spec.allowed), {
+          planAcquire(routingCandidates(fleet, choice.allowed), {
             strategy: config.routingStrategy,
             rotateKey: model,
-            previousNode: spec.previousNode,
+            previousNode: choice.previousNode,
             random: deps.random,
           }),
         {
           // A forced node has a queue of its own: its waiters must not hold up the model's.
           group: forced ? `${model}@${candidates[0]}` : model,
-          sticky: spec.index === 0 ? sticky : undefined,
+          sticky: choice.index === 0 ? sticky : undefined,
           signal: exchange.clientGone,
           mayQueue: true,
         },

@@ -121,8 +121,8 @@ describe('rankByEngineLoad', () => {
 
   it('without engine readings it is the store’s least_loaded order (fill ratio, ties as given)', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 8 }), fc.nat(7)), { minLength: 1, maxLength: 8 }), (specs) => {
-        const cs = specs.map(([maxconn, inflight], i) =>
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 8 }), fc.nat(7)), { minLength: 1, maxLength: 8 }), (shapes) => {
+        const cs = shapes.map(([maxconn, inflight], i) =>
           candidate(`n${i}`, { maxconn, slots: maxconn, inflight: Math.min(inflight, maxconn - 1) }),
         );
         const expected = [...cs].sort((a, b) => a.inflight / a.maxconn - b.inflight / b.maxconn);

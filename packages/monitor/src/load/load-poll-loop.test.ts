@@ -14,7 +14,7 @@ import { createLoadPollMetrics } from './load-metrics.ts';
 import { Registry } from 'prom-client';
 
 const BASE = { modelLoadMs: 200, slots: 2, decodeTokensPerSec: 10, prefillTokensPerSec: 100_000, kvCacheTokens: 10_000 };
-const SPECS: Record<string, FakeEngineOptions> = {
+const ENGINE_OPTIONS: Record<string, FakeEngineOptions> = {
   vllm: { kind: 'vllm', models: ['Qwen/Qwen3-0.6B'], ...BASE },
   sglang: { kind: 'sglang', models: ['qwen/qwen2.5-0.5b-instruct'], ...BASE },
   llamacpp: { kind: 'llamacpp', models: ['llama-3.1-8b.gguf'], ...BASE },
@@ -26,8 +26,8 @@ const SPECS: Record<string, FakeEngineOptions> = {
 const engines: Record<string, FakeEngineProcess> = {};
 
 beforeAll(async () => {
-  const started = await Promise.all(Object.values(SPECS).map((spec) => startFakeEngine(spec)));
-  for (const [i, name] of Object.keys(SPECS).entries()) engines[name] = started[i];
+  const started = await Promise.all(Object.values(ENGINE_OPTIONS).map((options) => startFakeEngine(options)));
+  for (const [i, name] of Object.keys(ENGINE_OPTIONS).entries()) engines[name] = started[i];
 }, 60_000);
 
 afterAll(async () => {
@@ -57,7 +57,7 @@ describe.each(STORE_KINDS)('through a monitor, with the %s store', (storeKind) =
     });
     await monitor.scanOnce();
     const kinds = Object.fromEntries((await store.listNodes()).map((n) => [n.node, n.kind]));
-    for (const [name, engine] of Object.entries(engines)) expect(kinds[engine.node], name).toBe(SPECS[name].kind);
+    for (const [name, engine] of Object.entries(engines)) expect(kinds[engine.node], name).toBe(ENGINE_OPTIONS[name].kind);
 
     // Three requests on a 2-slot vLLM: two decode (slowly), one waits.
     const held = [1, 2, 3].map(() =>
@@ -107,7 +107,7 @@ describe.each<[LoadFault, string]>([
       metrics,
     });
     try {
-      for (const name of ['vllm', 'ollama', 'liar']) await store.putNode(nodeOf(engines[name], SPECS[name].kind), 60_000);
+      for (const name of ['vllm', 'ollama', 'liar']) await store.putNode(nodeOf(engines[name], ENGINE_OPTIONS[name].kind), 60_000);
       await engines.liar.setFault(fault);
       const started = performance.now();
       const report = await loop.pollOnce();

@@ -1,5 +1,5 @@
 /**
- * What every kind-specific probe receives and returns. A kind probe answers "is this
+ * What every probe of one server kind receives and returns. A kind probe answers "is this
  * target my kind, and what does it tell about itself?": null when it is not (the
  * endpoint is missing or says something else), facts when it is.
  */

@@ -31,7 +31,7 @@ export class ProbeError extends Error {
 }
 
 /**
- * Network error codes -> reason. Decided by code, never by message text (STYLE.md).
+ * Network error codes -> reason. Decided by code, never by message text: messages change between versions.
  * undici reports socket errors with Node's codes, and its own UND_ERR_* for its timeouts.
  */
 const REASON_BY_CODE: Record<string, ProbeErrorReason> = {

@@ -24,7 +24,7 @@ export interface ScanTarget {
 export const MAX_SCAN_TARGETS = 65_536;
 
 /** One SCAN_HOSTS entry, not yet expanded. */
-interface HostSpec {
+interface HostEntry {
   raw: string;
   /** Addresses or names it stands for (a bigint: an IPv6 block can be astronomically large). */
   count: bigint;
@@ -34,12 +34,12 @@ interface HostSpec {
 }
 
 export function expandTargets(hosts: readonly string[], ports: readonly number[], maxTargets: number = MAX_SCAN_TARGETS): ScanTarget[] {
-  const specs = hosts.map(parseHostSpec);
-  const sizes = specs.map((spec) => spec.count * BigInt(spec.port === null ? ports.length : 1));
+  const entries = hosts.map(parseHostEntry);
+  const sizes = entries.map((entry) => entry.count * BigInt(entry.port === null ? ports.length : 1));
   const total = sizes.reduce((sum, n) => sum + n, 0n);
   if (total > BigInt(maxTargets)) {
     // Name the one entry that is too big by itself when there is one: that is what to fix.
-    const culprit = specs.find((_, i) => sizes[i] > BigInt(maxTargets))?.raw ?? hosts.join(',');
+    const culprit = entries.find((_, i) => sizes[i] > BigInt(maxTargets))?.raw ?? hosts.join(',');
     throw new ConfigError(
       'SCAN_HOSTS',
       culprit,
@@ -47,9 +47,9 @@ export function expandTargets(hosts: readonly string[], ports: readonly number[]
     );
   }
   const seen = new Map<NodeId, ScanTarget>();
-  for (const spec of specs) {
-    for (const host of spec.hosts()) {
-      for (const port of spec.port === null ? ports : [spec.port]) {
+  for (const entry of entries) {
+    for (const host of entry.hosts()) {
+      for (const port of entry.port === null ? ports : [entry.port]) {
         const node = nodeIdOf(host, port);
         if (!seen.has(node)) seen.set(node, { node, host, port });
       }
@@ -58,7 +58,7 @@ export function expandTargets(hosts: readonly string[], ports: readonly number[]
   return [...seen.values()];
 }
 
-function parseHostSpec(raw: string): HostSpec {
+function parseHostEntry(raw: string): HostEntry {
   const entry = raw.trim();
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
   if (bracketed) {
@@ -75,7 +75,7 @@ function parseHostSpec(raw: string): HostSpec {
   return single(entry, normalizeHost(entry, entry), null);
 }
 
-function single(raw: string, host: string, port: number | null): HostSpec {
+function single(raw: string, host: string, port: number | null): HostEntry {
   return { raw, count: 1n, hosts: () => [host], port };
 }
 
@@ -99,7 +99,7 @@ function parsePort(text: string, entry: string): number {
   return port;
 }
 
-function parseCidr(entry: string): HostSpec {
+function parseCidr(entry: string): HostEntry {
   const v4 = ipaddr.IPv4.isValidCIDRFourPartDecimal(entry);
   if (!v4 && !ipaddr.IPv6.isValidCIDR(entry)) {
     throw invalid(entry, 'a CIDR block such as 192.168.1.0/24 or fd00::/120');

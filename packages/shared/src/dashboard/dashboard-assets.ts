@@ -1,6 +1,6 @@
 /**
- * The dashboard page's files, as text. Under tsx they are read from ./assets next to this
- * module; in the bundles `pnpm build` makes (scripts/build-bundles.ts) esbuild replaces
+ * The dashboard page's files, as text. Under tsx they are read from packages/shared/dashboard/
+ * (static files, beside the sources); in the bundles `pnpm build` makes (scripts/build-bundles.ts) esbuild replaces
  * `globalThis.__AI_LB_DASHBOARD_ASSETS__` with the same files embedded, because a bundle
  * runs from dist/ alone (the Docker image holds no source tree).
  */
@@ -26,7 +26,7 @@ export type DashboardAssetName = (typeof DASHBOARD_ASSET_NAMES)[number];
 
 /** Reads the files from the source tree (tsx, tests, and the build script that embeds them). */
 export function readDashboardAssets(): Record<DashboardAssetName, string> {
-  const dir = new URL('./assets/', import.meta.url);
+  const dir = new URL('../../dashboard/', import.meta.url);
   return Object.fromEntries(DASHBOARD_ASSET_NAMES.map((name) => [name, readFileSync(new URL(name, dir), 'utf8')])) as Record<
     DashboardAssetName,
     string

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, expect, test } from 'vitest';
 import { createStateStore, loadConfig, type StateStore } from '@ai-lb/shared';
 import { uniquePrefix, type FakeLlmProcess } from '@ai-lb/testkit';
-import { createGateway, type Gateway } from './create-gateway.ts';
-import { chatBody, nodeState, testEnv, useFakeServers, type StoreKind } from './testing/gateway-harness.ts';
+import { createGateway, type Gateway } from '../src/create-gateway.ts';
+import { chatBody, nodeState, testEnv, useFakeServers, type StoreKind } from '../src/testing/gateway-harness.ts';
 
 let a: FakeLlmProcess;
 useFakeServers(1, (servers) => ([a] = servers));
