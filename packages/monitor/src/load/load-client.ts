@@ -6,8 +6,8 @@
  */
 import { Agent, request } from 'undici';
 import { normalizeNodeId, originOf, type NodeId } from '@ai-lb/shared';
-import { readBoundedBody, type ProbeResponse } from '../probes/probe-client.ts';
-import { ProbeError, toProbeError } from '../probes/probe-error.ts';
+import { readProbeResponse, type ProbeResponse } from '../probes/probe-client.ts';
+import { toProbeError } from '../probes/probe-error.ts';
 import type { ScanTarget } from '../scan/targets.ts';
 import type { LoadGet } from './load-poller.ts';
 
@@ -41,13 +41,7 @@ export function createLoadClient(options: { timeoutMs: number; apiKeys?: Readonl
         bodyTimeout: timeoutMs,
         headers,
       });
-      const declared = Number(response.headers['content-length']);
-      if (Number.isFinite(declared) && declared > MAX_LOAD_BODY_BYTES) {
-        response.body.destroy();
-        throw new ProbeError('too_large', `${path}: body of ${declared} bytes is over the ${MAX_LOAD_BODY_BYTES}-byte cap`);
-      }
-      const body = await readBoundedBody(response.body, MAX_LOAD_BODY_BYTES, path);
-      return { status: response.statusCode, headers: response.headers, body, latencyMs: performance.now() - started };
+      return await readProbeResponse(response, MAX_LOAD_BODY_BYTES, path, started);
     } catch (error) {
       throw toProbeError(error, signal.aborted);
     }

@@ -6,7 +6,7 @@
  */
 import { connect } from 'node:net';
 import type { Readable } from 'node:stream';
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { normalizeNodeId, originOf, readBounded, type NodeId } from '@ai-lb/shared';
 import { ProbeError, toProbeError } from './probe-error.ts';
 import type { ScanTarget } from '../scan/targets.ts';
@@ -78,13 +78,7 @@ export function createProbeClient(options: ProbeClientOptions): ProbeClient {
         bodyTimeout: timeoutMs,
         headers: requestHeaders(apiKeys.get(target.node), json !== undefined),
       });
-      const declared = Number(response.headers['content-length']);
-      if (Number.isFinite(declared) && declared > maxBodyBytes) {
-        response.body.destroy();
-        throw new ProbeError('too_large', `${path}: body of ${declared} bytes is over the ${maxBodyBytes}-byte cap`);
-      }
-      const body = await readBoundedBody(response.body, maxBodyBytes, path);
-      return { status: response.statusCode, headers: response.headers, body, latencyMs: performance.now() - started };
+      return await readProbeResponse(response, maxBodyBytes, path, started);
     } catch (error) {
       // An abort mid-body surfaces as a closed stream: it is still our timeout, not a reset.
       if (deadline?.aborted) throw new ProbeError('timeout', `${path}: cut off at the target's probe deadline`, { cause: error });
@@ -121,6 +115,22 @@ function requestHeaders(apiKey: string | undefined, jsonBody = false): Record<st
   if (jsonBody) headers['content-type'] = 'application/json';
   if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
   return headers;
+}
+
+/** An answer whole: refused at once when its declared length is over the cap, else read bounded. */
+export async function readProbeResponse(
+  response: Dispatcher.ResponseData,
+  maxBodyBytes: number,
+  path: string,
+  startedAt: number,
+): Promise<ProbeResponse> {
+  const declared = Number(response.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBodyBytes) {
+    response.body.destroy();
+    throw new ProbeError('too_large', `${path}: body of ${declared} bytes is over the ${maxBodyBytes}-byte cap`);
+  }
+  const body = await readBoundedBody(response.body, maxBodyBytes, path);
+  return { status: response.statusCode, headers: response.headers, body, latencyMs: performance.now() - startedAt };
 }
 
 /**
