@@ -31,6 +31,11 @@ export interface BenchOptions {
   semiSpaceMb: number;
   /** V8 --heap-growing-percent of every forwarder alike; 0 = V8's default. */
   heapGrowingPercent: number;
+  /**
+   * `--baseline DIR`: another build's bundles (`pnpm build`'s dist/ of an earlier commit),
+   * measured as baseline-memory / baseline-redis in the same rounds: before/after in one run.
+   */
+  baselineDir?: string;
 }
 
 /**
@@ -54,7 +59,8 @@ export function v8Flags(settings: { semiSpaceMb: number; heapGrowingPercent: num
 export const USAGE = `usage: pnpm bench [--quick] [--json] [--rounds N] [--duration S] [--connections C]
                   [--targets ${TARGET_NAMES.join(',')}] [--upstreams N]
                   [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof]
-                  [--runtime js|tsx] [--semi-space-mb N] [--heap-growing-percent N] [--optimize-for-size] [--warmup S]`;
+                  [--runtime js|tsx] [--semi-space-mb N] [--heap-growing-percent N] [--optimize-for-size] [--warmup S]
+                  [--baseline DIR]   (DIR: an earlier build's dist/, measured beside this one)`;
 
 export function parseBenchOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
@@ -77,6 +83,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'heap-growing-percent': { type: 'string' },
       warmup: { type: 'string' },
       'optimize-for-size': { type: 'boolean', default: false },
+      baseline: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -87,7 +94,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     durationSec: intOption('--duration', values.duration, quick ? 1 : 3, 1, 600),
     connections: intOption('--connections', values.connections, 50, 1, 5000),
     upstreams: intOption('--upstreams', values.upstreams, 2, 1, 16),
-    targets: targetsOption(values.targets),
+    targets: withBaselines(targetsOption(values.targets), values.baseline),
     ttfbStreams: intOption('--ttfb-streams', values['ttfb-streams'], quick ? 50 : 300, 1, 100_000),
     ttfbConcurrency: 1,
     heldStreams: intOption('--held-streams', values['held-streams'], 1000, 0, 10_000),
@@ -105,7 +112,17 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     optimizeForSize: values['optimize-for-size']!,
     semiSpaceMb: intOption('--semi-space-mb', values['semi-space-mb'], SHIPPED_V8.semiSpaceMb, 0, 256),
     heapGrowingPercent: intOption('--heap-growing-percent', values['heap-growing-percent'], SHIPPED_V8.heapGrowingPercent, 0, 300),
+    baselineDir: values.baseline,
   };
+}
+
+/** With a baseline, each gateway target measured is measured again from the baseline's bundles. */
+function withBaselines(targets: TargetName[], baseline: string | undefined): TargetName[] {
+  if (baseline === undefined) return targets.filter((t) => !t.startsWith('baseline-'));
+  const wanted = new Set<TargetName>(targets);
+  if (wanted.has('gateway-memory')) wanted.add('baseline-memory');
+  if (wanted.has('gateway-redis')) wanted.add('baseline-redis');
+  return TARGET_NAMES.filter((t) => wanted.has(t));
 }
 
 export class BenchUsageError extends Error {}

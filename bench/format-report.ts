@@ -102,6 +102,7 @@ function formatNotes(summaries: readonly TargetSummary[], options: BenchOptions)
     }
   }
   notes.push(...formatStoreGap(summaries));
+  notes.push(...formatBaselineGap(summaries));
   if (options.warmupSec < 5) {
     // Measured: after 1 s the gateway still costs up to 3× the floor's CPU per request, after
     // 8 s ≈ 1.1–1.3×; it keeps getting cheaper for ≈ 20 s of load (docs/performance.md).
@@ -112,7 +113,22 @@ function formatNotes(summaries: readonly TargetSummary[], options: BenchOptions)
   return notes.length ? ['notes:', ...notes, ''] : [];
 }
 
-/** Issue 4: what keeping the state in Redis costs per request, beside the in-memory store. */
+/** With --baseline: this build against the earlier one, per store, from the same rounds. */
+export function formatBaselineGap(summaries: readonly TargetSummary[]): string[] {
+  const lines: string[] = [];
+  for (const store of ['memory', 'redis'] as const) {
+    const now = summaries.find((s) => s.name === `gateway-${store}`);
+    const before = summaries.find((s) => s.name === `baseline-${store}`);
+    if (!now || !before) continue;
+    lines.push(
+      `  this build vs --baseline (${store}): throughput ${ratio(now.rps / before.rps)}, ` +
+        `CPU ${int(now.cpuUsPerReq)} vs ${int(before.cpuUsPerReq)} µs/req, p50 ${ms(now.p50Ms)} vs ${ms(before.p50Ms)} ms`,
+    );
+  }
+  return lines;
+}
+
+/** What keeping the state in Redis costs per request, beside the in-memory store. */
 export function formatStoreGap(summaries: readonly TargetSummary[]): string[] {
   const memory = summaries.find((s) => s.name === 'gateway-memory');
   const redis = summaries.find((s) => s.name === 'gateway-redis');

@@ -45,7 +45,10 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
   });
   const bundles = options.runtime === 'js' ? await buildJsBundles(join(OUT_DIR, 'js')) : undefined;
   if (bundles) log(`built plain-JS bundles of the forwarders in ${join(OUT_DIR, 'js')}`);
-  const fleet = await startBenchFleet({ upstreams: options.upstreams, redis: names.includes('gateway-redis') });
+  const fleet = await startBenchFleet({
+    upstreams: options.upstreams,
+    redis: names.includes('gateway-redis') || names.includes('baseline-redis'),
+  });
   cleanup.add(() => fleet.stop());
   for (const upstream of fleet.upstreams) log(`started upstream ${upstream.node} (pid ${upstream.pid})`);
   if (fleet.redis) log(`started redis-server ${fleet.redis.url} (pid ${fleet.redis.pid})`);
@@ -57,7 +60,7 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
       const nodeArgs = v8Flags(options);
       if (options.optimizeForSize) nodeArgs.push('--optimize-for-size');
       if (options.cpuProf) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, name)}`);
-      return startTarget(name, fleet, { nodeArgs, bundles });
+      return startTarget(name, fleet, { nodeArgs, bundles, baselineDir: options.baselineDir });
     }),
   );
   const targets: BenchTarget[] = [];

@@ -37,7 +37,7 @@ export async function startGateway(
   store: 'memory' | 'redis',
   fleet: BenchFleet,
   /** bundles: the entries as plain-JS bundles (`--runtime js`), run without tsx. */
-  options: { nodeArgs?: string[]; bundles?: Partial<Record<GatewayEntry, string>> } = {},
+  options: { nodeArgs?: string[]; bundles?: Partial<Record<GatewayEntry, string>>; memoryArgs?: string[] } = {},
 ): Promise<StartedGateway> {
   const nodes = fleet.upstreams.map((u) => u.node);
   const env: NodeJS.ProcessEnv = { ...defaultConfigEnv(), LOAD_BALANCER_PORT: '0', LOAD_BALANCER_HOST: '127.0.0.1' };
@@ -51,7 +51,8 @@ export async function startGateway(
   }
   const entry: GatewayEntry = store === 'memory' ? 'start' : 'gateway';
   const bundle = options.bundles?.[entry];
-  const proc = await spawnTsProcess<{ port: number }>(bundle ?? GATEWAY_ENTRIES[entry], [], {
+  const args = store === 'memory' ? (options.memoryArgs ?? []) : [];
+  const proc = await spawnTsProcess<{ port: number }>(bundle ?? GATEWAY_ENTRIES[entry], args, {
     env,
     nodeArgs: options.nodeArgs,
     tsx: bundle === undefined,

@@ -2,13 +2,23 @@
  * The five things the bench puts load on. Each is its own process (except `direct`, which
  * is the first upstream itself), so CPU and RSS can be read per forwarding process.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnTsProcess } from '@ai-lb/testkit';
 import type { BundledEntry } from './build-js-bundles.ts';
 import type { BenchFleet } from './start-bench-fleet.ts';
 import { startGateway } from './start-gateway.ts';
 
-export const TARGET_NAMES = ['direct', 'node-floor', 'hpm', 'gateway-memory', 'gateway-redis'] as const;
+export const TARGET_NAMES = [
+  'direct',
+  'node-floor',
+  'hpm',
+  'gateway-memory',
+  'gateway-redis',
+  'baseline-memory',
+  'baseline-redis',
+] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface BenchTarget {
@@ -30,6 +40,8 @@ export interface StartTargetOptions {
   nodeArgs?: string[];
   /** `--runtime js`: the bundles to run with plain node instead of the .ts entries under tsx. */
   bundles?: Record<BundledEntry, string>;
+  /** `--baseline DIR`: an earlier build's dist/ for the baseline-* targets. */
+  baselineDir?: string;
 }
 
 export async function startTarget(name: TargetName, fleet: BenchFleet, options: StartTargetOptions = {}): Promise<BenchTarget> {
@@ -45,8 +57,13 @@ export async function startTarget(name: TargetName, fleet: BenchFleet, options: 
     });
     return { name, baseUrl: `http://127.0.0.1:${proc.ready.port}`, pid: proc.pid, auxPids: [], stop: () => proc.stop() };
   }
-  const store = name === 'gateway-memory' ? 'memory' : 'redis';
-  const gateway = await startGateway(store, fleet, { nodeArgs: options.nodeArgs, bundles: options.bundles });
+  const store = name === 'gateway-memory' || name === 'baseline-memory' ? 'memory' : 'redis';
+  const baseline = name.startsWith('baseline-') ? baselineBundles(options.baselineDir) : undefined;
+  const gateway = await startGateway(store, fleet, {
+    nodeArgs: options.nodeArgs,
+    bundles: baseline?.bundles ?? options.bundles,
+    memoryArgs: baseline?.memoryArgs,
+  });
   return {
     name,
     baseUrl: gateway.baseUrl,
@@ -54,4 +71,18 @@ export async function startTarget(name: TargetName, fleet: BenchFleet, options: 
     auxPids: store === 'redis' && fleet.redis ? [fleet.redis.pid] : [],
     stop: () => gateway.process.stop(),
   };
+}
+
+/**
+ * An earlier build's entry points: dist/start.mjs for `pnpm start` where the build has one;
+ * builds from before the cli package ran it as dist/gateway.mjs --with-monitor.
+ */
+function baselineBundles(dir: string | undefined): { bundles: Partial<Record<'start' | 'gateway', string>>; memoryArgs: string[] } {
+  if (dir === undefined) throw new Error('baseline targets need --baseline DIR');
+  const gateway = join(dir, 'gateway.mjs');
+  if (!existsSync(gateway)) throw new Error(`--baseline ${dir}: no gateway.mjs there (run pnpm build in that checkout)`);
+  const start = join(dir, 'start.mjs');
+  return existsSync(start)
+    ? { bundles: { start, gateway }, memoryArgs: [] }
+    : { bundles: { start: gateway, gateway }, memoryArgs: ['--with-monitor'] };
 }
