@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { AttemptOutcome } from '@ai-lb/shared';
 import type { AttemptAbort } from './upstream-request.ts';
 import { AttemptError } from './attempt-error.ts';
-import type { Exchange } from '../http/exchange.ts';
+import { usageOf, type Exchange } from '../http/exchange.ts';
 import { classifySseEvent, SseEventSplitter } from './sse-events.ts';
 
 export interface PipeStreamOptions {
@@ -148,6 +148,12 @@ class StreamPipe {
       // Keep-alive comments before the first data event are not worth committing for.
       if (info.kind === 'other' && first) continue;
       if (info.finished) this.finished = true;
+      if (info.kind === 'data') {
+        const { exchange } = this.options;
+        exchange.contentEvents++;
+        // The last chunk carries usage when the client asked (stream_options.include_usage).
+        if (info.record?.usage != null) exchange.usage = usageOf(info.record) ?? exchange.usage;
+      }
       out += event;
     }
     return out;

@@ -12,7 +12,15 @@ import { AttemptError } from './attempt-error.ts';
 import { pipeStream } from './pipe-stream.ts';
 import { redactSecrets } from './redact-secrets.ts';
 import { normalizeUpstreamError } from './upstream-error-body.ts';
-import { AttemptAbort, checkJsonAnswer, fetchWhole, readBodyLimited, sendUpstream, upstreamHeaders } from './upstream-request.ts';
+import {
+  AttemptAbort,
+  checkJsonAnswer,
+  fetchWhole,
+  readBodyLimited,
+  sendUpstream,
+  upstreamHeaders,
+  usageOfAnswer,
+} from './upstream-request.ts';
 
 /** One request as it goes through attempts: parsed once, sent as the same bytes each time. */
 export interface InferenceRequest {
@@ -75,6 +83,7 @@ export async function runAttempt(
     abort.arm(requestTimeoutMs, 'AI_LB_HEADERS_TIMEOUT', `no response head within ${requestTimeoutMs} ms`);
     const headers = upstreamHeaders(exchange.req.headers, lease.node, exchange.requestId, deps.nodeApiKeys);
     const sentAt = performance.now();
+    exchange.upstreamStartAt = sentAt;
     const pool = deps.pools.get(node);
     if (!request.stream) return await answerWhole(attempt, { pool, headers, sentAt });
     upstream = await sendUpstream(pool, { path: request.upstreamPath, body: request.payload, headers }, abort);
@@ -219,6 +228,7 @@ function sendJsonAnswer(attempt: Attempt, status: number, contentType: string, b
   }
   const invalid = checkJsonAnswer(body);
   if (invalid !== null) throw invalid;
+  attempt.request.exchange.usage = usageOfAnswer(body);
   sendRouted(attempt, status, contentType, body);
   void attempt.deps.leases.release(attempt.lease, 'success');
   return { kind: 'answered' };
@@ -243,11 +253,13 @@ async function answerStream(attempt: Attempt, upstream: Dispatcher.ResponseData)
         'x-routed-node': lease.node,
         'x-attempts': String(exchange.attempts),
       });
-      deps.metrics.streamTtfb.observe({ model: request.model }, (performance.now() - exchange.startedAt) / 1000);
+      exchange.firstTokenAt = performance.now();
+      deps.metrics.streamTtfb.observe({ model: request.model }, (exchange.firstTokenAt - exchange.startedAt) / 1000);
     },
     onDroppedEvent: () => deps.metrics.droppedSseEvents.inc({ node: lease.node }),
   });
   if (!result.committed) throw result.error;
+  exchange.upstreamEndAt = performance.now();
   if (result.outcome === 'failure') {
     noteFailure(attempt, classifyError(result.error).reason, `${lease.node}: stream broke: ${describe(result.error)}`);
   }
@@ -268,6 +280,8 @@ function noteFailure({ deps, request, lease }: Attempt, reason: FailureReason, m
 function sendRouted({ request, lease }: Attempt, status: number, contentType: string, body: Buffer): void {
   const { exchange } = request;
   exchange.node = lease.node;
+  exchange.upstreamEndAt = performance.now();
+  exchange.firstTokenAt = exchange.upstreamEndAt;
   exchange.send(
     status,
     {

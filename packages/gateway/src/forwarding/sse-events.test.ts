@@ -180,8 +180,8 @@ describe('SseEventSplitter', () => {
 
 describe('classifySseEvent', () => {
   test('classifies data, done, error, invalid and other events', () => {
-    expect(classifySseEvent(chunk('x'))).toEqual({ kind: 'data', finished: false });
-    expect(classifySseEvent(chunk('', 'stop'))).toEqual({ kind: 'data', finished: true });
+    expect(classifySseEvent(chunk('x'))).toMatchObject({ kind: 'data', finished: false });
+    expect(classifySseEvent(chunk('', 'stop'))).toMatchObject({ kind: 'data', finished: true });
     expect(classifySseEvent('data: [DONE]\n\n')).toEqual({ kind: 'done', finished: true });
     expect(classifySseEvent('data: {"error":{"message":"boom"}}\n\n').kind).toBe('error');
     expect(classifySseEvent('data: {not json\n\n').kind).toBe('invalid');

@@ -127,6 +127,8 @@ export interface SseEventInfo {
   kind: SseEventKind;
   /** A choice in this chunk carries finish_reason: the answer is complete. */
   finished: boolean;
+  /** The parsed data of a JSON event (data and error kinds): read it instead of parsing again. */
+  record?: Record<string, unknown>;
 }
 
 export function classifySseEvent(event: string): SseEventInfo {
@@ -147,10 +149,10 @@ export function classifySseEvent(event: string): SseEventInfo {
   if (parsed === null || typeof parsed !== 'object') return { kind: 'invalid', finished: false };
   const record = parsed as { error?: unknown; choices?: Array<{ finish_reason?: unknown } | null> };
   if (record.error !== undefined && record.error !== null && record.choices === undefined) {
-    return { kind: 'error', finished: false };
+    return { kind: 'error', finished: false, record };
   }
   const finished = Array.isArray(record.choices) && record.choices.some((c) => c?.finish_reason != null);
-  return { kind: 'data', finished };
+  return { kind: 'data', finished, record };
 }
 
 /** The one SSE event ai-lb writes itself: the stream broke after the client got bytes. */

@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import { startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
 import { AbortSwitch } from '../http/exchange.ts';
 import { AttemptError } from './attempt-error.ts';
-import { AttemptAbort, checkJsonAnswer, fetchWhole, type FetchWholeOptions } from './upstream-request.ts';
+import { AttemptAbort, checkJsonAnswer, fetchWhole, usageOfAnswer, type FetchWholeOptions } from './upstream-request.ts';
 
 let server: FakeLlmProcess;
 let pool: Pool;
@@ -107,4 +107,15 @@ test('a JSON object passes; non-objects, truncated bodies and 200-with-error do 
   expect(check('{"error": {broken}')).toBe('AI_LB_BAD_RESPONSE');
   expect(check('{"error":{"message":"model failed to load"}}')).toBe('AI_LB_ERROR_EVENT');
   expect(checkJsonAnswer(Buffer.from('{ "error" : "out of memory" }'))?.message).toContain('out of memory');
+});
+
+test("usageOfAnswer reads the answer's usage without parsing the answer", () => {
+  const answer = (usage: string) => Buffer.from(`{"id":"x","choices":[{"message":{"content":"\\"usage\\" {"}}],${usage}}`);
+  expect(usageOfAnswer(answer('"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}'))).toEqual({
+    promptTokens: 5,
+    completionTokens: 3,
+  });
+  expect(usageOfAnswer(answer('"usage":null'))).toBeNull();
+  expect(usageOfAnswer(answer('"usage":{"prompt_tokens":"5"}'))).toBeNull();
+  expect(usageOfAnswer(Buffer.from('{"id":"x"}'))).toBeNull();
 });

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ByteCollector, readBounded, type BoundedRead, type ByteBudget, type NodeId } from '@ai-lb/shared';
 import { util, type Dispatcher } from 'undici';
-import { AbortSwitch, type AbortSignalLike } from '../http/exchange.ts';
+import { AbortSwitch, usageOf, type AbortSignalLike, type TokenUsage } from '../http/exchange.ts';
 import { AttemptError, type AttemptErrorCode } from './attempt-error.ts';
 
 /**
@@ -298,5 +298,25 @@ export class AttemptAbort extends AbortSwitch {
   dispose(): void {
     this.disarm();
     this.clientSignal.removeEventListener('abort', this.onClientAbort);
+  }
+}
+
+const USAGE_KEY = Buffer.from('"usage"');
+
+/**
+ * The token counts of a whole JSON answer, without parsing the answer: the last `"usage"`
+ * key's object is cut out and parsed alone (an answer's usage is a small flat object near
+ * its end). Null when there is none, or it is not the OpenAI shape.
+ */
+export function usageOfAnswer(body: Buffer): TokenUsage | null {
+  const key = body.lastIndexOf(USAGE_KEY);
+  if (key === -1) return null;
+  const open = body.indexOf(0x7b, key + USAGE_KEY.length);
+  const close = open === -1 ? -1 : body.indexOf(0x7d, open);
+  if (close === -1 || close - open > 4096) return null;
+  try {
+    return usageOf({ usage: JSON.parse(body.toString('utf8', open, close + 1)) as unknown });
+  } catch {
+    return null;
   }
 }

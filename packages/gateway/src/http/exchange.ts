@@ -18,6 +18,21 @@ const MAX_JSON_DEPTH = 1000;
 /** More of a response than this still waiting for the client starts its write bound. */
 const UNFLUSHED_BOUND_BYTES = 64 * 1024;
 
+export interface TokenUsage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** `usage` of an OpenAI answer or stream chunk ({prompt_tokens, completion_tokens}), or null. */
+export function usageOf(record: Record<string, unknown> | undefined): TokenUsage | null {
+  const usage = record?.usage as { prompt_tokens?: unknown; completion_tokens?: unknown } | null | undefined;
+  if (usage === null || typeof usage !== 'object') return null;
+  const prompt = usage.prompt_tokens;
+  const completion = usage.completion_tokens;
+  if (typeof prompt !== 'number' || typeof completion !== 'number' || !(prompt >= 0) || !(completion >= 0)) return null;
+  return { promptTokens: prompt, completionTokens: completion };
+}
+
 /** What every exchange of one gateway shares. */
 export interface ExchangeLimits {
   /** BUFFER_BUDGET_MB, shared by every body held whole. */
@@ -54,6 +69,18 @@ export class Exchange {
   eventStream = false;
   /** A 200 stream that ended with an error event: not an answer, whatever its status says. */
   streamBroken = false;
+  /**
+   * performance.now() when the answer's first content went to the client: a stream's first
+   * data event, or a whole answer (its time to first token is its latency).
+   */
+  firstTokenAt: number | null = null;
+  /** Data events relayed to the client (a stream's output tokens when the upstream reports no usage). */
+  contentEvents = 0;
+  /** Token counts as the upstream reported them (`usage`), when it did. */
+  usage: TokenUsage | null = null;
+  /** performance.now() when the last attempt's request went upstream, and when its answer ended. */
+  upstreamStartAt: number | null = null;
+  upstreamEndAt: number | null = null;
   private params: URLSearchParams | undefined;
 
   private closers: (() => void)[] | null = null;
