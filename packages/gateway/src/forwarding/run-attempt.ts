@@ -29,8 +29,11 @@ export interface InferenceRequest {
   upstreamPath: string;
   model: string;
   stream: boolean;
-  /** The body as it goes upstream (the client's bytes, `model` resolved). */
-  payload: Buffer;
+  /**
+   * The body as it goes to a node: the client's bytes with `model` set to what that node
+   * calls the model (a sentinel resolved; an alias, per node). Built once per node.
+   */
+  payloadFor(node: NodeId): Buffer;
 }
 
 /** What an attempt uses, and nothing more. */
@@ -86,7 +89,7 @@ export async function runAttempt(
     exchange.upstreamStartAt = sentAt;
     const pool = deps.pools.get(node);
     if (!request.stream) return await answerWhole(attempt, { pool, headers, sentAt });
-    upstream = await sendUpstream(pool, { path: request.upstreamPath, body: request.payload, headers }, abort);
+    upstream = await sendUpstream(pool, { path: request.upstreamPath, body: request.payloadFor(lease.node), headers }, abort);
     deps.fleet.recordLatency(lease.node, performance.now() - sentAt);
     if (upstream.statusCode < 200 || upstream.statusCode > 299) {
       return await answerErrorStatus(attempt, upstream);
@@ -135,7 +138,7 @@ async function answerWhole(
     send.pool,
     {
       path: request.upstreamPath,
-      body: request.payload,
+      body: request.payloadFor(lease.node),
       headers: send.headers,
       budget: deps.budget,
       onHead: (status, headers) => {

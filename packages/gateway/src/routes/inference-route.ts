@@ -74,7 +74,7 @@ export function inferenceRoute(deps: InferenceDeps, surface: InferenceSurface) {
       });
     }
     const payload = withModel(body.raw, body.value, model);
-    const request: InferenceRequest = { exchange, upstreamPath: surface.upstreamPath, model, stream, payload };
+    const request: InferenceRequest = { exchange, upstreamPath: surface.upstreamPath, model, stream, payloadFor: () => payload };
     try {
       await forwardWithFailover(deps, request, candidates, forcedNode !== null);
     } catch (error) {
