@@ -17,6 +17,7 @@ import type { NodeId } from './types.ts';
  * | queue:{model}               | zset    | waiting tickets in arrival order (score = Redis ms, +1 per tie); PEXPIRE 2 × ticket TTL | gateway | gateway |
  * | queue-ttl:{model}           | zset    | the same tickets, score = ticket expiry (ms): unrenewed tickets (a dead replica's) are pruned | gateway | gateway |
  * | load:{host:port}            | string  | JSON EngineLoadReading; 3 × LOAD_POLL_MS, refreshed every poll | monitor | gateway, inventory |
+ * | response:{responseId}       | string  | node id that made a Responses API response; RESPONSES_TTL_SECS | gateway | gateway |
  * | channel fleet-changed       | pub/sub | monitor publishes after a scan changed the fleet | monitor | gateway |
  * | channel slot-freed          | pub/sub | gateway publishes the node id when leases are released (once per node per SLOT_OPS call) | gateway | gateway (queue) |
  */
@@ -33,6 +34,7 @@ export interface RedisKeys {
   queue(model: string): string;
   queueExpiry(model: string): string;
   engineLoad(id: NodeId): string;
+  responseOwner(responseId: string): string;
   fleetChangedChannel(): string;
   slotFreedChannel(): string;
 }
@@ -50,6 +52,7 @@ export function redisKeys(prefix: string): RedisKeys {
     queue: (model) => `${prefix}queue:${model}`,
     queueExpiry: (model) => `${prefix}queue-ttl:${model}`,
     engineLoad: (id) => `${prefix}load:${id}`,
+    responseOwner: (responseId) => `${prefix}response:${responseId}`,
     fleetChangedChannel: () => `${prefix}fleet-changed`,
     slotFreedChannel: () => `${prefix}slot-freed`,
   };

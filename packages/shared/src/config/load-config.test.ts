@@ -169,6 +169,22 @@ const CASES: Record<string, Case> = {
     bad: ['0', 'soon'],
     allowed: /seconds from 0.01/,
   },
+  CORS_ORIGINS: {
+    key: 'corsOrigins',
+    default: [],
+    good: [
+      ['*', ['*']],
+      ['https://a.example, http://localhost:3000', ['https://a.example', 'http://localhost:3000']],
+    ],
+    bad: [],
+  },
+  RESPONSES_TTL_SECS: {
+    key: 'responsesTtlMs',
+    default: 86_400_000,
+    good: [['60', 60_000]],
+    bad: ['0', 'forever'],
+    allowed: /seconds from 1/,
+  },
   LOG_LEVEL: {
     key: 'logLevel',
     default: 'info',

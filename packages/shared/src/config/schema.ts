@@ -77,6 +77,8 @@ export const CONFIG_SCHEMA = {
   stickyTtlMs: field('STICKY_TTL_SECS', '600', secondsAsMs(1)),
   shutdownGraceMs: field('SHUTDOWN_GRACE_SECS', '10', secondsAsMs(0)), // extra: SIGTERM drain bound
   logLevel: field('LOG_LEVEL', 'info', oneOf(LOG_LEVELS)),
+  corsOrigins: field('CORS_ORIGINS', '', list), // browser clients: origins allowed, or *; empty = no CORS headers
+  responsesTtlMs: field('RESPONSES_TTL_SECS', '86400', secondsAsMs(1)), // how long a response id is routed to the node that made it
   /** host:port=N, lower first; a node not listed has DEFAULT_NODE_PRIORITY. */
   nodePriority: field('NODE_PRIORITY', '', nodeMap(integer(0, 1000), 'N (0 to 1000, lower first)')),
 

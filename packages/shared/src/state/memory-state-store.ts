@@ -28,6 +28,7 @@ import {
   type ReleaseSlotRequest,
   type StateStore,
   type StateStoreHealth,
+  validateResponseOwner,
 } from './state-store.ts';
 import { ExpiringIds } from './expiring-ids.ts';
 import { judgeFleet, validateMonitorId, validatePutNodeOptions, type StoredNode } from './fleet-freshness.ts';
@@ -54,6 +55,8 @@ export class MemoryStateStore implements StateStore {
   private readonly clock: Clock;
   /** Bounded by the fleet: one entry per node the monitor polls, replaced every poll. */
   private readonly engineLoads = new Map<NodeId, Expiring<EngineLoadReading>>();
+  private readonly responseOwners = new Map<string, Expiring<NodeId>>();
+  private liveResponseOwners = 1024;
   /** Each record lives (expiresAtMs) for its TTL plus its keep time. */
   private readonly nodes = new Map<NodeId, Expiring<StoredNode>>();
   private monitorLease: MonitorLease | undefined;
@@ -152,6 +155,31 @@ export class MemoryStateStore implements StateStore {
   onFleetChange(listener: () => void): () => void {
     this.fleetListeners.add(listener);
     return () => this.fleetListeners.delete(listener);
+  }
+
+  async putResponseOwner(responseId: string, node: NodeId, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    validateResponseOwner(responseId, ttlMs);
+    this.responseOwners.set(responseId, { value: node, expiresAtMs: this.clock() + ttlMs });
+    // Expired entries leave in one sweep once they outnumber the live ones: no timer, O(1) amortised.
+    if (this.responseOwners.size > 2 * this.liveResponseOwners) this.sweepResponseOwners();
+  }
+
+  async getResponseOwner(responseId: string): Promise<NodeId | null> {
+    this.assertOpen();
+    const entry = this.responseOwners.get(responseId);
+    if (entry === undefined) return null;
+    if (entry.expiresAtMs < this.clock()) {
+      this.responseOwners.delete(responseId);
+      return null;
+    }
+    return entry.value;
+  }
+
+  private sweepResponseOwners(): void {
+    const now = this.clock();
+    for (const [id, entry] of this.responseOwners) if (entry.expiresAtMs < now) this.responseOwners.delete(id);
+    this.liveResponseOwners = Math.max(1024, this.responseOwners.size);
   }
 
   async putEngineLoads(readings: readonly EngineLoadReading[], ttlMs: number): Promise<void> {

@@ -18,6 +18,8 @@ import {
   type QueueTicketRef,
   type StateStore,
   type StateStoreHealth,
+  RESPONSE_ID_MAX_CHARS,
+  validateResponseOwner,
 } from './state-store.ts';
 
 /**
@@ -173,6 +175,16 @@ export class RedisStateStore implements StateStore {
 
   onFleetChange(listener: () => void): () => void {
     return this.listen(this.fleetListeners, listener, this.keys.fleetChangedChannel());
+  }
+
+  async putResponseOwner(responseId: string, node: NodeId, ttlMs: number): Promise<void> {
+    validateResponseOwner(responseId, ttlMs);
+    await this.run('putResponseOwner', () => this.client.set(this.keys.responseOwner(responseId), node, 'PX', ttlMs));
+  }
+
+  async getResponseOwner(responseId: string): Promise<NodeId | null> {
+    if (responseId === '' || responseId.length > RESPONSE_ID_MAX_CHARS) return null;
+    return this.run('getResponseOwner', () => this.client.get(this.keys.responseOwner(responseId)));
   }
 
   async putEngineLoads(readings: readonly EngineLoadReading[], ttlMs: number): Promise<void> {

@@ -138,6 +138,22 @@ export class ResilientStateStore implements StateStore {
     return () => this.fleetListeners.delete(listener);
   }
 
+  /** Locally too, so this replica still routes its own follow-ups while Redis is away. */
+  async putResponseOwner(responseId: string, node: NodeId, ttlMs: number): Promise<void> {
+    await this.local.putResponseOwner(responseId, node, ttlMs);
+    await this.either(
+      () => this.remote.putResponseOwner(responseId, node, ttlMs),
+      async () => undefined,
+    );
+  }
+
+  async getResponseOwner(responseId: string): Promise<NodeId | null> {
+    return this.either(
+      async () => (await this.remote.getResponseOwner(responseId)) ?? this.local.getResponseOwner(responseId),
+      () => this.local.getResponseOwner(responseId),
+    );
+  }
+
   /** Locally too: an in-process monitor's readings still reach this replica while Redis is away. */
   async putEngineLoads(readings: readonly EngineLoadReading[], ttlMs: number): Promise<void> {
     await this.either(

@@ -3,6 +3,7 @@ import { capacityContract } from './capacity.contract.ts';
 import { circuitContract, stickyContract } from './circuit.contract.ts';
 import type { MakeStoreUnderTest, StoreUnderTest } from './contract-harness.ts';
 import { engineLoadContract } from './engine-load.contract.ts';
+import { responseOwnerContract } from './response-owner.contract.ts';
 import { fleetContract } from './fleet.contract.ts';
 import { monitorStateContract } from './monitor-state.contract.ts';
 import { queueContract } from './queue.contract.ts';
@@ -36,6 +37,7 @@ export function describeStateStoreContract(name: string, makeStore: MakeStoreUnd
     describe('sticky sessions', () => stickyContract(sut));
     describe('fleet-wide queue', () => queueContract(sut));
     describe('engine load', () => engineLoadContract(sut));
+    describe('response owners', () => responseOwnerContract(sut));
     describe('health', () => {
       it('a store on reachable shared state is not degraded and counts no failed calls', async () => {
         const { store } = sut();

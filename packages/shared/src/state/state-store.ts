@@ -49,6 +49,16 @@ export interface StateStore {
   putEngineLoads(readings: readonly EngineLoadReading[], ttlMs: number): Promise<void>;
   /** The unexpired reading of each node that has one; nodes without are left out. */
   getEngineLoads(nodes: readonly NodeId[]): Promise<Record<NodeId, EngineLoadReading>>;
+  // ---- Responses API: which node made which response --------------------------------------
+  /**
+   * Remembers that `node` made the response `responseId` (OpenAI Responses API), for ttlMs:
+   * follow-ups (`previous_response_id`) and the by-id calls must reach the server that
+   * keeps it. Ids are upstream-chosen: at most RESPONSE_ID_MAX_CHARS characters.
+   */
+  putResponseOwner(responseId: string, node: NodeId, ttlMs: number): Promise<void>;
+  /** The node that made the response, or null when it is unknown or expired. */
+  getResponseOwner(responseId: string): Promise<NodeId | null>;
+
   // ---- the monitor's lease and scan numbers --------------------------------------------
   /**
    * Takes the monitor lease for `monitorId` when it is free, or renews it (for `leaseMs`)
@@ -241,4 +251,15 @@ export interface ReleaseSlotRequest extends LeaseRef {
   /** The slot was the half-open probe: success closes the circuit, failure re-opens it. */
   probe: boolean;
   breaker: { threshold: number; ttlMs: number };
+}
+
+/** Longer response ids are refused: they are upstream-chosen and end up in a key. */
+export const RESPONSE_ID_MAX_CHARS = 256;
+
+/** Throws a TypeError for an id or ttl a store must not keep. */
+export function validateResponseOwner(responseId: string, ttlMs: number): void {
+  if (typeof responseId !== 'string' || responseId === '' || responseId.length > RESPONSE_ID_MAX_CHARS) {
+    throw new TypeError(`putResponseOwner: responseId must be 1 to ${RESPONSE_ID_MAX_CHARS} characters`);
+  }
+  if (!Number.isInteger(ttlMs) || ttlMs < 1) throw new TypeError(`putResponseOwner: ttlMs must be an integer ≥ 1, got ${String(ttlMs)}`);
 }
