@@ -3,7 +3,8 @@ import type { AttemptOutcome } from '@ai-lb/shared';
 import type { AttemptAbort } from './upstream-request.ts';
 import { AttemptError } from './attempt-error.ts';
 import { usageOf, type Exchange } from '../http/exchange.ts';
-import { classifySseEvent, SseEventSplitter } from './sse-events.ts';
+import type { SseEventInfo } from './sse-events.ts';
+import { OPENAI_SSE, type EventSplitter, type StreamShape, type StreamTransform } from './stream-shapes.ts';
 
 export interface PipeStreamOptions {
   /** The client's side: the response written to, and where a broken stream is noted. */
@@ -16,6 +17,12 @@ export interface PipeStreamOptions {
   /** Writes the response head; called once, right before the first bytes go to the client. */
   commit: () => void;
   onDroppedEvent: () => void;
+  /** How the upstream's events look (default: OpenAI chat/completions SSE). */
+  shape?: StreamShape;
+  /** Translates the upstream's events into the client's API; null: relayed as they are. */
+  transform?: StreamTransform | null;
+  /** Sees every parsed upstream event (e.g. the Responses API's response id). */
+  onRecord?: (record: Record<string, unknown>) => void;
 }
 
 export type PipeStreamResult =
@@ -29,14 +36,17 @@ export type PipeStreamResult =
  * first data event is forwarded nothing is sent, so a failing upstream (error as first
  * event, silence, a cut) can still fail over. After that, a broken upstream ends the
  * stream with one error event — never a silent truncation, never a second answer.
- * Events whose data is not JSON are dropped (SDK parsers would throw on them).
+ * Events whose data is not JSON are dropped (SDK parsers would throw on them). With a
+ * transform, what is relayed is the transform's output for each event instead.
  */
 export function pipeStream(options: PipeStreamOptions): Promise<PipeStreamResult> {
   return new StreamPipe(options).run();
 }
 
 class StreamPipe {
-  private readonly splitter = new SseEventSplitter();
+  private readonly shape: StreamShape;
+  private readonly splitter: EventSplitter;
+  private readonly transform: StreamTransform | null;
   private readonly firstTokenBound: boolean;
   private committed = false;
   private finished = false;
@@ -46,6 +56,9 @@ class StreamPipe {
 
   constructor(private readonly options: PipeStreamOptions) {
     this.firstTokenBound = options.firstTokenTimeoutMs > 0;
+    this.shape = options.shape ?? OPENAI_SSE;
+    this.splitter = this.shape.splitter();
+    this.transform = options.transform ?? null;
   }
 
   run(): Promise<PipeStreamResult> {
@@ -83,7 +96,7 @@ class StreamPipe {
     if (this.finished || this.upstreamReportedError) {
       // An error the upstream reported in-band went to the client as it came: a 200, yet no answer.
       if (this.upstreamReportedError) this.options.exchange.streamBroken = true;
-      this.options.exchange.res.end();
+      this.options.exchange.res.end(this.transform !== null && !this.upstreamReportedError ? this.transform.finish() : undefined);
       return this.settle({ committed: true, outcome: this.upstreamReportedError ? 'failure' : 'success' });
     }
     this.endWithError(new AttemptError('AI_LB_INCOMPLETE_STREAM', 'the upstream ended the stream before the answer was complete'));
@@ -134,29 +147,36 @@ class StreamPipe {
   /** The text to forward, or the reason the attempt failed before anything was sent. */
   private select(events: string[]): string | AttemptError {
     let out = '';
+    const { transform } = this;
     for (const event of events) {
-      const info = classifySseEvent(event);
+      const info = this.shape.classify(event);
       if (info.kind === 'invalid') {
         this.options.onDroppedEvent();
         continue;
       }
       const first = !this.committed && out === '';
       if (info.kind === 'error') {
-        if (first) return new AttemptError('AI_LB_ERROR_EVENT', errorMessageOf(event));
+        if (first) return new AttemptError('AI_LB_ERROR_EVENT', errorMessageOf(info));
         this.upstreamReportedError = true;
       }
       // Keep-alive comments before the first data event are not worth committing for.
-      if (info.kind === 'other' && first) continue;
+      if (info.kind === 'other' && (first || transform !== null)) continue;
       if (info.finished) this.finished = true;
-      if (info.kind === 'data') {
-        const { exchange } = this.options;
-        exchange.contentEvents++;
-        // The last chunk carries usage when the client asked (stream_options.include_usage).
-        if (info.record?.usage != null) exchange.usage = usageOf(info.record) ?? exchange.usage;
-      }
-      out += event;
+      if (info.record !== undefined) this.observe(info);
+      if (transform === null) out += event;
+      else if (info.record !== undefined) out += transform.push(info.record);
     }
     return out;
+  }
+
+  private observe(info: SseEventInfo): void {
+    const { exchange, onRecord } = this.options;
+    const record = info.record!;
+    onRecord?.(record);
+    if (info.kind !== 'data') return;
+    exchange.contentEvents++;
+    // The last chunk carries usage when the client asked (stream_options.include_usage).
+    if (record.usage != null) exchange.usage = usageOf(record) ?? exchange.usage;
   }
 
   private failBeforeCommit(error: unknown): void {
@@ -188,18 +208,10 @@ class StreamPipe {
   }
 }
 
-function errorMessageOf(event: string): string {
-  const data = event
-    .split('\n')
-    .filter((line) => line.startsWith('data:'))
-    .map((line) => line.slice(5).trim())
-    .join('\n');
-  try {
-    const error = (JSON.parse(data) as { error?: { message?: unknown } | string }).error;
-    if (typeof error === 'string') return `the upstream stream began with an error: ${error}`;
-    if (typeof error?.message === 'string') return `the upstream stream began with an error: ${error.message}`;
-  } catch {
-    // classifySseEvent parsed it already; a parse failure here cannot happen
-  }
+function errorMessageOf(info: SseEventInfo): string {
+  const record = info.record as { error?: { message?: unknown } | string; response?: { error?: { message?: unknown } } } | undefined;
+  const error = record?.error ?? record?.response?.error;
+  if (typeof error === 'string') return `the upstream stream began with an error: ${error}`;
+  if (typeof error?.message === 'string') return `the upstream stream began with an error: ${error.message}`;
   return 'the upstream stream began with an error event';
 }
