@@ -9,6 +9,9 @@ export type GatewayErrorCode =
   | 'invalid_api_key'
   | 'model_not_found'
   | 'node_not_eligible'
+  | 'surface_not_served'
+  | 'response_not_found'
+  | 'response_node_unavailable'
   | 'route_not_found'
   | 'method_not_allowed'
   | 'request_timeout'
@@ -32,6 +35,11 @@ export const ERROR_TABLE: Record<GatewayErrorCode, { status: number; type: OpenA
   invalid_api_key: { status: 401, type: 'invalid_request_error' },
   model_not_found: { status: 404, type: 'not_found_error' },
   node_not_eligible: { status: 404, type: 'not_found_error' },
+  // The model is known, but no node serving it speaks this API (natively or translated).
+  surface_not_served: { status: 404, type: 'not_found_error' },
+  // Responses API: the id is unknown here, or the node that made it is gone.
+  response_not_found: { status: 404, type: 'not_found_error' },
+  response_node_unavailable: { status: 409, type: 'invalid_request_error' },
   route_not_found: { status: 404, type: 'not_found_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
   request_timeout: { status: 408, type: 'invalid_request_error' },

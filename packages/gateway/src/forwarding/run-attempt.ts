@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
-import type { ByteBudget, Clock, Config, Logger, NodeId } from '@ai-lb/shared';
+import type { ByteBudget, Clock, Config, Logger, NodeId, NodeState } from '@ai-lb/shared';
 import type { Lease, SlotLeases } from '../capacity/slot-leases.ts';
 import { classifyError, classifyStatus, parseRetryAfterMs, type FailureReason } from '../failover/classify-failure.ts';
 import type { AttemptResult } from '../failover/with-failover.ts';
@@ -11,7 +11,8 @@ import type { FleetCache, UpstreamPools } from '../routing/fleet-cache.ts';
 import { AttemptError } from './attempt-error.ts';
 import { pipeStream } from './pipe-stream.ts';
 import { redactSecrets } from './redact-secrets.ts';
-import { normalizeUpstreamError } from './upstream-error-body.ts';
+import { errorBodyIn, normalizeUpstreamError } from './upstream-error-body.ts';
+import type { StreamShape, StreamTransform } from './stream-shapes.ts';
 import {
   AttemptAbort,
   checkJsonAnswer,
@@ -22,18 +23,33 @@ import {
   usageOfAnswer,
 } from './upstream-request.ts';
 
-/** One request as it goes through attempts: parsed once, sent as the same bytes each time. */
+/** One request as it goes through attempts: parsed once, planned once per kind of node. */
 export interface InferenceRequest {
   exchange: Exchange;
-  /** Upstream path, e.g. /v1/chat/completions. */
-  upstreamPath: string;
   model: string;
   stream: boolean;
-  /**
-   * The body as it goes to a node: the client's bytes with `model` set to what that node
-   * calls the model (a sentinel resolved; an alias, per node). Built once per node.
-   */
-  payloadFor(node: NodeId): Buffer;
+  /** What goes to a node and how its answer is read (routes/inference-route.ts planner). */
+  planFor(node: NodeState): UpstreamPlan;
+}
+
+/** One node's request: where, what bytes, and how to read the answer. */
+export interface UpstreamPlan {
+  path: string;
+  /** The client's bytes with `model` set to what this node calls the model, or the translated body. */
+  body: Buffer;
+  contentType: string;
+  /** How this node's stream looks. */
+  shape: StreamShape;
+  /** 'binary': relayed as it comes (audio); 'json': read whole and checked. */
+  answers: 'json' | 'binary';
+  /** When the node speaks another API than the client: how its answers become the client's. */
+  translate: {
+    answer(upstream: unknown): unknown;
+    stream(): StreamTransform;
+    contentType: string;
+  } | null;
+  /** Sees every parsed answer and stream event. */
+  onRecord?: (record: Record<string, unknown>) => void;
 }
 
 /** What an attempt uses, and nothing more. */
@@ -75,28 +91,29 @@ export async function runAttempt(
   const { exchange } = request;
   const node = deps.fleet.node(lease.node);
   const abort = new AttemptAbort(exchange.clientGone);
-  const attempt: Attempt = { deps, request, lease, abort };
+  const attempt: Attempt = { deps, request, lease, abort, plan: null as unknown as UpstreamPlan };
   exchange.attempts = attemptNumber;
   const gauge = deps.metrics.inflight.labels({ node: lease.node });
   gauge.value++;
   let upstream: Dispatcher.ResponseData | undefined;
   try {
     if (node === undefined) throw new AttemptError('AI_LB_BAD_RESPONSE', `node ${lease.node} left the fleet`);
+    const plan = request.planFor(node);
+    attempt.plan = plan;
     const { requestTimeoutMs } = deps.timeouts;
     abort.arm(requestTimeoutMs, 'AI_LB_HEADERS_TIMEOUT', `no response head within ${requestTimeoutMs} ms`);
-    const headers = upstreamHeaders(exchange.req.headers, lease.node, exchange.requestId, deps.nodeApiKeys);
+    const headers = upstreamHeaders(exchange.req.headers, lease.node, exchange.requestId, deps.nodeApiKeys, plan.contentType);
     const sentAt = performance.now();
     exchange.upstreamStartAt = sentAt;
     const pool = deps.pools.get(node);
-    if (!request.stream) return await answerWhole(attempt, { pool, headers, sentAt });
-    upstream = await sendUpstream(pool, { path: request.upstreamPath, body: request.payloadFor(lease.node), headers }, abort);
+    if (!request.stream && plan.answers === 'json') return await answerWhole(attempt, { pool, headers, sentAt });
+    upstream = await sendUpstream(pool, { path: plan.path, body: plan.body, headers }, abort);
     deps.fleet.recordLatency(lease.node, performance.now() - sentAt);
     if (upstream.statusCode < 200 || upstream.statusCode > 299) {
       return await answerErrorStatus(attempt, upstream);
     }
-    if (isEventStream(upstream.headers['content-type'])) {
-      return await answerStream(attempt, upstream);
-    }
+    if (plan.answers === 'binary') return await answerBinary(attempt, upstream);
+    if (isStreamOf(plan.shape, upstream.headers['content-type'])) return await answerStream(attempt, upstream);
     return await answerJson(attempt, upstream);
   } catch (error) {
     // Whatever is left of the upstream answer is not wanted: free the connection.
@@ -122,6 +139,7 @@ interface Attempt {
   request: InferenceRequest;
   lease: Lease;
   abort: AttemptAbort;
+  plan: UpstreamPlan;
 }
 
 /**
@@ -137,8 +155,8 @@ async function answerWhole(
   const whole = await fetchWhole(
     send.pool,
     {
-      path: request.upstreamPath,
-      body: request.payloadFor(lease.node),
+      path: attempt.plan.path,
+      body: attempt.plan.body,
       headers: send.headers,
       budget: deps.budget,
       onHead: (status, headers) => {
@@ -198,6 +216,7 @@ async function answerErrorBody(
   const raw = redactSecrets(upstream.received, deps.secrets);
   const failure = classifyStatus(status);
   const { body, message } = normalizeUpstreamError(status, header(upstream.headers['content-type']), raw);
+  const clientBody = errorBodyIn(attempt.request.exchange.errorFormat, status, attempt.plan.translate === null ? raw : null, message, body);
   if (failure.retry) {
     await deps.leases.release(lease, failure.outcome);
     const retryAfterMs = parseRetryAfterMs(upstream.headers['retry-after'], deps.clock());
@@ -206,7 +225,7 @@ async function answerErrorBody(
     return { kind: 'failed', failure, message: described, retryAfterMs };
   }
   // The caller's fault: every node would say the same. Pass it on, status and body intact.
-  sendRouted(attempt, status, 'application/json', body);
+  sendRouted(attempt, status, 'application/json', clientBody);
   void deps.leases.release(lease, failure.outcome);
   return { kind: 'answered' };
 }
@@ -232,7 +251,15 @@ function sendJsonAnswer(attempt: Attempt, status: number, contentType: string, b
   const invalid = checkJsonAnswer(body);
   if (invalid !== null) throw invalid;
   attempt.request.exchange.usage = usageOfAnswer(body);
-  sendRouted(attempt, status, contentType, body);
+  const { translate, onRecord } = attempt.plan;
+  if (translate === null && onRecord === undefined) {
+    sendRouted(attempt, status, contentType, body);
+  } else {
+    const parsed = parseAnswer(body);
+    onRecord?.(parsed);
+    const out = translate === null ? body : Buffer.from(JSON.stringify(translate.answer(parsed)));
+    sendRouted(attempt, status, 'application/json', out);
+  }
   void attempt.deps.leases.release(attempt.lease, 'success');
   return { kind: 'answered' };
 }
@@ -240,17 +267,21 @@ function sendJsonAnswer(attempt: Attempt, status: number, contentType: string, b
 async function answerStream(attempt: Attempt, upstream: Dispatcher.ResponseData): Promise<AttemptResult> {
   const { deps, request, lease, abort } = attempt;
   const { exchange } = request;
+  const { plan } = attempt;
   const result = await pipeStream({
     exchange,
     upstream,
     abort,
+    shape: plan.shape,
+    transform: plan.translate?.stream() ?? null,
+    onRecord: plan.onRecord,
     firstTokenTimeoutMs: deps.timeouts.firstTokenTimeoutMs,
     streamIdleTimeoutMs: deps.timeouts.streamIdleTimeoutMs,
     commit: () => {
       exchange.node = lease.node;
       exchange.startStream(upstream.statusCode, {
         'x-selected-model': headerSafe(request.model),
-        'content-type': header(upstream.headers['content-type']) ?? 'text/event-stream',
+        'content-type': plan.translate?.contentType ?? header(upstream.headers['content-type']) ?? plan.shape.contentType,
         'cache-control': 'no-cache',
         'x-accel-buffering': 'no',
         'x-routed-node': lease.node,
@@ -295,6 +326,65 @@ function sendRouted({ request, lease }: Attempt, status: number, contentType: st
     },
     body,
   );
+}
+
+/**
+ * An answer relayed byte for byte as it comes (audio): only the head can still fail over; a
+ * break after it cuts the connection (a binary body has no error event to end it with).
+ */
+async function answerBinary(attempt: Attempt, upstream: Dispatcher.ResponseData): Promise<AttemptResult> {
+  const { deps, request, lease, abort } = attempt;
+  const { exchange } = request;
+  const idleMs = deps.timeouts.streamIdleTimeoutMs;
+  abort.arm(idleMs, 'AI_LB_BODY_TIMEOUT', `no answer bytes within ${idleMs} ms`);
+  exchange.node = lease.node;
+  exchange.startStream(upstream.statusCode, {
+    'x-selected-model': headerSafe(request.model),
+    'content-type': header(upstream.headers['content-type']) ?? 'application/octet-stream',
+    'x-routed-node': lease.node,
+    'x-attempts': String(exchange.attempts),
+  });
+  exchange.eventStream = false;
+  exchange.firstTokenAt = performance.now();
+  const outcome = await new Promise<'success' | 'failure' | 'neutral'>((resolve) => {
+    const { res } = exchange;
+    upstream.body.on('data', (chunk: Buffer) => {
+      abort.refresh();
+      if (!res.write(chunk)) {
+        upstream.body.pause();
+        res.once('drain', () => upstream.body.resume());
+      }
+    });
+    upstream.body.once('end', () => {
+      res.end();
+      resolve('success');
+    });
+    upstream.body.on('error', (error: unknown) => {
+      res.destroy();
+      resolve(classifyError(error).outcome);
+    });
+  });
+  abort.disarm();
+  exchange.upstreamEndAt = performance.now();
+  await deps.leases.release(lease, outcome);
+  return { kind: 'answered' };
+}
+
+function parseAnswer(body: Buffer): Record<string, unknown> {
+  try {
+    const value = JSON.parse(body.toString('utf8')) as unknown;
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // checkJsonAnswer passed it as an object; a parse failure here is an upstream that lied
+  }
+  throw new AttemptError('AI_LB_BAD_RESPONSE', 'the upstream answered 200 with a body that is not a JSON object');
+}
+
+/** Whether the upstream's answer is a stream of this node's shape (its content type says so). */
+function isStreamOf(shape: StreamShape, contentType: string | string[] | undefined): boolean {
+  const type = (header(contentType) ?? '').toLowerCase();
+  if (shape.contentType === 'application/x-ndjson') return type.startsWith('application/x-ndjson');
+  return type.startsWith('text/event-stream');
 }
 
 function isEventStream(contentType: string | string[] | undefined): boolean {

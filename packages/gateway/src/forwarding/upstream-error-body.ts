@@ -1,4 +1,7 @@
-import type { OpenAIErrorEnvelope, OpenAIErrorType } from '@ai-lb/shared';
+import { GatewayError, type OpenAIErrorEnvelope, type OpenAIErrorType } from '@ai-lb/shared';
+import { ERROR_RENDERERS, type ErrorFormat } from '../http/error-formats.ts';
+import { isAnthropicErrorBody } from '../surfaces/anthropic/errors.ts';
+import { isOllamaErrorBody } from '../surfaces/ollama/errors.ts';
 
 export interface UpstreamErrorBody {
   /** What to send the client: the upstream's own bytes when they already are the envelope. */
@@ -81,4 +84,20 @@ export function errorTypeFor(status: number): OpenAIErrorType {
   if (status === 429) return 'rate_limit_error';
   if (status === 503) return 'service_unavailable';
   return status >= 500 ? 'server_error' : 'invalid_request_error';
+}
+
+/**
+ * A caller-fault error body in the client's API format. OpenAI surfaces get the envelope
+ * (normalizeUpstreamError's). An Anthropic or Ollama surface gets the node's own bytes when a
+ * native node already answered in that format (`raw`), else its format rendered with the
+ * node's status and message (a translated node answered in OpenAI's).
+ */
+export function errorBodyIn(format: ErrorFormat, status: number, raw: Buffer | null, message: string, envelope: Buffer): Buffer {
+  if (format === 'openai') return envelope;
+  if (raw !== null) {
+    const parsed = parseJson(raw.toString('utf8'));
+    if (format === 'anthropic' ? isAnthropicErrorBody(parsed) : isOllamaErrorBody(parsed)) return raw;
+  }
+  const error = new GatewayError('invalid_request', message, { status });
+  return Buffer.from(ERROR_RENDERERS[format].body(error));
 }

@@ -22,13 +22,17 @@ export function upstreamHeaders(
   node: NodeId,
   requestId: string,
   nodeApiKeys: ReadonlyMap<NodeId, string>,
+  contentType = 'application/json',
 ): Record<string, string> {
   const headers: Record<string, string> = {
-    'content-type': 'application/json',
+    'content-type': contentType,
     accept: typeof client.accept === 'string' ? client.accept : 'application/json, text/event-stream',
     'x-request-id': requestId,
   };
   if (typeof client['user-agent'] === 'string') headers['user-agent'] = client['user-agent'];
+  // Anthropic clients name the API version and betas they speak: a native node needs them.
+  if (typeof client['anthropic-version'] === 'string') headers['anthropic-version'] = client['anthropic-version'];
+  if (typeof client['anthropic-beta'] === 'string') headers['anthropic-beta'] = client['anthropic-beta'];
   const nodeKey = nodeApiKeys.get(node);
   if (nodeKey !== undefined) headers.authorization = `Bearer ${nodeKey}`;
   return headers;

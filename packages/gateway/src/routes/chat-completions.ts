@@ -24,6 +24,7 @@ export function validateChatBody(body: Record<string, unknown>): { stream: boole
 /** POST /v1/chat/completions */
 export const chatCompletions: InferenceSurface = {
   name: 'chat',
+  needs: 'chat_completions',
   upstreamPath: '/v1/chat/completions',
   fallbackToLmModel: true,
   validate: validateChatBody,

@@ -18,6 +18,7 @@ export function validateEmbeddingsBody(body: Record<string, unknown>): { stream:
 /** POST /v1/embeddings */
 export const embeddings: InferenceSurface = {
   name: 'embeddings',
+  needs: 'embeddings',
   upstreamPath: '/v1/embeddings',
   fallbackToLmModel: false,
   validate: validateEmbeddingsBody,

@@ -1,23 +1,51 @@
-import { GatewayError, normalizeNodeId, type Config, type NodeId, type NodeState } from '@ai-lb/shared';
+import { GatewayError, normalizeNodeId, type ApiSurface, type Config, type NodeId, type NodeState } from '@ai-lb/shared';
 import type { SlotLeases } from '../capacity/slot-leases.ts';
 import { withFailover, type NodeCooldowns } from '../failover/with-failover.ts';
-import { runAttempt, type AttemptDeps, type InferenceRequest } from '../forwarding/run-attempt.ts';
-import type { Exchange } from '../http/exchange.ts';
+import { runAttempt, type AttemptDeps, type InferenceRequest, type UpstreamPlan } from '../forwarding/run-attempt.ts';
+import { OPENAI_SSE, type StreamShape, type StreamTransform } from '../forwarding/stream-shapes.ts';
+import type { Exchange, JsonBody } from '../http/exchange.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { FleetCache } from '../routing/fleet-cache.ts';
-import { resolveModel } from '../routing/routing-rules.ts';
-import { planAcquire, type RoutingCandidate } from '../routing/routing-rules.ts';
+import { planAcquire, resolveModel, type RoutingCandidate } from '../routing/routing-rules.ts';
+import { multipartModel, withModel, withMultipartModel } from './request-body.ts';
 
-/** What one API surface adds to the shared inference path: its upstream path and its body rules. */
+/** What one API surface adds to the shared inference path: where it goes, its body rules, how its answers look. */
 export interface InferenceSurface {
   /** The surface's name: the metrics label, and `surface` in the endpoint table. */
   name: string;
-  /** Where the request goes on the node. */
+  /** What a node must serve to take the request as it is (the monitor records it per node). */
+  needs: ApiSurface;
+  /** Where the request goes on a node that serves `needs`. */
   upstreamPath: string;
   /** A body without `model` uses LM_MODEL (chat), or is a 400 (embeddings). */
   fallbackToLmModel: boolean;
+  /** 'multipart': an upload whose `model` is a form field (audio); default a JSON object. */
+  body?: 'json' | 'multipart';
   /** Throws a 400 naming the field; returns what the gateway itself needs from the body. */
   validate(body: Record<string, unknown>): { stream: boolean };
+  /** How a native node's stream looks (default: OpenAI chat/completions SSE). */
+  streams?: StreamShape;
+  /** 'binary': the answer's bytes are relayed as they come (audio); default a checked JSON answer. */
+  answers?: 'json' | 'binary';
+  /** For nodes without `needs`: the request translated to another surface they serve. */
+  translation?: SurfaceTranslation;
+  /** A node the request must go to, whatever the strategy (a Responses follow-up); null: any. */
+  pinnedNode?(body: Record<string, unknown>): Promise<NodeId | null>;
+  /** Sees each parsed answer (JSON) and stream event of the node that answered. */
+  observe?(exchange: Exchange, record: Record<string, unknown>, node: NodeId): void;
+}
+
+export interface SurfaceTranslation {
+  /** What a node must serve to take the translated request. */
+  via: ApiSurface;
+  /** The body and path for such a node (may throw a 400 for what cannot be translated). */
+  request(body: Record<string, unknown>, model: string, node: NodeState): { path: string; body: unknown };
+  /** A whole answer of the node (parsed) -> the client's. */
+  answer(upstream: unknown, model: string): unknown;
+  /** One attempt's stream translator. */
+  stream(model: string): StreamTransform;
+  /** The content type of the translated stream. */
+  streamContentType: string;
 }
 
 /** What the inference path uses. */
@@ -55,15 +83,18 @@ const SANE_SESSION_ID = /^[\x21-\x7e]{1,128}$/;
 export function inferenceRoute(deps: InferenceDeps, surface: InferenceSurface) {
   return async function handleInference(exchange: Exchange): Promise<void> {
     const { config, fleet } = deps;
-    const body = await exchange.readJson(config.maxBodyBytes, config.requestTimeoutMs);
+    const body = await readRequestBody(exchange, surface, config);
     const { stream } = surface.validate(body.value);
     exchange.rejectMisspelledParams(ROUTING_PARAMS);
-    const forcedNode = exchange.queryParam('node');
+    const pinned = (await surface.pinnedNode?.(body.value)) ?? null;
+    const forcedNode = pinned ?? exchange.queryParam('node');
     const model = resolve(deps, surface, body.value.model, exchange.queryParam('require_all') === 'true');
     exchange.model = model;
+    const serving = fleet.healthyNodesFor(model).filter((node) => planKind(surface, fleet.surfacesOf(node.node)) !== null);
+    if (serving.length === 0 && fleet.healthyNodesFor(model).length > 0) throw notServed(surface, model);
     const selected = selectCandidates({
       model,
-      servingNodes: fleet.healthyNodesFor(model),
+      servingNodes: serving,
       circuitOpen: (id) => fleet.circuit(id).state === 'open',
       forcedNode,
     });
@@ -73,8 +104,7 @@ export function inferenceRoute(deps: InferenceDeps, surface: InferenceSurface) {
         headers: { 'retry-after': String(config.retryAfterSecs) },
       });
     }
-    const payload = withModel(body.raw, body.value, model);
-    const request: InferenceRequest = { exchange, upstreamPath: surface.upstreamPath, model, stream, payloadFor: () => payload };
+    const request: InferenceRequest = { exchange, model, stream, planFor: planner(surface, body, model, exchange, fleet) };
     try {
       await forwardWithFailover(deps, request, candidates, forcedNode !== null);
     } catch (error) {
@@ -82,6 +112,80 @@ export function inferenceRoute(deps: InferenceDeps, surface: InferenceSurface) {
       throw error;
     }
   };
+}
+
+/** A JSON object, or for an upload its bytes with the `model` form field read out. */
+async function readRequestBody(exchange: Exchange, surface: InferenceSurface, config: InferenceDeps['config']): Promise<JsonBody> {
+  if (surface.body !== 'multipart') return exchange.readJson(config.maxBodyBytes, config.requestTimeoutMs);
+  const contentType = exchange.req.headers['content-type'] ?? '';
+  if (!/^multipart\/form-data\b/i.test(contentType)) {
+    throw new GatewayError('invalid_request', 'the request must be multipart/form-data', { param: 'file' });
+  }
+  const raw = await exchange.readBody(config.maxBodyBytes, config.requestTimeoutMs);
+  const model = await multipartModel(raw, contentType);
+  return { value: model === undefined ? {} : { model }, raw };
+}
+
+/** How a node that serves these surfaces takes this one: as it is, translated, or not at all. */
+function planKind(surface: InferenceSurface, served: ReadonlySet<ApiSurface>): 'native' | 'translated' | null {
+  if (served.has(surface.needs)) return 'native';
+  if (surface.translation !== undefined && served.has(surface.translation.via)) return 'translated';
+  return null;
+}
+
+function notServed(surface: InferenceSurface, model: string): GatewayError {
+  return new GatewayError('surface_not_served', `no node serving model '${model}' serves ${surface.upstreamPath}`, {
+    param: 'model',
+  });
+}
+
+/**
+ * What goes to each node, built once per node kind of plan: the client's bytes with only the
+ * model rewritten for a native node; the translated body for a node that needs it.
+ */
+function planner(
+  surface: InferenceSurface,
+  body: JsonBody,
+  model: string,
+  exchange: Exchange,
+  fleet: Pick<FleetCache, 'surfacesOf'>,
+): (node: NodeState) => UpstreamPlan {
+  let native: UpstreamPlan | undefined;
+  const observe = surface.observe;
+  return (node) => {
+    const onRecord = observe === undefined ? undefined : (record: Record<string, unknown>) => observe(exchange, record, node.node);
+    if (planKind(surface, fleet.surfacesOf(node.node)) !== 'translated') {
+      native ??= {
+        path: surface.upstreamPath,
+        body: body.value.model === model ? body.raw : nativeBody(surface, body, model, exchange),
+        contentType: surface.body === 'multipart' ? (exchange.req.headers['content-type'] ?? '') : 'application/json',
+        shape: surface.streams ?? OPENAI_SSE,
+        answers: surface.answers ?? 'json',
+        translate: null,
+      };
+      return onRecord === undefined ? native : { ...native, onRecord };
+    }
+    const translation = surface.translation!;
+    const translated = translation.request(body.value, model, node);
+    return {
+      path: translated.path,
+      body: Buffer.from(JSON.stringify(translated.body)),
+      contentType: 'application/json',
+      shape: OPENAI_SSE,
+      answers: 'json',
+      translate: {
+        answer: (upstream) => translation.answer(upstream, model),
+        stream: () => translation.stream(model),
+        contentType: translation.streamContentType,
+      },
+      onRecord,
+    };
+  };
+}
+
+function nativeBody(surface: InferenceSurface, body: JsonBody, model: string, exchange: Exchange): Buffer {
+  if (surface.body === 'multipart') return withMultipartModel(body.raw, exchange.req.headers['content-type'] ?? '', model);
+  return withModel(body.raw, body.value, model);
 }
 
 function resolve(deps: InferenceDeps, surface: InferenceSurface, requested: unknown, requireAll: boolean): string {
@@ -191,94 +295,4 @@ function routingCandidates(fleet: FleetCache, nodes: readonly NodeId[]): Routing
     });
   }
   return out;
-}
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-
-/**
- * The body that goes upstream: the client's bytes, with only the top-level `model` value
- * replaced when resolution changed it (a sentinel, an alias, LM_MODEL for a body without
- * one). Never parsed and re-serialised: that would turn `"seed": 12345678901234567890` into
- * 12345678901234567000 and `1e999` into null, and reorder nothing the client can see but
- * everything a cache key or a signature can. `parsed` is `raw` parsed (a JSON object).
- */
-export function withModel(raw: Buffer, parsed: Record<string, unknown>, model: string): Buffer {
-  if (parsed.model === model) return raw;
-  const text = raw.toString('utf8');
-  const value = JSON.stringify(model);
-  const span = topLevelValueSpan(text, 'model');
-  if (span !== null) return Buffer.from(text.slice(0, span.start) + value + text.slice(span.end));
-  // No `model` key: add it first, so the object stays valid whatever follows.
-  const open = text.indexOf('{');
-  const empty = text
-    .slice(open + 1)
-    .trimStart()
-    .startsWith('}');
-  return Buffer.from(`${text.slice(0, open + 1)}"model":${value}${empty ? '' : ','}${text.slice(open + 1)}`);
-}
-
-/**
- * Where the value of a top-level key stands in a JSON object's text, [start, end); the last
- * occurrence when the key repeats (JSON.parse keeps the last one). Keys are compared decoded,
- * so "mod\u0065l" is "model". Null when the key is absent.
- */
-export function topLevelValueSpan(text: string, key: string): { start: number; end: number } | null {
-  let depth = 0;
-  let expectKey = false;
-  let valueStart = -1;
-  let span: { start: number; end: number } | null = null;
-  const close = (at: number) => {
-    if (depth === 1 && valueStart !== -1) {
-      span = { start: valueStart, end: trimmedEnd(text, at) };
-      valueStart = -1;
-    }
-  };
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === QUOTE) {
-      const end = stringEnd(text, i);
-      if (depth === 1 && expectKey) {
-        expectKey = false;
-        if (JSON.parse(text.slice(i, end + 1)) === key) {
-          let j = text.indexOf(':', end + 1) + 1;
-          while (isBlank(text.charCodeAt(j))) j++;
-          valueStart = j;
-          i = j - 1;
-          continue;
-        }
-      }
-      i = end;
-    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      depth++;
-      if (depth === 1) expectKey = c === 0x7b;
-    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
-      close(i);
-      depth--;
-    } else if (c === 0x2c /* , */ && depth === 1) {
-      close(i);
-      expectKey = true;
-    }
-  }
-  return span;
-}
-
-/** Index of the quote that closes the string opening at `start`. */
-function stringEnd(text: string, start: number): number {
-  for (let i = start + 1; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === BACKSLASH) i++;
-    else if (c === QUOTE) return i;
-  }
-  return text.length - 1;
-}
-
-function trimmedEnd(text: string, at: number): number {
-  let end = at;
-  while (end > 0 && isBlank(text.charCodeAt(end - 1))) end--;
-  return end;
-}
-
-function isBlank(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }

@@ -2,6 +2,8 @@ import { Pool } from 'undici';
 import {
   compareNodeIds,
   originOf,
+  surfacesOf,
+  type ApiSurface,
   type CircuitInfo,
   type CircuitState,
   type Clock,
@@ -33,7 +35,11 @@ interface Snapshot {
   byLowerName: Map<string, string>;
   /** GET /v1/models, serialised once per snapshot. */
   modelsJson: string | null;
+  /** The API surfaces each node serves natively (surfacesOf, once per record). */
+  surfacesById: Map<NodeId, ReadonlySet<ApiSurface>>;
 }
+
+const NO_SURFACES: ReadonlySet<ApiSurface> = new Set();
 
 const EMPTY: Snapshot = {
   nodes: [],
@@ -43,6 +49,7 @@ const EMPTY: Snapshot = {
   knownModels: new Set(),
   byLowerName: new Map(),
   modelsJson: null,
+  surfacesById: new Map(),
 };
 const CLOSED: CircuitInfo = { state: 'closed', failures: 0, openUntilMs: 0 };
 /** Weight of the newest sample in the latency average. */
@@ -134,6 +141,11 @@ export class FleetCache {
     return this.snapshot.healthyByModel.get(model) ?? [];
   }
 
+  /** The API surfaces a node serves natively (records without them: what ai-lb routed before surfaces were probed). */
+  surfacesOf(id: NodeId): ReadonlySet<ApiSurface> {
+    return this.snapshot.surfacesById.get(id) ?? NO_SURFACES;
+  }
+
   /** The id a node record (healthy or not) lists for this name: itself, else its case-insensitive match. */
   knownModel(name: string): string | undefined {
     const { knownModels, byLowerName } = this.snapshot;
@@ -223,11 +235,15 @@ export class FleetCache {
  */
 function buildSnapshot(nodes: NodeState[], previous: Snapshot): Snapshot {
   const byId = new Map<NodeId, NodeState>();
-  for (const node of nodes) byId.set(node.node, node);
+  const surfacesById = new Map<NodeId, ReadonlySet<ApiSurface>>();
+  for (const node of nodes) {
+    byId.set(node.node, node);
+    surfacesById.set(node.node, new Set(surfacesOf(node)));
+  }
   const signature = nodes
     .map((n) => `${n.node}\u0001${n.healthy}\u0001${n.maxconn}\u0001${n.kind}\u0001${n.models.join('\u0000')}`)
     .join('\u0002');
-  if (signature === previous.signature) return { ...previous, nodes, byId };
+  if (signature === previous.signature) return { ...previous, nodes, byId, surfacesById };
   const healthyByModel = new Map<string, NodeState[]>();
   const knownModels = new Set<string>();
   const byLowerName = new Map<string, string>();
@@ -244,7 +260,7 @@ function buildSnapshot(nodes: NodeState[], previous: Snapshot): Snapshot {
       else healthyByModel.set(model, [node]);
     }
   }
-  return { nodes, byId, signature, healthyByModel, knownModels, byLowerName, modelsJson: null };
+  return { nodes, byId, signature, healthyByModel, knownModels, byLowerName, modelsJson: null, surfacesById };
 }
 
 export interface ModelEntry {

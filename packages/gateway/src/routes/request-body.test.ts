@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { topLevelValueSpan, withModel } from './inference-route.ts';
+import { multipartModel, topLevelValueSpan, withModel, withMultipartModel } from './request-body.ts';
 
 const rewrite = (text: string, model: string) => withModel(Buffer.from(text), JSON.parse(text), model).toString('utf8');
 
@@ -50,5 +50,39 @@ describe('withModel: only the model value changes', () => {
 
   test('topLevelValueSpan is null without the key', () => {
     expect(topLevelValueSpan('{"a":{"model":1}}', 'model')).toBeNull();
+  });
+});
+
+describe('multipart uploads: the model field', () => {
+  const form = () => {
+    const data = new FormData();
+    data.set('file', new Blob([Buffer.from('RIFF\u0000\u0001audio bytes --not a boundary')]), 'a.wav');
+    data.set('model', 'auto');
+    data.set('language', 'en');
+    return data;
+  };
+  const encode = async (data: FormData) => {
+    const request = new Request('http://x/', { method: 'POST', body: data });
+    return { raw: Buffer.from(await request.arrayBuffer()), contentType: request.headers.get('content-type')! };
+  };
+
+  test('the model is read from the form; a missing one is undefined', async () => {
+    const { raw, contentType } = await encode(form());
+    expect(await multipartModel(raw, contentType)).toBe('auto');
+    const none = new FormData();
+    none.set('language', 'en');
+    const empty = await encode(none);
+    expect(await multipartModel(empty.raw, empty.contentType)).toBeUndefined();
+    await expect(multipartModel(Buffer.from('garbage'), 'multipart/form-data')).rejects.toMatchObject({ status: 400 });
+  });
+
+  test('only the model value changes; the file and other fields keep every byte', async () => {
+    const { raw, contentType } = await encode(form());
+    const out = withMultipartModel(raw, contentType, 'whisper-large-v3');
+    expect(await multipartModel(out, contentType)).toBe('whisper-large-v3');
+    expect(out.length).toBe(raw.length - 'auto'.length + 'whisper-large-v3'.length);
+    const before = raw.toString('latin1');
+    const after = out.toString('latin1');
+    expect(after.replace('whisper-large-v3', 'auto')).toBe(before);
   });
 });

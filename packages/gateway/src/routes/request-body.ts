@@ -1,0 +1,145 @@
+import busboy from 'busboy';
+import { GatewayError } from '@ai-lb/shared';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * The body that goes upstream: the client's bytes, with only the top-level `model` value
+ * replaced when resolution changed it (a sentinel, an alias, LM_MODEL for a body without
+ * one). Never parsed and re-serialised: that would turn `"seed": 12345678901234567890` into
+ * 12345678901234567000 and `1e999` into null, and reorder nothing the client can see but
+ * everything a cache key or a signature can. `parsed` is `raw` parsed (a JSON object).
+ */
+export function withModel(raw: Buffer, parsed: Record<string, unknown>, model: string): Buffer {
+  if (parsed.model === model) return raw;
+  const text = raw.toString('utf8');
+  const value = JSON.stringify(model);
+  const span = topLevelValueSpan(text, 'model');
+  if (span !== null) return Buffer.from(text.slice(0, span.start) + value + text.slice(span.end));
+  // No `model` key: add it first, so the object stays valid whatever follows.
+  const open = text.indexOf('{');
+  const empty = text
+    .slice(open + 1)
+    .trimStart()
+    .startsWith('}');
+  return Buffer.from(`${text.slice(0, open + 1)}"model":${value}${empty ? '' : ','}${text.slice(open + 1)}`);
+}
+
+/**
+ * Where the value of a top-level key stands in a JSON object's text, [start, end); the last
+ * occurrence when the key repeats (JSON.parse keeps the last one). Keys are compared decoded,
+ * so "mod\u0065l" is "model". Null when the key is absent.
+ */
+export function topLevelValueSpan(text: string, key: string): { start: number; end: number } | null {
+  let depth = 0;
+  let expectKey = false;
+  let valueStart = -1;
+  let span: { start: number; end: number } | null = null;
+  const close = (at: number) => {
+    if (depth === 1 && valueStart !== -1) {
+      span = { start: valueStart, end: trimmedEnd(text, at) };
+      valueStart = -1;
+    }
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      const end = stringEnd(text, i);
+      if (depth === 1 && expectKey) {
+        expectKey = false;
+        if (JSON.parse(text.slice(i, end + 1)) === key) {
+          let j = text.indexOf(':', end + 1) + 1;
+          while (isBlank(text.charCodeAt(j))) j++;
+          valueStart = j;
+          i = j - 1;
+          continue;
+        }
+      }
+      i = end;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      depth++;
+      if (depth === 1) expectKey = c === 0x7b;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      close(i);
+      depth--;
+    } else if (c === 0x2c /* , */ && depth === 1) {
+      close(i);
+      expectKey = true;
+    }
+  }
+  return span;
+}
+
+/** Index of the quote that closes the string opening at `start`. */
+function stringEnd(text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === BACKSLASH) i++;
+    else if (c === QUOTE) return i;
+  }
+  return text.length - 1;
+}
+
+function trimmedEnd(text: string, at: number): number {
+  let end = at;
+  while (end > 0 && isBlank(text.charCodeAt(end - 1))) end--;
+  return end;
+}
+
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/**
+ * The `model` field of a multipart/form-data upload (audio transcriptions), read with
+ * busboy: the fields, never the files (they pass through as bytes). Undefined when absent.
+ */
+export function multipartModel(raw: Buffer, contentType: string): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({ headers: { 'content-type': contentType }, limits: { fieldSize: 4096, fields: 64 } });
+    } catch (error) {
+      return reject(invalidForm(`the multipart body could not be read: ${(error as Error).message}`));
+    }
+    let model: string | undefined;
+    parser.on('field', (name, value) => {
+      if (name === 'model') model = value;
+    });
+    parser.on('file', (_name, file) => file.resume());
+    parser.on('error', (error) => reject(invalidForm(`the multipart body is malformed: ${(error as Error).message}`)));
+    parser.on('close', () => resolve(model));
+    parser.end(raw);
+  });
+}
+
+/**
+ * The upload with its `model` field's value replaced (a sentinel or alias resolved); every
+ * other byte as the client sent it. The field is found between its part's headers and the
+ * next boundary.
+ */
+export function withMultipartModel(raw: Buffer, contentType: string, model: string): Buffer {
+  const match = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  if (match === null) throw invalidForm('the multipart body has no boundary');
+  const dashes = Buffer.from(`--${match[1] ?? match[2]}`);
+  const next = Buffer.from(`\r\n--${match[1] ?? match[2]}`);
+  for (let at = raw.indexOf(dashes); at !== -1; ) {
+    const afterBoundary = at + dashes.length;
+    if (raw[afterBoundary] === 0x2d && raw[afterBoundary + 1] === 0x2d) break; // the closing --boundary--
+    const headersEnd = raw.indexOf('\r\n\r\n', afterBoundary);
+    if (headersEnd === -1) break;
+    const valueEnd = raw.indexOf(next, headersEnd + 4);
+    if (valueEnd === -1) break;
+    const headers = raw.toString('latin1', afterBoundary, headersEnd);
+    if (/\bname="model"/i.test(headers) && !/\bfilename=/i.test(headers)) {
+      return Buffer.concat([raw.subarray(0, headersEnd + 4), Buffer.from(model), raw.subarray(valueEnd)]);
+    }
+    at = valueEnd + 2;
+  }
+  throw invalidForm("the multipart body has no 'model' field");
+}
+
+function invalidForm(message: string): GatewayError {
+  return new GatewayError('invalid_request', message, { param: 'model' });
+}
