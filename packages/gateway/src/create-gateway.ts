@@ -61,6 +61,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     log: services.log,
     onFinished: services.metrics,
     limits: { budget: services.budget, clientWriteTimeoutMs: options.config.clientWriteTimeoutMs },
+    corsOrigins: options.config.corsOrigins,
   });
   const server = createServer(router);
   // Idle client connections are kept a while for reuse; streams are not bounded by this.

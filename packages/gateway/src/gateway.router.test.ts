@@ -104,3 +104,42 @@ describe.each(STORE_KINDS)('the router with the %s store', (kind) => {
     expect(bad.status).toBe(404);
   });
 });
+
+describe('CORS for browser clients', () => {
+  test('unset: no CORS headers, OPTIONS is a 405', async () => {
+    const h = await startGateway('memory');
+    const preflight = await fetch(`${h.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin: 'https://app.example' } });
+    expect(preflight.status).toBe(405);
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  test('allowed origins: preflight without the key, answers readable with the routing headers exposed; others get nothing', async () => {
+    const h = await startGateway('memory', { CORS_ORIGINS: 'https://app.example', GATEWAY_API_KEYS: 'k1-0123456789abcdef' });
+    await h.putNodes(nodeState(a.node, ['m1']));
+    const preflight = await fetch(`${h.url}/v1/chat/completions`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://app.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('authorization, content-type');
+    const answer = await h.post('/v1/chat/completions', chatBody('m1'), {
+      headers: { origin: 'https://app.example', authorization: 'Bearer k1-0123456789abcdef' },
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(answer.headers.get('access-control-expose-headers')).toContain('x-routed-node');
+    await answer.arrayBuffer();
+    const refused = await h.post('/v1/chat/completions', chatBody('m1'), { headers: { origin: 'https://app.example' } });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    const other = await fetch(`${h.url}/v1/models`, { method: 'OPTIONS', headers: { origin: 'https://evil.example' } });
+    expect(other.status).toBe(405);
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});

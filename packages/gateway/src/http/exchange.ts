@@ -84,6 +84,8 @@ export class Exchange {
   private params: URLSearchParams | undefined;
 
   private closers: (() => void)[] | null = null;
+  /** CORS headers for a browser client whose Origin is allowed (CORS_ORIGINS); null otherwise. */
+  cors: OutgoingHttpHeaders | null = null;
 
   constructor(
     readonly req: IncomingMessage,
@@ -191,6 +193,7 @@ export class Exchange {
     this.res.writeHead(status, {
       [GATEWAY_MARK_HEADER]: '1',
       'x-request-id': this.requestId,
+      ...this.cors,
       ...headers,
       'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.length,
     });
@@ -217,7 +220,7 @@ export class Exchange {
   /** The head of a response whose body follows as it comes (streams). */
   startStream(status: number, headers: OutgoingHttpHeaders): void {
     this.eventStream = true;
-    this.res.writeHead(status, { [GATEWAY_MARK_HEADER]: '1', 'x-request-id': this.requestId, ...headers });
+    this.res.writeHead(status, { [GATEWAY_MARK_HEADER]: '1', 'x-request-id': this.requestId, ...this.cors, ...headers });
   }
 
   /** Ends a stream whose head went out with one error event in this endpoint's format. */

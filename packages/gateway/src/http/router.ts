@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { GatewayError, type Logger } from '@ai-lb/shared';
+import type { IncomingMessage, OutgoingHttpHeaders, RequestListener, ServerResponse } from 'node:http';
+import { GATEWAY_MARK_HEADER, GatewayError, type Logger } from '@ai-lb/shared';
 import { AttemptError } from '../forwarding/attempt-error.ts';
 import { errorFormatForPath, type ErrorFormat } from './error-formats.ts';
 import { Exchange, type ExchangeLimits } from './exchange.ts';
@@ -34,6 +34,8 @@ export interface RouterOptions {
   /** Told once per request of an inference surface when its response has ended or been cut (the metrics). */
   onFinished?: { recordRequest(exchange: Exchange): void };
   limits: ExchangeLimits;
+  /** CORS_ORIGINS: origins browsers may call from ('*' for any); empty: no CORS headers at all. */
+  corsOrigins?: readonly string[];
 }
 
 interface Route {
@@ -56,6 +58,7 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
   const { exact, patterns } = buildRoutes(endpoints);
   const keyDigests = options.apiKeys.map(digest);
   const { log, onFinished, limits } = options;
+  const cors = corsPolicy(options.corsOrigins ?? []);
   let active = 0;
   /** Routed requests in progress: shutdown tells their streams why they end. */
   const routed = new Set<Exchange>();
@@ -66,18 +69,29 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
     const found = exact.get(path) ?? findRoute(exact, patterns, path);
     if (found === null || found === undefined) {
       const exchange = new Exchange(req, res, path, search, errorFormatForPath(path), null, limits);
+      if (cors !== null) exchange.cors = cors.headers(req);
       res.once('close', () => active--);
       return exchange.fail(new GatewayError('route_not_found', `no route for ${req.method} ${path.slice(0, 200)}`), log);
     }
     const endpoint = found.route.byMethod.get(req.method === 'HEAD' ? 'GET' : (req.method ?? ''));
+    if (endpoint === undefined && req.method === 'OPTIONS' && cors !== null) {
+      const headers = cors.preflight(req, found.route.allow);
+      if (headers !== null) {
+        res.once('close', () => active--);
+        res.writeHead(204, headers);
+        return void res.end();
+      }
+    }
     if (endpoint === undefined) {
       const first = found.route.byMethod.values().next().value as Endpoint;
       const exchange = new Exchange(req, res, path, search, first.errors, null, limits);
+      if (cors !== null) exchange.cors = cors.headers(req);
       res.once('close', () => active--);
       const message = `${req.method} is not allowed on ${path.slice(0, 200)}; use ${found.route.allow}`;
       return exchange.fail(new GatewayError('method_not_allowed', message, { headers: { allow: found.route.allow } }), log);
     }
     const exchange = new Exchange(req, res, path, search, endpoint.errors, endpoint.surface ?? null, limits);
+    if (cors !== null) exchange.cors = cors.headers(req);
     if (endpoint.surface !== undefined) routed.add(exchange);
     // One 'close' listener per request does every job: count it out, release what it held,
     // cancel its work when the client left before its response was sent in full, report it.
@@ -107,6 +121,41 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
  * routed upstream (graceful shutdown waits on the first and ends the second).
  */
 export type Router = RequestListener & { active(): number; routed(): Iterable<Exchange> };
+
+/** The headers a browser client gets, built once; null without CORS_ORIGINS. */
+function corsPolicy(origins: readonly string[]) {
+  if (origins.length === 0) return null;
+  const any = origins.includes('*');
+  const allowed = new Set(origins.map((o) => o.toLowerCase()));
+  const expose = 'x-request-id, x-selected-model, x-routed-node, x-attempts, x-capacity-state, retry-after, x-ai-lb-token-count';
+  const allowOrigin = (req: IncomingMessage): string | null => {
+    const origin = req.headers.origin;
+    if (typeof origin !== 'string') return null;
+    return any ? '*' : allowed.has(origin.toLowerCase()) ? origin : null;
+  };
+  return {
+    /** On every answer to an allowed origin: who may read it, and which of ai-lb's headers. */
+    headers(req: IncomingMessage): OutgoingHttpHeaders | null {
+      const origin = allowOrigin(req);
+      if (origin === null) return null;
+      return { 'access-control-allow-origin': origin, 'access-control-expose-headers': expose, vary: 'Origin' };
+    },
+    /** A preflight, answered without the API key (browsers send none with it). */
+    preflight(req: IncomingMessage, allow: string): OutgoingHttpHeaders | null {
+      const origin = allowOrigin(req);
+      if (origin === null) return null;
+      const requested = req.headers['access-control-request-headers'];
+      return {
+        [GATEWAY_MARK_HEADER]: '1',
+        'access-control-allow-origin': origin,
+        'access-control-allow-methods': allow,
+        'access-control-allow-headers': typeof requested === 'string' ? requested.slice(0, 1000) : 'authorization, content-type, x-api-key',
+        'access-control-max-age': '600',
+        vary: 'Origin',
+      };
+    },
+  };
+}
 
 function splitUrl(url: string): { path: string; search: string } {
   // An absolute URL, as a proxy sends it ("http://host/v1/models"), is read as its path.

@@ -29,8 +29,11 @@ export interface InferenceSurface {
   answers?: 'json' | 'binary';
   /** For nodes without `needs`: the request translated to another surface they serve. */
   translation?: SurfaceTranslation;
-  /** A node the request must go to, whatever the strategy (a Responses follow-up); null: any. */
-  pinnedNode?(body: Record<string, unknown>): Promise<NodeId | null>;
+  /**
+   * A node the request must go to, whatever the strategy (a Responses follow-up), and the
+   * error when that node cannot take it now; null: any node.
+   */
+  pinnedNode?(body: Record<string, unknown>): Promise<{ node: NodeId; whenGone: GatewayError } | null>;
   /** Sees each parsed answer (JSON) and stream event of the node that answered. */
   observe?(exchange: Exchange, record: Record<string, unknown>, node: NodeId): void;
 }
@@ -38,14 +41,38 @@ export interface InferenceSurface {
 export interface SurfaceTranslation {
   /** What a node must serve to take the translated request. */
   via: ApiSurface;
-  /** The body and path for such a node (may throw a 400 for what cannot be translated). */
-  request(body: Record<string, unknown>, model: string, node: NodeState): { path: string; body: unknown };
+  /** One request's translation (throws a 400 naming the field for what cannot be translated). */
+  begin(body: Record<string, unknown>, model: string): RequestTranslation;
+}
+
+export interface RequestTranslation {
+  /** The path and body for a node that takes the translated request. */
+  request(node: NodeState): { path: string; body: unknown };
   /** A whole answer of the node (parsed) -> the client's. */
-  answer(upstream: unknown, model: string): unknown;
+  answer(upstream: unknown): unknown;
   /** One attempt's stream translator. */
-  stream(model: string): StreamTransform;
+  stream(): StreamTransform;
   /** The content type of the translated stream. */
   streamContentType: string;
+}
+
+/**
+ * The fields every surface's body shares: `model` a string when present, `stream` a boolean
+ * when present (absent: `streamByDefault`, true for Ollama's API). Returns the stream flag.
+ */
+export function modelAndStream(body: Record<string, unknown>, streamByDefault = false): { stream: boolean } {
+  if (body.model !== undefined && typeof body.model !== 'string') {
+    throw new GatewayError('invalid_request', "'model' must be a string", { param: 'model' });
+  }
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') {
+    throw new GatewayError('invalid_request', "'stream' must be a boolean", { param: 'stream' });
+  }
+  return { stream: typeof body.stream === 'boolean' ? body.stream : streamByDefault };
+}
+
+/** Throws a 400 naming `param` unless `ok`. */
+export function require(ok: boolean, param: string, message: string): void {
+  if (!ok) throw new GatewayError('invalid_request', message, { param });
 }
 
 /** What the inference path uses. */
@@ -82,40 +109,51 @@ const SANE_SESSION_ID = /^[\x21-\x7e]{1,128}$/;
  */
 export function inferenceRoute(deps: InferenceDeps, surface: InferenceSurface) {
   return async function handleInference(exchange: Exchange): Promise<void> {
-    const { config, fleet } = deps;
-    const body = await readRequestBody(exchange, surface, config);
-    const { stream } = surface.validate(body.value);
-    exchange.rejectMisspelledParams(ROUTING_PARAMS);
-    const pinned = (await surface.pinnedNode?.(body.value)) ?? null;
-    const forcedNode = pinned ?? exchange.queryParam('node');
-    const model = resolve(deps, surface, body.value.model, exchange.queryParam('require_all') === 'true');
-    exchange.model = model;
-    const serving = fleet.healthyNodesFor(model).filter((node) => planKind(surface, fleet.surfacesOf(node.node)) !== null);
-    if (serving.length === 0 && fleet.healthyNodesFor(model).length > 0) throw notServed(surface, model);
-    const selected = selectCandidates({
-      model,
-      servingNodes: serving,
-      circuitOpen: (id) => fleet.circuit(id).state === 'open',
-      forcedNode,
-    });
-    const candidates = forcedNode === null ? deps.cooldowns.filter(selected) : selected;
-    if (candidates.length === 0) {
-      throw new GatewayError('no_eligible_node', `no healthy node serves model '${model}' right now`, {
-        headers: { 'retry-after': String(config.retryAfterSecs) },
-      });
-    }
-    const request: InferenceRequest = { exchange, model, stream, planFor: planner(surface, body, model, exchange, fleet) };
-    try {
-      await forwardWithFailover(deps, request, candidates, forcedNode !== null);
-    } catch (error) {
-      if ((error as GatewayError).code === 'capacity_exhausted') deps.metrics.capacityRejections.inc({ model });
-      throw error;
-    }
+    await routeInference(deps, surface, exchange, await readRequestBody(exchange, surface, deps.config));
   };
 }
 
+/** The pipeline from a body already read (a route that decides first what to do with it calls this). */
+export async function routeInference(deps: InferenceDeps, surface: InferenceSurface, exchange: Exchange, body: JsonBody): Promise<void> {
+  const { config, fleet } = deps;
+  const { stream } = surface.validate(body.value);
+  exchange.rejectMisspelledParams(ROUTING_PARAMS);
+  const pinned = (await surface.pinnedNode?.(body.value)) ?? null;
+  const forcedNode = pinned?.node ?? exchange.queryParam('node');
+  const model = resolve(deps, surface, body.value.model, exchange.queryParam('require_all') === 'true');
+  exchange.model = model;
+  const serving = fleet.healthyNodesFor(model).filter((node) => planKind(surface, fleet.surfacesOf(node.node)) !== null);
+  if (serving.length === 0 && fleet.healthyNodesFor(model).length > 0) throw notServed(surface, model);
+  if (pinned !== null && !serving.some((n) => n.node === pinned.node)) throw pinned.whenGone;
+  const translation = translationFor(surface, body, model, serving, fleet);
+  const selected = selectCandidates({
+    model,
+    servingNodes: translation.nodes,
+    circuitOpen: (id) => fleet.circuit(id).state === 'open',
+    forcedNode,
+  });
+  const candidates = forcedNode === null ? deps.cooldowns.filter(selected) : selected;
+  if (candidates.length === 0) {
+    throw new GatewayError('no_eligible_node', `no healthy node serves model '${model}' right now`, {
+      headers: { 'retry-after': String(config.retryAfterSecs) },
+    });
+  }
+  const request: InferenceRequest = {
+    exchange,
+    model,
+    stream,
+    planFor: planner(surface, body, model, exchange, fleet, translation.begun),
+  };
+  try {
+    await forwardWithFailover(deps, request, candidates, forcedNode !== null);
+  } catch (error) {
+    if ((error as GatewayError).code === 'capacity_exhausted') deps.metrics.capacityRejections.inc({ model });
+    throw error;
+  }
+}
+
 /** A JSON object, or for an upload its bytes with the `model` form field read out. */
-async function readRequestBody(exchange: Exchange, surface: InferenceSurface, config: InferenceDeps['config']): Promise<JsonBody> {
+export async function readRequestBody(exchange: Exchange, surface: InferenceSurface, config: InferenceDeps['config']): Promise<JsonBody> {
   if (surface.body !== 'multipart') return exchange.readJson(config.maxBodyBytes, config.requestTimeoutMs);
   const contentType = exchange.req.headers['content-type'] ?? '';
   if (!/^multipart\/form-data\b/i.test(contentType)) {
@@ -124,6 +162,30 @@ async function readRequestBody(exchange: Exchange, surface: InferenceSurface, co
   const raw = await exchange.readBody(config.maxBodyBytes, config.requestTimeoutMs);
   const model = await multipartModel(raw, contentType);
   return { value: model === undefined ? {} : { model }, raw };
+}
+
+/**
+ * The request's translation, begun before any attempt when some node would need it, so what
+ * cannot be translated is a 400 to the client — unless nodes that take the request as it is
+ * remain, which are then the only candidates.
+ */
+function translationFor(
+  surface: InferenceSurface,
+  body: JsonBody,
+  model: string,
+  serving: readonly NodeState[],
+  fleet: Pick<FleetCache, 'surfacesOf'>,
+): { nodes: readonly NodeState[]; begun: RequestTranslation | null } {
+  if (surface.translation === undefined) return { nodes: serving, begun: null };
+  const translated = serving.filter((node) => planKind(surface, fleet.surfacesOf(node.node)) === 'translated');
+  if (translated.length === 0) return { nodes: serving, begun: null };
+  try {
+    return { nodes: serving, begun: surface.translation.begin(body.value, model) };
+  } catch (error) {
+    const native = serving.filter((node) => !translated.includes(node));
+    if (native.length === 0 || !(error instanceof GatewayError)) throw error;
+    return { nodes: native, begun: null };
+  }
 }
 
 /** How a node that serves these surfaces takes this one: as it is, translated, or not at all. */
@@ -149,12 +211,13 @@ function planner(
   model: string,
   exchange: Exchange,
   fleet: Pick<FleetCache, 'surfacesOf'>,
+  translation: RequestTranslation | null,
 ): (node: NodeState) => UpstreamPlan {
   let native: UpstreamPlan | undefined;
   const observe = surface.observe;
   return (node) => {
     const onRecord = observe === undefined ? undefined : (record: Record<string, unknown>) => observe(exchange, record, node.node);
-    if (planKind(surface, fleet.surfacesOf(node.node)) !== 'translated') {
+    if (translation === null || planKind(surface, fleet.surfacesOf(node.node)) !== 'translated') {
       native ??= {
         path: surface.upstreamPath,
         body: body.value.model === model ? body.raw : nativeBody(surface, body, model, exchange),
@@ -165,8 +228,7 @@ function planner(
       };
       return onRecord === undefined ? native : { ...native, onRecord };
     }
-    const translation = surface.translation!;
-    const translated = translation.request(body.value, model, node);
+    const translated = translation.request(node);
     return {
       path: translated.path,
       body: Buffer.from(JSON.stringify(translated.body)),
@@ -174,8 +236,8 @@ function planner(
       shape: OPENAI_SSE,
       answers: 'json',
       translate: {
-        answer: (upstream) => translation.answer(upstream, model),
-        stream: () => translation.stream(model),
+        answer: (upstream) => translation.answer(upstream),
+        stream: () => translation.stream(),
         contentType: translation.streamContentType,
       },
       onRecord,

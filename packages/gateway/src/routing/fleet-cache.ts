@@ -162,6 +162,15 @@ export class FleetCache {
     return snapshot.modelsJson;
   }
 
+  /** When this process first saw a node list the model (epoch ms; now for a model never listed). */
+  firstSeenMs(id: string): number {
+    const seconds = this.firstSeen.get(id);
+    if (seconds !== undefined) return seconds * 1000;
+    const now = Math.floor(Date.now() / 1000);
+    this.firstSeen.set(id, now);
+    return now * 1000;
+  }
+
   /** One model's /v1/models entry, or undefined when no healthy node serves it. */
   modelEntry(id: string): ModelEntry | undefined {
     if (this.snapshot.healthyByModel.get(id) === undefined) return undefined;

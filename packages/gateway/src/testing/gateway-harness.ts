@@ -129,10 +129,14 @@ export function sseData(text: string): string[] {
  * first test, stopped after the last, and reset before each test (stats and any failMode),
  * so one test's fault never leaks into the next. `assign` receives them once started.
  */
-export function useFakeServers(count: number, assign: (servers: FakeLlmProcess[]) => void): void {
+export function useFakeServers(
+  count: number,
+  assign: (servers: FakeLlmProcess[]) => void,
+  options: Array<Parameters<typeof startFakeLlmServer>[0]> = [],
+): void {
   let servers: FakeLlmProcess[] = [];
   beforeAll(async () => {
-    servers = await Promise.all(Array.from({ length: count }, () => startFakeLlmServer()));
+    servers = await Promise.all(Array.from({ length: count }, (_, i) => startFakeLlmServer(options[i])));
     assign(servers);
   });
   afterAll(async () => {
