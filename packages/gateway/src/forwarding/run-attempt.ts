@@ -34,6 +34,11 @@ export interface InferenceRequest {
    * calls the model (a sentinel resolved; an alias, per node). Built once per node.
    */
   payloadFor(node: NodeId): Buffer;
+  /**
+   * The model id a node is sent (what x-selected-model says when it answers): `model`,
+   * except for a MODEL_ALIASES alias, whose nodes each get the id they list.
+   */
+  modelFor?(node: NodeId): string;
 }
 
 /** What an attempt uses, and nothing more. */
@@ -249,7 +254,7 @@ async function answerStream(attempt: Attempt, upstream: Dispatcher.ResponseData)
     commit: () => {
       exchange.node = lease.node;
       exchange.startStream(upstream.statusCode, {
-        'x-selected-model': headerSafe(request.model),
+        'x-selected-model': headerSafe(request.modelFor?.(lease.node) ?? request.model),
         'content-type': header(upstream.headers['content-type']) ?? 'text/event-stream',
         'cache-control': 'no-cache',
         'x-accel-buffering': 'no',
@@ -288,7 +293,7 @@ function sendRouted({ request, lease }: Attempt, status: number, contentType: st
   exchange.send(
     status,
     {
-      'x-selected-model': headerSafe(request.model),
+      'x-selected-model': headerSafe(request.modelFor?.(lease.node) ?? request.model),
       'content-type': contentType,
       'x-routed-node': lease.node,
       'x-attempts': String(exchange.attempts),

@@ -5,8 +5,9 @@ import { runAttempt, type AttemptDeps, type InferenceRequest } from '../forwardi
 import type { Exchange } from '../http/exchange.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { FleetCache } from '../routing/fleet-cache.ts';
+import { affinityKey } from '../routing/affinity-key.ts';
 import { resolveModel } from '../routing/routing-rules.ts';
-import { planAcquire, type RoutingCandidate } from '../routing/routing-rules.ts';
+import { planAcquire } from '../routing/routing-rules.ts';
 
 /** What one API surface adds to the shared inference path: its upstream path and its body rules. */
 export interface InferenceSurface {
@@ -73,10 +74,17 @@ export function inferenceRoute(deps: InferenceDeps, surface: InferenceSurface) {
         headers: { 'retry-after': String(config.retryAfterSecs) },
       });
     }
-    const payload = withModel(body.raw, body.value, model);
-    const request: InferenceRequest = { exchange, upstreamPath: surface.upstreamPath, model, stream, payloadFor: () => payload };
+    const request: InferenceRequest = {
+      exchange,
+      upstreamPath: surface.upstreamPath,
+      model,
+      stream,
+      // MODEL_ALIASES: each node is sent the id it lists; one body per distinct id.
+      modelFor: (node) => fleet.modelFor(model, node),
+      payloadFor: payloadsPerModel(body.raw, body.value, (node) => fleet.modelFor(model, node)),
+    };
     try {
-      await forwardWithFailover(deps, request, candidates, forcedNode !== null);
+      await forwardWithFailover(deps, request, candidates, { forced: forcedNode !== null, body: body.value });
     } catch (error) {
       if ((error as GatewayError).code === 'capacity_exhausted') deps.metrics.capacityRejections.inc({ model });
       throw error;
@@ -96,6 +104,9 @@ function resolve(deps: InferenceDeps, surface: InferenceSurface, requested: unkn
     requireAll,
     knownModel: (name) => fleet.knownModel(name),
     nodes: () => fleet.modelViews(),
+    fleetAuthoritative: () => fleet.isAuthoritative(),
+    retryAfterSecs: config.retryAfterSecs,
+    isServedAlias: (name) => fleet.isServedAlias(name),
   }).model;
 }
 
@@ -136,7 +147,7 @@ async function forwardWithFailover(
   deps: InferenceDeps,
   request: InferenceRequest,
   nodes: readonly NodeState[],
-  forced: boolean,
+  { forced, body }: { forced: boolean; body: Record<string, unknown> },
 ): Promise<void> {
   const { config, metrics, leases, fleet } = deps;
   const { exchange, model } = request;
@@ -144,6 +155,7 @@ async function forwardWithFailover(
   const session = exchange.req.headers['x-session-id'];
   const sessionId = typeof session === 'string' && SANE_SESSION_ID.test(session) ? session : null;
   const sticky = config.stickySessions && sessionId !== null ? { key: `${model}:${sessionId}`, ttlMs: config.stickyTtlMs } : undefined;
+  const affinity = config.routingStrategy === 'CACHE_AFFINITY' ? { key: affinityKey({ sessionId, body }), rings: fleet.rings } : undefined;
   const outcome = await withFailover({
     model,
     candidates,
@@ -156,11 +168,12 @@ async function forwardWithFailover(
     place: (choice) =>
       leases.acquire(
         () =>
-          planAcquire(routingCandidates(fleet, choice.allowed), {
+          planAcquire(fleet.routingCandidates(choice.allowed, model), {
             strategy: config.routingStrategy,
             rotateKey: model,
             previousNode: choice.previousNode,
             random: deps.random,
+            affinity,
           }),
         {
           // A forced node has a queue of its own: its waiters must not hold up the model's.
@@ -177,20 +190,21 @@ async function forwardWithFailover(
   if (outcome.aborted && !exchange.res.writableEnded) exchange.res.destroy();
 }
 
-function routingCandidates(fleet: FleetCache, nodes: readonly NodeId[]): RoutingCandidate[] {
-  const out: RoutingCandidate[] = [];
-  for (const id of nodes) {
-    const node = fleet.node(id);
-    if (node === undefined) continue;
-    out.push({
-      node: id,
-      maxconn: node.maxconn,
-      inflight: fleet.inflightOf(id),
-      latencyMs: fleet.latencyOf(node),
-      failures: fleet.circuit(id).failures,
-    });
-  }
-  return out;
+/**
+ * `payloadFor` of a request: the client's bytes with `model` set to what each node is sent
+ * (withModel), built once per distinct id and only when a node is tried.
+ */
+function payloadsPerModel(raw: Buffer, parsed: Record<string, unknown>, modelFor: (node: NodeId) => string): (node: NodeId) => Buffer {
+  const bodies = new Map<string, Buffer>();
+  return (node) => {
+    const model = modelFor(node);
+    let body = bodies.get(model);
+    if (body === undefined) {
+      body = withModel(raw, parsed, model);
+      bodies.set(model, body);
+    }
+    return body;
+  };
 }
 
 const QUOTE = 0x22;
