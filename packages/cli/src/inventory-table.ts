@@ -2,12 +2,15 @@
  * `pnpm inventory` output: a plain-text table (one row per node, then the targets that
  * answered but are not usable) and a one-line summary; or the same data as JSON.
  */
-import type { NodeState } from '@ai-lb/shared';
-import type { ScanReport } from '@ai-lb/monitor';
+import type { EngineLoadReading, NodeId, NodeState } from '@ai-lb/shared';
+import { engineLoadJson, formatEngineLoadTable, type LoadPollReport, type ScanReport } from '@ai-lb/monitor';
+
+/** One engine load poll of the nodes found (what the gateway would route on). */
+export type EngineLoads = Pick<LoadPollReport, 'readings' | 'failures'>;
 
 const MODELS_WIDTH = 60;
 
-export function formatInventoryTable(report: ScanReport): string {
+export function formatInventoryTable(report: ScanReport, loads?: EngineLoads): string {
   const rows: string[][] = [['NODE', 'KIND', 'HEALTH', 'MODELS', 'CAPACITY', 'LATENCY']];
   for (const node of report.nodes) {
     rows.push([node.node, node.kind, node.healthy ? 'healthy' : 'unhealthy', models(node), capacity(node), latency(node)]);
@@ -25,6 +28,18 @@ export function formatInventoryTable(report: ScanReport): string {
             .trimEnd(),
         )
       : [];
+  if (loads !== undefined && report.nodes.length > 0) {
+    lines.push(
+      '',
+      ...formatEngineLoadTable(
+        report.nodes.map((n) => n.node),
+        byNode(loads.readings),
+        loads.failures,
+      )
+        .trimEnd()
+        .split('\n'),
+    );
+  }
   const { closed, failed, gateway } = report.outcomes;
   lines.push(
     `${report.nodes.length} node(s) on ${report.targets} target(s) scanned in ${Math.round(report.durationMs)} ms` +
@@ -33,9 +48,10 @@ export function formatInventoryTable(report: ScanReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function inventoryJson(report: ScanReport, written: boolean) {
+export function inventoryJson(report: ScanReport, written: boolean, loads?: EngineLoads) {
   return {
     nodes: report.nodes,
+    ...(loads === undefined ? {} : { engineLoad: engineLoadJson(byNode(loads.readings), loads.failures) }),
     rejected: report.rejected,
     targets: report.targets,
     outcomes: report.outcomes,
@@ -60,4 +76,8 @@ function latency(node: NodeState): string {
 
 function clip(text: string, width: number): string {
   return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}
+
+function byNode(readings: readonly EngineLoadReading[]): Record<NodeId, EngineLoadReading> {
+  return Object.fromEntries(readings.map((r) => [r.node, r]));
 }

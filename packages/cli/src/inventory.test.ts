@@ -64,6 +64,24 @@ describe('pnpm inventory', () => {
     expect(result.rejected).toEqual([{ node: garbage.node, reason: 'invalid_json', error: expect.any(String) }]);
   });
 
+  test('--json and the table show each node’s engine load, polled once like the monitor does', async () => {
+    const json = await runInventory(['--json'], { SCAN_HOSTS: hosts(), SCAN_PORTS: '1' });
+    expect(json.code).toBe(0);
+    const { engineLoad } = JSON.parse(json.stdout) as {
+      engineLoad: { readings: Record<string, { running: number | null; loadedModels: string[] | null }>; failures: unknown[] };
+    };
+    expect(engineLoad.failures).toEqual([]);
+    expect(engineLoad.readings[ollama.node]).toMatchObject({ loadedModels: expect.arrayContaining(['llama3:latest']) });
+    expect(engineLoad.readings[llamacpp.node]).toMatchObject({ running: expect.any(Number) });
+    const table = await runInventory([], { SCAN_HOSTS: hosts(), SCAN_PORTS: '1' });
+    const lines = table.stdout.trimEnd().split('\n');
+    const at = lines.findIndex((l) => /^NODE +ENGINE LOAD$/.test(l));
+    expect(at).toBeGreaterThan(0);
+    expect(lines.slice(at).find((l) => l.startsWith(ollama.node))).toMatch(/loaded: llama3:latest/);
+    expect(lines.slice(at).find((l) => l.startsWith(llamacpp.node))).toMatch(/run \d+/);
+    expect(lines.at(-1)).toMatch(/^2 node\(s\) on 4 target\(s\)/);
+  });
+
   test('the table: one row per node and a summary line', async () => {
     const { code, stdout } = await runInventory([], { SCAN_HOSTS: hosts(), SCAN_PORTS: '1', MAXCONN_MAP: `${ollama.node}=3` });
     expect(code).toBe(0);

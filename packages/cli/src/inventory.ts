@@ -1,12 +1,21 @@
 /**
  * `pnpm inventory [--json] [--write]`: the monitor alone, once. Scans SCAN_HOSTS ×
- * SCAN_PORTS, prints what it found and exits 0. Writes nothing unless --write (then
- * through the same StateStore the services use), so it works without Redis.
+ * SCAN_PORTS, polls the healthy nodes' engine load once (what engine-aware routing reads),
+ * prints what it found and exits 0. Writes nothing unless --write (then through the same
+ * StateStore the services use), so it works without Redis.
  */
 import { parseArgs } from 'node:util';
-import { createCapacityResolver, createMonitorMetrics, createProbeClient, expandTargets, runScan } from '@ai-lb/monitor';
-import { ConfigError, createLogger, createStateStore, loadConfigOrExit, systemClock } from '@ai-lb/shared';
-import { formatInventoryTable, inventoryJson } from './inventory-table.ts';
+import {
+  createCapacityResolver,
+  createLoadClient,
+  createMonitorMetrics,
+  createProbeClient,
+  expandTargets,
+  pollEngineLoads,
+  runScan,
+} from '@ai-lb/monitor';
+import { ConfigError, createLogger, createStateStore, loadConfigOrExit, systemClock, type Config, type NodeState } from '@ai-lb/shared';
+import { formatInventoryTable, inventoryJson, type EngineLoads } from './inventory-table.ts';
 
 const USAGE = 'usage: pnpm inventory [--json] [--write]';
 
@@ -55,7 +64,10 @@ async function main(argv: string[]) {
       keepMs: config.fleetStaleLimitMs,
       monitorId: `inventory:${process.pid}`,
     });
-    const out = flags.json ? `${JSON.stringify(inventoryJson(report, store !== undefined), null, 2)}\n` : formatInventoryTable(report);
+    const loads = await pollLoads(report.nodes, config);
+    const out = flags.json
+      ? `${JSON.stringify(inventoryJson(report, store !== undefined, loads), null, 2)}\n`
+      : formatInventoryTable(report, loads);
     process.stdout.write(out);
   } catch (error) {
     process.exitCode = 1;
@@ -63,6 +75,19 @@ async function main(argv: string[]) {
   } finally {
     await client.close();
     await store?.close().catch(() => undefined);
+  }
+}
+
+/** One engine load poll of the healthy nodes (kinds without a load endpoint are skipped), bounded by PROBE_TIMEOUT_MS per node. */
+async function pollLoads(nodes: readonly NodeState[], config: Config): Promise<EngineLoads> {
+  const client = createLoadClient({ timeoutMs: config.probeTimeoutMs, apiKeys: config.nodeApiKeys });
+  try {
+    return await pollEngineLoads(
+      nodes.filter((n) => n.healthy),
+      { client, timeoutMs: config.probeTimeoutMs, concurrency: 32, clock: systemClock },
+    );
+  } finally {
+    await client.close();
   }
 }
 

@@ -112,6 +112,10 @@ function buildServices(options: GatewayOptions): GatewayServices {
   const fleet = new FleetCache(store, {
     refreshMs: options.fleetRefreshMs ?? 1000,
     clock,
+    loadPollMs: config.loadPollMs,
+    staleLimitMs: config.fleetStaleLimitMs,
+    aliases: config.modelAliases,
+    priorities: config.nodePriority,
     onNodeSetChanged: (nodes) => pools.retain(nodes),
     onError: onStoreError,
   });

@@ -117,7 +117,7 @@ export function gatewayEndpoints(services: GatewayServices): Endpoint[] {
     // ai-lb
     admin('/v1/models', modelsRoute(fleet)),
     admin('/v1/models/:id', modelRoute(fleet)),
-    admin('/v1/nodes', nodesRoute(store, fleet)),
+    admin('/v1/nodes', nodesRoute(store, fleet, services.clock)),
     admin('/v1/eligible_nodes', eligibleNodesRoute(config, fleet)),
     // Open for load balancers, orchestrators and scrapers.
     admin('/health', healthRoute(store, fleet, config.minHealthyNodes), { auth: false }),

@@ -91,7 +91,7 @@ describe.each(STORE_KINDS)('API surfaces with the %s store', (kind) => {
     const h = await startGateway(kind);
     const client = anthropic(h);
     for (const target of [node(vllm, 'vllm', ['claude-local']), node(plain, 'sglang', ['claude-local'])]) {
-      await h.store.putNode(target, 60_000);
+      await h.putNodes(target);
       for (const other of [vllm, plain]) if (other.node !== target.node) await h.store.markNodeUnhealthy(other.node, 'test', Date.now());
       await h.gateway.refreshFleet();
       const message = await client.messages.create({ model: 'claude-local', max_tokens: 32, messages: [{ role: 'user', content: 'Hi' }] });

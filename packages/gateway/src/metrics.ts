@@ -143,6 +143,7 @@ export class FastHistogram<L extends string> extends FastMetric<L, HistogramChil
 /** What the metrics read from the fleet cache at scrape time (no work on the hot path). */
 export interface FleetMetricsSource {
   nodeStates(): Iterable<{ node: NodeId; healthy: boolean; circuit: CircuitState }>;
+  monitorStatus(): { monitor: unknown; staleNodes: number };
 }
 
 /** What the metrics read from the state store at scrape time. */
@@ -248,6 +249,7 @@ export class GatewayMetrics {
       },
     });
     this.registerStoreAndQueueGauges();
+    this.registerMonitorGauges();
     collectDefaultMetrics({ register: this.registry, prefix: 'ai_lb_' });
   }
 
@@ -277,6 +279,27 @@ export class GatewayMetrics {
       registers: [this.registry],
       collect() {
         this.set(metrics.queue?.size ?? 0);
+      },
+    });
+  }
+
+  /** Whether a monitor is scanning, and how much of the fleet is stale (the gateway serves it anyway). */
+  private registerMonitorGauges(): void {
+    const metrics = this;
+    new Gauge({
+      name: 'ai_lb_monitor_up',
+      help: '1 while a monitor holds the lease (is scanning), as of the last fleet refresh',
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.fleet?.monitorStatus().monitor ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'ai_lb_fleet_stale_nodes',
+      help: 'Node records past NODE_TTL_SECS that no monitor refreshed, still routed (circuit breakers judge them)',
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.fleet?.monitorStatus().staleNodes ?? 0);
       },
     });
   }

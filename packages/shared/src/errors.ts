@@ -21,6 +21,7 @@ export type GatewayErrorCode =
   | 'memory_budget_exhausted'
   | 'shutting_down'
   | 'no_eligible_node'
+  | 'no_fleet'
   | 'upstream_failed'
   | 'upstream_timeout'
   | 'upstream_error'
@@ -50,6 +51,9 @@ export const ERROR_TABLE: Record<GatewayErrorCode, { status: number; type: OpenA
   memory_budget_exhausted: { status: 503, type: 'service_unavailable' },
   shutting_down: { status: 503, type: 'service_unavailable' },
   no_eligible_node: { status: 503, type: 'service_unavailable' },
+  // No node lists the model, but no live monitor has scanned every target since it took
+  // over (killed, restarting, Redis emptied): the model may well exist. Retry, not 404.
+  no_fleet: { status: 503, type: 'service_unavailable' },
   upstream_failed: { status: 502, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'server_error' },
   // An upstream error passed through; the status is the upstream's (see GatewayError.status).

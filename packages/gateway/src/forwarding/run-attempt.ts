@@ -34,6 +34,11 @@ export interface InferenceRequest {
 
 /** One node's request: where, what bytes, and how to read the answer. */
 export interface UpstreamPlan {
+  /**
+   * The model id this node is sent (what x-selected-model says when it answers): the
+   * request's model, except for a MODEL_ALIASES alias, whose nodes each get the id they list.
+   */
+  model: string;
   path: string;
   /** The client's bytes with `model` set to what this node calls the model, or the translated body. */
   body: Buffer;
@@ -280,7 +285,7 @@ async function answerStream(attempt: Attempt, upstream: Dispatcher.ResponseData)
     commit: () => {
       exchange.node = lease.node;
       exchange.startStream(upstream.statusCode, {
-        'x-selected-model': headerSafe(request.model),
+        'x-selected-model': headerSafe(plan.model),
         'content-type': plan.translate?.contentType ?? header(upstream.headers['content-type']) ?? plan.shape.contentType,
         'cache-control': 'no-cache',
         'x-accel-buffering': 'no',
@@ -311,7 +316,7 @@ function noteFailure({ deps, request, lease }: Attempt, reason: FailureReason, m
 }
 
 /** The whole answer at once, with the routing headers every answered request carries. */
-function sendRouted({ request, lease }: Attempt, status: number, contentType: string, body: Buffer): void {
+function sendRouted({ request, lease, plan }: Attempt, status: number, contentType: string, body: Buffer): void {
   const { exchange } = request;
   exchange.node = lease.node;
   exchange.upstreamEndAt = performance.now();
@@ -319,7 +324,7 @@ function sendRouted({ request, lease }: Attempt, status: number, contentType: st
   exchange.send(
     status,
     {
-      'x-selected-model': headerSafe(request.model),
+      'x-selected-model': headerSafe(plan.model),
       'content-type': contentType,
       'x-routed-node': lease.node,
       'x-attempts': String(exchange.attempts),
@@ -333,13 +338,13 @@ function sendRouted({ request, lease }: Attempt, status: number, contentType: st
  * break after it cuts the connection (a binary body has no error event to end it with).
  */
 async function answerBinary(attempt: Attempt, upstream: Dispatcher.ResponseData): Promise<AttemptResult> {
-  const { deps, request, lease, abort } = attempt;
+  const { deps, request, lease, abort, plan } = attempt;
   const { exchange } = request;
   const idleMs = deps.timeouts.streamIdleTimeoutMs;
   abort.arm(idleMs, 'AI_LB_BODY_TIMEOUT', `no answer bytes within ${idleMs} ms`);
   exchange.node = lease.node;
   exchange.startStream(upstream.statusCode, {
-    'x-selected-model': headerSafe(request.model),
+    'x-selected-model': headerSafe(plan.model),
     'content-type': header(upstream.headers['content-type']) ?? 'application/octet-stream',
     'x-routed-node': lease.node,
     'x-attempts': String(exchange.attempts),

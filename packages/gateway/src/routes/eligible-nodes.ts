@@ -6,11 +6,12 @@ import { resolveModel } from '../routing/routing-rules.ts';
 /**
  * GET /v1/eligible_nodes?model=ID: the nodes a request for ID could go to now (healthy,
  * serving it, circuit not open, below its cap — as the gateway's cache sees it). A
- * sentinel is resolved first; `resolved_model` says to what. An unknown model is a 404,
- * as the request itself would be.
+ * sentinel is resolved first; `resolved_model` says to what (an alias stays the alias:
+ * its nodes are those listing one of its ids). An unknown model is a 404 — or 503
+ * no_fleet while the fleet is not known in full — as the request itself would be.
  */
 export function eligibleNodesRoute(
-  config: Pick<Config, 'modelSentinels' | 'lmModel' | 'preferredModels' | 'autoModelStrategy'>,
+  config: Pick<Config, 'modelSentinels' | 'lmModel' | 'preferredModels' | 'autoModelStrategy' | 'retryAfterSecs'>,
   fleet: FleetCache,
 ) {
   return function handleEligibleNodes(exchange: Exchange): void {
@@ -28,6 +29,9 @@ export function eligibleNodesRoute(
       requireAll: exchange.queryParam('require_all') === 'true',
       knownModel: (name) => fleet.knownModel(name),
       nodes: () => fleet.modelViews(),
+      fleetAuthoritative: () => fleet.isAuthoritative(),
+      retryAfterSecs: config.retryAfterSecs,
+      isServedAlias: (name) => fleet.isServedAlias(name),
     });
     const data = fleet
       .healthyNodesFor(model)

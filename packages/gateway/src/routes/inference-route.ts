@@ -6,7 +6,8 @@ import { OPENAI_SSE, type StreamShape, type StreamTransform } from '../forwardin
 import type { Exchange, JsonBody } from '../http/exchange.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { FleetCache } from '../routing/fleet-cache.ts';
-import { planAcquire, resolveModel, type RoutingCandidate } from '../routing/routing-rules.ts';
+import { affinityKey } from '../routing/affinity-key.ts';
+import { planAcquire, resolveModel } from '../routing/routing-rules.ts';
 import { multipartModel, withModel, withMultipartModel } from './request-body.ts';
 
 /** What one API surface adds to the shared inference path: where it goes, its body rules, how its answers look. */
@@ -145,7 +146,7 @@ export async function routeInference(deps: InferenceDeps, surface: InferenceSurf
     planFor: planner(surface, body, model, exchange, fleet, translation.begun),
   };
   try {
-    await forwardWithFailover(deps, request, candidates, forcedNode !== null);
+    await forwardWithFailover(deps, request, candidates, { forced: forcedNode !== null, body: body.value });
   } catch (error) {
     if ((error as GatewayError).code === 'capacity_exhausted') deps.metrics.capacityRejections.inc({ model });
     throw error;
@@ -202,36 +203,45 @@ function notServed(surface: InferenceSurface, model: string): GatewayError {
 }
 
 /**
- * What goes to each node, built once per node kind of plan: the client's bytes with only the
- * model rewritten for a native node; the translated body for a node that needs it.
+ * What goes to each node, built once per model id and kind of plan: the client's bytes with
+ * only the model rewritten for a native node (MODEL_ALIASES: each node is sent the id it
+ * lists); the translated body for a node that needs it.
  */
 function planner(
   surface: InferenceSurface,
   body: JsonBody,
   model: string,
   exchange: Exchange,
-  fleet: Pick<FleetCache, 'surfacesOf'>,
+  fleet: Pick<FleetCache, 'surfacesOf' | 'modelFor'>,
   translation: RequestTranslation | null,
 ): (node: NodeState) => UpstreamPlan {
-  let native: UpstreamPlan | undefined;
+  const natives = new Map<string, UpstreamPlan>();
   const observe = surface.observe;
   return (node) => {
     const onRecord = observe === undefined ? undefined : (record: Record<string, unknown>) => observe(exchange, record, node.node);
+    const sent = fleet.modelFor(model, node.node);
     if (translation === null || planKind(surface, fleet.surfacesOf(node.node)) !== 'translated') {
-      native ??= {
-        path: surface.upstreamPath,
-        body: body.value.model === model ? body.raw : nativeBody(surface, body, model, exchange),
-        contentType: surface.body === 'multipart' ? (exchange.req.headers['content-type'] ?? '') : 'application/json',
-        shape: surface.streams ?? OPENAI_SSE,
-        answers: surface.answers ?? 'json',
-        translate: null,
-      };
+      let native = natives.get(sent);
+      if (native === undefined) {
+        native = {
+          model: sent,
+          path: surface.upstreamPath,
+          body: body.value.model === sent ? body.raw : nativeBody(surface, body, sent, exchange),
+          contentType: surface.body === 'multipart' ? (exchange.req.headers['content-type'] ?? '') : 'application/json',
+          shape: surface.streams ?? OPENAI_SSE,
+          answers: surface.answers ?? 'json',
+          translate: null,
+        };
+        natives.set(sent, native);
+      }
       return onRecord === undefined ? native : { ...native, onRecord };
     }
     const translated = translation.request(node);
+    const translatedBody = translated.body as Record<string, unknown>;
     return {
+      model: sent,
       path: translated.path,
-      body: Buffer.from(JSON.stringify(translated.body)),
+      body: Buffer.from(JSON.stringify(sent === model ? translatedBody : { ...translatedBody, model: sent })),
       contentType: 'application/json',
       shape: OPENAI_SSE,
       answers: 'json',
@@ -262,6 +272,9 @@ function resolve(deps: InferenceDeps, surface: InferenceSurface, requested: unkn
     requireAll,
     knownModel: (name) => fleet.knownModel(name),
     nodes: () => fleet.modelViews(),
+    fleetAuthoritative: () => fleet.isAuthoritative(),
+    retryAfterSecs: config.retryAfterSecs,
+    isServedAlias: (name) => fleet.isServedAlias(name),
   }).model;
 }
 
@@ -302,7 +315,7 @@ async function forwardWithFailover(
   deps: InferenceDeps,
   request: InferenceRequest,
   nodes: readonly NodeState[],
-  forced: boolean,
+  { forced, body }: { forced: boolean; body: Record<string, unknown> },
 ): Promise<void> {
   const { config, metrics, leases, fleet } = deps;
   const { exchange, model } = request;
@@ -310,6 +323,7 @@ async function forwardWithFailover(
   const session = exchange.req.headers['x-session-id'];
   const sessionId = typeof session === 'string' && SANE_SESSION_ID.test(session) ? session : null;
   const sticky = config.stickySessions && sessionId !== null ? { key: `${model}:${sessionId}`, ttlMs: config.stickyTtlMs } : undefined;
+  const affinity = config.routingStrategy === 'CACHE_AFFINITY' ? { key: affinityKey({ sessionId, body }), rings: fleet.rings } : undefined;
   const outcome = await withFailover({
     model,
     candidates,
@@ -322,11 +336,12 @@ async function forwardWithFailover(
     place: (choice) =>
       leases.acquire(
         () =>
-          planAcquire(routingCandidates(fleet, choice.allowed), {
+          planAcquire(fleet.routingCandidates(choice.allowed, model), {
             strategy: config.routingStrategy,
             rotateKey: model,
             previousNode: choice.previousNode,
             random: deps.random,
+            affinity,
           }),
         {
           // A forced node has a queue of its own: its waiters must not hold up the model's.
@@ -341,20 +356,4 @@ async function forwardWithFailover(
     onRetryAfter: (node, untilMs) => deps.cooldowns.note(node, untilMs),
   });
   if (outcome.aborted && !exchange.res.writableEnded) exchange.res.destroy();
-}
-
-function routingCandidates(fleet: FleetCache, nodes: readonly NodeId[]): RoutingCandidate[] {
-  const out: RoutingCandidate[] = [];
-  for (const id of nodes) {
-    const node = fleet.node(id);
-    if (node === undefined) continue;
-    out.push({
-      node: id,
-      maxconn: node.maxconn,
-      inflight: fleet.inflightOf(id),
-      latencyMs: fleet.latencyOf(node),
-      failures: fleet.circuit(id).failures,
-    });
-  }
-  return out;
 }

@@ -85,3 +85,15 @@ export function isFull(c: EngineAwareCandidate): boolean {
   if (c.slots !== null && c.slots > 0 && totalLoad(c) >= c.slots) return true;
   return (c.engine?.waiting ?? 0) > 0;
 }
+
+/**
+ * What the store's least_loaded step needs of a candidate beside its live in-flight count
+ * (SlotCandidate hints): the outside load, and the requests the node runs at once — its
+ * slot count when known, else, while the engine queues, what it runs now (an engine that
+ * queues is full at what it runs), else 0 (unknown: never busy by this measure).
+ */
+export function storeHints(c: EngineAwareCandidate): { extraLoad: number; slots: number } {
+  const waiting = c.engine?.waiting ?? 0;
+  const slots = c.slots !== null && c.slots > 0 ? c.slots : waiting > 0 ? Math.max(1, c.engine?.running ?? 0) : 0;
+  return { extraLoad: Math.round(outsideLoad(c)), slots: Math.round(slots) };
+}

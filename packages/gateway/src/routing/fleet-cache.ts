@@ -1,73 +1,84 @@
 import { Pool } from 'undici';
 import {
-  compareNodeIds,
+  DEFAULT_NODE_PRIORITY,
+  engineLoadMaxAgeMs,
+  freshEngineLoads,
   originOf,
-  surfacesOf,
   type ApiSurface,
   type CircuitInfo,
   type CircuitState,
   type Clock,
+  type EngineLoadReading,
   type NodeId,
   type NodeState,
   type StateStore,
 } from '@ai-lb/shared';
+import {
+  isAuthoritative,
+  ListedRecords,
+  monitorStatusOf,
+  NO_MONITOR,
+  routeInfoOf,
+  storeNowOf,
+  type MonitorStatus,
+  type MonitorView,
+  type RouteInfo,
+} from './fleet-refresh.ts';
+import { buildSnapshot, EMPTY_SNAPSHOT, listModels, type FleetRecord, type ModelEntry, type Snapshot } from './fleet-snapshot.ts';
+import { HashRingCache } from './hash-ring.ts';
+import { aliasesOfNode, type ModelAliases } from './model-aliases.ts';
+import type { RoutingCandidate } from './routing-rules.ts';
+
+export type { ModelEntry } from './fleet-snapshot.ts';
+export type { MonitorStatus } from './fleet-refresh.ts';
 
 export interface FleetCacheOptions {
   /** Refresh period on top of fleet-change notifications (a missed pub/sub message heals within it). */
   refreshMs: number;
   clock: Clock;
+  /** LOAD_POLL_MS: engine readings are read with every refresh and trusted for 3 intervals; 0 = not read. */
+  loadPollMs?: number;
+  /** FLEET_STALE_LIMIT_SECS: how long a record the store lost without a scan passing it over is kept. */
+  staleLimitMs?: number;
+  /** MODEL_ALIASES. */
+  aliases?: ModelAliases;
+  /** NODE_PRIORITY (lowercased node ids). */
+  priorities?: ReadonlyMap<string, number>;
   /** Called with the ids of every node record after a refresh changed that set (pools follow it). */
   onNodeSetChanged?: (nodes: ReadonlySet<NodeId>) => void;
   onError?: (error: unknown) => void;
 }
 
-interface Snapshot {
-  /** Every unexpired node record, sorted by id. */
-  nodes: NodeState[];
-  byId: Map<NodeId, NodeState>;
-  /** The indexes below, rebuilt only when this changes (what routing reads of each node). */
-  signature: string;
-  /** Healthy nodes per model, sorted by id (the order strategies and resolution rely on). */
-  healthyByModel: Map<string, NodeState[]>;
-  /** Every model any node record lists, healthy or not. */
-  knownModels: Set<string>;
-  /** Lowercased model id -> the first id (in node order) that lowercases to it. */
-  byLowerName: Map<string, string>;
-  /** GET /v1/models, serialised once per snapshot. */
-  modelsJson: string | null;
-  /** The API surfaces each node serves natively (surfacesOf, once per record). */
-  surfacesById: Map<NodeId, ReadonlySet<ApiSurface>>;
-}
-
 const NO_SURFACES: ReadonlySet<ApiSurface> = new Set();
 
-const EMPTY: Snapshot = {
-  nodes: [],
-  byId: new Map(),
-  signature: '',
-  healthyByModel: new Map(),
-  knownModels: new Set(),
-  byLowerName: new Map(),
-  modelsJson: null,
-  surfacesById: new Map(),
-};
 const CLOSED: CircuitInfo = { state: 'closed', failures: 0, openUntilMs: 0 };
 /** Weight of the newest sample in the latency average. */
 const LATENCY_EWMA_ALPHA = 0.2;
 
 /**
  * The gateway's in-process view of the fleet, so the hot path never lists nodes: refreshed
- * when any process announces a fleet change and every `refreshMs`, plus circuit and
- * in-flight snapshots for P2C, /v1/nodes and /v1/eligible_nodes. Routing decisions that
- * must be exact (caps, open circuits) are taken by the store's acquireSlot, not here.
+ * when any process announces a fleet change and every `refreshMs` (node records with their
+ * freshness, circuits, in-flight counts and engine load readings, one read each), plus what
+ * P2C, /v1/nodes and /v1/eligible_nodes need. Routing decisions that must be exact (caps,
+ * open circuits) are taken by the store's acquireSlot, not here.
+ *
+ * Stale records (no monitor refreshed them) are routed like fresh ones: the circuit breaker
+ * judges which servers are really up. Records a store lost with its scan history (Redis
+ * restarted empty) are kept, stale, for the rest of their keep time (fleet-refresh.ts).
  */
 export class FleetCache {
-  private snapshot: Snapshot = EMPTY;
+  private snapshot: Snapshot = EMPTY_SNAPSHOT;
   private circuits: Record<NodeId, CircuitInfo> = {};
   private inflight: Record<NodeId, number> = {};
+  private route = new Map<NodeId, RouteInfo>();
+  private view: MonitorView = NO_MONITOR;
+  private readonly listed: ListedRecords;
   private readonly latencyEwma = new Map<NodeId, number>();
   /** Model id -> epoch seconds when this process first listed it (the `created` of /v1/models). */
   private readonly firstSeen = new Map<string, number>();
+  private readonly aliases: ModelAliases;
+  /** CACHE_AFFINITY's rings, one per candidate set. */
+  readonly rings = new HashRingCache();
   private running: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
   private timer: NodeJS.Timeout | undefined;
@@ -79,7 +90,10 @@ export class FleetCache {
   constructor(
     private readonly store: StateStore,
     private readonly options: FleetCacheOptions,
-  ) {}
+  ) {
+    this.aliases = options.aliases ?? new Map();
+    this.listed = new ListedRecords(options.staleLimitMs ?? 0);
+  }
 
   async start(): Promise<void> {
     this.unsubscribe = this.store.onFleetChange(() => void this.refresh());
@@ -108,17 +122,29 @@ export class FleetCache {
 
   private async load(): Promise<void> {
     try {
-      const nodes = (await this.store.listNodes()).sort((a, b) => compareNodeIds(a.node, b.node));
-      const ids = nodes.map((n) => n.node);
-      const [circuits, inflight] = await Promise.all([this.store.getCircuits(ids), this.store.getInflight(ids)]);
-      const previous = this.snapshot.byId;
-      this.snapshot = buildSnapshot(nodes, this.snapshot);
+      const fleet = await this.store.listFleet();
+      const now = this.options.clock();
+      const records = this.listed.withLost(fleet, now);
+      const ids = records.map((r) => r.state.node);
+      const [circuits, inflight, loads] = await Promise.all([
+        this.store.getCircuits(ids),
+        this.store.getInflight(ids),
+        this.readLoads(ids),
+      ]);
+      const previous = this.snapshot.records;
+      this.snapshot = buildSnapshot(records, this.snapshot, this.aliases);
       this.circuits = circuits;
       this.inflight = inflight;
+      this.route = routeInfoOf(
+        records,
+        { inflight, loads },
+        { priorities: this.options.priorities ?? new Map(), loadPollMs: this.options.loadPollMs ?? 0, now },
+      );
+      this.view = { monitor: fleet.monitor, lastScan: fleet.lastScan, storeNowMs: fleet.nowMs, readAtMs: now };
       this.stateReadable = true;
       this.lastError = null;
-      if (previous.size !== nodes.length || nodes.some((n) => !previous.has(n.node))) {
-        for (const id of this.latencyEwma.keys()) if (!this.snapshot.byId.has(id)) this.latencyEwma.delete(id);
+      if (previous.size !== ids.length || ids.some((id) => !previous.has(id))) {
+        for (const id of this.latencyEwma.keys()) if (!this.snapshot.records.has(id)) this.latencyEwma.delete(id);
         this.options.onNodeSetChanged?.(new Set(ids));
       }
     } catch (error) {
@@ -128,15 +154,49 @@ export class FleetCache {
     }
   }
 
+  private async readLoads(ids: readonly NodeId[]): Promise<Record<NodeId, EngineLoadReading>> {
+    const pollMs = this.options.loadPollMs ?? 0;
+    if (pollMs <= 0 || ids.length === 0) return {};
+    try {
+      return freshEngineLoads(await this.store.getEngineLoads(ids), this.options.clock(), engineLoadMaxAgeMs(pollMs));
+    } catch (error) {
+      // Readings only reorder candidates: without them the gateway routes on its own counts.
+      this.options.onError?.(error);
+      return {};
+    }
+  }
+
   nodes(): readonly NodeState[] {
     return this.snapshot.nodes;
   }
 
   node(id: NodeId): NodeState | undefined {
-    return this.snapshot.byId.get(id);
+    return this.snapshot.records.get(id)?.state;
   }
 
-  /** Healthy nodes that list `model`, sorted by id. */
+  /** A node's record with its freshness. */
+  record(id: NodeId): FleetRecord | undefined {
+    return this.snapshot.records.get(id);
+  }
+
+  /** How long a stale record has been past its TTL (store clock, moved on by the local time since the read); null when fresh. */
+  staleForMs(id: NodeId): number | null {
+    const record = this.snapshot.records.get(id);
+    if (record === undefined || record.freshness === 'fresh') return null;
+    return Math.max(0, storeNowOf(this.view, this.options.clock()) - record.freshUntilMs);
+  }
+
+  /** NODE_PRIORITY of a node (lower first). */
+  priorityOf(id: NodeId): number {
+    return this.route.get(id)?.priority ?? DEFAULT_NODE_PRIORITY;
+  }
+
+  /** The node's engine load reading as of the last refresh (fresh then), if any. */
+  engineLoad(id: NodeId): EngineLoadReading | null {
+    return this.route.get(id)?.engine ?? null;
+  }
+
+  /** Healthy nodes that list `model` (or, for an alias, one of its ids), sorted by id. */
   healthyNodesFor(model: string): readonly NodeState[] {
     return this.snapshot.healthyByModel.get(model) ?? [];
   }
@@ -146,19 +206,35 @@ export class FleetCache {
     return this.snapshot.surfacesById.get(id) ?? NO_SURFACES;
   }
 
-  /** The id a node record (healthy or not) lists for this name: itself, else its case-insensitive match. */
+  /** The id a node record (healthy or not) lists for this name, or an alias some node serves: itself, else its case-insensitive match. */
   knownModel(name: string): string | undefined {
     const { knownModels, byLowerName } = this.snapshot;
     return knownModels.has(name) ? name : byLowerName.get(name.toLowerCase());
   }
 
+  /** The model id node `id` is sent for a request resolved to `model`: an alias's id on that node, else `model`. */
+  modelFor(model: string, id: NodeId): string {
+    return this.snapshot.aliasIds.get(model)?.get(id) ?? model;
+  }
+
+  /** A MODEL_ALIASES name some node record serves (by one of its ids or by the name itself). */
+  isServedAlias(name: string): boolean {
+    return this.snapshot.aliasIds.has(name);
+  }
+
+  /** The MODEL_ALIASES names a node answers to (/v1/nodes). */
+  aliasesOf(node: NodeState): string[] {
+    return this.aliases.size === 0 ? [] : aliasesOfNode(this.aliases, node.models);
+  }
+
   /**
-   * GET /v1/models: the union over healthy nodes, de-duplicated by id, in node order; built
-   * once per fleet snapshot, so a fleet with many models costs nothing per call.
+   * GET /v1/models: the union over healthy nodes, de-duplicated by id, in node order, then
+   * the served aliases; built once per fleet snapshot, so a fleet with many models costs
+   * nothing per call.
    */
   modelsJson(): string {
     const snapshot = this.snapshot;
-    snapshot.modelsJson ??= JSON.stringify({ object: 'list', data: listModels(snapshot.nodes, this.firstSeen) });
+    snapshot.modelsJson ??= JSON.stringify({ object: 'list', data: listModels(snapshot, this.firstSeen) });
     return snapshot.modelsJson;
   }
 
@@ -174,7 +250,7 @@ export class FleetCache {
   /** One model's /v1/models entry, or undefined when no healthy node serves it. */
   modelEntry(id: string): ModelEntry | undefined {
     if (this.snapshot.healthyByModel.get(id) === undefined) return undefined;
-    return listModels(this.snapshot.nodes, this.firstSeen).find((m) => m.id === id);
+    return listModels(this.snapshot, this.firstSeen).find((m) => m.id === id);
   }
 
   /** What model resolution needs per node, in node-id order. */
@@ -188,6 +264,16 @@ export class FleetCache {
     return count;
   }
 
+  /** The monitor and the fleet's freshness, as of the last refresh. */
+  monitorStatus(): MonitorStatus {
+    return monitorStatusOf(this.view, this.snapshot.records.values(), this.options.clock());
+  }
+
+  /** Whether a model no node lists is unknown (404) rather than maybe not seen yet (fleet-refresh.ts). */
+  isAuthoritative(): boolean {
+    return isAuthoritative(this.view, this.snapshot.nodes.length);
+  }
+
   circuit(id: NodeId): CircuitInfo {
     const info = this.circuits[id];
     if (info === undefined) return CLOSED;
@@ -198,6 +284,36 @@ export class FleetCache {
 
   inflightOf(id: NodeId): number {
     return this.inflight[id] ?? 0;
+  }
+
+  /**
+   * The candidates of one request for `model` as the routing strategies see them: each
+   * node's in-flight count, engine reading, whether it has the model (its own id for an
+   * alias) loaded, NODE_PRIORITY, latency, failures and the store hints. Built from what
+   * the last refresh computed; nothing here asks the store.
+   */
+  routingCandidates(ids: readonly NodeId[], model: string): RoutingCandidate[] {
+    const out: RoutingCandidate[] = [];
+    const aliasIds = this.snapshot.aliasIds.get(model);
+    for (const id of ids) {
+      const node = this.snapshot.records.get(id)?.state;
+      const route = this.route.get(id);
+      if (node === undefined || route === undefined) continue;
+      const served = aliasIds?.get(id) ?? model;
+      out.push({
+        node: id,
+        maxconn: node.maxconn,
+        slots: route.slots,
+        inflight: this.inflightOf(id),
+        engine: route.engine,
+        warm: route.loaded === null ? null : route.loaded.has(served),
+        priority: route.priority,
+        latencyMs: this.latencyOf(node),
+        failures: this.circuit(id).failures,
+        hints: route.hints,
+      });
+    }
+    return out;
   }
 
   /** acquireSlot returns live counts for free: keep them, they are fresher than the last refresh. */
@@ -235,68 +351,6 @@ export class FleetCache {
   *nodeStates(): Iterable<{ node: NodeId; healthy: boolean; circuit: CircuitState }> {
     for (const n of this.snapshot.nodes) yield { node: n.node, healthy: n.healthy, circuit: this.circuit(n.node).state };
   }
-}
-
-/**
- * The indexes of a fleet. Rebuilt only when what routing reads of the nodes changed: a scan
- * rewrites every record (times, latency) every few seconds, but models, health and caps
- * rarely change, and a fleet of many nodes × many models is worth not re-indexing per refresh.
- */
-function buildSnapshot(nodes: NodeState[], previous: Snapshot): Snapshot {
-  const byId = new Map<NodeId, NodeState>();
-  const surfacesById = new Map<NodeId, ReadonlySet<ApiSurface>>();
-  for (const node of nodes) {
-    byId.set(node.node, node);
-    surfacesById.set(node.node, new Set(surfacesOf(node)));
-  }
-  const signature = nodes
-    .map((n) => `${n.node}\u0001${n.healthy}\u0001${n.maxconn}\u0001${n.kind}\u0001${n.models.join('\u0000')}`)
-    .join('\u0002');
-  if (signature === previous.signature) return { ...previous, nodes, byId, surfacesById };
-  const healthyByModel = new Map<string, NodeState[]>();
-  const knownModels = new Set<string>();
-  const byLowerName = new Map<string, string>();
-  for (const node of nodes) {
-    for (const model of node.models) {
-      knownModels.add(model);
-      const lower = model.toLowerCase();
-      if (!byLowerName.has(lower)) byLowerName.set(lower, model);
-    }
-    if (!node.healthy) continue;
-    for (const model of new Set(node.models)) {
-      const list = healthyByModel.get(model);
-      if (list) list.push(node);
-      else healthyByModel.set(model, [node]);
-    }
-  }
-  return { nodes, byId, signature, healthyByModel, knownModels, byLowerName, modelsJson: null, surfacesById };
-}
-
-export interface ModelEntry {
-  id: string;
-  object: 'model';
-  /** When this process first saw a node list the model (epoch seconds): stable across refreshes. */
-  created: number;
-  owned_by: string;
-}
-
-/** The union of models over healthy nodes, de-duplicated by id, in node-id order. */
-function listModels(nodes: readonly NodeState[], firstSeen: Map<string, number>): ModelEntry[] {
-  const seen = new Map<string, ModelEntry>();
-  const now = Math.floor(Date.now() / 1000);
-  for (const node of nodes) {
-    if (!node.healthy) continue;
-    for (const id of node.models) {
-      if (seen.has(id)) continue;
-      let created = firstSeen.get(id);
-      if (created === undefined) {
-        created = now;
-        firstSeen.set(id, created);
-      }
-      seen.set(id, { id, object: 'model', created, owned_by: node.kind });
-    }
-  }
-  return [...seen.values()];
 }
 
 export interface UpstreamPoolOptions {

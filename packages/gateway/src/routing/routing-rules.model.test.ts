@@ -20,6 +20,8 @@ function input({ nodes = [node(['llama3', 'qwen']), node(['qwen', 'mistral'])], 
       return all.find((m) => m === name) ?? all.find((m) => m.toLowerCase() === name.toLowerCase());
     },
     nodes: () => nodes,
+    fleetAuthoritative: () => true,
+    retryAfterSecs: 2,
     ...overrides,
   };
 }
@@ -60,6 +62,32 @@ describe('resolveModel', () => {
     expect(error.code).toBe('model_not_found');
     expect(error.param).toBe('model');
     expect(error.message).toContain('gpt-9');
+  });
+
+  test('an unknown model while the fleet is not known in full (no monitor has scanned since it took over) is a 503 no_fleet with Retry-After', () => {
+    const error = errorOf(() => resolveModel(input({ requested: 'gpt-9', fleetAuthoritative: () => false, retryAfterSecs: 7 })));
+    expect(error.status).toBe(503);
+    expect(error.code).toBe('no_fleet');
+    expect(error.headers).toEqual({ 'retry-after': '7' });
+    expect(error.message).toContain('gpt-9');
+    // A known model never asks.
+    const known = resolveModel({
+      ...input({ requested: 'qwen' }),
+      fleetAuthoritative: () => {
+        throw new Error('must not be called');
+      },
+    });
+    expect(known.model).toBe('qwen');
+  });
+
+  test('an alias some node serves resolves to itself, also as LM_MODEL for a body without model', () => {
+    const isServedAlias = (name: string) => name === 'llama-8b';
+    const knownModel = (name: string) => (['llama-8b', 'qwen'].includes(name) ? name : undefined);
+    expect(resolveModel({ ...input({ requested: 'llama-8b' }), isServedAlias, knownModel })).toEqual({
+      model: 'llama-8b',
+      viaSentinel: false,
+    });
+    expect(resolveModel({ ...input({ requested: undefined, lmModel: 'llama-8b' }), isServedAlias, knownModel }).model).toBe('llama-8b');
   });
 
   test('a model only an unhealthy node lists is still known (503 later, not 404)', () => {

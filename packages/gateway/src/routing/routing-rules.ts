@@ -6,6 +6,10 @@ import {
   type RoutingStrategy,
   type SlotCandidate,
 } from '@ai-lb/shared';
+import { orderByCacheAffinity } from './cache-affinity.ts';
+import type { EngineAwareCandidate } from './engine-candidate.ts';
+import { powerOfTwoByEngineLoad } from './engine-load-ranking.ts';
+import type { HashRingCache } from './hash-ring.ts';
 
 /**
  * The gateway's routing rules, pure (no I/O, no side effects, injected randomness): which
@@ -44,6 +48,19 @@ export interface ResolveModelInput {
    * replica. A function: only sentinels and near-misses need the whole fleet.
    */
   nodes: () => readonly ModelNodeView[];
+  /**
+   * Whether the fleet is complete (a live monitor has scanned every target since it took
+   * over): only then is a model no node lists a 404; otherwise 503 no_fleet with this
+   * Retry-After — the model may be on a server nobody has looked at yet. Asked only for an
+   * unknown name.
+   */
+  fleetAuthoritative: () => boolean;
+  retryAfterSecs: number;
+  /**
+   * Whether the name is a MODEL_ALIASES alias some node serves: LM_MODEL may name one (a
+   * body without `model` then means the alias, not "any model").
+   */
+  isServedAlias?: (name: string) => boolean;
 }
 
 export interface ResolvedModel {
@@ -62,6 +79,7 @@ export function resolveModel(input: ResolveModelInput): ResolvedModel {
   if (requested === undefined || requested.trim() === '') {
     throw new GatewayError('invalid_request', 'you must provide a model parameter', { param: 'model' });
   }
+  if (input.isServedAlias?.(requested) === true) return { model: requested, viaSentinel: false };
   const lower = requested.toLowerCase();
   const isLmModel = input.lmModel !== undefined && input.lmModel.toLowerCase() === lower;
   if (input.sentinels.some((s) => s.toLowerCase() === lower) || isLmModel) {
@@ -71,6 +89,13 @@ export function resolveModel(input: ResolveModelInput): ResolvedModel {
   const known = input.knownModel(requested);
   if (known !== undefined) return { model: known, viaSentinel: false };
   const shown = requested.length > 200 ? `${requested.slice(0, 200)}…` : requested;
+  if (!input.fleetAuthoritative()) {
+    throw new GatewayError(
+      'no_fleet',
+      `no known node serves the model '${shown}', but the fleet is not known in full right now (no monitor has completed a scan since it took over)`,
+      { param: 'model', headers: { 'retry-after': String(input.retryAfterSecs) } },
+    );
+  }
   throw new GatewayError('model_not_found', `The model '${shown}' does not exist or no known node serves it`, {
     param: 'model',
   });
@@ -120,16 +145,19 @@ function commonModels(nodes: readonly ModelNodeView[]): string[] {
 
 // ---- node order: the routing strategies -------------------------------------------------
 
-/** One node a request may go to, with what the fleet cache knows of its load. */
-export interface RoutingCandidate {
-  node: NodeId;
-  maxconn: number;
-  /** Fleet-wide in-flight count as last seen (cache; live counts are the store's business). */
-  inflight: number;
+/**
+ * One node a request may go to, with what the fleet cache knows of it: ai-lb's in-flight
+ * count, the engine's reading, whether it has the model loaded, NODE_PRIORITY
+ * (EngineAwareCandidate), latency, failures, and the hints the store's least_loaded step
+ * orders by on live counts.
+ */
+export interface RoutingCandidate extends EngineAwareCandidate {
   /** Observed upstream latency (EWMA), else the monitor's probe latency, else null. */
   latencyMs: number | null;
   /** Consecutive failures recorded in the node's circuit. */
   failures: number;
+  /** SlotCandidate's extraLoad and slots, as of the last fleet refresh. */
+  hints: { extraLoad: number; slots: number };
 }
 
 /** What one acquireSlot call gets: the candidates and how the store walks them. */
@@ -147,6 +175,8 @@ export interface PlanContext {
   previousNode: NodeId | null;
   /** Injected so tests are deterministic. */
   random: () => number;
+  /** CACHE_AFFINITY: the request's affinity key (affinity-key.ts; null: none) and the process's rings. */
+  affinity?: { key: string | null; rings: HashRingCache };
 }
 
 type Plan = (candidates: readonly RoutingCandidate[], ctx: PlanContext) => AcquirePlan;
@@ -154,9 +184,46 @@ type Plan = (candidates: readonly RoutingCandidate[], ctx: PlanContext) => Acqui
 const slots = (list: readonly RoutingCandidate[]): SlotCandidate[] => list.map(({ node, maxconn }) => ({ node, maxconn }));
 
 /**
+ * A cold node (its engine lists the model as not loaded) ranks after every warm or silent
+ * one: above any NODE_PRIORITY (0..1000, unlisted 1001), so a request never triggers a
+ * model load while a node with the model loaded has room.
+ */
+export const COLD_TIER = 2000;
+
+/**
+ * LEAST_LOADED, engine-aware: the store orders on live in-flight counts plus each node's
+ * hints — not busy (live + outside load below its slots) first, then warm before cold and
+ * NODE_PRIORITY (tier), then load over capacity; the given order breaks ties, so it is
+ * shuffled (an idle fleet spreads instead of sending every lone request to one node) and
+ * then sorted by KV-cache use (of two equal nodes, the one with room for a long prompt).
+ * Ordering here on the cache's snapshot and handing the list over `in_order` would pile
+ * simultaneous requests onto one node: they all see the same counts.
+ */
+function leastLoaded(candidates: readonly RoutingCandidate[], ctx: PlanContext): AcquirePlan {
+  const ordered = shuffle(candidates, ctx.random).sort((a, b) => (a.engine?.kvCacheUsage ?? 0) - (b.engine?.kvCacheUsage ?? 0));
+  return {
+    candidates: ordered.map((c) => ({
+      node: c.node,
+      maxconn: c.maxconn,
+      extraLoad: c.hints.extraLoad,
+      slots: c.hints.slots,
+      tier: c.priority + (c.warm === false ? COLD_TIER : 0),
+    })),
+    order: 'least_loaded',
+  };
+}
+
+/** P2C's cost beyond load: a second of latency weighs as a full node, each recent failure too. */
+export function p2cExtraCost(c: RoutingCandidate): number {
+  return (c.latencyMs ?? 0) / LATENCY_SCALE_MS + c.failures * FAILURE_PENALTY;
+}
+
+/**
  * One plan per ROUTING_STRATEGY; each orders candidates for one attempt, with no I/O and no
  * side effects. The store applies `least_loaded` and `rotate` itself, on live counts, so the
  * order those two give is exact across replicas; the others hand it a finished order.
+ * ROUND_ROBIN and RANDOM spread evenly by definition: NODE_PRIORITY and engine signals are
+ * for the load-aware strategies.
  */
 export const STRATEGY_PLANS: Record<RoutingStrategy, Plan> = {
   ROUND_ROBIN: (candidates, ctx) =>
@@ -165,12 +232,19 @@ export const STRATEGY_PLANS: Record<RoutingStrategy, Plan> = {
       : // A retry continues the rotation after the failed node without consuming a turn.
         { candidates: slots(rotateAfter(candidates, ctx.previousNode)), order: 'in_order' },
   RANDOM: (candidates, ctx) => ({ candidates: slots(shuffle(candidates, ctx.random)), order: 'in_order' }),
-  // The store sorts by live load with ties in the given order: shuffling first spreads an
-  // idle fleet instead of sending every lone request to the lowest node id.
-  LEAST_LOADED: (candidates, ctx) => ({ candidates: slots(shuffle(candidates, ctx.random)), order: 'least_loaded' }),
-  P2C: (candidates, ctx) => ({ candidates: slots(powerOfTwoChoices(candidates, ctx.random)), order: 'in_order' }),
-  // Routes as LEAST_LOADED until routing/cache-affinity.ts is wired in.
-  CACHE_AFFINITY: (candidates, ctx) => ({ candidates: slots(shuffle(candidates, ctx.random)), order: 'least_loaded' }),
+  LEAST_LOADED: leastLoaded,
+  // Two random candidates of the best tier (not full, warm, NODE_PRIORITY), the cheaper
+  // first, then the rest ranked (engine-load-ranking.ts): random picks do not herd.
+  P2C: (candidates, ctx) => ({ candidates: slots(powerOfTwoByEngineLoad(candidates, ctx.random, p2cExtraCost)), order: 'in_order' }),
+  // Bounded-load consistent hashing on the request's key (cache-affinity.ts); a request
+  // without one routes as LEAST_LOADED. The order is per key, so simultaneous requests of
+  // different conversations do not pile up, and one key's home changes only with the bound.
+  CACHE_AFFINITY: (candidates, ctx) => {
+    const key = ctx.affinity?.key ?? null;
+    if (key === null || ctx.affinity === undefined) return leastLoaded(candidates, ctx);
+    const ring = ctx.affinity.rings.ringFor(candidates.map((c) => c.node));
+    return { candidates: slots(orderByCacheAffinity(candidates, key, ring)), order: 'in_order' };
+  },
 };
 
 /**
@@ -198,38 +272,7 @@ export function shuffle<T>(items: readonly T[], random: () => number): T[] {
   return out;
 }
 
-/**
- * Two random candidates, the cheaper first; the rest follow by cost, so acquireSlot still
- * has somewhere to go when both are full.
- */
-export function powerOfTwoChoices(candidates: readonly RoutingCandidate[], random: () => number): RoutingCandidate[] {
-  if (candidates.length <= 1) return [...candidates];
-  const a = Math.floor(random() * candidates.length);
-  let b = Math.floor(random() * (candidates.length - 1));
-  if (b >= a) b++;
-  const [first, second] = p2cCost(candidates[b]) < p2cCost(candidates[a]) ? [b, a] : [a, b];
-  const rest = candidates.filter((_, i) => i !== first && i !== second).sort(byCost);
-  return [candidates[first], candidates[second], ...rest];
-}
-
-/** Infinity - Infinity is NaN: compare, do not subtract. */
-function byCost(x: RoutingCandidate, y: RoutingCandidate): number {
-  const a = p2cCost(x);
-  const b = p2cCost(y);
-  return a === b ? 0 : a < b ? -1 : 1;
-}
-
 /** How much a second of latency weighs against one unit of load (a full node = 1). */
 const LATENCY_SCALE_MS = 1000;
 /** Each recent failure weighs as much as a completely full node. */
 const FAILURE_PENALTY = 1;
-
-/**
- * Lower is better. Load is the fill ratio for capped nodes (raw count when uncapped, as
- * the store's least_loaded does); a node at its cap goes last since it cannot take the request.
- */
-export function p2cCost(c: RoutingCandidate): number {
-  if (c.maxconn > 0 && c.inflight >= c.maxconn) return Number.POSITIVE_INFINITY;
-  const load = c.maxconn > 0 ? c.inflight / c.maxconn : c.inflight;
-  return load + (c.latencyMs ?? 0) / LATENCY_SCALE_MS + c.failures * FAILURE_PENALTY;
-}

@@ -17,7 +17,10 @@ export interface Harness {
   store: StateStore;
   config: Config;
   prefix: string;
-  /** Writes node records and waits until the gateway's cache has them. */
+  /**
+   * Writes node records as a live monitor's completed scan (so the fleet is authoritative:
+   * an unknown model is a 404) and waits until the gateway's cache has them.
+   */
   putNodes(...nodes: NodeState[]): Promise<void>;
   post(path: string, body: unknown, init?: { headers?: Record<string, string>; signal?: AbortSignal }): Promise<Response>;
   get(path: string, headers?: Record<string, string>): Promise<Response>;
@@ -50,7 +53,7 @@ export async function startGateway(kind: StoreKind, env: Record<string, string> 
     config,
     prefix,
     async putNodes(...nodes) {
-      for (const node of nodes) await store.putNode(node, 60_000);
+      await publishAsMonitor(store, nodes);
       await gateway.refreshFleet();
     },
     post: (path, body, init = {}) =>
@@ -68,6 +71,21 @@ export async function startGateway(kind: StoreKind, env: Record<string, string> 
   };
   onTestFinished(() => harness.close());
   return harness;
+}
+
+/** The monitor id test helpers scan as. */
+export const TEST_MONITOR_ID = 'test-monitor';
+
+/**
+ * Writes node records the way a live monitor does: it holds the monitor lease (for long:
+ * nothing renews it), and the records are one completed scan. The fleet is then
+ * authoritative (a model no node lists is a 404, not a 503 no_fleet) and fresh.
+ */
+export async function publishAsMonitor(store: StateStore, nodes: readonly NodeState[], ttlMs = 60_000): Promise<void> {
+  await store.claimMonitorLease(TEST_MONITOR_ID, 600_000);
+  const scan = await store.beginScan();
+  for (const node of nodes) await store.putNode(node, ttlMs, { scan });
+  await store.completeScan(scan, TEST_MONITOR_ID);
 }
 
 /** A healthy node record for a fake server (or any host:port). */

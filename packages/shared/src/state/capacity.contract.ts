@@ -107,6 +107,63 @@ export function capacityContract(sut: () => StoreUnderTest): void {
     expect(picks).toEqual(['b:1', 'a:1', 'b:1', 'a:1', null]);
   });
 
+  it('least_loaded adds each candidate’s extraLoad to its live count (requests from outside ai-lb)', async () => {
+    const { store, peer } = sut();
+    const other = await peer();
+    await acquire(other, [{ node: 'a:1', maxconn: 4 }]);
+    // a: 1 live of 4; b: none live, but 3 requests the engine runs for someone else.
+    const candidates = [
+      { node: 'b:1', maxconn: 4, extraLoad: 3 },
+      { node: 'a:1', maxconn: 4, extraLoad: 0 },
+    ];
+    expect((await acquire(store, candidates, { order: 'least_loaded' })).node).toBe('a:1');
+    // a: 2 live (0.5) < b: 3 outside (0.75); then a: 3 live (0.75) ties b and b is given first.
+    expect((await acquire(store, candidates, { order: 'least_loaded' })).node).toBe('a:1');
+    expect((await acquire(store, candidates, { order: 'least_loaded' })).node).toBe('b:1');
+    expect(await store.getInflight(['a:1', 'b:1'])).toEqual({ 'a:1': 3, 'b:1': 1 });
+  });
+
+  it('least_loaded: a node not busy (live + extraLoad < slots) goes first, then by tier, then by load', async () => {
+    const { store } = sut();
+    await acquire(store, [{ node: 'a:1', maxconn: 0 }]);
+    const candidates = [
+      // busy: 1 live + 1 outside reaches its 2 slots, though its tier is the best
+      { node: 'a:1', maxconn: 0, slots: 2, extraLoad: 1, tier: 0 },
+      // tier 2, idle
+      { node: 'b:1', maxconn: 0, slots: 2, tier: 2 },
+      // tier 1, idle: first
+      { node: 'c:1', maxconn: 0, slots: 4, tier: 1 },
+    ];
+    const picks = [];
+    for (let i = 0; i < 6; i++) picks.push((await acquire(store, candidates, { order: 'least_loaded' })).node);
+    // c until busy (4 slots), then b until busy (2), then everyone is busy: by tier, a first.
+    expect(picks).toEqual(['c:1', 'c:1', 'c:1', 'c:1', 'b:1', 'b:1']);
+    expect((await acquire(store, candidates, { order: 'least_loaded' })).node).toBe('a:1');
+  });
+
+  it('least_loaded: an uncapped node is loaded relative to its slots', async () => {
+    const { store } = sut();
+    await acquire(store, [{ node: 'a:1', maxconn: 0 }]);
+    await acquire(store, [{ node: 'a:1', maxconn: 0 }]);
+    await acquire(store, [{ node: 'b:1', maxconn: 0 }]);
+    // a: 2 of 8 slots (0.25) before b: 1 of 2 (0.5); raw counts would say b.
+    const candidates = [
+      { node: 'b:1', maxconn: 0, slots: 2 },
+      { node: 'a:1', maxconn: 0, slots: 8 },
+    ];
+    expect((await acquire(store, candidates, { order: 'least_loaded' })).node).toBe('a:1');
+  });
+
+  it('ordering hints never change a cap: a busy node with room still takes the request, a full one never does', async () => {
+    const { store } = sut();
+    const busy = [{ node: 'a:1', maxconn: 2, extraLoad: 50, slots: 1, tier: 9 }];
+    expect((await acquire(store, busy, { order: 'least_loaded' })).node).toBe('a:1');
+    expect((await acquire(store, busy, { order: 'least_loaded' })).node).toBe('a:1');
+    expect(await acquire(store, busy, { order: 'least_loaded' })).toMatchObject({ node: null, reason: 'capacity' });
+    await expect(acquire(store, [{ node: 'b:1', maxconn: 1, extraLoad: -1 }], { order: 'least_loaded' })).rejects.toThrow(/extraLoad/);
+    await expect(acquire(store, [{ node: 'b:1', maxconn: 1, tier: 0.5 }], { order: 'least_loaded' })).rejects.toThrow(/tier/);
+  });
+
   it('rotate spreads evenly and shares its position with a peer', async () => {
     const { store, peer } = sut();
     const other = await peer();

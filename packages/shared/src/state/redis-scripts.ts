@@ -240,16 +240,28 @@ if rotateKey then
   redis.call('PEXPIRE', rotateKey, tonumber(${A.rotateTtlMs}))
   for k = 0, n - 1 do idx[k + 1] = ((start + k) % n) + 1 end
 elseif order == 'least_loaded' then
-  -- Stable insertion sort on load (ties keep the given order): n is a handful of nodes, and
-  -- it allocates no comparator closure per call as table.sort would.
-  local load = {}
+  -- Stable insertion sort on (busy, tier, load) (ties keep the given order): n is a handful
+  -- of nodes, and it allocates no comparator closure per call as table.sort would.
+  local busy, tier, load = {}, {}, {}
   for i = 1, n do
-    if maxconn[i] > 0 then load[i] = inflight[i] / maxconn[i] else load[i] = inflight[i] end
+    local total = inflight[i] + tonumber(${A.extraLoad('i')})
+    local slots = tonumber(${A.slots('i')})
+    local capacity = maxconn[i]
+    if capacity == 0 then capacity = slots end
+    if slots > 0 and total >= slots then busy[i] = 1 else busy[i] = 0 end
+    tier[i] = tonumber(${A.tier('i')})
+    if capacity > 0 then load[i] = total / capacity else load[i] = total end
   end
   for k = 2, n do
     local i, j = idx[k], k - 1
-    while j >= 1 and load[idx[j]] > load[i] do
-      idx[j + 1] = idx[j]
+    while j >= 1 do
+      local a = idx[j]
+      local later
+      if busy[a] ~= busy[i] then later = busy[a] > busy[i]
+      elseif tier[a] ~= tier[i] then later = tier[a] > tier[i]
+      else later = load[a] > load[i] end
+      if not later then break end
+      idx[j + 1] = a
       j = j - 1
     end
     idx[j + 1] = i

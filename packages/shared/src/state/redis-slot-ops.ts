@@ -154,6 +154,8 @@ const ONE = bulk(1);
 const ZERO = bulk(0);
 /** ticket, ticketTtlMs, join of a request without a queue. */
 const NO_QUEUE = bulk('') + ZERO + ZERO;
+/** The per-candidate ordering hints, in ACQUIRE_ARGS order. */
+const HINTS = ['extraLoad', 'slots', 'tier'] as const;
 
 /** An acquire op for already de-duplicated candidates, in ACQUIRE_KEYS / ACQUIRE_ARGS order. */
 export function encodeAcquire(
@@ -168,6 +170,7 @@ export function encodeAcquire(
   let circuits = '';
   let nodes = '';
   let caps = '';
+  let hints = '';
   for (const c of candidates) {
     const resp = respOf(c.node);
     slots += resp.slots;
@@ -175,6 +178,7 @@ export function encodeAcquire(
     nodes += resp.node;
     caps += bulk(c.maxconn);
   }
+  for (const hint of HINTS) for (const c of candidates) hints += c[hint] === undefined ? ZERO : bulk(c[hint]);
   let optional = '';
   let optionalCount = 0;
   if (request.order === 'rotate') {
@@ -200,7 +204,8 @@ export function encodeAcquire(
     CIRCUIT_TTL +
     nodes +
     caps +
-    (queue ? bulk(queue.ticket) + bulk(queue.ttlMs) + (queue.join ? ONE : ZERO) : NO_QUEUE);
+    (queue ? bulk(queue.ticket) + bulk(queue.ttlMs) + (queue.join ? ONE : ZERO) : NO_QUEUE) +
+    hints;
   return {
     keys: slots + circuits + optional,
     keyCount: 2 * n + optionalCount,

@@ -117,9 +117,9 @@ function inLayoutOrder(named: Record<string, string | string[]>, order: string[]
 
 const acquireEverything: AcquireSlotRequest = {
   candidates: [
-    { node: 'a:1', maxconn: 3 },
-    { node: 'b:1', maxconn: 0 },
-    { node: 'c:1', maxconn: 7 },
+    { node: 'a:1', maxconn: 3, extraLoad: 2, slots: 4, tier: 1001 },
+    { node: 'b:1', maxconn: 0, tier: 5 },
+    { node: 'c:1', maxconn: 7, extraLoad: 0, slots: 8 },
   ],
   order: 'rotate',
   rotateKey: 'modèle',
@@ -164,6 +164,9 @@ describe('SLOT_OPS layout: what the encoders write is what the Lua reads', () =>
       ticket: 'ticket-1',
       ticketTtlMs: '4444',
       join: '1',
+      extraLoad: ['2', '0', '0'],
+      slots: ['4', '0', '8'],
+      tier: ['1001', '5', '0'],
     };
     expect(everything).toMatchObject({ kind: OP_KIND.acquire, args: everythingArgs });
     expect(everything.keys).toEqual({
@@ -203,6 +206,9 @@ describe('SLOT_OPS layout: what the encoders write is what the Lua reads', () =>
       ticket: '',
       ticketTtlMs: '0',
       join: '0',
+      extraLoad: ['0'],
+      slots: ['0'],
+      tier: ['0'],
     };
     expect(plain).toMatchObject({ kind: OP_KIND.acquire, args: plainArgs });
     expect(plain.keys).toEqual({ slots: [keys.slots('d:1')], circuit: [keys.circuit('d:1')] });

@@ -39,6 +39,10 @@ const ACQUIRE_ARGS = [
   'ticketTtlMs',
   /** 1 / 0 */
   'join',
+  /** least_loaded's ordering hints (SlotCandidate), 0 when absent. */
+  'extraLoad[]',
+  'slots[]',
+  'tier[]',
 ] as const;
 const RELEASE_KEYS = ['slots', 'circuit'] as const;
 const RELEASE_ARGS = ['leaseId', 'outcome', 'probe', 'threshold', 'openMs', 'circuitTtlMs', 'node'] as const;

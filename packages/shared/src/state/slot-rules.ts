@@ -37,13 +37,24 @@ export function acquirePlan(input: AcquirePlanInput): number[] {
     const start = (input.rotateCounter - 1) % n;
     indexes = [...indexes.slice(start), ...indexes.slice(0, start)];
   } else if (order === 'least_loaded') {
-    // Stable insertion sort on load (ties keep the given order), as ACQUIRE_FN does: n is a
-    // handful of nodes, and Array.prototype.sort allocates a comparator run per call.
-    const load = indexes.map((i) => loadOf(inflight[i], candidates[i].maxconn));
+    // Stable insertion sort on (busy, tier, load) (ties keep the given order), as ACQUIRE_FN
+    // does: n is a handful of nodes, and Array.prototype.sort allocates a comparator run per call.
+    const busy: number[] = [];
+    const tier: number[] = [];
+    const load: number[] = [];
+    for (const i of indexes) {
+      const { maxconn, extraLoad = 0, slots = 0 } = candidates[i];
+      const total = inflight[i] + extraLoad;
+      busy[i] = slots > 0 && total >= slots ? 1 : 0;
+      tier[i] = candidates[i].tier ?? 0;
+      load[i] = loadOf(total, maxconn > 0 ? maxconn : slots);
+    }
+    const later = (a: number, b: number) =>
+      busy[a] !== busy[b] ? busy[a] > busy[b] : tier[a] !== tier[b] ? tier[a] > tier[b] : load[a] > load[b];
     for (let k = 1; k < n; k++) {
       const i = indexes[k];
       let j = k - 1;
-      while (j >= 0 && load[indexes[j]] > load[i]) {
+      while (j >= 0 && later(indexes[j], i)) {
         indexes[j + 1] = indexes[j];
         j--;
       }
@@ -58,8 +69,8 @@ export function acquirePlan(input: AcquirePlanInput): number[] {
 }
 
 /** Capped nodes by fill ratio, uncapped nodes by raw count (interface doc of AcquireOrder). */
-function loadOf(inflight: number, maxconn: number): number {
-  return maxconn > 0 ? inflight / maxconn : inflight;
+function loadOf(inflight: number, capacity: number): number {
+  return capacity > 0 ? inflight / capacity : inflight;
 }
 
 /** maxconn 0 means no cap; otherwise a slot is free while fewer than maxconn leases are live. */
@@ -89,6 +100,10 @@ export function validateAcquireRequest(request: AcquireSlotRequest): void {
   for (const [i, c] of request.candidates.entries()) {
     if (typeof c?.node !== 'string' || c.node === '') fail(`candidates[${i}].node`, c?.node, 'a node id');
     if (!Number.isInteger(c.maxconn) || c.maxconn < 0) fail(`candidates[${i}].maxconn`, c.maxconn, 'an integer ≥ 0');
+    for (const hint of ['extraLoad', 'slots', 'tier'] as const) {
+      const value = c[hint];
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) fail(`candidates[${i}].${hint}`, value, 'an integer ≥ 0');
+    }
   }
   if (!['in_order', 'least_loaded', 'rotate'].includes(request.order)) {
     fail('order', request.order, 'in_order, least_loaded or rotate');

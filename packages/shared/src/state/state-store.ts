@@ -171,13 +171,28 @@ export interface SlotCandidate {
   node: NodeId;
   /** 0 = no cap (the lease is still recorded, so in-flight counts stay true). */
   maxconn: number;
+  /**
+   * Ordering hints for `least_loaded`, all optional (0 when absent). They change the order
+   * the step tries the candidates in, never whether one has room: the cap is `maxconn` alone.
+   *  - `extraLoad`: requests on the node that no replica holds a lease for (an engine's own
+   *    queue from clients outside ai-lb), added to the live in-flight count;
+   *  - `slots`: requests the node runs at once (0 = unknown): a node whose live in-flight +
+   *    extraLoad reaches it is busy and goes after every node that is not; an uncapped node
+   *    is also loaded relative to it;
+   *  - `tier`: lower first among nodes equally busy (warm model, NODE_PRIORITY).
+   */
+  extraLoad?: number;
+  slots?: number;
+  tier?: number;
 }
 
 /**
  * How acquireSlot walks the candidates:
  *  - `in_order`: as given (RANDOM and P2C order the list beforehand, in pure code);
  *  - `least_loaded`: lowest live inflight/maxconn first (uncapped nodes by raw inflight),
- *    ties in the given order — exact across replicas because it reads live counts;
+ *    ties in the given order — exact across replicas because it reads live counts; with
+ *    the candidates' hints (SlotCandidate): not busy before busy, then tier, then
+ *    (live inflight + extraLoad) over maxconn, else over slots, else raw;
  *  - `rotate`: start at INCR(rotateKey) mod n — a round-robin position shared by replicas.
  */
 export type AcquireOrder = 'in_order' | 'least_loaded' | 'rotate';

@@ -31,11 +31,23 @@ const SEGMENT_BUDGET_MS = 100;
 const prefixes: string[] = [];
 
 const ttl = fc.constantFrom(SHORT_MS, LONG_MS);
-const anyCandidates = fc.uniqueArray(fc.record({ node: fc.constantFrom(...NODES), maxconn: fc.integer({ min: 0, max: 3 }) }), {
-  selector: (c) => c.node,
-  minLength: 0,
-  maxLength: 4,
-});
+const anyCandidates = fc.uniqueArray(
+  fc.record(
+    {
+      node: fc.constantFrom(...NODES),
+      maxconn: fc.integer({ min: 0, max: 3 }),
+      extraLoad: fc.integer({ min: 0, max: 4 }),
+      slots: fc.integer({ min: 0, max: 3 }),
+      tier: fc.integer({ min: 0, max: 2 }),
+    },
+    { requiredKeys: ['node', 'maxconn'] },
+  ),
+  {
+    selector: (c) => c.node,
+    minLength: 0,
+    maxLength: 4,
+  },
+);
 /**
  * As the gateway asks: a queue is per model, and a model's requests name the same few
  * nodes with small caps, so lines form and move. Random candidate lists mix in too.
