@@ -6,6 +6,7 @@ import { engineLoadContract } from './engine-load.contract.ts';
 import { fleetContract } from './fleet.contract.ts';
 import { monitorStateContract } from './monitor-state.contract.ts';
 import { queueContract } from './queue.contract.ts';
+import { inflightSharingContract, outcomeBatchContract } from './replica-reports.contract.ts';
 
 export type { MakeStoreUnderTest, StoreUnderTest } from './contract-harness.ts';
 
@@ -36,6 +37,8 @@ export function describeStateStoreContract(name: string, makeStore: MakeStoreUnd
     describe('sticky sessions', () => stickyContract(sut));
     describe('fleet-wide queue', () => queueContract(sut));
     describe('engine load', () => engineLoadContract(sut));
+    describe('in-flight counts shared between replicas', () => inflightSharingContract(sut));
+    describe('circuit outcomes in batches', () => outcomeBatchContract(sut));
     describe('health', () => {
       it('a store on reachable shared state is not degraded and counts no failed calls', async () => {
         const { store } = sut();
