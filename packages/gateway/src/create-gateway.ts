@@ -19,6 +19,8 @@ export interface GatewayOptions {
   random?: () => number;
   /** Fleet cache refresh period on top of change notifications (default 1 s). */
   fleetRefreshMs?: number;
+  /** How often this replica shares its in-flight counts and reports batched outcomes (default 100 ms). */
+  reportIntervalMs?: number;
 }
 
 /** The long-lived parts of a gateway, built once; each endpoint is handed the ones it uses. */
@@ -126,7 +128,8 @@ function buildServices(options: GatewayOptions): GatewayServices {
     breaker: { threshold: config.circuitBreakerThreshold, ttlMs: config.circuitBreakerTtlMs },
     clock,
     onError: onStoreError,
-    inflightSink: fleet,
+    fleet,
+    reportIntervalMs: options.reportIntervalMs ?? 100,
     onQueueWait: (seconds, result) => metrics.queueWait.observe({ result }, seconds),
   });
   metrics.watch({ fleet, store, queue: leases.queue });

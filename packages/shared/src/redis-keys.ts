@@ -16,9 +16,11 @@ import type { NodeId } from './types.ts';
  * | sticky:{model}:{session}    | string  | node id; STICKY_TTL_SECS (the name is AcquireSlotRequest.sticky.key) | gateway | gateway |
  * | queue:{model}               | zset    | waiting tickets in arrival order (score = Redis ms, +1 per tie); PEXPIRE 2 × ticket TTL | gateway | gateway |
  * | queue-ttl:{model}           | zset    | the same tickets, score = ticket expiry (ms): unrenewed tickets (a dead replica's) are pruned | gateway | gateway |
+ * | replica-inflight            | hash    | field = gateway replica id, value = JSON {node: count} of attempts it placed without a lease; PEXPIRE 2 × report TTL | gateway | gateway |
+ * | replica-inflight-ttl        | zset    | the same replica ids, score = report expiry (ms): a dead replica's report is pruned | gateway | gateway |
  * | load:{host:port}            | string  | JSON EngineLoadReading; 3 × LOAD_POLL_MS, refreshed every poll | monitor | gateway, inventory |
  * | response:{responseId}       | string  | node id that made a Responses API response; RESPONSES_TTL_SECS | gateway | gateway |
- * | channel fleet-changed       | pub/sub | monitor publishes after a scan changed the fleet | monitor | gateway |
+ * | channel fleet-changed       | pub/sub | monitor publishes after a scan changed the fleet; gateways when a circuit opens or a probe closes it | monitor, gateway | gateway |
  * | channel slot-freed          | pub/sub | gateway publishes the node id when leases are released (once per node per SLOT_OPS call) | gateway | gateway (queue) |
  */
 export interface RedisKeys {
@@ -33,6 +35,8 @@ export interface RedisKeys {
   sticky(name: string): string;
   queue(model: string): string;
   queueExpiry(model: string): string;
+  replicaInflight(): string;
+  replicaInflightExpiry(): string;
   engineLoad(id: NodeId): string;
   responseOwner(responseId: string): string;
   fleetChangedChannel(): string;
@@ -51,6 +55,8 @@ export function redisKeys(prefix: string): RedisKeys {
     sticky: (name) => `${prefix}sticky:${name}`,
     queue: (model) => `${prefix}queue:${model}`,
     queueExpiry: (model) => `${prefix}queue-ttl:${model}`,
+    replicaInflight: () => `${prefix}replica-inflight`,
+    replicaInflightExpiry: () => `${prefix}replica-inflight-ttl`,
     engineLoad: (id) => `${prefix}load:${id}`,
     responseOwner: (responseId) => `${prefix}response:${responseId}`,
     fleetChangedChannel: () => `${prefix}fleet-changed`,

@@ -2,13 +2,17 @@ import { randomBytes } from 'node:crypto';
 import type { AcquireSlotRequest, AcquireSlotResult, AttemptOutcome, LeaseRef, NodeId, StateStore } from '@ai-lb/shared';
 import type { AbortSignalLike } from '../http/exchange.ts';
 import type { AcquirePlan } from '../routing/routing-rules.ts';
+import { LocalSlots, type FleetView } from './local-slots.ts';
 import { SlotWaitQueue } from './wait-for-slot.ts';
 
 export interface Lease {
   node: NodeId;
+  /** '' for an attempt placed without the store (local). */
   leaseId: string;
   /** This attempt is its node's half-open circuit probe. */
   probe: boolean;
+  /** Placed by this process on an uncapped node (LocalSlots): no lease in the store. */
+  local?: true;
 }
 
 export type Placement = { kind: 'placed'; lease: Lease } | { kind: 'rejected'; reason: 'capacity' | 'circuit'; waited: boolean };
@@ -29,10 +33,13 @@ export interface SlotLeasesOptions {
   clock: () => number;
   onError: (error: unknown) => void;
   /**
-   * Where in-flight counts go between fleet refreshes (the fleet cache): the live counts each
-   * acquireSlot returns, and each slot of ours given back.
+   * The fleet cache: the circuits and counts local placement goes by, and where counts go
+   * between fleet refreshes (the live counts each acquireSlot returns, the shared reports,
+   * each attempt of ours placed and ended).
    */
-  inflightSink?: { noteInflight(counts: Record<NodeId, number>): void; noteReleased(node: NodeId): void };
+  fleet: FleetView;
+  /** How often this replica shares its in-flight counts and reports outcomes (≤ 100 ms). */
+  reportIntervalMs: number;
   /** A request left the queue: how long it waited and how it left (the queue-wait histogram). */
   onQueueWait?: (seconds: number, result: QueueWaitResult) => void;
 }
@@ -45,17 +52,21 @@ export type QueueWaitResult = 'placed' | 'timeout' | 'aborted' | 'circuit' | 'er
  */
 const PROCESS_TAG = randomBytes(9).toString('base64url');
 let leaseCounter = 0;
+let gatewaysInProcess = 0;
 function nextLeaseId(): string {
   return `${PROCESS_TAG}.${(++leaseCounter).toString(36)}`;
 }
 
 /**
- * Capacity: every attempt leases a slot with ONE acquireSlot call before it is sent
- * upstream and gives it back with ONE releaseSlot call (which also records the outcome in
- * the node's circuit). Leases are renewed in the background by the LeaseKeeper.
+ * Capacity. An attempt whose candidates are all uncapped, with circuits the fleet cache
+ * sees closed and no sticky session, is placed by this process (LocalSlots: no store call).
+ * Every other attempt leases a slot with ONE acquireSlot call before it is sent upstream
+ * and gives it back with ONE releaseSlot call (which also records the outcome in the node's
+ * circuit); those leases are renewed in the background by the LeaseKeeper.
  */
 export class SlotLeases {
   private readonly keeper: LeaseKeeper;
+  private readonly local: LocalSlots;
   readonly queue: SlotWaitQueue;
 
   constructor(
@@ -65,14 +76,23 @@ export class SlotLeases {
     this.keeper = new LeaseKeeper(store, options.leaseMs, options.onError);
     // A ticket lives as long as a lease: a dead replica's waiters leave the line within SLOT_LEASE_SECS.
     this.queue = new SlotWaitQueue(store, options.leaseMs, options.clock, options.onError);
+    this.local = new LocalSlots(store, options.fleet, {
+      replicaId: `${PROCESS_TAG}.${++gatewaysInProcess}`,
+      reportIntervalMs: options.reportIntervalMs,
+      breaker: options.breaker,
+      clock: options.clock,
+      onError: options.onError,
+    });
   }
 
   start(): void {
     this.keeper.start();
+    this.local.start();
   }
 
   stop(): void {
     this.keeper.stop();
+    this.local.stop();
     this.queue.close();
   }
 
@@ -85,12 +105,24 @@ export class SlotLeases {
     plan: () => AcquirePlan,
     options: { group: string; sticky?: { key: string; ttlMs: number }; signal: AbortSignalLike; mayQueue: boolean },
   ): Promise<Placement> {
+    const first = plan();
+    if (options.sticky === undefined && allUncapped(first)) {
+      const node = this.local.place(first);
+      if (node !== null) {
+        const lease: Lease = { node, leaseId: '', probe: false, local: true };
+        if (options.signal.aborted) {
+          this.local.release(node, 'neutral');
+          throw options.signal.reason;
+        }
+        return { kind: 'placed', lease };
+      }
+    }
     const leaseId = nextLeaseId();
     const canQueue = options.mayQueue && this.options.queueTimeoutMs > 0;
     // The lease id doubles as the queue ticket: unique, and gone with the request.
     const queue = canQueue ? { key: options.group, ticket: leaseId, ttlMs: this.options.leaseMs, join: true } : undefined;
     // With a queue, this first call also joins it when there is no room (same round trip).
-    let result: AcquireSlotResult | null = await this.tryAcquire(plan(), leaseId, options.sticky, queue);
+    let result: AcquireSlotResult | null = await this.tryAcquire(first, leaseId, options.sticky, queue);
     let waited = false;
     if (canQueue && result.reason === 'capacity') {
       waited = true;
@@ -119,8 +151,22 @@ export class SlotLeases {
     const { leaseMs, probeLeaseMs } = this.options;
     const { candidates, order, rotateKey } = plan;
     const result = await this.store.acquireSlot({ candidates, order, rotateKey, leaseId, leaseMs, probeLeaseMs, sticky, queue });
-    this.options.inflightSink?.noteInflight(result.inflight);
+    this.noteLeaseCounts(candidates, result);
     return result;
+  }
+
+  /**
+   * The live counts acquireSlot returns are exact for capped nodes. An uncapped node's
+   * count there holds its leases only, not the attempts placed without one: the cache
+   * keeps its own figure for those, one up for the lease just taken.
+   */
+  private noteLeaseCounts(candidates: AcquirePlan['candidates'], result: AcquireSlotResult): void {
+    const { fleet } = this.options;
+    if (candidates.every((c) => c.maxconn > 0)) return fleet.noteInflight(result.inflight);
+    const capped: Record<NodeId, number> = {};
+    for (const c of candidates) if (c.maxconn > 0) capped[c.node] = result.inflight[c.node];
+    fleet.noteInflight(capped);
+    if (result.node !== null && candidates.some((c) => c.node === result.node && c.maxconn === 0)) fleet.noteAcquired(result.node);
   }
 
   private async waitInQueue(
@@ -144,10 +190,14 @@ export class SlotLeases {
     }
   }
 
-  /** Frees the slot and records the outcome; a store error is logged, the lease then expires by itself. */
+  /**
+   * Frees the slot and records the outcome; a store error is logged, the lease then expires
+   * by itself. An attempt placed locally only counts down and joins the next outcome report.
+   */
   async release(lease: Lease, outcome: AttemptOutcome): Promise<void> {
+    if (lease.local) return this.local.release(lease.node, outcome);
     this.keeper.remove(lease.leaseId);
-    this.options.inflightSink?.noteReleased(lease.node);
+    this.options.fleet.noteReleased(lease.node);
     try {
       await this.store.releaseSlot({
         node: lease.node,
@@ -160,6 +210,12 @@ export class SlotLeases {
       this.options.onError(error);
     }
   }
+}
+
+/** No cap anywhere in the plan: no slot to count fleet-wide (LocalSlots may place it). */
+function allUncapped(plan: AcquirePlan): boolean {
+  for (const c of plan.candidates) if (c.maxconn !== 0) return false;
+  return true;
 }
 
 /**

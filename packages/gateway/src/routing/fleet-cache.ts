@@ -328,6 +328,11 @@ export class FleetCache {
     return node.maxconn === 0 || this.inflightOf(node.node) < node.maxconn;
   }
 
+  /** An attempt of this process went to the node (placed without a lease, or on an uncapped one). */
+  noteAcquired(id: NodeId): void {
+    this.inflight[id] = (this.inflight[id] ?? 0) + 1;
+  }
+
   noteReleased(id: NodeId): void {
     const count = this.inflight[id];
     if (count !== undefined && count > 0) this.inflight[id] = count - 1;

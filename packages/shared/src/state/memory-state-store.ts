@@ -8,9 +8,12 @@ import {
   mayTakeSlot,
   uniqueCandidates,
   validateAcquireRequest,
+  circuitAfterOutcomes,
   circuitAfterRelease,
   circuitGate,
   circuitInfo,
+  validateInflightReport,
+  validateOutcomes,
   validateRelease,
   type CircuitRecord,
 } from './slot-rules.ts';
@@ -20,8 +23,10 @@ import {
   type AcquireSlotResult,
   type CompletedScan,
   type FleetSnapshot,
+  type InflightReport,
   type LeaseRef,
   type MonitorLease,
+  type NodeOutcomes,
   type PutNodeOptions,
   type QueueTicket,
   type QueueTicketRef,
@@ -64,6 +69,8 @@ export class MemoryStateStore implements StateStore {
   /** node -> its leases (ids with expiry). */
   private readonly leases = new Map<NodeId, ExpiringIds>();
   private readonly circuits = new Map<NodeId, CircuitRecord>();
+  /** replica id -> its last shareInflight counts (bounded by the replicas alive within a ttl). */
+  private readonly shares = new Map<string, Expiring<Record<NodeId, number>>>();
   /** Round-robin counters; bounded by the number of rotate keys (models), so no TTL. */
   private readonly counters = new Map<string, number>();
   private readonly stickies = new Map<string, Expiring<NodeId>>();
@@ -272,6 +279,33 @@ export class MemoryStateStore implements StateStore {
     if (next === null) this.circuits.delete(release.node);
     else this.circuits.set(release.node, next);
     this.emit(this.slotListeners, release.node);
+    // Opened (or re-opened by its probe), or closed by its probe: gateways route by their cached circuits.
+    const opened = release.outcome === 'failure' && (release.probe || next!.failures >= release.breaker.threshold);
+    if (opened || (release.probe && release.outcome === 'success')) this.emit(this.fleetListeners, undefined);
+  }
+
+  async recordOutcomes(outcomes: readonly NodeOutcomes[], breaker: { threshold: number; ttlMs: number }): Promise<void> {
+    this.assertOpen();
+    validateOutcomes(outcomes, breaker);
+    const now = this.clock();
+    let anyOpened = false;
+    for (const batch of outcomes) {
+      const { circuit, opened } = circuitAfterOutcomes(this.circuits.get(batch.node), batch, breaker, now);
+      if (circuit === null) this.circuits.delete(batch.node);
+      else this.circuits.set(batch.node, circuit);
+      anyOpened ||= opened;
+    }
+    if (anyOpened) this.emit(this.fleetListeners, undefined);
+  }
+
+  async shareInflight(report: InflightReport): Promise<Record<NodeId, number>> {
+    this.assertOpen();
+    validateInflightReport(report);
+    const now = this.clock();
+    const counts = Object.fromEntries(Object.entries(report.counts).filter(([, n]) => n > 0));
+    if (Object.keys(counts).length === 0) this.shares.delete(report.replicaId);
+    else this.shares.set(report.replicaId, { value: counts, expiresAtMs: now + report.ttlMs });
+    return this.inflightOf(report.nodes, now, report.replicaId);
   }
 
   onSlotFreed(listener: (node: NodeId) => void): () => void {
@@ -281,8 +315,18 @@ export class MemoryStateStore implements StateStore {
 
   async getInflight(nodes: readonly NodeId[]): Promise<Record<NodeId, number>> {
     this.assertOpen();
-    const now = this.clock();
-    return Object.fromEntries(nodes.map((node) => [node, this.leases.get(node)?.size(now) ?? 0]));
+    return this.inflightOf(nodes, this.clock(), null);
+  }
+
+  /** Live leases plus every unexpired share but `exceptReplica`'s. */
+  private inflightOf(nodes: readonly NodeId[], now: number, exceptReplica: string | null): Record<NodeId, number> {
+    const counts: Record<NodeId, number> = {};
+    for (const node of nodes) counts[node] = this.leases.get(node)?.size(now) ?? 0;
+    for (const [replica, share] of this.shares) {
+      if (share.expiresAtMs < now) this.shares.delete(replica);
+      else if (replica !== exceptReplica) for (const node of nodes) counts[node] += share.value[node] ?? 0;
+    }
+    return counts;
   }
 
   async getCircuits(nodes: readonly NodeId[]): Promise<Record<NodeId, CircuitInfo>> {

@@ -335,9 +335,12 @@ return 1
 
 /**
  * release(ko, ao), one op of SLOT_OPS, its keys and args read as for acquire (R: args).
- * Success deletes the circuit hash: closed with 0 failures is what "no record" means.
+ * Success deletes the circuit hash: closed with 0 failures is what "no record" means. A
+ * circuit this op opened, or closed by its probe, is announced once per call (gateways
+ * place uncapped attempts by their cached circuits).
  */
 const RELEASE_FN = `
+local circuitChanged = false
 local function release(ko, ao)
 local slotsKey, circuitKey = ${RELEASE_LUA.key.slots}, ${RELEASE_LUA.key.circuit}
 redis.call('ZREM', slotsKey, ${R.leaseId})
@@ -347,10 +350,12 @@ local outcome = ${R.outcome}
 local probe = ${R.probe} == '1'
 if outcome == 'success' then
   redis.call('DEL', circuitKey)
+  if probe then circuitChanged = true end
 elseif outcome == 'failure' then
   local failures = redis.call('HINCRBY', circuitKey, 'failures', 1)
   if failures >= tonumber(${R.threshold}) or probe then
     redis.call('HSET', circuitKey, 'openUntil', now + tonumber(${R.openMs}))
+    circuitChanged = true
   end
   if probe then redis.call('HSET', circuitKey, 'probeUntil', 0) end
   redis.call('PEXPIRE', circuitKey, tonumber(${R.circuitTtlMs}))
@@ -368,7 +373,7 @@ end
  * op answers { '!', message } and the others are unaffected. One TIME for the call.
  * The layout of KEYS and ARGV (a call header, then per op a header and its args) is
  * slot-ops-codec.ts's. Returns one result per op. Each node a release freed is published
- * once on the call's slotFreedChannel.
+ * once on the call's slotFreedChannel, a circuit change once on its fleetChangedChannel.
  */
 export const SLOT_OPS = `${NOW_MS}${KEEP_SLOTS_KEY}${ACQUIRE_FN}${RELEASE_FN}
 local results, freed = {}, {}
@@ -388,6 +393,7 @@ for op = 1, tonumber(${CALL_LUA.arg.opCount}) do
   ko, h = ko + nk, ao + na
 end
 for node in pairs(freed) do redis.call('PUBLISH', ${CALL_LUA.arg.slotFreedChannel}, node) end
+if circuitChanged then redis.call('PUBLISH', ${CALL_LUA.arg.fleetChangedChannel}, 'circuit') end
 return results
 `;
 
@@ -407,9 +413,69 @@ end
 return 1
 `;
 
-/** KEYS: slots per node. Live leases only (score ≥ now); read-only. */
-export const GET_INFLIGHT = `${NOW_MS}
-local counts = {}
-for i = 1, #KEYS do counts[i] = redis.call('ZCOUNT', KEYS[i], now, '+inf') end
-return counts
+/**
+ * KEYS: replicaInflight, replicaInflightExpiry, slots per node. ARGV: replicaId, countsJson,
+ * ttlMs. With a replicaId, replaces that replica's report (countsJson '' = nothing in
+ * flight: the report is deleted) for ttlMs; without ('') it only reads. Returns { live
+ * lease count per node, [unexpired replica ids], [their reports] }: the caller sums.
+ * Expired reports (a replica that died) are pruned, at most 100 per call.
+ */
+export const SHARE_INFLIGHT = `${NOW_MS}
+local reports, expiry = KEYS[1], KEYS[2]
+local expired = redis.call('ZRANGEBYSCORE', expiry, '-inf', '(' .. now, 'LIMIT', 0, 100)
+if #expired > 0 then
+  redis.call('ZREM', expiry, unpack(expired))
+  redis.call('HDEL', reports, unpack(expired))
+end
+if ARGV[1] ~= '' then
+  local ttl = tonumber(ARGV[3])
+  if ARGV[2] == '' then
+    redis.call('HDEL', reports, ARGV[1])
+    redis.call('ZREM', expiry, ARGV[1])
+  else
+    redis.call('HSET', reports, ARGV[1], ARGV[2])
+    redis.call('ZADD', expiry, now + ttl, ARGV[1])
+    for _, key in ipairs({ reports, expiry }) do
+      if redis.call('PTTL', key) < 2 * ttl then redis.call('PEXPIRE', key, 2 * ttl) end
+    end
+  end
+end
+local leases = {}
+for i = 3, #KEYS do leases[i - 2] = redis.call('ZCOUNT', KEYS[i], now, '+inf') end
+local fresh = redis.call('ZRANGEBYSCORE', expiry, now, '+inf')
+local values = {}
+if #fresh > 0 then values = redis.call('HMGET', reports, unpack(fresh)) end
+return { leases, fresh, values }
+`;
+
+/**
+ * KEYS: circuit per node. ARGV: threshold, openMs, circuitTtlMs, fleetChangedChannel, then
+ * per node leadingFailures, succeeded (1/0), trailingFailures. circuitAfterOutcomes in
+ * slot-rules.ts, transcribed: only a closed circuit (openUntil 0) moves. Publishes one
+ * fleet change when it opened any.
+ */
+export const RECORD_OUTCOMES = `${NOW_MS}
+local threshold, openMs, circuitTtl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local opened = false
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local leading, succeeded, trailing = tonumber(ARGV[2 + 3 * i]), ARGV[3 + 3 * i] == '1', tonumber(ARGV[4 + 3 * i])
+  local circuit = redis.call('HMGET', key, 'failures', 'openUntil')
+  if (tonumber(circuit[2]) or 0) == 0 then
+    local failures = (tonumber(circuit[1]) or 0) + leading
+    if failures < threshold and succeeded then failures = trailing end
+    if failures >= threshold then
+      redis.call('HSET', key, 'failures', failures, 'openUntil', now + openMs)
+      redis.call('PEXPIRE', key, circuitTtl)
+      opened = true
+    elseif failures == 0 then
+      redis.call('DEL', key)
+    else
+      redis.call('HSET', key, 'failures', failures)
+      redis.call('PEXPIRE', key, circuitTtl)
+    end
+  end
+end
+if opened then redis.call('PUBLISH', ARGV[4], 'circuit') end
+return 1
 `;

@@ -34,7 +34,7 @@ export class RedisSlotOps {
     this.batch = new SlotOpBatch(
       (command) => runRedis(client, connectTimeoutMs, 'slot ops', () => this.send(command)),
       SLOT_OPS_SHA,
-      keys.slotFreedChannel(),
+      { slotFreed: keys.slotFreedChannel(), fleetChanged: keys.fleetChangedChannel() },
       (kind, message) =>
         new GatewayError(
           'state_unavailable',
@@ -235,19 +235,20 @@ export function encodeOpArgs(kind: SlotOpKind, op: EncodedOp): string {
 }
 
 /**
- * A whole call: EVALSHA sha numkeys key… opCount slotFreedChannel (op header, op args)…
- * `head` is the EVALSHA and sha bulk strings, `channel` the channel's bulk string.
+ * A whole call: EVALSHA sha numkeys key… opCount slotFreedChannel fleetChangedChannel (op
+ * header, op args)… `head` is the EVALSHA and sha bulk strings, `channels` the two
+ * channels' bulk strings.
  */
 export function encodeCall(
   head: string,
-  channel: string,
+  channels: string,
   keys: string,
   keyCount: number,
   ops: string,
   opCount: number,
   opArgCount: number,
 ): string {
-  return `*${3 + keyCount + CALL_ARG_COUNT + opArgCount}\r\n${head}${bulk(keyCount)}${keys}${bulk(opCount)}${channel}${ops}`;
+  return `*${3 + keyCount + CALL_ARG_COUNT + opArgCount}\r\n${head}${bulk(keyCount)}${keys}${bulk(opCount)}${channels}${ops}`;
 }
 
 /** The acquire op's reply: { node | false, probe 1/0, reason, inflight per candidate }. */
@@ -293,17 +294,17 @@ export class SlotOpBatch {
   private ops: PendingOp[] = [];
   private scheduled = false;
   private readonly head: string;
-  private readonly channel: string;
+  private readonly channels: string;
 
   constructor(
     private readonly send: SendSlotOps,
     scriptSha: string,
-    slotFreedChannel: string,
+    channels: { slotFreed: string; fleetChanged: string },
     /** The error an op's own failure (a script error for that op alone) rejects with. */
     private readonly opFailed: (kind: SlotOpKind, message: string) => Error,
   ) {
     this.head = `${bulk('EVALSHA')}${bulk(scriptSha)}`;
-    this.channel = bulk(slotFreedChannel);
+    this.channels = bulk(channels.slotFreed) + bulk(channels.fleetChanged);
   }
 
   /** Queues one op; resolves with `decode(its reply)`. */
@@ -326,7 +327,7 @@ export class SlotOpBatch {
   flush(): void {
     const { ops } = this;
     if (ops.length === 0) return;
-    const command = encodeCall(this.head, this.channel, this.keys, this.keyCount, this.args, ops.length, this.argCount);
+    const command = encodeCall(this.head, this.channels, this.keys, this.keyCount, this.args, ops.length, this.argCount);
     this.keys = '';
     this.args = '';
     this.keyCount = 0;

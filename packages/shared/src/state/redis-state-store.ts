@@ -3,7 +3,7 @@ import { validateEngineLoads, type EngineLoadReading } from '../engine-load.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { KEY_TTL_MS, redisKeys, type RedisKeys } from '../redis-keys.ts';
 import type { CircuitInfo, NodeId, NodeState } from '../types.ts';
-import { circuitInfo, isPositiveMs } from './slot-rules.ts';
+import { circuitInfo, isPositiveMs, validateInflightReport, validateOutcomes } from './slot-rules.ts';
 import type { RedisSentinelTarget } from '../config/load-config.ts';
 import { createRedisConnection, watchConnection, type RedisConnectionOptions } from './redis-connection.ts';
 import * as scripts from './redis-scripts.ts';
@@ -12,8 +12,10 @@ import { judgeFleet, validateMonitorId, validatePutNodeOptions, type StoredNode 
 import {
   NEVER_DEGRADED,
   type FleetSnapshot,
+  type InflightReport,
   type LeaseRef,
   type MonitorLease,
+  type NodeOutcomes,
   type PutNodeOptions,
   type QueueTicketRef,
   type StateStore,
@@ -47,9 +49,13 @@ interface ScriptCommands {
   aiLbReleaseMonitorLease(...args: (string | number)[]): Promise<number>;
   aiLbBeginScan(...args: (string | number)[]): Promise<number>;
   aiLbCompleteScan(...args: (string | number)[]): Promise<number>;
-  aiLbGetInflight(...args: (string | number)[]): Promise<number[]>;
+  aiLbShareInflight(...args: (string | number)[]): Promise<ShareInflightReply>;
+  aiLbRecordOutcomes(...args: (string | number)[]): Promise<number>;
   aiLbRenewQueueTickets(...args: (string | number)[]): Promise<number>;
 }
+
+/** SHARE_INFLIGHT: live leases per node, unexpired replica ids, their reports (JSON). */
+type ShareInflightReply = [number[], string[], (string | null)[]];
 
 /** Leases per RENEW_LEASES call, so one renewal never blocks Redis for long. */
 const RENEW_BATCH = 500;
@@ -248,10 +254,59 @@ export class RedisStateStore implements StateStore {
 
   async getInflight(nodes: readonly NodeId[]): Promise<Record<NodeId, number>> {
     if (nodes.length === 0) return {};
-    const counts = await this.run('getInflight', () =>
-      this.commands.aiLbGetInflight(nodes.length, ...nodes.map((n) => this.keys.slots(n))),
+    return this.inflight('getInflight', nodes, '', '', 1);
+  }
+
+  async shareInflight(report: InflightReport): Promise<Record<NodeId, number>> {
+    validateInflightReport(report);
+    const counts: Record<NodeId, number> = {};
+    let any = false;
+    for (const [node, count] of Object.entries(report.counts)) {
+      if (count > 0) {
+        counts[node] = count;
+        any = true;
+      }
+    }
+    return this.inflight('shareInflight', report.nodes, report.replicaId, any ? JSON.stringify(counts) : '', report.ttlMs);
+  }
+
+  /** SHARE_INFLIGHT: leases plus the unexpired reports of every replica but `replicaId`. */
+  private async inflight(
+    operation: string,
+    nodes: readonly NodeId[],
+    replicaId: string,
+    countsJson: string,
+    ttlMs: number,
+  ): Promise<Record<NodeId, number>> {
+    const [leases, replicas, reports] = await this.run(operation, () =>
+      this.commands.aiLbShareInflight(
+        2 + nodes.length,
+        this.keys.replicaInflight(),
+        this.keys.replicaInflightExpiry(),
+        ...nodes.map((n) => this.keys.slots(n)),
+        replicaId,
+        countsJson,
+        ttlMs,
+      ),
     );
-    return Object.fromEntries(nodes.map((node, i) => [node, counts[i]]));
+    const counts: Record<NodeId, number> = {};
+    for (let i = 0; i < nodes.length; i++) counts[nodes[i]] = leases[i];
+    for (let i = 0; i < replicas.length; i++) {
+      if (replicas[i] === replicaId || reports[i] === null) continue;
+      const shared = this.parseReport(reports[i]!);
+      for (const node of nodes) counts[node] += shared[node] ?? 0;
+    }
+    return counts;
+  }
+
+  async recordOutcomes(outcomes: readonly NodeOutcomes[], breaker: { threshold: number; ttlMs: number }): Promise<void> {
+    validateOutcomes(outcomes, breaker);
+    if (outcomes.length === 0) return;
+    const args: (string | number)[] = [breaker.threshold, breaker.ttlMs, KEY_TTL_MS.circuit, this.keys.fleetChangedChannel()];
+    for (const o of outcomes) args.push(o.leadingFailures, o.succeeded ? 1 : 0, o.trailingFailures);
+    await this.run('recordOutcomes', () =>
+      this.commands.aiLbRecordOutcomes(outcomes.length, ...outcomes.map((o) => this.keys.circuit(o.node)), ...args),
+    );
   }
 
   async getCircuits(nodes: readonly NodeId[]): Promise<Record<NodeId, CircuitInfo>> {
@@ -319,6 +374,17 @@ export class RedisStateStore implements StateStore {
     }
   }
 
+  /** A replica's shareInflight report; an unreadable one counts nothing (it expires anyway). */
+  private parseReport(raw: string): Record<NodeId, number> {
+    try {
+      const parsed = JSON.parse(raw) as unknown;
+      return typeof parsed === 'object' && parsed !== null ? (parsed as Record<NodeId, number>) : {};
+    } catch {
+      this.log.warn({ record: raw.slice(0, 60) }, 'skipped an unreadable in-flight report');
+      return {};
+    }
+  }
+
   private parseEngineLoad(raw: string): EngineLoadReading | undefined {
     try {
       return JSON.parse(raw) as EngineLoadReading;
@@ -367,7 +433,8 @@ function defineScripts(client: Redis): ScriptCommands {
   define('aiLbBeginScan', scripts.BEGIN_SCAN, 1);
   define('aiLbCompleteScan', scripts.COMPLETE_SCAN, 1);
   define('aiLbRenewLeases', scripts.RENEW_LEASES);
-  define('aiLbGetInflight', scripts.GET_INFLIGHT);
+  define('aiLbShareInflight', scripts.SHARE_INFLIGHT);
+  define('aiLbRecordOutcomes', scripts.RECORD_OUTCOMES);
   define('aiLbRenewQueueTickets', scripts.RENEW_QUEUE_TICKETS);
   return client as unknown as ScriptCommands;
 }

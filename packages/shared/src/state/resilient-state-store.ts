@@ -8,8 +8,10 @@ import type {
   AcquireSlotRequest,
   AcquireSlotResult,
   FleetSnapshot,
+  InflightReport,
   LeaseRef,
   MonitorLease,
+  NodeOutcomes,
   PutNodeOptions,
   QueueTicketRef,
   ReleaseSlotRequest,
@@ -65,7 +67,8 @@ export class ResilientStateStore implements StateStore {
     this.local = new MemoryStateStore({ clock: this.clock });
     this.recheckMs = options.recheckMs ?? 1000;
     this.log = options.log ?? silentLogger;
-    this.unsubscribeRemote = [this.remote.onFleetChange(() => this.fleetChanged())];
+    // The local store announces circuits it opened while degraded.
+    this.unsubscribeRemote = [this.remote.onFleetChange(() => this.fleetChanged()), this.local.onFleetChange(() => this.fleetChanged())];
   }
 
   /** Degraded while Redis is unreachable and this replica runs on its own. */
@@ -235,6 +238,21 @@ export class ResilientStateStore implements StateStore {
     return this.either(
       () => this.remote.getInflight(nodes),
       () => this.local.getInflight(nodes),
+    );
+  }
+
+  shareInflight(report: InflightReport): Promise<Record<NodeId, number>> {
+    return this.either(
+      () => this.remote.shareInflight(report),
+      () => this.local.shareInflight(report),
+    );
+  }
+
+  /** While degraded, the local circuits judge (per replica), as for releaseSlot. */
+  async recordOutcomes(outcomes: readonly NodeOutcomes[], breaker: { threshold: number; ttlMs: number }): Promise<void> {
+    await this.either(
+      () => this.remote.recordOutcomes(outcomes, breaker),
+      () => this.local.recordOutcomes(outcomes, breaker),
     );
   }
 

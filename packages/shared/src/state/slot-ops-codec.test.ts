@@ -83,7 +83,7 @@ for op = 1, tonumber(${CALL_LUA.arg.opCount}) do
   ops[op] = echoed
   ko, h = ko + nk, ao + na
 end
-return cjson.encode({ opCount = ${CALL_LUA.arg.opCount}, channel = ${CALL_LUA.arg.slotFreedChannel}, ops = ops })
+return cjson.encode({ opCount = ${CALL_LUA.arg.opCount}, channel = ${CALL_LUA.arg.slotFreedChannel}, fleetChannel = ${CALL_LUA.arg.fleetChangedChannel}, ops = ops })
 `;
 }
 
@@ -96,7 +96,7 @@ async function echo(ops: ({ acquire: AcquireSlotRequest } | { release: ReleaseSl
       return [];
     },
     'sha-of-the-script',
-    'codec:slot-freed',
+    { slotFreed: 'codec:slot-freed', fleetChanged: 'codec:fleet-changed' },
     (_kind, message) => new Error(message),
   );
   for (const op of ops) {
@@ -107,7 +107,7 @@ async function echo(ops: ({ acquire: AcquireSlotRequest } | { release: ReleaseSl
   const [evalsha, sha, keyCount, ...rest] = parseCommand(command);
   expect([evalsha, sha]).toEqual(['EVALSHA', 'sha-of-the-script']);
   const reply = await redis.eval(echoScript(), Number(keyCount), ...rest);
-  return JSON.parse(reply as string) as { opCount: string; channel: string; ops: EchoedOp[] };
+  return JSON.parse(reply as string) as { opCount: string; channel: string; fleetChannel: string; ops: EchoedOp[] };
 }
 
 /** Every value an op's readers read, in layout order: must be exactly the op's own ARGV / KEYS. */
@@ -147,7 +147,7 @@ const releaseOne: ReleaseSlotRequest = {
 describe('SLOT_OPS layout: what the encoders write is what the Lua reads', () => {
   it('a call of an acquire with every option, a release and a plain acquire', async () => {
     const call = await echo([{ acquire: acquireEverything }, { release: releaseOne }, { acquire: acquirePlain }]);
-    expect(call).toMatchObject({ opCount: '3', channel: 'codec:slot-freed' });
+    expect(call).toMatchObject({ opCount: '3', channel: 'codec:slot-freed', fleetChannel: 'codec:fleet-changed' });
     const [everything, release, plain] = call.ops;
 
     const everythingArgs: AcquireArgs = {

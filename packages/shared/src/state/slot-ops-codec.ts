@@ -15,7 +15,7 @@
  */
 
 /** ARGV of a call, before its ops. KEYS of a call: every op's keys, op after op. */
-const CALL_ARGS = ['opCount', 'slotFreedChannel'] as const;
+const CALL_ARGS = ['opCount', 'slotFreedChannel', 'fleetChangedChannel'] as const;
 /** ARGV before each op's own args. */
 const OP_HEADER = ['kind', 'keyCount', 'argCount'] as const;
 const ACQUIRE_KEYS = ['slots[]', 'circuit[]'] as const;

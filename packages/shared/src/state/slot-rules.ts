@@ -1,5 +1,13 @@
 import type { CircuitInfo, NodeId } from '../types.ts';
-import type { AcquireOrder, AcquireSlotRequest, AttemptOutcome, QueueTicket, SlotCandidate } from './state-store.ts';
+import type {
+  AcquireOrder,
+  AcquireSlotRequest,
+  AttemptOutcome,
+  InflightReport,
+  NodeOutcomes,
+  QueueTicket,
+  SlotCandidate,
+} from './state-store.ts';
 
 /**
  * The rules every store follows for slots and circuits, pure: both stores validate requests
@@ -206,6 +214,60 @@ export function circuitAfterRelease(
     openUntilMs: reopen ? nowMs + breaker.ttlMs : (circuit?.openUntilMs ?? 0),
     probeUntilMs: probe ? 0 : (circuit?.probeUntilMs ?? 0),
   };
+}
+
+/**
+ * The circuit after a batch of outcomes of attempts placed without a lease (recordOutcomes).
+ * Only a closed circuit moves: the failures before the batch's first success add to the
+ * count, and reaching the threshold opens it (the success came on a stale view and does not
+ * undo that); otherwise a success leaves only the failures after it. Batches of several
+ * replicas apply in the order they arrive, so N replicas whose failures together reach the
+ * threshold within one report interval open the circuit, as one replica's would.
+ * `opened` says the batch opened it (the store announces that).
+ */
+export function circuitAfterOutcomes(
+  circuit: CircuitRecord | undefined,
+  batch: NodeOutcomes,
+  breaker: { threshold: number; ttlMs: number },
+  nowMs: number,
+): { circuit: CircuitRecord | null; opened: boolean } {
+  if (circuit !== undefined && circuit.openUntilMs !== 0) return { circuit, opened: false };
+  const probeUntilMs = circuit?.probeUntilMs ?? 0;
+  let failures = (circuit?.failures ?? 0) + batch.leadingFailures;
+  if (failures < breaker.threshold && batch.succeeded) failures = batch.trailingFailures;
+  if (failures >= breaker.threshold) return { circuit: { failures, openUntilMs: nowMs + breaker.ttlMs, probeUntilMs }, opened: true };
+  return { circuit: failures === 0 ? null : { failures, openUntilMs: 0, probeUntilMs }, opened: false };
+}
+
+/** A batch that cannot be applied is a caller bug: say which field. */
+export function validateOutcomes(outcomes: readonly NodeOutcomes[], breaker: { threshold: number; ttlMs: number }): void {
+  validateRelease({ outcome: 'failure', breaker });
+  if (!Array.isArray(outcomes)) throw new TypeError('recordOutcomes: outcomes must be an array');
+  for (const [i, o] of outcomes.entries()) {
+    if (typeof o?.node !== 'string' || o.node === '') throw new TypeError(`recordOutcomes: outcomes[${i}].node must be a node id`);
+    for (const field of ['leadingFailures', 'trailingFailures'] as const) {
+      if (!Number.isSafeInteger(o[field]) || o[field] < 0) {
+        throw new TypeError(`recordOutcomes: outcomes[${i}].${field} must be an integer ≥ 0, got ${String(o[field])}`);
+      }
+    }
+    if (typeof o.succeeded !== 'boolean') throw new TypeError(`recordOutcomes: outcomes[${i}].succeeded must be a boolean`);
+    if (!o.succeeded && o.trailingFailures !== 0) {
+      throw new TypeError(`recordOutcomes: outcomes[${i}].trailingFailures must be 0 without a success`);
+    }
+  }
+}
+
+export function validateInflightReport(report: InflightReport): void {
+  if (typeof report?.replicaId !== 'string' || report.replicaId === '') {
+    throw new TypeError('shareInflight: replicaId must be a non-empty string');
+  }
+  if (!isPositiveMs(report.ttlMs)) throw new TypeError(`shareInflight: ttlMs must be an integer ≥ 1, got ${String(report.ttlMs)}`);
+  if (!Array.isArray(report.nodes)) throw new TypeError('shareInflight: nodes must be an array');
+  for (const [node, count] of Object.entries(report.counts ?? {})) {
+    if (!Number.isSafeInteger(count) || count < 0) {
+      throw new TypeError(`shareInflight: counts[${node}] must be an integer ≥ 0, got ${String(count)}`);
+    }
+  }
 }
 
 /** The public view: half-open once an open circuit's time has passed. */

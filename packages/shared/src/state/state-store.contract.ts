@@ -7,6 +7,7 @@ import { responseOwnerContract } from './response-owner.contract.ts';
 import { fleetContract } from './fleet.contract.ts';
 import { monitorStateContract } from './monitor-state.contract.ts';
 import { queueContract } from './queue.contract.ts';
+import { inflightSharingContract, outcomeBatchContract } from './replica-reports.contract.ts';
 
 export type { MakeStoreUnderTest, StoreUnderTest } from './contract-harness.ts';
 
@@ -38,6 +39,8 @@ export function describeStateStoreContract(name: string, makeStore: MakeStoreUnd
     describe('fleet-wide queue', () => queueContract(sut));
     describe('engine load', () => engineLoadContract(sut));
     describe('response owners', () => responseOwnerContract(sut));
+    describe('in-flight counts shared between replicas', () => inflightSharingContract(sut));
+    describe('circuit outcomes in batches', () => outcomeBatchContract(sut));
     describe('health', () => {
       it('a store on reachable shared state is not degraded and counts no failed calls', async () => {
         const { store } = sut();

@@ -5,8 +5,12 @@ import type { CircuitInfo, NodeId, NodeState } from '../types.ts';
  * Everything gateway replicas and the monitor share. Two implementations: Redis (many
  * processes) and memory (one process, `pnpm start`); one contract suite runs against both.
  *
- * Hot-path budget: a request makes one call to acquireSlot before forwarding and one call
- * to releaseSlot at the end; in the Redis store each is one round trip (one Lua script).
+ * Hot-path budget: an attempt on a node with no cap whose circuit the gateway sees closed
+ * makes no call at all: the gateway places it itself, shares its in-flight counts with
+ * shareInflight and reports outcomes with recordOutcomes, each in batches on a short
+ * interval. An attempt that needs a shared decision (a capped node's slot, the half-open
+ * probe, a sticky session, the queue) makes one call to acquireSlot before forwarding and
+ * one to releaseSlot at the end; in the Redis store each is one round trip (one Lua script).
  * Fleet reads (listNodes) are for caches refreshed on `fleet-changed` or a short interval,
  * never per request.
  */
@@ -37,7 +41,11 @@ export interface StateStore {
    * Plus the monitor's heartbeat (the lease) and the newest completed scan.
    */
   listFleet(): Promise<FleetSnapshot>;
-  /** Calls `listener` after any putNode/markNodeUnhealthy/completeScan by any process; returns unsubscribe. */
+  /**
+   * Calls `listener` after any putNode/markNodeUnhealthy/completeScan by any process, and
+   * after a circuit opened (releaseSlot, recordOutcomes) or a probe closed one: gateways
+   * that place attempts by their cached circuits learn of it at once. Returns unsubscribe.
+   */
   onFleetChange(listener: () => void): () => void;
 
   // ---- engine load: written by the monitor's load poller, read by gateways' caches --------
@@ -93,8 +101,27 @@ export interface StateStore {
   renewQueueTickets(tickets: readonly QueueTicketRef[], ttlMs: number): Promise<void>;
   /** Calls `listener` with the node id whenever any process releases a slot; returns unsubscribe. */
   onSlotFreed(listener: (node: NodeId) => void): () => void;
-  /** Live fleet-wide in-flight count per node (expired leases excluded). */
+  /**
+   * Live fleet-wide in-flight count per node: live leases plus every replica's unexpired
+   * shareInflight report.
+   */
   getInflight(nodes: readonly NodeId[]): Promise<Record<NodeId, number>>;
+  /**
+   * One replica's in-flight counts of the attempts it placed without a lease (uncapped
+   * nodes): replaces that replica's previous report and counts in getInflight for
+   * `report.ttlMs` (a replica that dies stops counting by itself). Answers, for
+   * `report.nodes`, the fleet-wide count WITHOUT this replica's report: live leases plus
+   * every other replica's unexpired report, so the caller adds its own live counts.
+   */
+  shareInflight(report: InflightReport): Promise<Record<NodeId, number>>;
+  /**
+   * The circuit outcomes of attempts placed without a lease, batched per node (see
+   * NodeOutcomes): a closed circuit counts the failures and opens once they reach the
+   * threshold (announced as a fleet change); a success resets the count. A batch for a
+   * circuit that is open or half-open changes nothing: those attempts went out on a stale
+   * view, and the half-open probe (acquireSlot) alone decides when it closes.
+   */
+  recordOutcomes(outcomes: readonly NodeOutcomes[], breaker: { threshold: number; ttlMs: number }): Promise<void>;
   /** Circuit state per node; a node never seen is closed with 0 failures. */
   getCircuits(nodes: readonly NodeId[]): Promise<Record<NodeId, CircuitInfo>>;
 
@@ -277,4 +304,28 @@ export function validateResponseOwner(responseId: string, ttlMs: number): void {
     throw new TypeError(`putResponseOwner: responseId must be 1 to ${RESPONSE_ID_MAX_CHARS} characters`);
   }
   if (!Number.isInteger(ttlMs) || ttlMs < 1) throw new TypeError(`putResponseOwner: ttlMs must be an integer ≥ 1, got ${String(ttlMs)}`);
+}
+
+export interface InflightReport {
+  /** Unique per gateway process (and per gateway instance within one). */
+  replicaId: string;
+  /** In flight per node now; nodes left out count 0. Whole numbers ≥ 0. */
+  counts: Record<NodeId, number>;
+  /** How long the report counts unless replaced: a few report intervals. */
+  ttlMs: number;
+  /** The nodes to answer counts for (the caller's fleet). */
+  nodes: readonly NodeId[];
+}
+
+/**
+ * One node's outcomes since the previous batch, in the order they happened, reduced to
+ * what a circuit needs: `leadingFailures` before the first success (all of them when
+ * there was none), whether a success came, and `trailingFailures` after the last one.
+ * Neutral outcomes (client aborts, the caller's 4xx) are not reported.
+ */
+export interface NodeOutcomes {
+  node: NodeId;
+  leadingFailures: number;
+  succeeded: boolean;
+  trailingFailures: number;
 }

@@ -8,11 +8,12 @@ import { RedisStateStore } from './redis-state-store.ts';
 import type { AcquireOrder, AcquireSlotRequest, AttemptOutcome, QueueTicket, SlotCandidate, StateStore } from './state-store.ts';
 
 /**
- * The Lua scripts transcribe acquire-plan.ts and circuit-record.ts by hand. This property
+ * The Lua scripts transcribe slot-rules.ts by hand. This property
  * test runs the same random sequence of operations on both stores and demands identical
  * answers: acquires (orders, caps, rotate keys, sticky sessions, queue tickets that join
- * or only ask), releases (failures opening circuits), leaveQueue, renewQueueTickets, and
- * time passing, which expires the short-lived queue tickets.
+ * or only ask), releases (failures opening circuits), batches of outcomes, in-flight
+ * reports, leaveQueue, renewQueueTickets, and time passing, which expires the short-lived
+ * queue tickets.
  *
  * Time: Redis decides expiry by its own clock, so the memory store's clock moves only at a
  * `wait`, by WAIT_MS, while the test really sleeps as long. Between waits the test keeps
@@ -85,6 +86,28 @@ const releaseOp = fc.record({
 const leaveOp = fc.record({ kind: fc.constant('leave' as const), picks: fc.array(fc.nat(), { maxLength: 2 }) });
 const renewOp = fc.record({ kind: fc.constant('renew' as const), picks: fc.array(fc.nat(), { maxLength: 3 }), ttlMs: ttl });
 const waitOp = fc.record({ kind: fc.constant('wait' as const) });
+/** A replica's batch of outcomes of attempts placed without a lease. */
+const outcomesOp = fc.record({
+  kind: fc.constant('outcomes' as const),
+  batches: fc.uniqueArray(
+    fc
+      .record({
+        node: fc.constantFrom(...NODES),
+        leadingFailures: fc.integer({ min: 0, max: 3 }),
+        succeeded: fc.boolean(),
+        trailingFailures: fc.integer({ min: 0, max: 3 }),
+      })
+      .map((b) => (b.succeeded ? b : { ...b, trailingFailures: 0 })),
+    { selector: (b) => b.node, maxLength: 3 },
+  ),
+  threshold: fc.constantFrom(1, 2, 3),
+});
+/** A replica's in-flight report. */
+const shareOp = fc.record({
+  kind: fc.constant('share' as const),
+  replicaId: fc.constantFrom('r1', 'r2'),
+  counts: fc.dictionary(fc.constantFrom(...NODES), fc.integer({ min: 0, max: 4 }), { maxKeys: 3 }),
+});
 const operations = fc.array(
   fc.oneof(
     { arbitrary: acquireOp, weight: 10 },
@@ -93,6 +116,8 @@ const operations = fc.array(
     { arbitrary: leaveOp, weight: 1 },
     { arbitrary: renewOp, weight: 2 },
     { arbitrary: waitOp, weight: 1 },
+    { arbitrary: outcomesOp, weight: 2 },
+    { arbitrary: shareOp, weight: 1 },
   ),
   { minLength: 5, maxLength: 40, size: 'max' },
 );
@@ -163,6 +188,12 @@ it('memory and Redis stores give identical answers to the same operations, queue
             const tickets = [...leaving.map((w) => w.queue), { key: QUEUES[0], ticket: 'never-queued' }];
             await both((s) => s.leaveQueue(tickets));
             for (const waiter of leaving) if (joined.includes(waiter)) joined.splice(joined.indexOf(waiter), 1);
+          } else if (op.kind === 'outcomes') {
+            await both((s) => s.recordOutcomes(op.batches, { threshold: op.threshold, ttlMs: LONG_MS }));
+          } else if (op.kind === 'share') {
+            const report = { replicaId: op.replicaId, counts: op.counts, ttlMs: LONG_MS, nodes: NODES };
+            const [mem, red] = await both((s) => s.shareInflight(report));
+            expect(red).toEqual(mem);
           } else if (op.kind === 'renew') {
             const tickets = op.picks.flatMap((pick) => pickFrom(joined, pick)?.queue ?? []);
             await both((s) => s.renewQueueTickets(tickets, op.ttlMs));

@@ -1,0 +1,117 @@
+import { MemoryStateStore, RedisStateStore, type CircuitState, type NodeId, type StateStore } from '@ai-lb/shared';
+import { uniquePrefix, waitUntil } from '@ai-lb/testkit';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import type { AcquirePlan } from '../routing/routing-rules.ts';
+import { LocalSlots, type FleetView } from './local-slots.ts';
+
+const redisUrl = inject('redisUrl');
+const NODES = ['a:1', 'b:1', 'c:1'];
+const breaker = { threshold: 3, ttlMs: 60_000 };
+
+/** What the fleet cache would be: circuits as set by the test, counts as noted. */
+function fakeFleet(): FleetView & { circuits: Map<NodeId, CircuitState>; counts: Record<NodeId, number> } {
+  const counts: Record<NodeId, number> = {};
+  const circuits = new Map<NodeId, CircuitState>();
+  return {
+    circuits,
+    counts,
+    circuit: (id) => ({ state: circuits.get(id) ?? 'closed' }),
+    inflightOf: (id) => counts[id] ?? 0,
+    nodes: () => NODES.map((node) => ({ node })),
+    noteInflight: (next) => Object.assign(counts, next),
+    noteAcquired: (id) => {
+      counts[id] = (counts[id] ?? 0) + 1;
+    },
+    noteReleased: (id) => {
+      counts[id] = Math.max(0, (counts[id] ?? 0) - 1);
+    },
+  };
+}
+
+const plan = (order: AcquirePlan['order'], nodes = NODES, maxconn = 0): AcquirePlan => ({
+  candidates: nodes.map((node) => ({ node, maxconn })),
+  order,
+  rotateKey: order === 'rotate' ? 'm1' : undefined,
+});
+
+describe.each(['memory', 'redis'] as const)('LocalSlots with the %s store', (kind) => {
+  const opened: Array<{ stop(): void } | StateStore> = [];
+  afterEach(async () => {
+    for (const item of opened.splice(0).reverse()) await ('close' in item ? item.close() : item.stop());
+  });
+
+  /** Two replicas on one shared state (the memory store stands in for Redis in one process). */
+  function replicas(reportIntervalMs = 20) {
+    const prefix = uniquePrefix('local-slots');
+    const memory = new MemoryStateStore();
+    const open = (): StateStore => (kind === 'memory' ? memory : new RedisStateStore({ url: redisUrl, keyPrefix: prefix }));
+    const make = (id: string) => {
+      const store = open();
+      const fleet = fakeFleet();
+      const slots = new LocalSlots(store, fleet, { replicaId: id, reportIntervalMs, breaker, clock: Date.now, onError: () => undefined });
+      slots.start();
+      opened.push(store, slots);
+      return { store, fleet, slots };
+    };
+    return [make('r1'), make('r2')] as const;
+  }
+
+  it('places only plans the store need not decide: no cap, circuits closed', () => {
+    const [{ slots, fleet }] = replicas();
+    expect(slots.place(plan('in_order', NODES, 2))).toBeNull();
+    fleet.circuits.set('b:1', 'half_open');
+    expect(slots.place(plan('in_order'))).toBeNull();
+    expect(slots.place(plan('in_order', ['c:1', 'a:1']))).toBe('c:1');
+  });
+
+  it('least_loaded takes the first of the least loaded by the cached counts; rotate turns per model', () => {
+    const [{ slots, fleet }] = replicas();
+    Object.assign(fleet.counts, { 'a:1': 2, 'b:1': 1, 'c:1': 1 });
+    expect(slots.place(plan('least_loaded'))).toBe('b:1');
+    expect(slots.place(plan('least_loaded'))).toBe('c:1');
+    expect(fleet.counts).toMatchObject({ 'b:1': 2, 'c:1': 2 });
+    expect([1, 2, 3, 4].map(() => slots.place(plan('rotate')))).toEqual(['a:1', 'b:1', 'c:1', 'a:1']);
+  });
+
+  it("each replica's counts reach the other's cache within a few report intervals, and leave with the attempts", async () => {
+    const [one, two] = replicas();
+    one.slots.place(plan('in_order', ['a:1']));
+    one.slots.place(plan('in_order', ['a:1']));
+    two.slots.place(plan('in_order', ['b:1']));
+    await waitUntil(() => two.fleet.counts['a:1'] === 2 && one.fleet.counts['b:1'] === 1, { what: 'counts shared' });
+    expect(await one.store.getInflight(NODES)).toEqual({ 'a:1': 2, 'b:1': 1, 'c:1': 0 });
+    one.slots.release('a:1', 'success');
+    one.slots.release('a:1', 'neutral');
+    await waitUntil(() => two.fleet.counts['a:1'] === 0, { what: 'released counts shared' });
+    expect(await one.store.getInflight(['a:1'])).toEqual({ 'a:1': 0 });
+  });
+
+  it('failures go to the store in the same loop turn: THRESHOLD across replicas open the circuit', async () => {
+    // A long interval: only the failure flush can report in time.
+    const [one, two] = replicas(60_000);
+    for (const [replica, times] of [
+      [one, 2],
+      [two, 1],
+    ] as const) {
+      for (let i = 0; i < times; i++) replica.slots.release(replica.slots.place(plan('in_order', ['a:1']))!, 'failure');
+    }
+    await waitUntil(async () => (await one.store.getCircuits(['a:1']))['a:1'].state === 'open', { what: 'the circuit open' });
+    expect((await one.store.getCircuits(['a:1']))['a:1'].failures).toBe(3);
+  });
+
+  it('a success between failures resets the run; a node that failed THRESHOLD times here goes to the store', async () => {
+    const [{ slots, store }] = replicas();
+    const once = (outcome: 'success' | 'failure') => slots.release(slots.place(plan('in_order', ['a:1']))!, outcome);
+    once('failure');
+    once('failure');
+    once('success');
+    once('failure');
+    await waitUntil(async () => (await store.getCircuits(['a:1']))['a:1'].failures === 1, { what: 'the batch reported' });
+    once('failure');
+    once('failure');
+    // Three in a row here: the store decides for a:1 now, other nodes stay local.
+    expect(slots.place(plan('in_order', ['a:1']))).toBeNull();
+    expect(slots.place(plan('in_order', ['b:1']))).toBe('b:1');
+    await waitUntil(async () => (await store.getCircuits(['a:1']))['a:1'].state === 'open', { what: 'the circuit open' });
+  });
+});
