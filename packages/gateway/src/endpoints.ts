@@ -17,7 +17,7 @@ import { nodesRoute } from './routes/nodes.ts';
  * file (its InferenceSurface) and one line here.
  */
 export function gatewayEndpoints(services: GatewayServices): Endpoint[] {
-  const { config, store, fleet, metrics } = services;
+  const { config, store, fleet, metrics, dashboard } = services;
   const deps = inferenceDeps(services);
   const routed = (path: string, surface: InferenceSurface): Endpoint => ({
     method: 'POST',
@@ -46,6 +46,10 @@ export function gatewayEndpoints(services: GatewayServices): Endpoint[] {
     // Open for load balancers, orchestrators and scrapers.
     admin('/health', healthRoute(store, fleet, config.minHealthyNodes), false),
     admin('/metrics', metricsRoute(metrics.registry), false),
+    // The page and its files hold no data: open, so a browser can load them and ask for a key.
+    admin('/dashboard', dashboard.page, false),
+    admin('/dashboard/assets/:name', dashboard.page, false),
+    admin('/dashboard/state', dashboard.state),
   ];
 }
 

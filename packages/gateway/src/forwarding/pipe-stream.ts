@@ -4,6 +4,7 @@ import type { AttemptAbort } from './upstream-request.ts';
 import { AttemptError } from './attempt-error.ts';
 import { usageOf, type Exchange } from '../http/exchange.ts';
 import { classifySseEvent, SseEventSplitter } from './sse-events.ts';
+import { finishReasonOf } from '../observability/tracing.ts';
 
 export interface PipeStreamOptions {
   /** The client's side: the response written to, and where a broken stream is noted. */
@@ -151,6 +152,7 @@ class StreamPipe {
       if (info.kind === 'data') {
         const { exchange } = this.options;
         exchange.contentEvents++;
+        if (info.finished && exchange.trace !== null) exchange.finishReason = finishReasonOf(info.record);
         // The last chunk carries usage when the client asked (stream_options.include_usage).
         if (info.record?.usage != null) exchange.usage = usageOf(info.record) ?? exchange.usage;
       }

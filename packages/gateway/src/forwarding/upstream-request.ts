@@ -10,6 +10,9 @@ import { AttemptError, type AttemptErrorCode } from './attempt-error.ts';
  * cancels it with its reason, so classify-failure sees the code.
  */
 
+/** A W3C traceparent (version 00 layout): anything else from a client is not passed on. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
 /**
  * The headers an upstream sees. A short allowlist: hop-by-hop headers, cookies and
  * accept-encoding never go (a compressed event stream could not be checked event by event).
@@ -22,6 +25,7 @@ export function upstreamHeaders(
   node: NodeId,
   requestId: string,
   nodeApiKeys: ReadonlyMap<NodeId, string>,
+  traceparent: string | null = null,
 ): Record<string, string> {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -29,6 +33,9 @@ export function upstreamHeaders(
     'x-request-id': requestId,
   };
   if (typeof client['user-agent'] === 'string') headers['user-agent'] = client['user-agent'];
+  // W3C trace context: the attempt's span when the gateway traces, else the client's own, passed on.
+  const parent = traceparent ?? client.traceparent;
+  if (typeof parent === 'string' && TRACEPARENT.test(parent)) headers.traceparent = parent;
   const nodeKey = nodeApiKeys.get(node);
   if (nodeKey !== undefined) headers.authorization = `Bearer ${nodeKey}`;
   return headers;

@@ -4,6 +4,7 @@ import { GatewayError, type Logger } from '@ai-lb/shared';
 import { AttemptError } from '../forwarding/attempt-error.ts';
 import { errorFormatForPath, type ErrorFormat } from './error-formats.ts';
 import { Exchange, type ExchangeLimits } from './exchange.ts';
+import type { RequestTracer } from '../observability/tracing.ts';
 
 export type EndpointMethod = 'GET' | 'POST' | 'DELETE';
 /** What an endpoint reads of the request: nothing, a JSON object, or a multipart form. */
@@ -34,6 +35,8 @@ export interface RouterOptions {
   /** Told once per request of an inference surface when its response has ended or been cut (the metrics). */
   onFinished?: { recordRequest(exchange: Exchange): void };
   limits: ExchangeLimits;
+  /** Set when OTEL_EXPORTER_OTLP_ENDPOINT is: every routed request gets a trace. */
+  tracer?: RequestTracer | null;
 }
 
 interface Route {
@@ -56,6 +59,7 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
   const { exact, patterns } = buildRoutes(endpoints);
   const keyDigests = options.apiKeys.map(digest);
   const { log, onFinished, limits } = options;
+  const tracer = options.tracer ?? null;
   let active = 0;
   /** Routed requests in progress: shutdown tells their streams why they end. */
   const routed = new Set<Exchange>();
@@ -78,7 +82,10 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
       return exchange.fail(new GatewayError('method_not_allowed', message, { headers: { allow: found.route.allow } }), log);
     }
     const exchange = new Exchange(req, res, path, search, endpoint.errors, endpoint.surface ?? null, limits);
-    if (endpoint.surface !== undefined) routed.add(exchange);
+    if (endpoint.surface !== undefined) {
+      routed.add(exchange);
+      if (tracer !== null) exchange.trace = tracer.startRequest(exchange);
+    }
     // One 'close' listener per request does every job: count it out, release what it held,
     // cancel its work when the client left before its response was sent in full, report it.
     res.once('close', () => {

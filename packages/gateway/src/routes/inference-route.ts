@@ -59,6 +59,7 @@ export function inferenceRoute(deps: InferenceDeps, surface: InferenceSurface) {
     const { stream } = surface.validate(body.value);
     exchange.rejectMisspelledParams(ROUTING_PARAMS);
     const forcedNode = exchange.queryParam('node');
+    if (typeof body.value.model === 'string') exchange.requestedModel = body.value.model;
     const model = resolve(deps, surface, body.value.model, exchange.queryParam('require_all') === 'true');
     exchange.model = model;
     const selected = selectCandidates({
@@ -168,6 +169,7 @@ async function forwardWithFailover(
           sticky: choice.index === 0 ? sticky : undefined,
           signal: exchange.clientGone,
           mayQueue: true,
+          waits: exchange,
         },
       ),
     attempt: (lease, attemptNumber) => runAttempt(deps, request, lease, attemptNumber),

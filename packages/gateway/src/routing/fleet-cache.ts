@@ -5,6 +5,7 @@ import {
   type CircuitInfo,
   type CircuitState,
   type Clock,
+  type EngineLoadReading,
   type NodeId,
   type NodeState,
   type StateStore,
@@ -59,6 +60,8 @@ export class FleetCache {
   private circuits: Record<NodeId, CircuitInfo> = {};
   private inflight: Record<NodeId, number> = {};
   private readonly latencyEwma = new Map<NodeId, number>();
+  /** The engines' own load readings per node, fresh ones only (empty until the store's readings are read). */
+  private engineLoads: Record<NodeId, EngineLoadReading> = {};
   /** Model id -> epoch seconds when this process first listed it (the `created` of /v1/models). */
   private readonly firstSeen = new Map<string, number>();
   private running: Promise<void> | null = null;
@@ -208,6 +211,11 @@ export class FleetCache {
 
   observedLatency(id: NodeId): number | null {
     return this.latencyEwma.get(id) ?? null;
+  }
+
+  /** What the node's engine last reported of its load (running, waiting, KV-cache use), when it reports any. */
+  engineLoadOf(id: NodeId): EngineLoadReading | undefined {
+    return this.engineLoads[id];
   }
 
   /** For the metrics' scrape-time gauges. */
