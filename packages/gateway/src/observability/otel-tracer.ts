@@ -25,6 +25,9 @@ export interface OtelTracerOptions {
   log: Logger;
 }
 
+/** How long a stopping gateway waits for its last spans to be exported. */
+const SHUTDOWN_EXPORT_MS = 1000;
+
 /** gen_ai.operation.name per surface, where the conventions name one. */
 const OPERATION: Readonly<Record<string, string>> = { chat: 'chat', embeddings: 'embeddings', completions: 'text_completion' };
 
@@ -39,7 +42,20 @@ export function createOtelTracer(options: OtelTracerOptions): RequestTracer {
   return {
     startRequest: (exchange) => new OtelRequestTrace(tracer, exchange),
     async shutdown() {
-      await provider.shutdown().catch((error: unknown) => options.log.warn({ err: error }, 'tracing: export at shutdown failed'));
+      // The exporter retries an unreachable collector for up to its timeout (10 s): a stop
+      // must not wait for that. What is not exported within the bound is dropped.
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), SHUTDOWN_EXPORT_MS);
+        timer.unref();
+      });
+      const done = provider.shutdown().then(
+        () => 'done' as const,
+        (error: unknown) => void options.log.warn({ err: error }, 'tracing: export at shutdown failed'),
+      );
+      if ((await Promise.race([done, bound])) === 'timeout')
+        options.log.warn({}, 'tracing: spans not exported within 1 s of stopping were dropped');
+      clearTimeout(timer);
     },
   };
 }
