@@ -45,6 +45,14 @@ describe('parseBenchOptions', () => {
     );
   });
 
+  test('--baseline-env measures this build again with other settings, as baseline-*', () => {
+    const options = parseBenchOptions(['--targets', 'gateway-memory', '--baseline-env', 'LOG_REQUESTS=false, LOG_LEVEL=warn']);
+    expect(options.targets).toEqual(['direct', 'node-floor', 'gateway-memory', 'baseline-memory']);
+    expect(options.baselineEnv).toEqual({ LOG_REQUESTS: 'false', LOG_LEVEL: 'warn' });
+    expect(options.baselineDir).toBeUndefined();
+    expect(() => parseBenchOptions(['--baseline-env', 'log_requests'])).toThrow(/--baseline-env log_requests: expected KEY=VALUE/);
+  });
+
   test('an unknown flag is refused', () => {
     expect(() => parseBenchOptions(['--fast'])).toThrow(/--fast/);
   });

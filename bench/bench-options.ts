@@ -36,6 +36,11 @@ export interface BenchOptions {
    * measured as baseline-memory / baseline-redis in the same rounds: before/after in one run.
    */
   baselineDir?: string;
+  /**
+   * `--baseline-env KEY=VALUE,…`: settings the baseline-* targets run with (this build's
+   * bundles unless --baseline DIR): one setting A/B in the same rounds, e.g. LOG_REQUESTS=false.
+   */
+  baselineEnv?: Record<string, string>;
 }
 
 /**
@@ -60,7 +65,8 @@ export const USAGE = `usage: pnpm bench [--quick] [--json] [--rounds N] [--durat
                   [--targets ${TARGET_NAMES.join(',')}] [--upstreams N]
                   [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof]
                   [--runtime js|tsx] [--semi-space-mb N] [--heap-growing-percent N] [--optimize-for-size] [--warmup S]
-                  [--baseline DIR]   (DIR: an earlier build's dist/, measured beside this one)`;
+                  [--baseline DIR]   (DIR: an earlier build's dist/, measured beside this one)
+                  [--baseline-env KEY=VALUE,...]   (the baseline-* targets run with these settings)`;
 
 export function parseBenchOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
@@ -84,6 +90,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       warmup: { type: 'string' },
       'optimize-for-size': { type: 'boolean', default: false },
       baseline: { type: 'string' },
+      'baseline-env': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -94,7 +101,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     durationSec: intOption('--duration', values.duration, quick ? 1 : 3, 1, 600),
     connections: intOption('--connections', values.connections, 50, 1, 5000),
     upstreams: intOption('--upstreams', values.upstreams, 2, 1, 16),
-    targets: withBaselines(targetsOption(values.targets), values.baseline),
+    targets: withBaselines(targetsOption(values.targets), values.baseline !== undefined || values['baseline-env'] !== undefined),
     ttfbStreams: intOption('--ttfb-streams', values['ttfb-streams'], quick ? 50 : 300, 1, 100_000),
     ttfbConcurrency: 1,
     heldStreams: intOption('--held-streams', values['held-streams'], 1000, 0, 10_000),
@@ -113,12 +120,13 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     semiSpaceMb: intOption('--semi-space-mb', values['semi-space-mb'], SHIPPED_V8.semiSpaceMb, 0, 256),
     heapGrowingPercent: intOption('--heap-growing-percent', values['heap-growing-percent'], SHIPPED_V8.heapGrowingPercent, 0, 300),
     baselineDir: values.baseline,
+    baselineEnv: envOption(values['baseline-env']),
   };
 }
 
-/** With a baseline, each gateway target measured is measured again from the baseline's bundles. */
-function withBaselines(targets: TargetName[], baseline: string | undefined): TargetName[] {
-  if (baseline === undefined) return targets.filter((t) => !t.startsWith('baseline-'));
+/** With a baseline, each gateway target measured is measured again as the baseline (bundles, settings). */
+function withBaselines(targets: TargetName[], baseline: boolean): TargetName[] {
+  if (!baseline) return targets.filter((t) => !t.startsWith('baseline-'));
   const wanted = new Set<TargetName>(targets);
   if (wanted.has('gateway-memory')) wanted.add('baseline-memory');
   if (wanted.has('gateway-redis')) wanted.add('baseline-redis');
@@ -148,6 +156,19 @@ function targetsOption(raw: string | undefined): TargetName[] {
   }
   // Ratios are against direct and the node floor, so both always run.
   return TARGET_NAMES.filter((n) => n === 'direct' || n === 'node-floor' || names.includes(n));
+}
+
+/** KEY=VALUE pairs separated by commas; keys are environment variable names. */
+function envOption(raw: string | undefined): Record<string, string> | undefined {
+  if (raw === undefined) return undefined;
+  const env: Record<string, string> = {};
+  for (const pair of raw.split(',').filter((p) => p.trim() !== '')) {
+    const match = /^\s*([A-Z_][A-Z0-9_]*)=(.*)$/.exec(pair);
+    if (match === null) throw new BenchUsageError(`--baseline-env ${raw}: expected KEY=VALUE pairs separated by commas\n${USAGE}`);
+    env[match[1]] = match[2].trim();
+  }
+  if (Object.keys(env).length === 0) throw new BenchUsageError(`--baseline-env ${raw}: expected at least one KEY=VALUE\n${USAGE}`);
+  return env;
 }
 
 function runtimeOption(raw: string | undefined): 'js' | 'tsx' {

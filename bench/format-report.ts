@@ -113,7 +113,7 @@ function formatNotes(summaries: readonly TargetSummary[], options: BenchOptions)
   return notes.length ? ['notes:', ...notes, ''] : [];
 }
 
-/** With --baseline: this build against the earlier one, per store, from the same rounds. */
+/** With --baseline (or --baseline-env): this build against the baseline, per store, from the same rounds. */
 export function formatBaselineGap(summaries: readonly TargetSummary[]): string[] {
   const lines: string[] = [];
   for (const store of ['memory', 'redis'] as const) {

@@ -37,10 +37,16 @@ export async function startGateway(
   store: 'memory' | 'redis',
   fleet: BenchFleet,
   /** bundles: the entries as plain-JS bundles (`--runtime js`), run without tsx. */
-  options: { nodeArgs?: string[]; bundles?: Partial<Record<GatewayEntry, string>>; memoryArgs?: string[] } = {},
+  /** env: settings on top of the defaults (`--baseline-env`). */
+  options: {
+    nodeArgs?: string[];
+    bundles?: Partial<Record<GatewayEntry, string>>;
+    memoryArgs?: string[];
+    env?: Record<string, string>;
+  } = {},
 ): Promise<StartedGateway> {
   const nodes = fleet.upstreams.map((u) => u.node);
-  const env: NodeJS.ProcessEnv = { ...defaultConfigEnv(), LOAD_BALANCER_PORT: '0', LOAD_BALANCER_HOST: '127.0.0.1' };
+  const env: NodeJS.ProcessEnv = { ...defaultConfigEnv(), ...options.env, LOAD_BALANCER_PORT: '0', LOAD_BALANCER_HOST: '127.0.0.1' };
   if (store === 'memory') {
     Object.assign(env, { SCAN_HOSTS: nodes.join(','), MONITOR_PORT: '0' });
   } else {
@@ -57,6 +63,8 @@ export async function startGateway(
     nodeArgs: options.nodeArgs,
     tsx: bundle === undefined,
     readyTimeoutMs: 30_000,
+    // The access log writes a line per request: the bench keeps only the end of it.
+    stderrLimitBytes: 1024 * 1024,
   });
   const baseUrl = `http://127.0.0.1:${proc.ready.port}`;
   try {

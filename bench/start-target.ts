@@ -42,6 +42,8 @@ export interface StartTargetOptions {
   bundles?: Record<BundledEntry, string>;
   /** `--baseline DIR`: an earlier build's dist/ for the baseline-* targets. */
   baselineDir?: string;
+  /** `--baseline-env`: settings of the baseline-* targets. */
+  baselineEnv?: Record<string, string>;
 }
 
 export async function startTarget(name: TargetName, fleet: BenchFleet, options: StartTargetOptions = {}): Promise<BenchTarget> {
@@ -58,11 +60,14 @@ export async function startTarget(name: TargetName, fleet: BenchFleet, options: 
     return { name, baseUrl: `http://127.0.0.1:${proc.ready.port}`, pid: proc.pid, auxPids: [], stop: () => proc.stop() };
   }
   const store = name === 'gateway-memory' || name === 'baseline-memory' ? 'memory' : 'redis';
-  const baseline = name.startsWith('baseline-') ? baselineBundles(options.baselineDir) : undefined;
+  const isBaseline = name.startsWith('baseline-');
+  // The baseline is an earlier build (--baseline DIR), or this build with other settings (--baseline-env).
+  const baseline = isBaseline && options.baselineDir !== undefined ? baselineBundles(options.baselineDir) : undefined;
   const gateway = await startGateway(store, fleet, {
     nodeArgs: options.nodeArgs,
     bundles: baseline?.bundles ?? options.bundles,
     memoryArgs: baseline?.memoryArgs,
+    env: isBaseline ? options.baselineEnv : undefined,
   });
   return {
     name,

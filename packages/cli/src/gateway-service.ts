@@ -2,7 +2,7 @@
  * The gateway as `pnpm start` and `pnpm start:gateway` run it: created on a store the
  * caller owns, closed gracefully on stop (in-flight requests get SHUTDOWN_GRACE_SECS).
  */
-import { createGateway, type Gateway } from '@ai-lb/gateway';
+import { createGateway, type Gateway, type GatewayOptions } from '@ai-lb/gateway';
 import type { Logger, StateStore } from '@ai-lb/shared';
 import { bindPort, type ServiceContext } from './run-service.ts';
 
@@ -12,9 +12,14 @@ export interface GatewayService {
   listen(): Promise<number>;
 }
 
-export async function startGatewayService(context: ServiceContext, store: StateStore, log: Logger): Promise<GatewayService> {
+export async function startGatewayService(
+  context: ServiceContext,
+  store: StateStore,
+  log: Logger,
+  options: Pick<GatewayOptions, 'lastScan'> = {},
+): Promise<GatewayService> {
   const { config } = context;
-  const gateway = await createGateway({ config, store, log });
+  const gateway = await createGateway({ config, store, log, ...options });
   context.onStop(async () => {
     log.info({ inflight: gateway.activeRequests() }, 'draining');
     await gateway.close();

@@ -16,7 +16,8 @@ await runService('ai-lb', async (context) => {
   const monitor = await bindPort('MONITOR_PORT', config.monitorPort, () => startMonitor({ config, store, log: logFor('monitor') }));
   context.onStop(() => monitor.stop());
   // Created last, so a SIGTERM closes it first: new requests are refused at once.
-  const gateway = await startGatewayService(context, store, logFor('gateway'));
+  // The gateway's dashboard shows the scans of the monitor beside it.
+  const gateway = await startGatewayService(context, store, logFor('gateway'), { lastScan: monitor.lastScan });
   const port = await gateway.listen();
   return { port, store: store.kind, monitorPort: monitor.port, targets: monitor.targets.length };
 });

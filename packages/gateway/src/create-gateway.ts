@@ -1,6 +1,15 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ByteBudget, GATEWAY_MARK_HEADER, silentLogger, type Clock, type Config, type Logger, type StateStore } from '@ai-lb/shared';
+import {
+  ByteBudget,
+  GATEWAY_MARK_HEADER,
+  silentLogger,
+  type Clock,
+  type Config,
+  type DashboardScanInput,
+  type Logger,
+  type StateStore,
+} from '@ai-lb/shared';
 import { SlotLeases } from './capacity/slot-leases.ts';
 import { gatewayEndpoints } from './endpoints.ts';
 import { NodeCooldowns } from './failover/with-failover.ts';
@@ -8,6 +17,8 @@ import { NodeCooldowns } from './failover/with-failover.ts';
 import { AttemptError } from './forwarding/attempt-error.ts';
 import { createRouter } from './http/router.ts';
 import { GatewayMetrics } from './metrics.ts';
+import { createGatewayDashboard, type GatewayDashboard } from './observability/gateway-dashboard.ts';
+import { createTracer, type RequestTracer } from './observability/tracing.ts';
 import { FleetCache, UpstreamPools } from './routing/fleet-cache.ts';
 
 export interface GatewayOptions {
@@ -21,6 +32,8 @@ export interface GatewayOptions {
   fleetRefreshMs?: number;
   /** How often this replica shares its in-flight counts and reports batched outcomes (default 100 ms). */
   reportIntervalMs?: number;
+  /** The last discovery scan, for the dashboard, where a monitor runs in the same process (`pnpm start`). */
+  lastScan?: () => DashboardScanInput | null;
 }
 
 /** The long-lived parts of a gateway, built once; each endpoint is handed the ones it uses. */
@@ -33,6 +46,9 @@ export interface GatewayServices {
   /** Retry-After per node, honoured across requests of this process. */
   cooldowns: NodeCooldowns;
   metrics: GatewayMetrics;
+  dashboard: GatewayDashboard;
+  /** OpenTelemetry, when OTEL_EXPORTER_OTLP_ENDPOINT is set; else null. */
+  tracer: RequestTracer | null;
   /** BUFFER_BUDGET_MB: every body held whole (requests and answers) counts against it. */
   budget: ByteBudget;
   log: Logger;
@@ -55,7 +71,7 @@ export interface Gateway {
 
 /** Builds the whole gateway around a store: fleet cache, capacity, pools, metrics, the router, the HTTP server. */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
-  const services = buildServices(options);
+  const services = buildServices(options, await createTracer(options.config, options.log ?? silentLogger));
   await services.fleet.start();
   services.leases.start();
   const router = createRouter(gatewayEndpoints(services), {
@@ -64,11 +80,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     onFinished: services.metrics,
     limits: { budget: services.budget, clientWriteTimeoutMs: options.config.clientWriteTimeoutMs },
     corsOrigins: options.config.corsOrigins,
+    tracer: services.tracer,
   });
   const server = createServer(router);
   // Idle client connections are kept a while for reuse; streams are not bounded by this.
   server.keepAliveTimeout = 65_000;
   server.on('clientError', (error, socket) => rejectBadRequest(socket, error));
+  // Read once per connection, so the socket keeps it: the access log still knows a client that left mid-request.
+  server.on('connection', (socket) => void socket.remoteAddress);
 
   let closing: Promise<void> | undefined;
   const close = (graceMs = options.config.shutdownGraceMs) => {
@@ -89,7 +108,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       server.closeAllConnections();
       services.fleet.stop();
       services.leases.stop();
+      services.dashboard.stop();
       await services.pools.close();
+      await services.tracer?.shutdown();
     })();
     return closing;
   };
@@ -104,11 +125,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   };
 }
 
-function buildServices(options: GatewayOptions): GatewayServices {
+function buildServices(options: GatewayOptions, tracer: RequestTracer | null): GatewayServices {
   const { config, store } = options;
   const log = options.log ?? silentLogger;
   const clock = options.clock ?? Date.now;
-  const metrics = new GatewayMetrics();
+  const metrics = new GatewayMetrics({ accessLog: config.logRequests ? log : null });
   const onStoreError = storeErrorLogger(log);
   const pools = new UpstreamPools({ connectTimeoutMs: Math.min(config.requestTimeoutMs, 10_000) });
   const fleet = new FleetCache(store, {
@@ -133,6 +154,7 @@ function buildServices(options: GatewayOptions): GatewayServices {
     onQueueWait: (seconds, result) => metrics.queueWait.observe({ result }, seconds),
   });
   metrics.watch({ fleet, store, queue: leases.queue });
+  const dashboard = createGatewayDashboard({ fleet, queue: leases.queue, metrics, clock, lastScan: options.lastScan });
   return {
     config,
     store,
@@ -141,6 +163,8 @@ function buildServices(options: GatewayOptions): GatewayServices {
     leases,
     cooldowns: new NodeCooldowns(clock),
     metrics,
+    dashboard,
+    tracer,
     budget: new ByteBudget(config.bufferBudgetMb * 1024 * 1024),
     log,
     clock,

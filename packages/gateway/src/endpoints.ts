@@ -32,7 +32,7 @@ import { responseByIdRoute, responsesSurface } from './routes/responses.ts';
  * file (its InferenceSurface) and one line here.
  */
 export function gatewayEndpoints(services: GatewayServices): Endpoint[] {
-  const { config, store, fleet, metrics, pools, log } = services;
+  const { config, store, fleet, metrics, pools, log, dashboard } = services;
   const deps = inferenceDeps(services);
   const routed = (path: string, surface: InferenceSurface, errors: ErrorFormat = 'openai'): Endpoint => ({
     method: 'POST',
@@ -122,6 +122,10 @@ export function gatewayEndpoints(services: GatewayServices): Endpoint[] {
     // Open for load balancers, orchestrators and scrapers.
     admin('/health', healthRoute(store, fleet, config.minHealthyNodes), { auth: false }),
     admin('/metrics', metricsRoute(metrics.registry), { auth: false }),
+    // The page and its files hold no data: open, so a browser can load them and ask for a key.
+    admin('/dashboard', dashboard.page, { auth: false }),
+    admin('/dashboard/assets/:name', dashboard.page, { auth: false }),
+    admin('/dashboard/state', dashboard.state),
   ];
 }
 

@@ -1,6 +1,9 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { FastCounter, FastGauge, FastHistogram } from './metrics.ts';
+import { performance } from 'node:perf_hooks';
+import type { Exchange } from './http/exchange.ts';
+import { FastCounter, FastGauge, FastHistogram, GatewayMetrics } from './metrics.ts';
+import type { EngineLoadView } from './observability/fleet-gauges.ts';
 
 /** The same operations on prom-client's own metric and on ours must render the same text. */
 describe('fast metrics render exactly as prom-client does', () => {
@@ -63,5 +66,114 @@ describe('fast metrics render exactly as prom-client does', () => {
     b.inc({ route: 'x' });
     ours.resetMetrics();
     expect(await ours.metrics()).not.toContain('route="x"');
+  });
+});
+
+/** An ended request as recordRequest reads it (the fields an Exchange carries to its end). */
+function endedRequest(over: Partial<Record<string, unknown>> = {}): Exchange {
+  const startedAt = performance.now() - 120;
+  return {
+    req: { method: 'POST', headers: {}, socket: { remoteAddress: '127.0.0.1' } },
+    res: { writableFinished: true, headersSent: true, statusCode: 200 },
+    path: '/v1/chat/completions',
+    surface: 'chat',
+    requestId: 'r1',
+    requestedModel: 'auto',
+    model: 'm1',
+    node: 'h:1',
+    attempts: 1,
+    eventStream: true,
+    streamBroken: false,
+    startedAt,
+    firstTokenAt: startedAt + 20,
+    contentEvents: 11,
+    usage: null,
+    upstreamStartAt: startedAt + 1,
+    upstreamEndAt: startedAt + 119,
+    queueWaitMs: null,
+    finishReason: null,
+    trace: null,
+    ...over,
+  } as unknown as Exchange;
+}
+
+describe('GatewayMetrics', () => {
+  const fleet = {
+    models: new Set(['m1']),
+    nodes: new Map([['h:1', { running: 3, waiting: 1, kvCacheUsage: 0.42 }]]) as Map<string, EngineLoadView | undefined>,
+    *nodeStates() {
+      yield { node: 'h:1', healthy: true, circuit: 'closed' as const };
+      yield { node: 'h:2', healthy: false, circuit: 'open' as const };
+    },
+    engineLoadOf(node: string) {
+      return this.nodes.get(node);
+    },
+    node(id: string) {
+      return id === 'h:1' || id === 'h:2' ? {} : undefined;
+    },
+    knownModel(name: string) {
+      return this.models.has(name) ? name : undefined;
+    },
+    monitorStatus: () => ({ monitor: { monitorId: 'm' }, staleNodes: 1 }),
+  };
+  const watched = () => {
+    const metrics = new GatewayMetrics();
+    metrics.watch({ fleet, store: { health: () => ({ degraded: false, reason: null, remoteFailures: 0 }) }, queue: { size: 0 } });
+    return metrics;
+  };
+
+  it('labels only models and nodes the fleet knows: anything else is "other", nothing is "none"', async () => {
+    const metrics = watched();
+    metrics.recordRequest(endedRequest());
+    metrics.recordRequest(endedRequest({ model: 'made-up-by-a-client', node: '10.9.9.9:1' }));
+    metrics.recordRequest(endedRequest({ model: null, node: null, eventStream: false, attempts: 0, upstreamStartAt: null }));
+    const page = await metrics.registry.metrics();
+    expect(page).toContain('ai_lb_requests_total{route="chat",model="m1",node="h:1",status="200"} 1');
+    expect(page).toContain('ai_lb_requests_total{route="chat",model="other",node="other",status="200"} 1');
+    expect(page).toContain('ai_lb_requests_total{route="chat",model="none",node="none",status="200"} 1');
+    expect(page).not.toContain('made-up-by-a-client');
+    expect(page).not.toContain('r1');
+  });
+
+  it('a stream without usage: TTFT, completion tokens estimated from its events, time per output token, overhead', async () => {
+    const metrics = watched();
+    metrics.recordRequest(endedRequest());
+    const page = await metrics.registry.metrics();
+    expect(page).toContain('ai_lb_time_to_first_token_seconds_count{model="m1",node="h:1"} 1');
+    expect(page).toContain('ai_lb_tokens_total{model="m1",node="h:1",type="completion"} 11');
+    expect(page).not.toContain('type="prompt"');
+    // (119 - 20) ms over 10 tokens after the first: 9.9 ms each.
+    expect(page).toMatch(/ai_lb_time_per_output_token_seconds_sum\{model="m1",node="h:1"\} 0\.0099/);
+    expect(page).toContain('ai_lb_gateway_overhead_seconds_count{route="chat"} 1');
+  });
+
+  it('usage wins over the estimate; a failover answer is not gateway overhead', async () => {
+    const metrics = watched();
+    metrics.recordRequest(endedRequest({ usage: { promptTokens: 7, completionTokens: 5 }, attempts: 2 }));
+    const page = await metrics.registry.metrics();
+    expect(page).toContain('ai_lb_tokens_total{model="m1",node="h:1",type="prompt"} 7');
+    expect(page).toContain('ai_lb_tokens_total{model="m1",node="h:1",type="completion"} 5');
+    expect(page).not.toContain('ai_lb_gateway_overhead_seconds_count{route="chat"}');
+  });
+
+  it('engine gauges read the fleet cache at scrape time; a node without a reading has no series', async () => {
+    const metrics = watched();
+    let page = await metrics.registry.metrics();
+    expect(page).toContain('ai_lb_engine_requests_running{node="h:1"} 3');
+    expect(page).toContain('ai_lb_engine_requests_waiting{node="h:1"} 1');
+    expect(page).toContain('ai_lb_engine_kv_cache_usage_ratio{node="h:1"} 0.42');
+    expect(page).not.toContain('ai_lb_engine_requests_running{node="h:2"}');
+    expect(page).toContain('ai_lb_circuit_state{node="h:2"} 2');
+    fleet.nodes.set('h:1', { running: 0, waiting: null, kvCacheUsage: null });
+    page = await metrics.registry.metrics();
+    expect(page).toContain('ai_lb_engine_requests_running{node="h:1"} 0');
+    expect(page).not.toContain('ai_lb_engine_requests_waiting{node="h:1"}');
+  });
+
+  it('names no gauge *_total (Prometheus keeps that suffix for counters)', async () => {
+    const page = await new GatewayMetrics().registry.metrics();
+    const misnamed = [...page.matchAll(/^# TYPE (\S+_total) (\S+)$/gm)].filter((m) => m[2] !== 'counter').map((m) => m[1]);
+    expect(misnamed).toEqual([]);
+    expect(page).toContain('ai_lb_nodejs_active_handles ');
   });
 });

@@ -1,7 +1,9 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry } from 'prom-client';
 import { performance } from 'node:perf_hooks';
+import type { Logger, NodeId } from '@ai-lb/shared';
 import type { Exchange } from './http/exchange.ts';
-import type { CircuitState, NodeId, StateStore } from '@ai-lb/shared';
+import { registerFleetGauges, type FleetGaugeSource, type GaugeSources } from './observability/fleet-gauges.ts';
+import type { RequestOutcome, RequestSummary } from './observability/request-summary.ts';
 
 /**
  * The metrics updated on every request, as prom-client custom metrics. prom-client resolves
@@ -140,30 +142,43 @@ export class FastHistogram<L extends string> extends FastMetric<L, HistogramChil
   }
 }
 
-/** What the metrics read from the fleet cache at scrape time (no work on the hot path). */
-export interface FleetMetricsSource {
-  nodeStates(): Iterable<{ node: NodeId; healthy: boolean; circuit: CircuitState }>;
-  monitorStatus(): { monitor: unknown; staleNodes: number };
+/** What the metrics read of the fleet: which label values are known, and the scrape-time gauges. */
+export interface FleetMetricsSource extends FleetGaugeSource {
+  node(id: NodeId): unknown;
+  knownModel(name: string): string | undefined;
 }
 
-/** What the metrics read from the state store at scrape time. */
-export type StoreMetricsSource = Pick<StateStore, 'health'>;
+export interface GatewayMetricsOptions {
+  /** LOG_REQUESTS: the logger that gets one access-log line per routed request; null = no lines. */
+  accessLog?: Logger | null;
+}
 
-const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
+/** The label of requests that never got a model or node; and of values the fleet does not know. */
+const NONE = 'none';
+const OTHER = 'other';
+
+/** Finished requests kept for the dashboard between its drains (it drains every second); a full queue is drained at once. */
+const MAX_FINISHED_QUEUED = 16_384;
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 /**
  * Every metric of the gateway, on its own Registry (tests create many gateways in one
  * process; the global registry would collide). Label values are bounded: `model` and
- * `node` only ever take values from the fleet state (or "none"), `route`, `status`,
- * `reason` come from fixed sets — never from raw request input.
+ * `node` only ever take values the fleet knows (anything else is "other", "none" when there
+ * is none), `route`, `status`, `reason`, `type` come from fixed sets — never from raw
+ * request input, never a session or request id.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  private fleet: FleetMetricsSource | undefined;
-  private store: StoreMetricsSource | undefined;
-  private queue: { readonly size: number } | undefined;
+  private sources: (GaugeSources & { fleet: FleetMetricsSource }) | undefined;
+  private readonly accessLog: Logger | null;
+  private finished: RequestSummary[] = [];
+  private drain: (() => void) | null = null;
+  /** A failed upstream attempt, with its message (the dashboard's last error per node). */
+  onAttemptFailure: ((node: NodeId, message: string) => void) | null = null;
 
-  // The four updated on every request: the Fast* metrics below.
+  // Updated on every request: the Fast* metrics below.
   readonly requests = new FastCounter(this.registry, {
     name: 'ai_lb_requests_total',
     help: 'Requests answered, by route, resolved model, node that answered and HTTP status',
@@ -173,8 +188,35 @@ export class GatewayMetrics {
   readonly requestDuration = new FastHistogram(this.registry, {
     name: 'ai_lb_request_duration_seconds',
     help: 'Time from request start to the end of the response (streams: to their end)',
-    labelNames: ['route', 'stream'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    labelNames: ['route', 'stream', 'model', 'node'] as const,
+    buckets: LATENCY_BUCKETS,
+  });
+
+  readonly timeToFirstToken = new FastHistogram(this.registry, {
+    name: 'ai_lb_time_to_first_token_seconds',
+    help: 'Streams: time from request start until the first data event went to the client',
+    labelNames: ['model', 'node'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60],
+  });
+
+  readonly timePerOutputToken = new FastHistogram(this.registry, {
+    name: 'ai_lb_time_per_output_token_seconds',
+    help: 'Streams: time per completion token after the first ((end - first token) / (completion tokens - 1))',
+    labelNames: ['model', 'node'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1],
+  });
+
+  readonly tokens = new FastCounter(this.registry, {
+    name: 'ai_lb_tokens_total',
+    help: 'Tokens by type: prompt and completion from the upstream usage; a stream without usage counts its data events as completion tokens',
+    labelNames: ['model', 'node', 'type'] as const,
+  });
+
+  readonly gatewayOverhead = new FastHistogram(this.registry, {
+    name: 'ai_lb_gateway_overhead_seconds',
+    help: 'Time the gateway itself spent on a request answered by its first attempt: before the upstream was called (queue wait excluded) plus after it answered',
+    labelNames: ['route'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
   });
 
   readonly streamTtfb = new FastHistogram(this.registry, {
@@ -213,7 +255,7 @@ export class GatewayMetrics {
 
   readonly capacityRejections = new Counter({
     name: 'ai_lb_capacity_rejections_total',
-    help: 'Requests answered 429 because every eligible node was at its cap',
+    help: 'Requests answered 429 because every eligible node was at its cap (or answered 429 itself)',
     labelNames: ['model'] as const,
     registers: [this.registry],
   });
@@ -226,104 +268,145 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  constructor() {
-    const metrics = this;
-    new Gauge({
-      name: 'ai_lb_node_up',
-      help: '1 when the monitor last saw the node healthy, 0 otherwise',
-      labelNames: ['node'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const n of metrics.fleet?.nodeStates() ?? []) this.set({ node: n.node }, n.healthy ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'ai_lb_circuit_state',
-      help: 'Circuit breaker per node: 0 closed, 1 half-open, 2 open',
-      labelNames: ['node'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const n of metrics.fleet?.nodeStates() ?? []) this.set({ node: n.node }, CIRCUIT_VALUE[n.circuit]);
-      },
-    });
-    this.registerStoreAndQueueGauges();
-    this.registerMonitorGauges();
-    collectDefaultMetrics({ register: this.registry, prefix: 'ai_lb_' });
+  constructor(options: GatewayMetricsOptions = {}) {
+    this.accessLog = options.accessLog ?? null;
+    registerFleetGauges(this.registry, () => this.sources, 'ai_lb_');
   }
 
-  /** Redis trouble and the capacity queue, read at scrape time. */
-  private registerStoreAndQueueGauges(): void {
-    const metrics = this;
-    new Gauge({
-      name: 'ai_lb_state_store_degraded',
-      help: '1 while Redis is unreachable and this replica serves on its last fleet and local capacity accounting',
-      registers: [this.registry],
-      collect() {
-        this.set(metrics.store?.health().degraded === true ? 1 : 0);
-      },
-    });
-    new Counter({
-      name: 'ai_lb_state_store_errors_total',
-      help: 'State store calls that failed because Redis was unreachable (each then fell back to local state)',
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(metrics.store?.health().remoteFailures ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'ai_lb_queue_length',
-      help: 'Requests this process has waiting for a free slot (QUEUE_TIMEOUT_MS > 0)',
-      registers: [this.registry],
-      collect() {
-        this.set(metrics.queue?.size ?? 0);
-      },
-    });
-  }
-
-  /** Whether a monitor is scanning, and how much of the fleet is stale (the gateway serves it anyway). */
-  private registerMonitorGauges(): void {
-    const metrics = this;
-    new Gauge({
-      name: 'ai_lb_monitor_up',
-      help: '1 while a monitor holds the lease (is scanning), as of the last fleet refresh',
-      registers: [this.registry],
-      collect() {
-        this.set(metrics.fleet?.monitorStatus().monitor ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'ai_lb_fleet_stale_nodes',
-      help: 'Node records past NODE_TTL_SECS that no monitor refreshed, still routed (circuit breakers judge them)',
-      registers: [this.registry],
-      collect() {
-        this.set(metrics.fleet?.monitorStatus().staleNodes ?? 0);
-      },
-    });
-  }
-
-  /** One routed request ended (the router's onFinished): its count and duration. */
+  /**
+   * One routed request ended (the router's onFinished): the one observer of a request's
+   * end. Its summary is built once; the metrics read it, it is the access-log line, it
+   * ends the trace, and it waits for the dashboard's next drain.
+   */
   recordRequest(exchange: Exchange): void {
-    const { res } = exchange;
-    const route = exchange.surface ?? 'other';
-    this.requests.inc({
-      route,
-      model: exchange.model ?? 'none',
-      node: exchange.node ?? 'none',
-      status: !res.writableFinished ? 'aborted' : exchange.streamBroken ? 'stream_error' : String(res.statusCode),
-    });
-    this.requestDuration.observe(
-      { route, stream: exchange.eventStream ? 'true' : 'false' },
-      (performance.now() - exchange.startedAt) / 1000,
-    );
+    const endedAt = performance.now();
+    const summary = summarize(exchange, endedAt);
+    const route = summary.surface;
+    const model = this.modelLabel(summary.model);
+    const node = this.nodeLabel(summary.node);
+    this.requests.inc({ route, model, node, status: statusLabel(summary.outcome, summary.status) });
+    this.requestDuration.observe({ route, stream: summary.stream ? 'true' : 'false', model, node }, summary.durationMs / 1000);
+    if (summary.ttftMs !== null) this.timeToFirstToken.observe({ model, node }, summary.ttftMs / 1000);
+    const { promptTokens, completionTokens } = summary;
+    if (promptTokens !== null && promptTokens > 0) this.tokens.inc({ model, node, type: 'prompt' }, promptTokens);
+    if (completionTokens !== null && completionTokens > 0) {
+      this.tokens.inc({ model, node, type: 'completion' }, completionTokens);
+      const { firstTokenAt } = exchange;
+      const streamEnd = upstreamEnd(exchange, endedAt);
+      if (summary.stream && completionTokens > 1 && firstTokenAt !== null && streamEnd !== null && streamEnd > firstTokenAt) {
+        this.timePerOutputToken.observe({ model, node }, (streamEnd - firstTokenAt) / (completionTokens - 1) / 1000);
+      }
+    }
+    const overheadMs = gatewayOverheadMs(exchange, endedAt);
+    if (overheadMs !== null) this.gatewayOverhead.observe({ route }, overheadMs / 1000);
+    if (this.accessLog !== null) this.accessLog.info(summary, 'request');
+    if (exchange.trace !== null) exchange.trace.end(summary);
+    if (this.drain !== null) {
+      this.finished.push(summary);
+      if (this.finished.length >= MAX_FINISHED_QUEUED) this.drain();
+    }
   }
 
-  /** What the scrape-time gauges read; the sources are built after the metrics (createGateway). */
-  watch(sources: { fleet: FleetMetricsSource; store: StoreMetricsSource; queue: { readonly size: number } }): void {
-    this.fleet = sources.fleet;
-    this.store = sources.store;
-    this.queue = sources.queue;
+  /** An upstream attempt failed (the request may still succeed on another node). */
+  noteAttemptFailure(exchange: Exchange, node: NodeId, reason: string, message: string): void {
+    this.upstreamFailures.inc({ node, reason });
+    this.onAttemptFailure?.(node, message);
+    exchange.trace?.attemptFailed(reason, message);
   }
+
+  /**
+   * The dashboard's feed: from now on finished requests are kept for `drain`, which the
+   * dashboard runs every second (and before it reads), taking them with takeFinished().
+   * Recording a request is then one push; the traffic recorder's work happens off the
+   * request's path.
+   */
+  keepFinished(drain: () => void): void {
+    this.drain = drain;
+  }
+
+  takeFinished(): RequestSummary[] {
+    const taken = this.finished;
+    this.finished = [];
+    return taken;
+  }
+
+  /** What the scrape-time gauges and the label checks read; the sources are built after the metrics (createGateway). */
+  watch(sources: GaugeSources & { fleet: FleetMetricsSource }): void {
+    this.sources = sources;
+  }
+
+  private modelLabel(model: string | null): string {
+    if (model === null) return NONE;
+    return this.sources?.fleet.knownModel(model) === model ? model : OTHER;
+  }
+
+  private nodeLabel(node: string | null): string {
+    if (node === null) return NONE;
+    return this.sources?.fleet.node(node) !== undefined ? node : OTHER;
+  }
+}
+
+function statusLabel(outcome: RequestOutcome, status: number): string {
+  return outcome === 'aborted' || outcome === 'stream_error' ? outcome : String(status);
+}
+
+/** A request as its access-log line says it (see RequestSummary), from what the exchange carried to its end. */
+export function summarize(exchange: Exchange, endedAt: number): RequestSummary {
+  const { req, res } = exchange;
+  const finished = res.writableFinished;
+  const status = !finished && !res.headersSent ? 499 : res.statusCode;
+  const usage = exchange.usage;
+  const estimated = usage === null && exchange.eventStream && exchange.contentEvents > 0;
+  const forwarded = req.headers['x-forwarded-for'];
+  const requested = exchange.requestedModel;
+  return {
+    requestId: exchange.requestId,
+    method: req.method ?? 'GET',
+    path: exchange.path.length > 200 ? exchange.path.slice(0, 200) : exchange.path,
+    surface: exchange.surface ?? 'other',
+    client: req.socket.remoteAddress ?? null,
+    forwardedFor: typeof forwarded === 'string' ? forwarded.slice(0, 200) : null,
+    modelRequested: requested === null || requested.length <= 200 ? requested : requested.slice(0, 200),
+    model: exchange.model,
+    node: exchange.node,
+    status,
+    outcome: !finished ? 'aborted' : exchange.streamBroken ? 'stream_error' : status >= 400 ? 'error' : 'ok',
+    stream: exchange.eventStream,
+    attempts: exchange.attempts,
+    failovers: exchange.attempts > 1 ? exchange.attempts - 1 : 0,
+    queueWaitMs: exchange.queueWaitMs === null ? null : roundMs(exchange.queueWaitMs),
+    ttftMs: exchange.eventStream && exchange.firstTokenAt !== null ? roundMs(exchange.firstTokenAt - exchange.startedAt) : null,
+    durationMs: roundMs(endedAt - exchange.startedAt),
+    promptTokens: usage === null ? null : usage.promptTokens,
+    completionTokens: usage !== null ? usage.completionTokens : estimated ? exchange.contentEvents : null,
+    tokensEstimated: estimated,
+  };
+}
+
+/**
+ * The gateway's own time on a request answered by its first attempt: from the start to the
+ * upstream call (body, routing, the slot's round trip — not a queue wait) plus from the
+ * answer's end to the response's end. Failed attempts before the last are not overhead but
+ * failover (ai_lb_retries_total), so only first-attempt answers are measured.
+ */
+function gatewayOverheadMs(exchange: Exchange, endedAt: number): number | null {
+  const { upstreamStartAt } = exchange;
+  const upstreamEndAt = upstreamEnd(exchange, endedAt);
+  if (exchange.attempts !== 1 || upstreamStartAt === null || upstreamEndAt === null) return null;
+  const before = upstreamStartAt - exchange.startedAt - (exchange.queueWaitMs ?? 0);
+  return Math.max(before, 0) + Math.max(endedAt - upstreamEndAt, 0);
+}
+
+/**
+ * When the answer's upstream side ended. A stream's response can be reported closed before
+ * the attempt noted its end (its last write ends the response; 'close' may run first), so a
+ * stream that went out without an end noted ended now.
+ */
+function upstreamEnd(exchange: Exchange, endedAt: number): number | null {
+  if (exchange.upstreamEndAt !== null) return exchange.upstreamEndAt;
+  return exchange.eventStream && exchange.upstreamStartAt !== null ? endedAt : null;
+}
+
+function roundMs(ms: number): number {
+  return Math.round(ms * 100) / 100;
 }

@@ -1,21 +1,17 @@
 /**
  * The dashboard end to end on the monitor's side, in a real headless Chromium: a real
  * monitor scans real fake-server processes (llama.cpp and vLLM kinds, plus an ai-lb
- * gateway it must skip) into a real store; the page is served by createDashboardHandler
- * with the state read from that store and the monitor's last scan report, as the monitor's
- * /dashboard will mount it. An upstream process is killed: the next scan marks it
+ * gateway it must skip) into a real store and serves the page on its own port, as
+ * `pnpm start:monitor` does. An upstream process is killed: the next scan marks it
  * unhealthy, and the page says so.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createDashboardHandler, GATEWAY_MARK_HEADER, MemoryStateStore, readDashboardState, systemClock } from '@ai-lb/shared';
+import { GATEWAY_MARK_HEADER, MemoryStateStore, type DashboardState } from '@ai-lb/shared';
 import { startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
 import { hasChromium, startBrowser, type StartedBrowser } from '@ai-lb/testkit/start-browser.ts';
 import { startMonitor, type MonitorHandle } from './start-monitor.ts';
-import type { ScanReport } from './scan/run-scan.ts';
 import { testConfig } from './testing/monitor-test-env.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../../artifacts/', import.meta.url));
@@ -24,8 +20,6 @@ describe.runIf(hasChromium() || process.env.CI === 'true')('the dashboard on a r
   const fakes: Record<'llamacpp' | 'vllm' | 'gateway', FakeLlmProcess> = {} as never;
   let store: MemoryStateStore;
   let monitor: MonitorHandle;
-  let lastScan: ScanReport | null = null;
-  let server: Server;
   let url: string;
   let browser: StartedBrowser;
 
@@ -44,23 +38,17 @@ describe.runIf(hasChromium() || process.env.CI === 'true')('the dashboard on a r
         .map((f) => f.node)
         .join(','),
       PROBE_TIMEOUT_MS: '1000',
+      MONITOR_PORT: '0',
     });
-    monitor = await startMonitor({ config, store, schedule: false, listen: false });
-    lastScan = await monitor.scanOnce();
-    const handler = createDashboardHandler({
-      state: () => readDashboardState({ service: 'monitor', store, clock: systemClock, lastScan: () => lastScan }),
-    });
-    server = createServer((req, res) => {
-      if (!handler(req, res)) res.writeHead(404).end();
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    monitor = await startMonitor({ config, store, schedule: false });
+    await monitor.scanOnce();
+    await monitor.pollLoadsOnce();
+    url = `http://127.0.0.1:${monitor.port}`;
     mkdirSync(ARTIFACTS, { recursive: true });
   }, 60_000);
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     await monitor?.stop();
     await store?.close();
     await Promise.all(Object.values(fakes).map((f) => f?.stop()));
@@ -74,7 +62,10 @@ describe.runIf(hasChromium() || process.env.CI === 'true')('the dashboard on a r
     expect(await llamacpp.getAttribute('data-healthy')).toBe('true');
     expect(await llamacpp.textContent()).toContain('llamacpp');
     expect(await llamacpp.textContent()).toContain('0 / 2'); // the slots llama.cpp reports
-    expect(await page.locator(`#fleet-table tr[data-node="${fakes.vllm.node}"]`).getAttribute('data-healthy')).toBe('true');
+    const vllmRow = page.locator(`#fleet-table tr[data-node="${fakes.vllm.node}"]`);
+    expect(await vllmRow.getAttribute('data-healthy')).toBe('true');
+    // The engine's own load, as the monitor's poller read it from vLLM's /metrics.
+    expect(await vllmRow.textContent()).toContain('3 running');
     expect(await page.locator(`#fleet-table tr[data-node="${fakes.gateway.node}"]`).count()).toBe(0);
     const scan = await page.locator('#scan').textContent();
     expect(scan).toContain(fakes.gateway.node);
@@ -84,7 +75,7 @@ describe.runIf(hasChromium() || process.env.CI === 'true')('the dashboard on a r
     expect(await page.locator('#charts').isHidden()).toBe(true);
 
     await fakes.vllm.stop();
-    lastScan = await monitor.scanOnce();
+    await monitor.scanOnce();
     const vllm = page.locator(`#fleet-table tr[data-node="${fakes.vllm.node}"][data-healthy="false"]`);
     await vllm.waitFor({ timeout: 5000 });
     expect(await vllm.textContent()).toContain('unhealthy');
@@ -96,5 +87,29 @@ describe.runIf(hasChromium() || process.env.CI === 'true')('the dashboard on a r
     expect(await page.getByRole('status').textContent()).toMatch(/1 of 2 nodes healthy/);
     await page.screenshot({ path: `${ARTIFACTS}dashboard-monitor.png`, fullPage: true });
     await page.close();
+  });
+
+  test('the data is behind GATEWAY_API_KEYS on the monitor too; the page itself is open', async () => {
+    const key = 'monitor-dashboard-key-0123456789';
+    const keyed = await startMonitor({
+      config: testConfig({ SCAN_HOSTS: fakes.llamacpp.node, MONITOR_PORT: '0', GATEWAY_API_KEYS: key }),
+      store,
+      schedule: false,
+    });
+    try {
+      const base = `http://127.0.0.1:${keyed.port}`;
+      expect((await fetch(`${base}/dashboard`)).status).toBe(200);
+      const refused = await fetch(`${base}/dashboard/state`);
+      expect(refused.status).toBe(401);
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('invalid_api_key');
+      const state = await fetch(`${base}/dashboard/state`, { headers: { authorization: `Bearer ${key}` } });
+      expect(state.status).toBe(200);
+      const body = (await state.json()) as DashboardState;
+      expect(body).toMatchObject({ service: 'monitor', traffic: null, scan: null });
+      expect(body.fleet.map((n) => n.node)).toContain(fakes.llamacpp.node);
+      expect((await fetch(`${base}/nope`)).status).toBe(404);
+    } finally {
+      await keyed.stop();
+    }
   });
 });

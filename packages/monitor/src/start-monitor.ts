@@ -39,6 +39,8 @@ export interface StartMonitorOptions {
 export interface MonitorHandle {
   /** Runs one scan now (or joins the one running) and publishes it, lease or not. */
   scanOnce(): Promise<ScanReport>;
+  /** The last scan that completed, or null before the first (the dashboard's scan panel). */
+  lastScan(): ScanReport | null;
   /** Polls every known node's engine load now (or joins the round running) and publishes it. */
   pollLoadsOnce(): Promise<LoadPollReport>;
   monitorId: string;
@@ -96,7 +98,11 @@ export async function startMonitor(options: StartMonitorOptions): Promise<Monito
   }
   const status = createScanStatus(config, clock, log, lease);
 
-  const app = createMonitorApp({ registry: metrics.registry, health: status.health });
+  const app = createMonitorApp({
+    registry: metrics.registry,
+    health: status.health,
+    dashboard: { store, clock, lastScan: status.lastReport, apiKeys: config.gatewayApiKeys, log },
+  });
   let server: Server | null = null;
   try {
     if (options.listen !== false) server = await listen(app, config.monitorPort, config.monitorHost);
@@ -121,6 +127,7 @@ export async function startMonitor(options: StartMonitorOptions): Promise<Monito
 
   return {
     scanOnce: () => scheduler.runNow(),
+    lastScan: status.lastReport,
     pollLoadsOnce: () => loadPolling.pollOnce(),
     monitorId,
     async stop() {
@@ -164,6 +171,7 @@ function createScanStatus(config: Config, clock: Clock, log: Logger, lease: Moni
   let lastNodes = '';
 
   return {
+    lastReport: (): ScanReport | null => lastOk?.report ?? null,
     succeeded(report: ScanReport) {
       lastOk = { report, atMs: clock() };
       lastError = undefined;

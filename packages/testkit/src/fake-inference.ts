@@ -82,6 +82,7 @@ export async function handleInference(req: IncomingMessage, res: ServerResponse,
   stats.byModel[model] = (stats.byModel[model] ?? 0) + 1;
   if (req.headers.authorization) stats.authorizations.push(req.headers.authorization);
   if (typeof req.headers['x-request-id'] === 'string') stats.requestIds.push(req.headers['x-request-id']);
+  if (typeof req.headers.traceparent === 'string') stats.traceparents.push(req.headers.traceparent);
   stats.inflight++;
   stats.peakInflight = Math.max(stats.peakInflight, stats.inflight);
   let done = false;

@@ -40,6 +40,8 @@ export interface FakeServerStats {
   discoveryAuthorizations: string[];
   /** x-request-id headers seen on inference requests. */
   requestIds: string[];
+  /** W3C traceparent headers seen on inference requests (tracing tests). */
+  traceparents: string[];
   /** Inference requests aborted by the client before they were answered. */
   aborted: number;
 }
@@ -54,6 +56,7 @@ export function createFakeLlmServer(options: FakeServerOptions) {
     authorizations: [],
     discoveryAuthorizations: [],
     requestIds: [],
+    traceparents: [],
     aborted: 0,
   };
 
@@ -98,6 +101,7 @@ export function createFakeLlmServer(options: FakeServerOptions) {
         authorizations: [],
         discoveryAuthorizations: [],
         requestIds: [],
+        traceparents: [],
         aborted: 0,
       });
       res.writeHead(204).end();

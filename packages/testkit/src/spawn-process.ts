@@ -31,6 +31,8 @@ export async function spawnTsProcess<Ready = { port: number }>(
     nodeArgs?: string[];
     /** false: `entry` is plain JavaScript (a bundle), run by node without the tsx loader. */
     tsx?: boolean;
+    /** Keep only about the last this many bytes of stderr (a process that logs every request); default: all of it. */
+    stderrLimitBytes?: number;
   } = {},
 ): Promise<SpawnedProcess<Ready>> {
   const loader = options.tsx === false ? [] : ['--import', 'tsx'];
@@ -41,7 +43,12 @@ export async function spawnTsProcess<Ready = { port: number }>(
   live.add(child);
   child.once('exit', () => live.delete(child));
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const limit = options.stderrLimitBytes ?? Number.POSITIVE_INFINITY;
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    // Cut to half the limit when it is passed: the cost of cutting is spread over many chunks.
+    if (stderr.length > limit) stderr = stderr.slice(-Math.floor(limit / 2));
+  });
   const ready = await new Promise<Ready>((resolve, reject) => {
     const timer = setTimeout(() => {
       // Nobody gets a handle on a child that never got ready: it must not outlive the failure.

@@ -103,7 +103,14 @@ export class SlotLeases {
    */
   async acquire(
     plan: () => AcquirePlan,
-    options: { group: string; sticky?: { key: string; ttlMs: number }; signal: AbortSignalLike; mayQueue: boolean },
+    options: {
+      group: string;
+      sticky?: { key: string; ttlMs: number };
+      signal: AbortSignalLike;
+      mayQueue: boolean;
+      /** Where the time spent in the queue is added up (the request's exchange, for its access-log line). */
+      waits?: { queueWaitMs: number | null };
+    },
   ): Promise<Placement> {
     const first = plan();
     if (options.sticky === undefined && allUncapped(first)) {
@@ -127,7 +134,12 @@ export class SlotLeases {
     if (canQueue && result.reason === 'capacity') {
       waited = true;
       const tryAcquire = () => this.tryAcquire(plan(), leaseId, options.sticky, queue);
-      result = await this.waitInQueue(options.group, leaseId, tryAcquire, options.signal);
+      const since = this.options.clock();
+      try {
+        result = await this.waitInQueue(options.group, leaseId, tryAcquire, options.signal);
+      } finally {
+        if (options.waits) options.waits.queueWaitMs = (options.waits.queueWaitMs ?? 0) + (this.options.clock() - since);
+      }
     }
     if (result === null || result.node === null) {
       return { kind: 'rejected', reason: result?.reason === 'circuit' ? 'circuit' : 'capacity', waited };

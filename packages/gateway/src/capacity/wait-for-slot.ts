@@ -53,6 +53,13 @@ export class SlotWaitQueue {
     return this.waiters.size;
   }
 
+  /** Requests of this process waiting per queue group (a model, or model@node for ?node=): the dashboard's queue. */
+  sizesByGroup(): Map<string, number> {
+    const sizes = new Map<string, number>();
+    for (const waiter of this.waiters) sizes.set(waiter.group, (sizes.get(waiter.group) ?? 0) + 1);
+    return sizes;
+  }
+
   /** Resolves with the acquired (or circuit-rejected) result, or null when the deadline passed. */
   waitForSlot(request: WaitRequest): Promise<AcquireSlotResult | null> {
     return new Promise((resolve, reject) => {

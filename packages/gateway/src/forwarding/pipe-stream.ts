@@ -5,6 +5,7 @@ import { AttemptError } from './attempt-error.ts';
 import { usageOf, type Exchange } from '../http/exchange.ts';
 import type { SseEventInfo } from './sse-events.ts';
 import { OPENAI_SSE, type EventSplitter, type StreamShape, type StreamTransform } from './stream-shapes.ts';
+import { finishReasonOf } from '../observability/tracing.ts';
 
 export interface PipeStreamOptions {
   /** The client's side: the response written to, and where a broken stream is noted. */
@@ -175,6 +176,7 @@ class StreamPipe {
     onRecord?.(record);
     if (info.kind !== 'data') return;
     exchange.contentEvents++;
+    if (info.finished && exchange.trace !== null) exchange.finishReason = finishReasonOf(record);
     // The last chunk carries usage when the client asked (stream_options.include_usage).
     if (record.usage != null) exchange.usage = usageOf(record) ?? exchange.usage;
   }

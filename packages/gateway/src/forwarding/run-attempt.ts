@@ -7,6 +7,7 @@ import { classifyError, classifyStatus, parseRetryAfterMs, type FailureReason } 
 import type { AttemptResult } from '../failover/with-failover.ts';
 import { budgetExhausted, headerSafe, shuttingDown, type Exchange } from '../http/exchange.ts';
 import type { GatewayMetrics } from '../metrics.ts';
+import { finishReasonOfAnswer } from '../observability/tracing.ts';
 import type { FleetCache, UpstreamPools } from '../routing/fleet-cache.ts';
 import { AttemptError } from './attempt-error.ts';
 import { pipeStream } from './pipe-stream.ts';
@@ -62,7 +63,7 @@ export interface AttemptDeps {
   pools: Pick<UpstreamPools, 'get'>;
   fleet: Pick<FleetCache, 'node' | 'recordLatency'>;
   leases: Pick<SlotLeases, 'release'>;
-  metrics: Pick<GatewayMetrics, 'inflight' | 'upstreamFailures' | 'droppedSseEvents' | 'streamTtfb'>;
+  metrics: Pick<GatewayMetrics, 'inflight' | 'noteAttemptFailure' | 'droppedSseEvents' | 'streamTtfb'>;
   log: Logger;
   clock: Clock;
   timeouts: Pick<Config, 'requestTimeoutMs' | 'firstTokenTimeoutMs' | 'streamIdleTimeoutMs'>;
@@ -107,7 +108,8 @@ export async function runAttempt(
     attempt.plan = plan;
     const { requestTimeoutMs } = deps.timeouts;
     abort.arm(requestTimeoutMs, 'AI_LB_HEADERS_TIMEOUT', `no response head within ${requestTimeoutMs} ms`);
-    const headers = upstreamHeaders(exchange.req.headers, lease.node, exchange.requestId, deps.nodeApiKeys, plan.contentType);
+    const traceparent = exchange.trace === null ? null : exchange.trace.startAttempt(lease.node, attemptNumber);
+    const headers = upstreamHeaders(exchange.req.headers, lease.node, exchange.requestId, deps.nodeApiKeys, plan.contentType, traceparent);
     const sentAt = performance.now();
     exchange.upstreamStartAt = sentAt;
     const pool = deps.pools.get(node);
@@ -135,6 +137,7 @@ export async function runAttempt(
   } finally {
     abort.dispose();
     gauge.value--;
+    exchange.trace?.endAttempt();
   }
 }
 
@@ -255,7 +258,9 @@ function sendJsonAnswer(attempt: Attempt, status: number, contentType: string, b
   }
   const invalid = checkJsonAnswer(body);
   if (invalid !== null) throw invalid;
-  attempt.request.exchange.usage = usageOfAnswer(body);
+  const { exchange } = attempt.request;
+  exchange.usage = usageOfAnswer(body);
+  if (exchange.trace !== null) exchange.finishReason = finishReasonOfAnswer(body);
   const { translate, onRecord } = attempt.plan;
   if (translate === null && onRecord === undefined) {
     sendRouted(attempt, status, contentType, body);
@@ -308,7 +313,7 @@ async function answerStream(attempt: Attempt, upstream: Dispatcher.ResponseData)
 
 /** Metric and one log line per failed attempt: node, reason, request id — never headers or bodies. */
 function noteFailure({ deps, request, lease }: Attempt, reason: FailureReason, message: string): void {
-  deps.metrics.upstreamFailures.inc({ node: lease.node, reason });
+  deps.metrics.noteAttemptFailure(request.exchange, lease.node, reason, message);
   deps.log.warn(
     { requestId: request.exchange.requestId, model: request.model, node: lease.node, reason, error: message },
     'upstream attempt failed',

@@ -10,6 +10,9 @@ import { AttemptError, type AttemptErrorCode } from './attempt-error.ts';
  * cancels it with its reason, so classify-failure sees the code.
  */
 
+/** A W3C traceparent (version 00 layout): anything else from a client is not passed on. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
 /**
  * The headers an upstream sees. A short allowlist: hop-by-hop headers, cookies and
  * accept-encoding never go (a compressed event stream could not be checked event by event).
@@ -23,6 +26,7 @@ export function upstreamHeaders(
   requestId: string,
   nodeApiKeys: ReadonlyMap<NodeId, string>,
   contentType = 'application/json',
+  traceparent: string | null = null,
 ): Record<string, string> {
   const headers: Record<string, string> = {
     'content-type': contentType,
@@ -33,6 +37,9 @@ export function upstreamHeaders(
   // Anthropic clients name the API version and betas they speak: a native node needs them.
   if (typeof client['anthropic-version'] === 'string') headers['anthropic-version'] = client['anthropic-version'];
   if (typeof client['anthropic-beta'] === 'string') headers['anthropic-beta'] = client['anthropic-beta'];
+  // W3C trace context: the attempt's span when the gateway traces, else the client's own, passed on.
+  const parent = traceparent ?? client.traceparent;
+  if (typeof parent === 'string' && TRACEPARENT.test(parent)) headers.traceparent = parent;
   const nodeKey = nodeApiKeys.get(node);
   if (nodeKey !== undefined) headers.authorization = `Bearer ${nodeKey}`;
   return headers;

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { GATEWAY_MARK_HEADER, GatewayError, readBounded, type ByteBudget, type Logger } from '@ai-lb/shared';
+import type { RequestTrace } from '../observability/tracing.ts';
 import { asGatewayError, ERROR_RENDERERS, type ErrorFormat } from './error-formats.ts';
 
 /** Visible ASCII only, no spaces, at most 128: safe to log, echo and forward as a header. */
@@ -81,6 +82,14 @@ export class Exchange {
   /** performance.now() when the last attempt's request went upstream, and when its answer ended. */
   upstreamStartAt: number | null = null;
   upstreamEndAt: number | null = null;
+  /** The body's `model` as the client sent it (a sentinel, an alias), when it was a string: the access log's. */
+  requestedModel: string | null = null;
+  /** Time spent waiting in the queue for a free slot (QUEUE_TIMEOUT_MS), all attempts together; null: it never waited. */
+  queueWaitMs: number | null = null;
+  /** The answer's finish reason, read only while the request is traced (`trace` set). */
+  finishReason: string | null = null;
+  /** This request's trace when OTEL_EXPORTER_OTLP_ENDPOINT is set, else null (observability/tracing.ts). */
+  trace: RequestTrace | null = null;
   private params: URLSearchParams | undefined;
 
   private closers: (() => void)[] | null = null;

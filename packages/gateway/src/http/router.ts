@@ -4,6 +4,7 @@ import { GATEWAY_MARK_HEADER, GatewayError, type Logger } from '@ai-lb/shared';
 import { AttemptError } from '../forwarding/attempt-error.ts';
 import { errorFormatForPath, type ErrorFormat } from './error-formats.ts';
 import { Exchange, type ExchangeLimits } from './exchange.ts';
+import type { RequestTracer } from '../observability/tracing.ts';
 
 export type EndpointMethod = 'GET' | 'POST' | 'DELETE';
 /** What an endpoint reads of the request: nothing, a JSON object, or a multipart form. */
@@ -36,6 +37,8 @@ export interface RouterOptions {
   limits: ExchangeLimits;
   /** CORS_ORIGINS: origins browsers may call from ('*' for any); empty: no CORS headers at all. */
   corsOrigins?: readonly string[];
+  /** Set when OTEL_EXPORTER_OTLP_ENDPOINT is: every routed request gets a trace. */
+  tracer?: RequestTracer | null;
 }
 
 interface Route {
@@ -59,6 +62,7 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
   const keyDigests = options.apiKeys.map(digest);
   const { log, onFinished, limits } = options;
   const cors = corsPolicy(options.corsOrigins ?? []);
+  const tracer = options.tracer ?? null;
   let active = 0;
   /** Routed requests in progress: shutdown tells their streams why they end. */
   const routed = new Set<Exchange>();
@@ -92,7 +96,10 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
     }
     const exchange = new Exchange(req, res, path, search, endpoint.errors, endpoint.surface ?? null, limits);
     if (cors !== null) exchange.cors = cors.headers(req);
-    if (endpoint.surface !== undefined) routed.add(exchange);
+    if (endpoint.surface !== undefined) {
+      routed.add(exchange);
+      if (tracer !== null) exchange.trace = tracer.startRequest(exchange);
+    }
     // One 'close' listener per request does every job: count it out, release what it held,
     // cancel its work when the client left before its response was sent in full, report it.
     res.once('close', () => {

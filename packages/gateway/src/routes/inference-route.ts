@@ -121,6 +121,7 @@ export async function routeInference(deps: InferenceDeps, surface: InferenceSurf
   exchange.rejectMisspelledParams(ROUTING_PARAMS);
   const pinned = (await surface.pinnedNode?.(body.value)) ?? null;
   const forcedNode = pinned?.node ?? exchange.queryParam('node');
+  if (typeof body.value.model === 'string') exchange.requestedModel = body.value.model;
   const model = resolve(deps, surface, body.value.model, exchange.queryParam('require_all') === 'true');
   exchange.model = model;
   const serving = fleet.healthyNodesFor(model).filter((node) => planKind(surface, fleet.surfacesOf(node.node)) !== null);
@@ -349,6 +350,7 @@ async function forwardWithFailover(
           sticky: choice.index === 0 ? sticky : undefined,
           signal: exchange.clientGone,
           mayQueue: true,
+          waits: exchange,
         },
       ),
     attempt: (lease, attemptNumber) => runAttempt(deps, request, lease, attemptNumber),

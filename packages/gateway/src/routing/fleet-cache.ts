@@ -74,6 +74,8 @@ export class FleetCache {
   private view: MonitorView = NO_MONITOR;
   private readonly listed: ListedRecords;
   private readonly latencyEwma = new Map<NodeId, number>();
+  /** The engines' own load readings per node, fresh ones only (empty until the store's readings are read). */
+  private engineLoads: Record<NodeId, EngineLoadReading> = {};
   /** Model id -> epoch seconds when this process first listed it (the `created` of /v1/models). */
   private readonly firstSeen = new Map<string, number>();
   private readonly aliases: ModelAliases;
@@ -350,6 +352,11 @@ export class FleetCache {
 
   observedLatency(id: NodeId): number | null {
     return this.latencyEwma.get(id) ?? null;
+  }
+
+  /** What the node's engine last reported of its load (running, waiting, KV-cache use), when it reports any. */
+  engineLoadOf(id: NodeId): EngineLoadReading | undefined {
+    return this.engineLoads[id];
   }
 
   /** For the metrics' scrape-time gauges. */

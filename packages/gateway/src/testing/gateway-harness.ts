@@ -4,7 +4,7 @@
  * the store, so routing is deterministic. Upstreams are real fake-server processes.
  */
 import { afterAll, beforeAll, beforeEach, inject, onTestFinished } from 'vitest';
-import { createStateStore, loadConfig, type Config, type NodeState, type StateStore } from '@ai-lb/shared';
+import { createStateStore, loadConfig, type Config, type Logger, type NodeState, type StateStore } from '@ai-lb/shared';
 import { startFakeLlmServer, uniquePrefix, type FakeLlmProcess } from '@ai-lb/testkit';
 import { createGateway, type Gateway } from '../create-gateway.ts';
 
@@ -39,11 +39,11 @@ export function testEnv(kind: StoreKind, prefix: string, env: Record<string, str
 }
 
 /** Starts a gateway for one test; it is closed when the test finishes. */
-export async function startGateway(kind: StoreKind, env: Record<string, string> = {}): Promise<Harness> {
+export async function startGateway(kind: StoreKind, env: Record<string, string> = {}, options: { log?: Logger } = {}): Promise<Harness> {
   const prefix = uniquePrefix('gw');
   const config = loadConfig(testEnv(kind, prefix, env));
   const store = createStateStore(config);
-  const gateway = await createGateway({ config, store, fleetRefreshMs: 200 });
+  const gateway = await createGateway({ config, store, fleetRefreshMs: 200, log: options.log });
   const port = await gateway.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
   const harness: Harness = {

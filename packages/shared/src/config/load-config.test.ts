@@ -196,6 +196,28 @@ const CASES: Record<string, Case> = {
     bad: ['verbose', 'loud'],
     allowed: /one of fatal, error, warn, info, debug, trace, silent/,
   },
+  LOG_REQUESTS: {
+    key: 'logRequests',
+    default: true,
+    good: [
+      ['false', false],
+      ['off', false],
+      ['1', true],
+    ],
+    bad: ['sometimes'],
+    allowed: /true or false/,
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    key: 'otelEndpoint',
+    default: undefined,
+    good: [
+      ['http://127.0.0.1:4318', 'http://127.0.0.1:4318'],
+      [' https://collector.example/otlp/ ', 'https://collector.example/otlp/'],
+    ],
+    bad: ['127.0.0.1:4318', 'grpc://collector:4317', 'http://'],
+    allowed: /an http:\/\/ or https:\/\/ URL/,
+  },
+  OTEL_SERVICE_NAME: { key: 'otelServiceName', default: 'ai-lb-gateway', good: [['gateway-eu', 'gateway-eu']], bad: [] },
   NODE_PRIORITY: {
     key: 'nodePriority',
     default: new Map(),

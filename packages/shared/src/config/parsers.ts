@@ -64,6 +64,21 @@ export const boolean: Parser<boolean> = (raw, name) => {
 
 export const text: Parser<string> = (raw) => raw.trim();
 
+/** An http:// or https:// URL that parses (a collector's address, say). */
+export const httpUrl: Parser<string> = (raw, name) => {
+  const value = raw.trim();
+  let ok = /^https?:\/\//i.test(value);
+  if (ok) {
+    try {
+      new URL(value);
+    } catch {
+      ok = false;
+    }
+  }
+  if (!ok) throw new ConfigError(name, raw, 'an http:// or https:// URL');
+  return value;
+};
+
 /** A list separated by commas or semicolons; empty items are dropped. */
 export const list: Parser<string[]> = (raw) =>
   raw

@@ -3,6 +3,7 @@ import {
   apiKeyList,
   boolean,
   hostPortList,
+  httpUrl,
   integer,
   list,
   modelAliases,
@@ -79,6 +80,11 @@ export const CONFIG_SCHEMA = {
   logLevel: field('LOG_LEVEL', 'info', oneOf(LOG_LEVELS)),
   corsOrigins: field('CORS_ORIGINS', '', list), // browser clients: origins allowed, or *; empty = no CORS headers
   responsesTtlMs: field('RESPONSES_TTL_SECS', '86400', secondsAsMs(1)), // how long a response id is routed to the node that made it
+  /** One JSON access-log line per routed request (at level info). */
+  logRequests: field('LOG_REQUESTS', 'true', boolean),
+  /** OpenTelemetry traces go to <endpoint>/v1/traces (OTLP/HTTP, JSON) when set; unset = no tracing. */
+  otelEndpoint: field('OTEL_EXPORTER_OTLP_ENDPOINT', undefined, httpUrl),
+  otelServiceName: field('OTEL_SERVICE_NAME', 'ai-lb-gateway', text), // the spans' service.name
   /** host:port=N, lower first; a node not listed has DEFAULT_NODE_PRIORITY. */
   nodePriority: field('NODE_PRIORITY', '', nodeMap(integer(0, 1000), 'N (0 to 1000, lower first)')),
 
