@@ -12,7 +12,7 @@ export interface EngineCounters {
   external: { promptTokens: number; cachedTokens: number };
 }
 
-export type RowStatus = 'ok' | 'not implemented' | 'skipped: time budget' | `failed: ${string}`;
+export type RowStatus = 'ok' | 'skipped: time budget' | `failed: ${string}`;
 
 export interface ResultRow {
   workload: string;

@@ -324,7 +324,11 @@ async function forwardWithFailover(
   const session = exchange.req.headers['x-session-id'];
   const sessionId = typeof session === 'string' && SANE_SESSION_ID.test(session) ? session : null;
   const sticky = config.stickySessions && sessionId !== null ? { key: `${model}:${sessionId}`, ttlMs: config.stickyTtlMs } : undefined;
-  const affinity = config.routingStrategy === 'CACHE_AFFINITY' ? { key: affinityKey({ sessionId, body }), rings: fleet.rings } : undefined;
+  const key = config.routingStrategy === 'CACHE_AFFINITY' ? affinityKey({ sessionId, body }) : null;
+  const affinity =
+    config.routingStrategy === 'CACHE_AFFINITY'
+      ? { key, rings: fleet.rings, lastNode: key === null ? null : (fleet.affinityHomes.get(key) ?? null) }
+      : undefined;
   const outcome = await withFailover({
     model,
     candidates,
@@ -334,8 +338,8 @@ async function forwardWithFailover(
     clock: deps.clock,
     random: deps.random,
     signal: exchange.clientGone,
-    place: (choice) =>
-      leases.acquire(
+    place: async (choice) => {
+      const placement = await leases.acquire(
         () =>
           planAcquire(fleet.routingCandidates(choice.allowed, model), {
             strategy: config.routingStrategy,
@@ -352,7 +356,15 @@ async function forwardWithFailover(
           mayQueue: true,
           waits: exchange,
         },
-      ),
+      );
+      // A model sent to an engine that did not have it loaded is loading there now: route the next requests knowing it.
+      if (placement.kind === 'placed') {
+        fleet.noteModelSent(placement.lease.node, model);
+        // The conversation's prefix is cached where it went: its next turn starts there.
+        if (key !== null) fleet.affinityHomes.note(key, placement.lease.node);
+      }
+      return placement;
+    },
     attempt: (lease, attemptNumber) => runAttempt(deps, request, lease, attemptNumber),
     onRetry: (sameNode) => metrics.retries.inc({ kind: sameNode ? 'same_node' : 'failover' }),
     onRetryAfter: (node, untilMs) => deps.cooldowns.note(node, untilMs),
