@@ -76,8 +76,9 @@ export async function runRoutingBench(options: HarnessOptions): Promise<HarnessR
             continue;
           }
           const runStarted = performance.now();
-          rows.push(await runOne(workload, strategy, fleet, options.scale));
-          log(`${workload.name} × ${strategy.name}: ${seconds(performance.now() - runStarted)}`);
+          const { row, note } = await runOne(workload, strategy, fleet, options.scale);
+          rows.push(row);
+          log(`${workload.name} × ${strategy.name}: ${seconds(performance.now() - runStarted)}${note}`);
         }
       }
     } catch (error) {
@@ -138,7 +139,7 @@ async function startFleet(
   await Promise.all([...fleet.services.values()].map((s) => replayTrace(s.baseUrl, warmUpTrace(models), { timeoutMs: 60_000 })));
 }
 
-async function runOne(workload: Workload, strategy: BenchStrategy, fleet: Fleet, scale: number): Promise<ResultRow> {
+async function runOne(workload: Workload, strategy: BenchStrategy, fleet: Fleet, scale: number): Promise<{ row: ResultRow; note: string }> {
   const engines = fleet.engines.get(workload)!;
   const services = fleet.services.get(strategy)!;
   await Promise.all(engines.map((e) => e.reset()));
@@ -147,28 +148,33 @@ async function runOne(workload: Workload, strategy: BenchStrategy, fleet: Fleet,
   try {
     if (outside) await waitForOutsideLoad(() => engines[outside.engine].stats(), outside);
     const nodes = engines.map((e) => e.node);
-    if (strategy.env.LOAD_POLL_MS !== '0') await waitForReadingsSince(services.baseUrl, nodes, Date.now());
+    let note = '';
+    if (strategy.env.LOAD_POLL_MS !== '0' && !(await waitForReadingsSince(services.baseUrl, nodes, Date.now())))
+      note += `; no fresh engine readings within ${FRESH_READINGS_TIMEOUT_MS} ms`;
     const { samples, wallMs } = await replayTrace(services.baseUrl, workload.trace(scale), { timeoutMs: 60_000 });
     const counters = await Promise.all(engines.map((e) => e.stats()));
-    return summarize(workload.name, strategy.name, samples, wallMs, counters);
+    if (outside)
+      note += `; ${samples.filter((x) => x.node === engines[outside.engine].node).length} of ${samples.length} requests on the node under outside load`;
+    return { row: summarize(workload.name, strategy.name, samples, wallMs, counters), note };
   } catch (error) {
-    return emptyRow(workload.name, strategy.name, `failed: ${(error as Error).message.split('\n')[0].slice(0, 120)}`);
+    return { row: emptyRow(workload.name, strategy.name, `failed: ${(error as Error).message.split('\n')[0].slice(0, 120)}`), note: '' };
   } finally {
     await client?.stop();
   }
 }
 
-/** Resolves once the gateway's /v1/nodes shows, for every node, an engine reading taken after `since` (or on timeout). */
-async function waitForReadingsSince(baseUrl: string, nodes: readonly string[], since: number): Promise<void> {
+/** Whether the gateway's /v1/nodes showed, for every node, an engine reading taken after `since` within the timeout. */
+async function waitForReadingsSince(baseUrl: string, nodes: readonly string[], since: number): Promise<boolean> {
   const deadline = Date.now() + FRESH_READINGS_TIMEOUT_MS;
   while (Date.now() < deadline) {
     const res = await fetch(`${baseUrl}/v1/nodes`);
     const answeredAt = Date.now();
     const body = (await res.json()) as { data?: { node: string; engine: { age_ms: number } | null }[] };
     const takenAt = new Map((body.data ?? []).map((n) => [n.node, n.engine === null ? null : answeredAt - n.engine.age_ms]));
-    if (nodes.every((node) => (takenAt.get(node) ?? 0) > since)) return;
+    if (nodes.every((node) => (takenAt.get(node) ?? 0) > since)) return true;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  return false;
 }
 
 /** Waits for every start; rejects with the first failure only once all have settled (nothing left starting unseen). */

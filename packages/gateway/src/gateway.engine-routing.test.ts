@@ -10,6 +10,7 @@ import {
   spawnTsProcess,
   startFakeEngine,
   waitUntil,
+  type FakeEngineOptions,
   type FakeEngineProcess,
   type FakeLlmProcess,
   type SpawnedProcess,
@@ -34,7 +35,7 @@ describe('LEAST_LOADED with engine load readings', () => {
   let base = '';
 
   beforeAll(async () => {
-    const engine = {
+    const engine: FakeEngineOptions = {
       kind: 'vllm',
       models: ['m'],
       modelLoadMs: 0,
@@ -42,7 +43,7 @@ describe('LEAST_LOADED with engine load readings', () => {
       decodeTokensPerSec: 200,
       prefillTokensPerSec: 50_000,
       kvCacheTokens: 100_000,
-    } as const;
+    };
     [busy, idle] = await Promise.all([startFakeEngine(engine), startFakeEngine(engine)]);
     services = await spawnTsProcess<{ port: number; pid: number }>(START_ENTRY, [], {
       env: {
