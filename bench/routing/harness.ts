@@ -9,6 +9,7 @@
  * and it returns every pid it started, so a caller can check.
  */
 import { startFakeEngine, type FakeEngineProcess } from '@ai-lb/testkit';
+import { countAvoidableLoads, watchLoads } from './load-watch.ts';
 import { startOutsideLoad, waitForOutsideLoad } from './outside-load.ts';
 import { replayTrace } from './replay.ts';
 import { prepareRuntime, type RuntimeKind } from './runtime.ts';
@@ -151,11 +152,23 @@ async function runOne(workload: Workload, strategy: BenchStrategy, fleet: Fleet,
     let note = '';
     if (strategy.env.LOAD_POLL_MS !== '0' && !(await waitForReadingsSince(services.baseUrl, nodes, Date.now())))
       note += `; no fresh engine readings within ${FRESH_READINGS_TIMEOUT_MS} ms`;
+    // Only where models swap: sampling costs CPU the other workloads' timings would feel.
+    const watch = workload.engines.some((e) => e.maxLoadedModels !== undefined)
+      ? watchLoads(engines.map((e) => () => e.stats()))
+      : undefined;
     const { samples, wallMs } = await replayTrace(services.baseUrl, workload.trace(scale), { timeoutMs: 60_000 });
     const counters = await Promise.all(engines.map((e) => e.stats()));
+    const watched = await watch?.stop();
+    const avoidable =
+      watched === undefined
+        ? null
+        : countAvoidableLoads(
+            watched,
+            workload.engines.map((e) => e.slots),
+          );
     if (outside)
       note += `; ${samples.filter((x) => x.node === engines[outside.engine].node).length} of ${samples.length} requests on the node under outside load`;
-    return { row: summarize(workload.name, strategy.name, samples, wallMs, counters), note };
+    return { row: { ...summarize(workload.name, strategy.name, samples, wallMs, counters), avoidableLoads: avoidable }, note };
   } catch (error) {
     return { row: emptyRow(workload.name, strategy.name, `failed: ${(error as Error).message.split('\n')[0].slice(0, 120)}`), note: '' };
   } finally {
