@@ -116,6 +116,16 @@ describe('orderByCacheAffinity', () => {
     );
   });
 
+  it('a capped warm node goes before every cold node whatever the cached count: the store skips it only at its cap, live', () => {
+    fc.assert(
+      fc.property(arbLoads, fc.nat(3), fc.string(), (loads, pick, key) => {
+        const cs = NODES.map((n, i) => candidate(n, { maxconn: 2, slots: 2, inflight: loads[i], warm: i === pick }));
+        const order = orderByCacheAffinity(cs, key, ring).map((c) => c.node);
+        expect(order[0]).toBe(NODES[pick]);
+      }),
+    );
+  });
+
   it('bound = max(c × (total + 1) / n, slots)', () => {
     const cs = NODES.map((n, i) => candidate(n, { inflight: [10, 10, 10, 9][i] }));
     expect(affinityBound(cs[0], cs)).toBeCloseTo(AFFINITY_LOAD_FACTOR * 10);

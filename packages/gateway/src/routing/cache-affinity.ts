@@ -23,7 +23,8 @@
  *
  * Load is the engine-aware one (ai-lb's in-flight + requests from elsewhere). The order:
  *  1. a cold node (the engine lists the model as not loaded) goes after the others while
- *     some warm node has a free slot: affinity never triggers an avoidable model load;
+ *     some warm node has a free slot — or a cap, which the store checks on live counts as
+ *     it walks the order: affinity never triggers an avoidable model load;
  *  2. nodes under their bound before nodes over it — the bound, not a busy slot, decides
  *     when a key moves: a home node whose slots are busy while the fleet is as busy still
  *     keeps its keys (its cache is worth the wait);
@@ -118,7 +119,11 @@ export function orderByCacheAffinity<T extends EngineAwareCandidate>(
   // Candidates the ring does not know (a caller bug) go last rather than vanish.
   for (const c of candidates) if (!ring.nodes.includes(c.node)) walk.push(c);
   const over = new Set(walk.filter((c) => totalLoad(c) >= affinityBound(c, candidates, options.loadFactor)).map((c) => c.node));
-  const warmWithRoom = walk.some((c) => c.warm === true && !isFull(c));
+  // A capped node's room is the store's to judge: it walks this order on live counts and
+  // skips a node at its cap, while the cache's count of a capped node lags its releases by
+  // up to a refresh (a warm node that just freed a slot would look full, and a cold one
+  // would load the model for nothing).
+  const warmWithRoom = walk.some((c) => c.warm === true && (c.maxconn > 0 || !isFull(c)));
   const rank = (c: T) => [warmWithRoom && c.warm === false ? 1 : 0, over.has(c.node) ? 1 : 0, c.priority];
   const position = new Map(walk.map((c, i) => [c.node, i]));
   return [...walk].sort((a, b) => {
