@@ -222,7 +222,8 @@ export class ContinuationSplice implements StreamTransform {
     }
     if (Array.isArray(record.choices)) {
       const choices = (record.choices as unknown[]).map(withoutRole);
-      if (usage === null && choices.length > 0 && choices.every(isEmptyChoice)) return '';
+      // The whole answer's usage goes out with the last chunk: an empty chunk is dropped even with a running one.
+      if (choices.length > 0 && choices.every(isEmptyChoice)) return '';
       out.choices = choices;
     }
     return `data: ${JSON.stringify(out)}\n\n`;
