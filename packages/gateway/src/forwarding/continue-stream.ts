@@ -180,7 +180,15 @@ export class StreamResumer {
       if (body === null) throw new AttemptError('AI_LB_BAD_RESPONSE', 'the answer cannot be continued');
       const { requestTimeoutMs } = deps.timeouts;
       abort.arm(requestTimeoutMs, 'AI_LB_HEADERS_TIMEOUT', `no response head within ${requestTimeoutMs} ms`);
-      const headers = upstreamHeaders(exchange.req.headers, lease.node, exchange.requestId, deps.nodeApiKeys);
+      const traceparent = exchange.trace === null ? null : exchange.trace.startAttempt(lease.node, exchange.attempts);
+      const headers = upstreamHeaders(
+        exchange.req.headers,
+        lease.node,
+        exchange.requestId,
+        deps.nodeApiKeys,
+        'application/json',
+        traceparent,
+      );
       const sentAt = performance.now();
       upstream = await sendUpstream(deps.pools.get(node), { path: request.path, body: Buffer.from(JSON.stringify(body)), headers }, abort);
       deps.fleet.recordLatency(lease.node, performance.now() - sentAt);
@@ -232,6 +240,7 @@ export class StreamResumer {
     } finally {
       abort.dispose();
       gauge.value--;
+      exchange.trace?.endAttempt();
     }
   }
 
