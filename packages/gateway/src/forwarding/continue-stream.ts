@@ -133,7 +133,8 @@ export class StreamResumer {
       if (outcome.kind === 'broken') answered.push(lease.node);
       error = outcome.error;
     }
-    return { result: attempted ? 'failed' : 'no_node', error };
+    // Out of continuations (MAX_RETRIES) or of time: given up, whether or not one was tried.
+    return { result: 'failed', error };
   }
 
   /** Healthy nodes of a kind that continues answers, serving the surface, not tried yet, circuit not open. */
