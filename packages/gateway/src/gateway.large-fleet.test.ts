@@ -12,21 +12,29 @@ useFakeServers(1, (servers) => ([a] = servers));
 describe('a fleet with 100,000 model ids', () => {
   test('unknown-model lookups stay index lookups; case-insensitive names still resolve', async () => {
     const h = await startGateway('memory');
+    /** Mean ms of 50 requests for models no node lists (each a 404). */
+    const unknownLookupMs = async () => {
+      const started = performance.now();
+      for (let i = 0; i < 50; i++) {
+        const res = await h.post('/v1/chat/completions', chatBody(`no-such-model-${i}`));
+        expect(res.status).toBe(404);
+        await res.arrayBuffer();
+      }
+      return (performance.now() - started) / 50;
+    };
+    await h.putNodes(nodeState(a.node, ['m1']));
+    await unknownLookupMs(); // warm-up
+    const smallMs = await unknownLookupMs();
     const ids = Array.from({ length: 100_000 }, (_, i) => `org/model-${i}`);
     await h.putNodes(nodeState(a.node, ['m1', ...ids]));
     // Warm: the first list is serialised once.
     expect((await (await h.get('/v1/models')).json()) as { data: unknown[] }).toMatchObject({ data: { length: 100_001 } });
-    const started = performance.now();
-    for (let i = 0; i < 50; i++) {
-      const res = await h.post('/v1/chat/completions', chatBody(`no-such-model-${i}`));
-      expect(res.status).toBe(404);
-      await res.arrayBuffer();
-    }
-    const unknownMs = (performance.now() - started) / 50;
+    const largeMs = await unknownLookupMs();
     const caseless = await h.post('/v1/chat/completions', chatBody('ORG/MODEL-99999'));
     expect(caseless.headers.get('x-selected-model')).toBe('org/model-99999');
     await caseless.arrayBuffer();
-    // A scan of 100,000 ids per lookup took tens of ms here; an index lookup is well under one.
-    expect(unknownMs).toBeLessThan(15);
+    // Measured against one model in the same run (a busy machine slows both alike): a scan of
+    // 100,000 ids per lookup took tens of ms here, an index lookup costs what a 1-model fleet does.
+    expect(largeMs).toBeLessThan(smallMs * 3 + 2);
   });
 });
