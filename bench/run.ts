@@ -36,8 +36,8 @@ function createCleanup() {
 
 function timeBoundMs(options: BenchOptions, targets: number): number {
   const perRound = targets * (2 * options.durationSec + options.ttfbStreams * 0.01 + 5);
-  // Streaming: up to 5 relays, a warm-up pass and the rounds, each opening the streams and draining them.
-  const perStreamPass = 5 * (options.streamWindowSec + 4 + options.streams * 0.005);
+  // Streaming: up to 7 relays, a warm-up pass and the rounds, each opening the streams and draining them.
+  const perStreamPass = 7 * (options.streamWindowSec + 4 + options.streams * 0.005);
   const streaming = options.phases.includes('stream') ? (options.rounds + 1) * perStreamPass : 0;
   return (90 + targets * 2 * options.warmupSec + options.rounds * perRound + streaming) * 2 * 1000;
 }
@@ -100,9 +100,9 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
   }
   const failed = started.find((result) => result.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
-  const streamTargets = fleet.stream
-    ? await startStreamTargets(fleet, targets, v8Flags(options), bundles, (stop) => cleanup.add(stop), log)
-    : [];
+  const floorArgs = v8Flags(options);
+  if (options.cpuProf) floorArgs.push('--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, 'stream-floor')}`);
+  const streamTargets = fleet.stream ? await startStreamTargets(fleet, targets, floorArgs, bundles, (stop) => cleanup.add(stop), log) : [];
   return { fleet, targets, streamTargets };
 }
 

@@ -45,8 +45,13 @@ export async function startStreamTargets(
     { name: 'stream-floor', baseUrl: `http://127.0.0.1:${floor.ready.port}`, pids: () => [floor.pid], auxPids: [] },
   ];
   for (const gateway of gateways) {
-    if (gateway.name !== 'gateway-memory' && gateway.name !== 'gateway-redis') continue;
-    targets.push({ name: gateway.name, baseUrl: gateway.baseUrl, pids: () => [gateway.pid!], auxPids: gateway.auxPids });
+    if (!gateway.name.startsWith('gateway-') && !gateway.name.startsWith('baseline-')) continue;
+    targets.push({
+      name: gateway.name as StreamTargetName,
+      baseUrl: gateway.baseUrl,
+      pids: () => [gateway.pid!],
+      auxPids: gateway.auxPids,
+    });
   }
   const binary = nginxBinary();
   if (binary === null) {

@@ -5,7 +5,15 @@
 import { median } from './percentile.ts';
 import type { EventStreamResult } from './measure-event-stream.ts';
 
-export const STREAM_TARGET_NAMES = ['direct', 'stream-floor', 'gateway-memory', 'gateway-redis', 'nginx'] as const;
+export const STREAM_TARGET_NAMES = [
+  'direct',
+  'stream-floor',
+  'gateway-memory',
+  'gateway-redis',
+  'baseline-memory',
+  'baseline-redis',
+  'nginx',
+] as const;
 export type StreamTargetName = (typeof STREAM_TARGET_NAMES)[number];
 
 export type StreamRound = Partial<Record<StreamTargetName, EventStreamResult>>;
@@ -60,7 +68,7 @@ export interface StreamCheck {
 /** The streaming targets for the gateway rows. */
 export function checkStreamTargets(summaries: readonly StreamSummary[]): StreamCheck[] {
   const checks: StreamCheck[] = [];
-  for (const s of summaries.filter((t) => t.name.startsWith('gateway'))) {
+  for (const s of summaries.filter((t) => t.name.startsWith('gateway') || t.name.startsWith('baseline'))) {
     const add = (what: string, limit: string, measured: number, pass: boolean) =>
       checks.push({ target: s.name, what, limit, measured, pass: !Number.isNaN(measured) && pass });
     add('CPU per relayed event vs floor relay', '≤ 1.15×', s.cpuVsFloor, s.cpuVsFloor <= 1.15);

@@ -49,6 +49,8 @@ class StreamPipe {
   private readonly splitter: EventSplitter;
   private readonly transform: StreamTransform | null;
   private readonly firstTokenBound: boolean;
+  /** Someone reads every parsed record (a translation, onRecord): content events must be parsed. */
+  private readonly needsRecord: boolean;
   private committed = false;
   private finished = false;
   private upstreamReportedError = false;
@@ -60,6 +62,7 @@ class StreamPipe {
     this.shape = options.shape ?? OPENAI_SSE;
     this.splitter = this.shape.splitter();
     this.transform = options.transform ?? null;
+    this.needsRecord = this.transform !== null || options.onRecord !== undefined;
   }
 
   run(): Promise<PipeStreamResult> {
@@ -80,7 +83,8 @@ class StreamPipe {
 
   private readonly onData = (chunk: Buffer): void => {
     try {
-      this.forward(this.splitter.push(chunk));
+      const events = this.splitter.push(chunk);
+      this.forward(events, this.splitter.exact === true ? chunk : null);
     } catch (error) {
       this.onError(error);
     }
@@ -116,13 +120,16 @@ class StreamPipe {
     this.endWithError(error);
   };
 
-  /** Writes what is forwardable of these events; commits the response on the first. */
-  private forward(events: string[]): void {
+  /**
+   * Writes what is forwardable of these events; commits the response on the first. `chunk`:
+   * the upstream bytes the events are exactly, written as they are when every event passes.
+   */
+  private forward(events: string[], chunk: Buffer | null = null): void {
     const { abort, upstream } = this.options;
     const { res } = this.options.exchange;
-    const out = this.select(events);
+    const out = this.select(events, chunk);
     if (out instanceof AttemptError) return this.failBeforeCommit(out);
-    if (out === '') {
+    if (out.length === 0) {
       // Bytes that carried nothing forwardable still prove the upstream is alive.
       if (this.committed || !this.firstTokenBound) abort.refresh();
       return;
@@ -145,14 +152,16 @@ class StreamPipe {
     }
   }
 
-  /** The text to forward, or the reason the attempt failed before anything was sent. */
-  private select(events: string[]): string | AttemptError {
+  /** The text (or bytes) to forward, or the reason the attempt failed before anything was sent. */
+  private select(events: string[], chunk: Buffer | null): string | Buffer | AttemptError {
     let out = '';
     const { transform } = this;
+    let asIs = chunk !== null && transform === null;
     for (const event of events) {
-      const info = this.shape.classify(event);
+      const info = this.shape.classify(event, this.needsRecord);
       if (info.kind === 'invalid') {
         this.options.onDroppedEvent();
+        asIs = false;
         continue;
       }
       const first = !this.committed && out === '';
@@ -161,13 +170,17 @@ class StreamPipe {
         this.upstreamReportedError = true;
       }
       // Keep-alive comments before the first data event are not worth committing for.
-      if (info.kind === 'other' && (first || transform !== null)) continue;
+      if (info.kind === 'other' && (first || transform !== null)) {
+        asIs = false;
+        continue;
+      }
       if (info.finished) this.finished = true;
       if (info.record !== undefined) this.observe(info);
+      else if (info.kind === 'data') this.options.exchange.contentEvents++;
       if (transform === null) out += event;
       else if (info.record !== undefined) out += transform.push(info.record);
     }
-    return out;
+    return asIs ? chunk! : out;
   }
 
   private observe(info: SseEventInfo): void {
