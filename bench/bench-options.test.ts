@@ -37,6 +37,11 @@ describe('parseBenchOptions', () => {
     expect(() => parseBenchOptions(['--streams', '0'])).toThrow(/--streams 0: expected an integer from 1 to 5000/);
   });
 
+  test('upstreams are uncapped unless --maxconn N caps each at N slots', () => {
+    expect(parseBenchOptions([]).maxconn).toBe(0);
+    expect(parseBenchOptions(['--maxconn', '200']).maxconn).toBe(200);
+  });
+
   test('--targets always keeps direct and node-floor, the references of every ratio', () => {
     expect(parseBenchOptions(['--targets', 'gateway-redis']).targets).toEqual(['direct', 'node-floor', 'gateway-redis']);
   });

@@ -14,6 +14,8 @@ export interface BenchOptions {
   streams: number;
   eventsPerSec: number;
   streamWindowSec: number;
+  /** Slot cap of every bench upstream (seeded records, DEFAULT_MAXCONN for the monitor); 0 = uncapped. */
+  maxconn: number;
   /** Seconds of each closed-loop load run (non-stream, and 50 ms-upstream). */
   durationSec: number;
   connections: number;
@@ -71,7 +73,7 @@ export function v8Flags(settings: { semiSpaceMb: number; heapGrowingPercent: num
 }
 
 export const USAGE = `usage: pnpm bench [--quick] [--json] [--rounds N] [--duration S] [--connections C]
-                  [--phases ${PHASES.join(',')}] [--streams N] [--events-per-sec M] [--stream-seconds S]
+                  [--phases ${PHASES.join(',')}] [--streams N] [--events-per-sec M] [--stream-seconds S] [--maxconn N]
                   [--targets ${TARGET_NAMES.join(',')}] [--upstreams N]
                   [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof]
                   [--runtime js|tsx] [--semi-space-mb N] [--heap-growing-percent N] [--optimize-for-size] [--warmup S]
@@ -96,6 +98,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       streams: { type: 'string' },
       'events-per-sec': { type: 'string' },
       'stream-seconds': { type: 'string' },
+      maxconn: { type: 'string' },
       generator: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       runtime: { type: 'string' },
@@ -116,6 +119,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     // 500 × 20 events/s: a busy model server's worth of tokens; 1,000 streams saturate 2 cores.
     streams: intOption('--streams', values.streams, quick ? 100 : 500, 1, 5000),
     eventsPerSec: intOption('--events-per-sec', values['events-per-sec'], 20, 1, 200),
+    maxconn: intOption('--maxconn', values.maxconn, 0, 0, 100_000),
     streamWindowSec: intOption('--stream-seconds', values['stream-seconds'], quick ? 2 : 5, 1, 120),
     durationSec: intOption('--duration', values.duration, quick ? 1 : 3, 1, 600),
     connections: intOption('--connections', values.connections, 50, 1, 5000),

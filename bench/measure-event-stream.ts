@@ -7,7 +7,7 @@
 import { Agent, request, type ClientRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { percentile } from './percentile.ts';
-import { readCpuMs } from './process-usage.ts';
+import { readCpuMs, readSyscalls } from './process-usage.ts';
 import { STREAM_MODEL, wallClockMs } from './stream-upstream.ts';
 
 export interface EventStreamLoad {
@@ -32,6 +32,8 @@ export interface EventStreamResult {
   /** The relay's CPU (user + system) per event in the window; NaN without pids. */
   cpuUsPerEvent: number;
   auxCpuUsPerEvent: number;
+  /** The relay's read and write system calls per event (two is the least: one in, one out). */
+  syscallsPerEvent: number;
   delayP50Ms: number;
   delayP99Ms: number;
   /** Streams that failed (not 200, or broken before the window ended). */
@@ -75,11 +77,12 @@ export async function measureEventStream(load: EventStreamLoad): Promise<EventSt
     const pids = load.pids();
     const cpu = () => pids.reduce((sum, pid) => sum + readCpuMs(pid), 0);
     const auxCpu = () => load.auxPids.reduce((sum, pid) => sum + readCpuMs(pid), 0);
-    const [cpuBefore, auxBefore, started] = [cpu(), auxCpu(), performance.now()];
+    const syscalls = () => pids.reduce((sum, pid) => sum + readSyscalls(pid), 0);
+    const [cpuBefore, auxBefore, callsBefore, started] = [cpu(), auxCpu(), syscalls(), performance.now()];
     state.recording = true;
     await sleep(load.windowSec * 1000);
     state.recording = false;
-    const [cpuAfter, auxAfter, seconds] = [cpu(), auxCpu(), (performance.now() - started) / 1000];
+    const [cpuAfter, auxAfter, callsAfter, seconds] = [cpu(), auxCpu(), syscalls(), (performance.now() - started) / 1000];
     const perEvent = (ms: number) => (state.events > 0 ? (ms * 1000) / state.events : NaN);
     return {
       opened: state.opened,
@@ -87,6 +90,7 @@ export async function measureEventStream(load: EventStreamLoad): Promise<EventSt
       eventsPerSec: state.events / seconds,
       cpuUsPerEvent: pids.length === 0 ? NaN : perEvent(cpuAfter - cpuBefore),
       auxCpuUsPerEvent: load.auxPids.length === 0 ? NaN : perEvent(auxAfter - auxBefore),
+      syscallsPerEvent: pids.length === 0 || state.events === 0 ? NaN : (callsAfter - callsBefore) / state.events,
       delayP50Ms: percentile(state.delays, 50),
       delayP99Ms: percentile(state.delays, 99),
       errors: state.broken + (load.streams - state.opened),

@@ -87,7 +87,13 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
       const nodeArgs = v8Flags(options);
       if (options.optimizeForSize) nodeArgs.push('--optimize-for-size');
       if (options.cpuProf) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, name)}`);
-      return startTarget(name, fleet, { nodeArgs, bundles, baselineDir: options.baselineDir, baselineEnv: options.baselineEnv });
+      return startTarget(name, fleet, {
+        nodeArgs,
+        bundles,
+        baselineDir: options.baselineDir,
+        baselineEnv: options.baselineEnv,
+        maxconn: options.maxconn,
+      });
     }),
   );
   const targets: BenchTarget[] = [];

@@ -18,17 +18,17 @@ export interface SeededUpstream {
   models: string[];
 }
 
-export async function seedFleet(redisUrl: string, keyPrefix: string, upstreams: readonly SeededUpstream[]): Promise<void> {
+export async function seedFleet(redisUrl: string, keyPrefix: string, upstreams: readonly SeededUpstream[], maxconn = 0): Promise<void> {
   const store = new RedisStateStore({ url: redisUrl, keyPrefix });
   try {
     const now = Date.now();
-    for (const upstream of upstreams) await store.putNode(nodeState(upstream, now), SEED_TTL_MS);
+    for (const upstream of upstreams) await store.putNode(nodeState(upstream, now, maxconn), SEED_TTL_MS);
   } finally {
     await store.close();
   }
 }
 
-function nodeState(upstream: SeededUpstream, now: number): NodeState {
+function nodeState(upstream: SeededUpstream, now: number, maxconn: number): NodeState {
   return {
     node: upstream.node,
     host: '127.0.0.1',
@@ -37,7 +37,7 @@ function nodeState(upstream: SeededUpstream, now: number): NodeState {
     healthy: true,
     models: upstream.models,
     loadedModels: [],
-    maxconn: 0,
+    maxconn,
     capacitySource: 'default',
     detectedMaxconn: null,
     latencyMs: 1,

@@ -44,18 +44,22 @@ export async function startGateway(
     bundles?: Partial<Record<GatewayEntry, string>>;
     memoryArgs?: string[];
     env?: Record<string, string>;
+    /** Slots of every upstream (the seeded records; DEFAULT_MAXCONN for the monitor); 0 = uncapped. */
+    maxconn?: number;
   } = {},
 ): Promise<StartedGateway> {
   const nodes = fleet.upstreams.map((u) => u.node);
   const seeded = fleet.upstreams.map((u) => ({ node: u.node, port: u.port, models: FAKE_UPSTREAM_MODELS }));
   if (fleet.stream) seeded.push({ node: fleet.stream.node, port: fleet.stream.port, models: [STREAM_MODEL] });
   const env: NodeJS.ProcessEnv = { ...defaultConfigEnv(), ...options.env, LOAD_BALANCER_PORT: '0', LOAD_BALANCER_HOST: '127.0.0.1' };
+  const maxconn = options.maxconn ?? 0;
+  if (maxconn > 0) env.DEFAULT_MAXCONN = String(maxconn);
   if (store === 'memory') {
     Object.assign(env, { SCAN_HOSTS: seeded.map((u) => u.node).join(','), MONITOR_PORT: '0' });
   } else {
     if (!fleet.redis) throw new Error('gateway-redis needs the bench redis-server');
     const prefix = `bench:${randomBytes(4).toString('hex')}:`;
-    await seedFleet(fleet.redis.url, prefix, seeded);
+    await seedFleet(fleet.redis.url, prefix, seeded, maxconn);
     Object.assign(env, { REDIS_URL: fleet.redis.url, REDIS_KEY_PREFIX: prefix });
   }
   const entry: GatewayEntry = store === 'memory' ? 'start' : 'gateway';

@@ -11,6 +11,7 @@ const result = (cpu: number, p99: number, aux = NaN): EventStreamResult => ({
   eventsPerSec: 10_000,
   cpuUsPerEvent: cpu,
   auxCpuUsPerEvent: aux,
+  syscallsPerEvent: 2,
   delayP50Ms: p99 / 2,
   delayP99Ms: p99,
   errors: 0,

@@ -91,7 +91,9 @@ export async function runStreamRounds(
     for (const target of targets) {
       const r = await run(target, options.streamWindowSec);
       result[target.name] = r;
-      const cpu = Number.isNaN(r.cpuUsPerEvent) ? '' : `  CPU ${r.cpuUsPerEvent.toFixed(1)} µs/event`;
+      const cpu = Number.isNaN(r.cpuUsPerEvent)
+        ? ''
+        : `  CPU ${r.cpuUsPerEvent.toFixed(1)} µs/event (${r.syscallsPerEvent.toFixed(2)} syscalls)`;
       const aux = Number.isNaN(r.auxCpuUsPerEvent) ? '' : ` + redis ${r.auxCpuUsPerEvent.toFixed(1)}`;
       log(
         `  ${target.name.padEnd(15)} ${r.opened} streams, ${Math.round(r.eventsPerSec)} events/s${cpu}${aux}  delay p50 ${r.delayP50Ms.toFixed(2)} ms p99 ${r.delayP99Ms.toFixed(2)} ms${r.errors ? `  ${r.errors} errors` : ''}`,

@@ -24,6 +24,7 @@ export interface StreamSummary {
   cpuUsPerEvent: number;
   /** redis-server's CPU per event (gateway-redis). */
   auxCpuUsPerEvent: number;
+  syscallsPerEvent: number;
   /** (CPU + aux CPU) per event ÷ the floor relay's, same round. */
   cpuVsFloor: number;
   delayP50Ms: number;
@@ -47,6 +48,7 @@ export function summarizeStreamRounds(rounds: readonly StreamRound[], names: rea
       eventsPerSec: of((t) => t.eventsPerSec),
       cpuUsPerEvent: of((t) => t.cpuUsPerEvent),
       auxCpuUsPerEvent: of((t) => t.auxCpuUsPerEvent),
+      syscallsPerEvent: of((t) => t.syscallsPerEvent),
       cpuVsFloor: of((t, r) => total(t) / total(r['stream-floor'])),
       delayP50Ms: of((t) => t.delayP50Ms),
       delayP99Ms: of((t) => t.delayP99Ms),
@@ -83,6 +85,7 @@ const COLUMNS = [
   ['CPU µs/event', 12],
   ['+redis µs', 9],
   ['÷floor', 6],
+  ['syscalls', 8],
   ['p50 ms', 7],
   ['p99 ms', 7],
   ['+p99 ms', 7],
@@ -107,6 +110,7 @@ export function formatStreamReport(
         num(s.cpuUsPerEvent, 1),
         num(s.auxCpuUsPerEvent, 1),
         num(s.cpuVsFloor, 2),
+        num(s.syscallsPerEvent, 2),
         num(s.delayP50Ms, 2),
         num(s.delayP99Ms, 2),
         num(s.addedP99Ms, 2),
