@@ -14,7 +14,7 @@ describe('parseBenchOptions', () => {
     expect(parseBenchOptions(['--quick', '--rounds', '5', '--json'])).toMatchObject({ rounds: 5, json: true });
   });
 
-  test('streaming phase: 500 streams × 20 events/s for 5 s by default, 100 × 2 s with --quick; --phases picks parts', () => {
+  test('streaming phase: 500 streams × 20 events/s for 4 s by default, 100 × 2 s with --quick; --phases picks parts', () => {
     expect(parseBenchOptions([])).toMatchObject({
       phases: ['throughput', 'held', 'stream'],
       streams: 500,

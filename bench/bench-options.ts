@@ -120,7 +120,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     streams: intOption('--streams', values.streams, quick ? 100 : 500, 1, 5000),
     eventsPerSec: intOption('--events-per-sec', values['events-per-sec'], 20, 1, 200),
     maxconn: intOption('--maxconn', values.maxconn, 0, 0, 100_000),
-    streamWindowSec: intOption('--stream-seconds', values['stream-seconds'], quick ? 2 : 5, 1, 120),
+    streamWindowSec: intOption('--stream-seconds', values['stream-seconds'], quick ? 2 : 4, 1, 120),
     durationSec: intOption('--duration', values.duration, quick ? 1 : 3, 1, 600),
     connections: intOption('--connections', values.connections, 50, 1, 5000),
     upstreams: intOption('--upstreams', values.upstreams, 2, 1, 16),

@@ -14,7 +14,7 @@ export interface EventStreamLoad {
   url: string;
   streams: number;
   eventsPerSec: number;
-  /** Seconds measured once all streams are open (after one unrecorded second). */
+  /** Seconds measured once all streams are open (after an unrecorded half second). */
   windowSec: number;
   /** The relay's processes (CPU per event); empty for direct. */
   pids: () => number[];
@@ -73,7 +73,7 @@ export async function measureEventStream(load: EventStreamLoad): Promise<EventSt
       while (state.opened + state.refused < batch * 0.9 && Date.now() < deadline) await sleep(20);
     }
     while (state.opened + state.refused < load.streams && Date.now() < deadline) await sleep(20);
-    await sleep(1000);
+    await sleep(500); // the burst of opening passes
     const pids = load.pids();
     const cpu = () => pids.reduce((sum, pid) => sum + readCpuMs(pid), 0);
     const auxCpu = () => load.auxPids.reduce((sum, pid) => sum + readCpuMs(pid), 0);

@@ -83,7 +83,7 @@ export async function runStreamRounds(
       upstreamInflight: () => upstream.inflight(),
     });
   log(`warming up the streaming path of ${targets.map((t) => t.name).join(', ')}`);
-  for (const target of targets) await run(target, Math.min(2, options.streamWindowSec));
+  for (const target of targets) await run(target, 1);
   const rounds: StreamRound[] = [];
   for (let round = 1; round <= options.rounds; round++) {
     log(`streaming round ${round}/${options.rounds}`);
