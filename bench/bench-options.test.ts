@@ -19,7 +19,7 @@ describe('parseBenchOptions', () => {
       phases: ['throughput', 'held', 'stream'],
       streams: 500,
       eventsPerSec: 20,
-      streamWindowSec: 5,
+      streamWindowSec: 4,
     });
     expect(parseBenchOptions(['--quick'])).toMatchObject({ streams: 100, streamWindowSec: 2 });
     const options = parseBenchOptions([
