@@ -37,14 +37,3 @@ test('one workload × two strategies: rows measured, every started process stopp
   expect(result.pids).toHaveLength(5);
   expect(result.pids.filter(alive)).toEqual([]);
 }, 180_000);
-
-test('strategies the gateway does not route by yet are reported, not run', async () => {
-  const result = await runRoutingBench({
-    workloads: WORKLOADS.filter((w) => w.name === 'heterogeneous'),
-    strategies: BENCH_STRATEGIES.filter((s) => !s.implemented),
-    scale: 0.1,
-    budgetMs: 1000,
-  });
-  expect(result.rows.every((r) => r.status === 'not implemented')).toBe(true);
-  expect(result.pids).toEqual([]);
-});

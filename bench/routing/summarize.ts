@@ -12,7 +12,7 @@ export interface EngineCounters {
   external: { promptTokens: number; cachedTokens: number };
 }
 
-export type RowStatus = 'ok' | 'not implemented' | 'skipped: time budget' | `failed: ${string}`;
+export type RowStatus = 'ok' | 'skipped: time budget' | `failed: ${string}`;
 
 export interface ResultRow {
   workload: string;
@@ -28,6 +28,8 @@ export interface ResultRow {
   throughputRps: number | null;
   /** Model loads the gateway's requests caused on the engines. */
   modelLoads: number | null;
+  /** Of those, started while another engine had the model loaded and a free slot (load-watch.ts); null where models never swap. */
+  avoidableLoads: number | null;
   /** Prompt tokens of the gateway's requests served from an engine's prefix cache. */
   prefixHitRate: number | null;
 }
@@ -45,6 +47,7 @@ export function emptyRow(workload: string, strategy: string, status: RowStatus):
     e2eP99Ms: null,
     throughputRps: null,
     modelLoads: null,
+    avoidableLoads: null,
     prefixHitRate: null,
   };
 }
@@ -73,6 +76,7 @@ export function summarize(
     e2eP99Ms: round(percentile(e2e, 99)),
     throughputRps: wallMs > 0 ? round((ok.length / wallMs) * 1000, 2) : null,
     modelLoads: sum(engines.map((e) => e.modelLoads)),
+    avoidableLoads: null,
     prefixHitRate: prompt > 0 ? round(cached / prompt, 3) : null,
   };
 }
@@ -86,6 +90,7 @@ const COLUMNS: [string, (row: ResultRow) => string][] = [
   ['e2e p99', (r) => ms(r.e2eP99Ms)],
   ['req/s', (r) => (r.throughputRps === null ? '-' : r.throughputRps.toFixed(2))],
   ['loads', (r) => (r.modelLoads === null ? '-' : String(r.modelLoads))],
+  ['avoidable', (r) => (r.avoidableLoads === null ? '-' : String(r.avoidableLoads))],
   ['cache hits', (r) => (r.prefixHitRate === null ? '-' : `${Math.round(r.prefixHitRate * 100)} %`)],
   ['errors', (r) => (r.status === 'ok' ? `${r.errors}/${r.requests}` : '-')],
   ['', (r) => (r.status === 'ok' ? '' : r.status)],

@@ -2,7 +2,7 @@
  * `pnpm inventory` output: a plain-text table (one row per node, then the targets that
  * answered but are not usable) and a one-line summary; or the same data as JSON.
  */
-import type { EngineLoadReading, NodeId, NodeState } from '@ai-lb/shared';
+import { surfacesOf, type EngineLoadReading, type NodeId, type NodeState } from '@ai-lb/shared';
 import { engineLoadJson, formatEngineLoadTable, type LoadPollReport, type ScanReport } from '@ai-lb/monitor';
 
 /** One engine load poll of the nodes found (what the gateway would route on). */
@@ -28,6 +28,7 @@ export function formatInventoryTable(report: ScanReport, loads?: EngineLoads): s
             .trimEnd(),
         )
       : [];
+  if (report.nodes.length > 0) lines.push('', ...surfaceLines(report.nodes));
   if (loads !== undefined && report.nodes.length > 0) {
     lines.push(
       '',
@@ -58,6 +59,12 @@ export function inventoryJson(report: ScanReport, written: boolean, loads?: Engi
     durationMs: Math.round(report.durationMs),
     written,
   };
+}
+
+/** The API surfaces each node serves (what the gateway routes to it), one line per node. */
+function surfaceLines(nodes: readonly NodeState[]): string[] {
+  const width = Math.max(4, ...nodes.map((n) => n.node.length));
+  return [`${'NODE'.padEnd(width)}  API SURFACES`, ...nodes.map((n) => `${n.node.padEnd(width)}  ${surfacesOf(n).join(', ') || '(none)'}`)];
 }
 
 function models(node: NodeState): string {

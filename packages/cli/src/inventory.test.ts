@@ -90,6 +90,10 @@ describe('pnpm inventory', () => {
     expect(lines.find((l) => l.startsWith(ollama.node))).toMatch(/ollama +healthy +llama3:latest\*, qwen2:7b +3 \(map\) +[\d.]+ ms$/);
     expect(lines.find((l) => l.startsWith(llamacpp.node))).toMatch(/llamacpp +healthy +a\.gguf +4 \(detected\)/);
     expect(lines.find((l) => l.startsWith(garbage.node))).toMatch(/rejected +invalid_json: /);
+    const surfaces = lines.findIndex((l) => /^NODE +API SURFACES$/.test(l));
+    expect(surfaces).toBeGreaterThan(0);
+    expect(lines.slice(surfaces).find((l) => l.startsWith(ollama.node))).toMatch(/chat_completions.*\bollama\b/);
+    expect(lines.slice(surfaces).find((l) => l.startsWith(llamacpp.node))).toMatch(/chat_completions.*completions/);
     expect(lines.at(-1)).toMatch(/^2 node\(s\) on 4 target\(s\) scanned in \d+ ms \(closed 1, failed 1, gateways skipped 0\)$/);
   });
 

@@ -3,13 +3,16 @@
  *  - two monitors: one holds the lease and scans, the other stands by; SIGKILL the holder
  *    and the standby takes over before any record stops being fresh;
  *  - no monitor at all (both killed): the records outlive NODE_TTL_SECS as stale, with no
- *    heartbeat, instead of expiring — gateways keep a fleet to route to.
+ *    heartbeat, instead of expiring — gateways keep a fleet to route to;
+ *  - a `pnpm start:gateway` process serves every request through a dead monitor, long past
+ *    NODE_TTL_SECS, and calls an unknown model unavailable (503 no_fleet), not unknown.
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
 import { spawnTsProcess, startFakeLlmServer, uniquePrefix, type FakeLlmProcess, type SpawnedProcess } from '@ai-lb/testkit';
 import { RedisStateStore, type FleetSnapshot } from '@ai-lb/shared';
 import { waitFor } from '@ai-lb/monitor/testing/monitor-test-env.ts';
+import { ENTRIES } from './testing/cli-processes.ts';
 
 const ENTRY = fileURLToPath(new URL('./monitor.ts', import.meta.url));
 const NODE_TTL_SECS = 3;
@@ -113,4 +116,47 @@ test('with every monitor killed the record outlives its TTL as stale, and no hea
   // A monitor that comes back makes it fresh again.
   monitors.push(await startMonitorProcess());
   expect(await waitFor(async () => (await fleet()).nodes.some((n) => n.freshness === 'fresh'), 15_000)).toBe(true);
+}, 90_000);
+
+test('a gateway keeps serving through a dead monitor: every request succeeds long past NODE_TTL_SECS', async () => {
+  const own = uniquePrefix('monitor-dead');
+  const env = { REDIS_URL: inject('redisUrl'), REDIS_KEY_PREFIX: own, LOAD_BALANCER_HOST: '127.0.0.1' };
+  const monitor: Monitor = await spawnTsProcess(ENTRY, [], {
+    env: { ...env, SCAN_HOSTS: fake.node, SCAN_INTERVAL: '1', NODE_TTL_SECS: String(NODE_TTL_SECS), MONITOR_PORT: '0' },
+    readyTimeoutMs: 30_000,
+  });
+  monitors.push(monitor);
+  const gateway = await spawnTsProcess<{ port: number }>(ENTRIES.gateway, [], {
+    env: { ...env, LOAD_BALANCER_PORT: '0', NODE_TTL_SECS: String(NODE_TTL_SECS), LOG_LEVEL: 'warn' },
+    readyTimeoutMs: 30_000,
+  });
+  try {
+    const base = `http://127.0.0.1:${gateway.ready.port}`;
+    const chat = (model: string) =>
+      fetch(`${base}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+    expect(await waitFor(async () => (await chat('a.gguf')).status === 200, 15_000)).toBe(true);
+    monitor.child.kill('SIGKILL');
+    // Four TTLs of steady traffic (bounded: at most 400 requests): none may fail.
+    const statuses = new Map<number, number>();
+    const until = performance.now() + 4 * NODE_TTL_SECS * 1000;
+    for (let i = 0; i < 400 && performance.now() < until; i++) {
+      const res = await chat('a.gguf');
+      await res.arrayBuffer();
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect([...statuses.keys()]).toEqual([200]);
+    const nodes = (await (await fetch(`${base}/v1/nodes`)).json()) as { data: { node: string; freshness: string }[] };
+    expect(nodes.data.map((n) => [n.node, n.freshness])).toEqual([[fake.node, 'stale']]);
+    // Without a monitor the fleet is not known to be complete: an unknown model is unavailable, not unknown.
+    const unknown = await chat('never-listed');
+    expect(unknown.status).toBe(503);
+    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('no_fleet');
+  } finally {
+    await gateway.stop();
+  }
 }, 90_000);

@@ -34,6 +34,8 @@ export interface GatewayOptions {
   reportIntervalMs?: number;
   /** The last discovery scan, for the dashboard, where a monitor runs in the same process (`pnpm start`). */
   lastScan?: () => DashboardScanInput | null;
+  /** How often the dashboard drains finished requests (default 1 s). */
+  dashboardDrainMs?: number;
 }
 
 /** The long-lived parts of a gateway, built once; each endpoint is handed the ones it uses. */
@@ -154,7 +156,14 @@ function buildServices(options: GatewayOptions, tracer: RequestTracer | null): G
     onQueueWait: (seconds, result) => metrics.queueWait.observe({ result }, seconds),
   });
   metrics.watch({ fleet, store, queue: leases.queue });
-  const dashboard = createGatewayDashboard({ fleet, queue: leases.queue, metrics, clock, lastScan: options.lastScan });
+  const dashboard = createGatewayDashboard({
+    fleet,
+    queue: leases.queue,
+    metrics,
+    clock,
+    lastScan: options.lastScan,
+    drainMs: options.dashboardDrainMs,
+  });
   return {
     config,
     store,

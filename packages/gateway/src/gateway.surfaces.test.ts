@@ -57,6 +57,9 @@ describe.each(STORE_KINDS)('API surfaces with the %s store', (kind) => {
       node(ollama, 'ollama', ['m1', 'only-ollama'], { surfaces: ['chat_completions', 'ollama'] }),
     );
     for (let i = 0; i < 3; i++) expect((await routedTo(h, '/v1/completions', { model: 'm1', prompt: 'x' })).node).toBe(vllm.node);
+    const listed = ((await (await h.get('/v1/nodes')).json()) as { data: { node: string; surfaces: string[] }[] }).data;
+    expect(listed.find((n) => n.node === ollama.node)?.surfaces).toEqual(['chat_completions', 'ollama']);
+    expect(listed.find((n) => n.node === vllm.node)?.surfaces).toContain('completions');
     const missing = await routedTo(h, '/v1/completions', { model: 'only-ollama', prompt: 'x' });
     expect(missing.status).toBe(404);
     expect(JSON.parse(missing.text).error).toMatchObject({ code: 'surface_not_served' });

@@ -253,6 +253,13 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly streamResumes = new Counter({
+    name: 'ai_lb_stream_resumes_total',
+    help: 'Streams that broke after content went out and were continued on another node (STREAM_RESUME), by how it ended',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly capacityRejections = new Counter({
     name: 'ai_lb_capacity_rejections_total',
     help: 'Requests answered 429 because every eligible node was at its cap (or answered 429 itself)',

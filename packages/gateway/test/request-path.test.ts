@@ -39,7 +39,13 @@ async function filesCrossed(kind: StoreKind): Promise<string[]> {
   // As the services run it: the Redis replicas' store is the resilient one.
   const store = createStateStore(config, { resilient: kind === 'redis', forceRedis: kind === 'redis' });
   // No background refresh or report during the measured request: only the request's own work counts.
-  const gateway = await createGateway({ config, store, fleetRefreshMs: 3_600_000, reportIntervalMs: 3_600_000 });
+  const gateway = await createGateway({
+    config,
+    store,
+    fleetRefreshMs: 3_600_000,
+    reportIntervalMs: 3_600_000,
+    dashboardDrainMs: 3_600_000,
+  });
   opened.push({ gateway, store });
   const port = await gateway.listen(0, '127.0.0.1');
   await store.putNode(nodeState(a.node, ['m1']), 60_000);

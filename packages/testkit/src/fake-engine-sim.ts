@@ -102,6 +102,11 @@ export class EngineSim {
     return [...this.loaded.keys()];
   }
 
+  /** The model being loaded now, if any. */
+  get loadingModel(): string | null {
+    return this.loading;
+  }
+
   /** Back to the starting state: caches cleared, initial models loaded, stats zeroed. */
   reset(): void {
     for (const r of this.running) this.stop(r);

@@ -10,7 +10,7 @@
  * serves OpenAI POST /v1/chat/completions and /v1/completions, stream and not.
  *
  * Control surface (tests and the bench):
- *   GET  /__engine/stats    EngineStats plus the live queue
+ *   GET  /__engine/stats    EngineStats plus the live queue, the loaded models and the one loading
  *   POST /__engine/reset    caches cleared, initial models loaded, stats zeroed
  *   POST /__engine/config   {"fault": "hang"|"garbage"|"negative"|"nan"|"absurd"|null}: load endpoints misbehave
  * A request with the header `x-fake-external: 1` is counted as outside load.
@@ -64,7 +64,13 @@ export function createFakeEngine(options: FakeEngineOptions) {
 
   async function control(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (path === '/__engine/stats') {
-      return sendJson(res, 200, { ...sim.stats, running: sim.runningCount, waiting: sim.waitingCount, loadedModels: sim.loadedModels });
+      return sendJson(res, 200, {
+        ...sim.stats,
+        running: sim.runningCount,
+        waiting: sim.waitingCount,
+        loadedModels: sim.loadedModels,
+        loading: sim.loadingModel,
+      });
     }
     if (path === '/__engine/reset' && req.method === 'POST') {
       sim.reset();

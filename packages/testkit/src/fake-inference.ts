@@ -26,6 +26,8 @@
  * | fault-echo                     | normal answer plus `echo`: the body and headers it received     |
  * | fault-big-<kb>                 | a valid answer of about kb KiB: stream in 1 KiB chunks written as fast as the socket takes them; non-stream one body |
  * | fault-html-200                 | 200 text/html page for any request (a proxy's or captive portal's page) |
+ * | words-<n>                      | the deterministic answer "w1 … wn" a continuation can finish (fake-words.ts) |
+ * | fault-cut/stall/error-after-<k> | words, broken after k of them (fake-words.ts)                  |
  *
  * Per-process switch through POST /__fake/config: {"failMode":"500"|"503"|"reset"|"hang"}
  * makes every inference request fail that way, {"failMode":"fault-<name>"} plays that fault
@@ -43,6 +45,7 @@ import { parseRequestBody } from './fake-http.ts';
 import { answerSurface, rejectInvalid } from './fake-surface-answers.ts';
 import type { FakeEndpoint } from './fake-surfaces.ts';
 import { answerChatToolCall, chatToolCall } from './fake-tool-call.ts';
+import { answerWords, isWordsRequest } from './fake-words.ts';
 
 interface Context {
   options: FakeServerOptions;
@@ -97,6 +100,9 @@ export async function handleInference(req: IncomingMessage, res: ServerResponse,
   const fault = options.failMode?.startsWith('fault-') ? options.failMode : model;
   if (endpoint && endpoint.surface !== 'chat_completions' && endpoint.surface !== 'embeddings') {
     return answerSurface({ endpoint, body, model, fault: surfaceFault(options.failMode, model), req, res, options, stats });
+  }
+  if (isWordsRequest(fault, model) && !path.endsWith('/embeddings')) {
+    return answerWords({ req, res, kind: options.kind, surface: 'chat', body, model, fault, stats });
   }
   if (options.failMode && fault === model) return failWholeServer(options.failMode, req, res);
   if (fault.startsWith('fault-') && (await answerFault(fault, model, body, req, res, stats))) return;

@@ -28,6 +28,7 @@ import {
 import { answerMessages } from './fake-messages-api.ts';
 import { answerOllama } from './fake-ollama-api.ts';
 import { answerResponses, hasStoredResponse } from './fake-responses-api.ts';
+import { answerWords, isWordsRequest } from './fake-words.ts';
 import type { EndpointKey, FakeEndpoint } from './fake-surfaces.ts';
 
 type Json = Record<string, unknown>;
@@ -94,6 +95,10 @@ export function rejectInvalid(endpoint: FakeEndpoint, body: Json, res: ServerRes
 
 export async function answerSurface(request: SurfaceRequest): Promise<void> {
   const { res, req, fault } = request;
+  if (request.endpoint.surface === 'completions' && isWordsRequest(fault ?? '', request.model)) {
+    const { body, model, stats, options } = request;
+    return answerWords({ req, res, kind: options.kind, surface: 'completions', body, model, fault: fault ?? '', stats });
+  }
   const played = fault ? await playFault(fault, request) : 'answer';
   if (played === 'done') return;
   const answer = surfaceAnswer(request);

@@ -11,6 +11,8 @@ export interface FakeEngineStats extends EngineStats {
   running: number;
   waiting: number;
   loadedModels: string[];
+  /** The model being loaded now, if any. */
+  loading: string | null;
 }
 
 export interface FakeEngineProcess extends SpawnedProcess<{ port: number; pid: number }> {

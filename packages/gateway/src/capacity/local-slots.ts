@@ -31,7 +31,7 @@ const IDLE_SHARE_INTERVALS = 10;
  * cache, which then keeps the node away by its circuit; short enough that a node the store
  * did not open (other replicas' successes came between) comes back soon.
  */
-const SUSPECT_MS = 1000;
+const DOUBT_MS = 1000;
 
 /**
  * Attempts on nodes with no cap, placed by this process without asking the store. An
@@ -49,7 +49,7 @@ const SUSPECT_MS = 1000;
  *    the end of its event-loop turn, not at the next interval: failures are rare, and a dead
  *    node must open its circuit after THRESHOLD failures fleet-wide, not after a batch of
  *    them. A node that failed THRESHOLD times in a row here goes to the store for
- *    SUSPECT_MS, so this process never outruns the circuit on stale news.
+ *    DOUBT_MS, so this process never outruns the circuit on stale news.
  */
 export class LocalSlots {
   /** In flight per node, placed here; a node at 0 is removed. */
@@ -61,7 +61,7 @@ export class LocalSlots {
   /** Consecutive failures per node of the attempts placed here. */
   private readonly failureRuns = new Map<NodeId, number>();
   /** Nodes that failed THRESHOLD times in a row here: until when the store decides for them. */
-  private readonly suspects = new Map<NodeId, number>();
+  private readonly doubted = new Map<NodeId, number>();
   private flushScheduled = false;
   private countsChanged = false;
   private idleIntervals = 0;
@@ -142,7 +142,7 @@ export class LocalSlots {
     if (run < this.options.breaker.threshold) this.failureRuns.set(node, run);
     else {
       this.failureRuns.delete(node);
-      this.suspects.set(node, this.options.clock() + SUSPECT_MS);
+      this.doubted.set(node, this.options.clock() + DOUBT_MS);
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -153,11 +153,11 @@ export class LocalSlots {
   /** Closed circuit as far as the cache knows, and not just failing here. */
   private mayPlace(node: NodeId): boolean {
     if (this.fleet.circuit(node).state !== 'closed') return false;
-    if (this.suspects.size === 0) return true;
-    const until = this.suspects.get(node);
+    if (this.doubted.size === 0) return true;
+    const until = this.doubted.get(node);
     if (until === undefined) return true;
     if (until > this.options.clock()) return false;
-    this.suspects.delete(node);
+    this.doubted.delete(node);
     return true;
   }
 

@@ -24,13 +24,18 @@ export interface PipeStreamOptions {
   transform?: StreamTransform | null;
   /** Sees every parsed upstream event (e.g. the Responses API's response id). */
   onRecord?: (record: Record<string, unknown>) => void;
+  /**
+   * STREAM_RESUME: a break after the client got content (cut, in-band error, idle) leaves the
+   * response open and is reported with `open`, for the caller to continue or end the stream.
+   */
+  keepOpenOnBreak?: boolean;
 }
 
 export type PipeStreamResult =
   /** Nothing reached the client: the attempt failed and the request may fail over. */
   | { committed: false; error: unknown }
   /** The client got this stream; it ended cleanly (success), broke (failure) or the client left (neutral). */
-  | { committed: true; outcome: AttemptOutcome; error?: unknown };
+  | { committed: true; outcome: AttemptOutcome; error?: unknown; open?: true };
 
 /**
  * Passes an upstream event stream to the client event by event, as it arrives. Before the
@@ -54,6 +59,8 @@ class StreamPipe {
   private committed = false;
   private finished = false;
   private upstreamReportedError = false;
+  /** An in-band error after the commit, held back from the client to continue elsewhere (keepOpenOnBreak). */
+  private heldError: AttemptError | null = null;
   private settled = false;
   private resolve!: (result: PipeStreamResult) => void;
 
@@ -108,6 +115,7 @@ class StreamPipe {
   };
 
   private readonly onDrain = (): void => {
+    if (this.settled) return;
     const idleMs = this.options.streamIdleTimeoutMs;
     this.options.abort.arm(idleMs, 'AI_LB_STREAM_IDLE_TIMEOUT', `stream idle for ${idleMs} ms`);
     this.options.upstream.body.resume();
@@ -130,6 +138,7 @@ class StreamPipe {
     const out = this.select(events, chunk);
     if (out instanceof AttemptError) return this.failBeforeCommit(out);
     if (out.length === 0) {
+      if (this.heldError !== null) return this.onError(this.heldError);
       // Bytes that carried nothing forwardable still prove the upstream is alive.
       if (this.committed || !this.firstTokenBound) abort.refresh();
       return;
@@ -150,6 +159,7 @@ class StreamPipe {
       abort.arm(writeMs, 'AI_LB_CLIENT_STALLED', `the client read nothing for ${writeMs} ms`);
       res.once('drain', this.onDrain);
     }
+    if (this.heldError !== null) this.onError(this.heldError);
   }
 
   /** The text (or bytes) to forward, or the reason the attempt failed before anything was sent. */
@@ -167,6 +177,11 @@ class StreamPipe {
       const first = !this.committed && out === '';
       if (info.kind === 'error') {
         if (first) return new AttemptError('AI_LB_ERROR_EVENT', errorMessageOf(info));
+        if (this.options.keepOpenOnBreak === true) {
+          this.heldError = new AttemptError('AI_LB_ERROR_EVENT', errorMessageOf(info).replace('began', 'broke'));
+          asIs = false;
+          break;
+        }
         this.upstreamReportedError = true;
       }
       // Keep-alive comments before the first data event are not worth committing for.
@@ -204,6 +219,9 @@ class StreamPipe {
     const code = (error as { code?: unknown })?.code;
     // A client that left or stopped reading gets no error event (it would not read it either).
     const clientGone = code === 'AI_LB_CLIENT_ABORT' || code === 'AI_LB_CLIENT_STALLED';
+    if (this.options.keepOpenOnBreak === true && !clientGone && code !== 'AI_LB_SHUTDOWN' && !exchange.res.destroyed) {
+      return this.settle({ committed: true, outcome: 'failure', error, open: true });
+    }
     if (code === 'AI_LB_SHUTDOWN' && !exchange.res.destroyed) {
       exchange.endStreamWithError((error as Error).message, 'gateway_shutdown');
     } else if (!clientGone && !exchange.res.destroyed) {

@@ -10,6 +10,7 @@ import type { GatewayMetrics } from '../metrics.ts';
 import { finishReasonOfAnswer } from '../observability/tracing.ts';
 import type { FleetCache, UpstreamPools } from '../routing/fleet-cache.ts';
 import { AttemptError } from './attempt-error.ts';
+import type { StreamResumer } from './continue-stream.ts';
 import { pipeStream } from './pipe-stream.ts';
 import { redactSecrets } from './redact-secrets.ts';
 import { errorBodyIn, normalizeUpstreamError } from './upstream-error-body.ts';
@@ -31,6 +32,8 @@ export interface InferenceRequest {
   stream: boolean;
   /** What goes to a node and how its answer is read (routes/inference-route.ts planner). */
   planFor(node: NodeState): UpstreamPlan;
+  /** STREAM_RESUME is on for this stream: a break after content is left to it to continue. */
+  resume?: StreamResumer;
 }
 
 /** One node's request: where, what bytes, and how to read the answer. */
@@ -278,13 +281,16 @@ async function answerStream(attempt: Attempt, upstream: Dispatcher.ResponseData)
   const { deps, request, lease, abort } = attempt;
   const { exchange } = request;
   const { plan } = attempt;
+  // Only a stream relayed as the node sent it can be continued by another node.
+  const resume = plan.translate === null ? (request.resume ?? null) : null;
   const result = await pipeStream({
     exchange,
     upstream,
     abort,
     shape: plan.shape,
     transform: plan.translate?.stream() ?? null,
-    onRecord: plan.onRecord,
+    onRecord: resume === null ? plan.onRecord : resume.observer(plan.onRecord),
+    keepOpenOnBreak: resume !== null,
     firstTokenTimeoutMs: deps.timeouts.firstTokenTimeoutMs,
     streamIdleTimeoutMs: deps.timeouts.streamIdleTimeoutMs,
     commit: () => {
@@ -308,6 +314,7 @@ async function answerStream(attempt: Attempt, upstream: Dispatcher.ResponseData)
     noteFailure(attempt, classifyError(result.error).reason, `${lease.node}: stream broke: ${describe(result.error)}`);
   }
   await deps.leases.release(lease, result.outcome);
+  if (result.open === true) resume?.noteBreak(lease.node, result.error);
   return { kind: 'answered' };
 }
 

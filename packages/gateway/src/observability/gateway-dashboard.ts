@@ -36,6 +36,8 @@ export interface GatewayDashboardDeps {
   clock: Clock;
   /** The last discovery scan, where a monitor runs in this process (`pnpm start`). */
   lastScan?: () => DashboardScanInput | null;
+  /** How often finished requests are drained into the recorder (default 1 s). */
+  drainMs?: number;
 }
 
 export interface GatewayDashboard {
@@ -67,7 +69,7 @@ export function createGatewayDashboard(deps: GatewayDashboardDeps): GatewayDashb
   };
   metrics.keepFinished(drain);
   metrics.onAttemptFailure = (node, message) => traffic.recordAttemptError(node, message);
-  const timer = setInterval(drain, DRAIN_MS);
+  const timer = setInterval(drain, deps.drainMs ?? DRAIN_MS);
   timer.unref();
 
   const build = (): DashboardState => {

@@ -1,6 +1,7 @@
 import { GatewayError, normalizeNodeId, type ApiSurface, type Config, type NodeId, type NodeState } from '@ai-lb/shared';
 import type { SlotLeases } from '../capacity/slot-leases.ts';
 import { withFailover, type NodeCooldowns } from '../failover/with-failover.ts';
+import { StreamResumer } from '../forwarding/continue-stream.ts';
 import { runAttempt, type AttemptDeps, type InferenceRequest, type UpstreamPlan } from '../forwarding/run-attempt.ts';
 import { OPENAI_SSE, type StreamShape, type StreamTransform } from '../forwarding/stream-shapes.ts';
 import type { Exchange, JsonBody } from '../http/exchange.ts';
@@ -91,11 +92,12 @@ export interface InferenceDeps extends AttemptDeps {
     | 'lmModel'
     | 'preferredModels'
     | 'autoModelStrategy'
+    | 'streamResume'
   >;
   fleet: FleetCache;
   leases: SlotLeases;
   cooldowns: NodeCooldowns;
-  metrics: AttemptDeps['metrics'] & Pick<GatewayMetrics, 'retries' | 'capacityRejections'>;
+  metrics: AttemptDeps['metrics'] & Pick<GatewayMetrics, 'retries' | 'capacityRejections' | 'streamResumes' | 'noteAttemptFailure'>;
   random: () => number;
 }
 
@@ -146,6 +148,17 @@ export async function routeInference(deps: InferenceDeps, surface: InferenceSurf
     stream,
     planFor: planner(surface, body, model, exchange, fleet, translation.begun),
   };
+  if (stream && forcedNode === null && (surface.name === 'chat' || surface.name === 'completions') && wantsResume(exchange, config)) {
+    const needs = surface.needs;
+    request.resume = new StreamResumer(deps, {
+      exchange,
+      model,
+      surface: surface.name,
+      needs,
+      path: surface.upstreamPath,
+      body: body.value,
+    });
+  }
   try {
     await forwardWithFailover(deps, request, candidates, { forced: forcedNode !== null, body: body.value });
   } catch (error) {
@@ -324,7 +337,11 @@ async function forwardWithFailover(
   const session = exchange.req.headers['x-session-id'];
   const sessionId = typeof session === 'string' && SANE_SESSION_ID.test(session) ? session : null;
   const sticky = config.stickySessions && sessionId !== null ? { key: `${model}:${sessionId}`, ttlMs: config.stickyTtlMs } : undefined;
-  const affinity = config.routingStrategy === 'CACHE_AFFINITY' ? { key: affinityKey({ sessionId, body }), rings: fleet.rings } : undefined;
+  const key = config.routingStrategy === 'CACHE_AFFINITY' ? affinityKey({ sessionId, body }) : null;
+  const affinity =
+    config.routingStrategy === 'CACHE_AFFINITY'
+      ? { key, rings: fleet.rings, lastNode: key === null ? null : (fleet.affinityHomes.get(key) ?? null) }
+      : undefined;
   const outcome = await withFailover({
     model,
     candidates,
@@ -334,8 +351,8 @@ async function forwardWithFailover(
     clock: deps.clock,
     random: deps.random,
     signal: exchange.clientGone,
-    place: (choice) =>
-      leases.acquire(
+    place: async (choice) => {
+      const placement = await leases.acquire(
         () =>
           planAcquire(fleet.routingCandidates(choice.allowed, model), {
             strategy: config.routingStrategy,
@@ -352,10 +369,29 @@ async function forwardWithFailover(
           mayQueue: true,
           waits: exchange,
         },
-      ),
+      );
+      // A model sent to an engine that did not have it loaded is loading there now: route the next requests knowing it.
+      if (placement.kind === 'placed') {
+        fleet.noteModelSent(placement.lease.node, model);
+        // The conversation's prefix is cached where it went: its next turn starts there.
+        if (key !== null) fleet.affinityHomes.note(key, placement.lease.node);
+      }
+      return placement;
+    },
     attempt: (lease, attemptNumber) => runAttempt(deps, request, lease, attemptNumber),
     onRetry: (sameNode) => metrics.retries.inc({ kind: sameNode ? 'same_node' : 'failover' }),
     onRetryAfter: (node, untilMs) => deps.cooldowns.note(node, untilMs),
   });
   if (outcome.aborted && !exchange.res.writableEnded) exchange.res.destroy();
+  if (request.resume?.pending === true) await request.resume.run();
+}
+
+/** STREAM_RESUME, or this request's `x-ai-lb-stream-resume: true|false`. */
+function wantsResume(exchange: Exchange, config: InferenceDeps['config']): boolean {
+  const header = exchange.req.headers['x-ai-lb-stream-resume'];
+  if (header === undefined) return config.streamResume;
+  const value = (Array.isArray(header) ? header[0] : header).trim().toLowerCase();
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new GatewayError('invalid_request', "header 'x-ai-lb-stream-resume' must be true or false", { param: 'x-ai-lb-stream-resume' });
 }

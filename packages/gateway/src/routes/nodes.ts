@@ -32,6 +32,7 @@ export function nodesRoute(store: Pick<StateStore, 'getInflight' | 'getCircuits'
       circuit: circuits[n.node]?.state ?? 'closed',
       latency_ms: { probe: n.latencyMs, upstream: roundOrNull(fleet.observedLatency(n.node)) },
       kind: n.kind,
+      surfaces: [...fleet.surfacesOf(n.node)],
       capacity_source: n.capacitySource,
       loaded_models: n.loadedModels,
       last_seen_ms: n.lastSeenMs,

@@ -2,7 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_NODE_PRIORITY } from '@ai-lb/shared';
 import { isFull, totalLoad, type EngineAwareCandidate } from './engine-candidate.ts';
-import { AFFINITY_LOAD_FACTOR, AFFINITY_MIN_FLOOR, affinityBound, affinityFloor, orderByCacheAffinity } from './cache-affinity.ts';
+import {
+  AFFINITY_LOAD_FACTOR,
+  AFFINITY_MIN_FLOOR,
+  AffinityHomes,
+  affinityBound,
+  affinityFloor,
+  orderByCacheAffinity,
+} from './cache-affinity.ts';
 import { HashRing, hash32 } from './hash-ring.ts';
 
 const NODES = ['10.0.0.1:8000', '10.0.0.2:8000', '10.0.0.3:8000', '10.0.0.4:8000'];
@@ -109,6 +116,16 @@ describe('orderByCacheAffinity', () => {
     );
   });
 
+  it('a capped warm node goes before every cold node whatever the cached count: the store skips it only at its cap, live', () => {
+    fc.assert(
+      fc.property(arbLoads, fc.nat(3), fc.string(), (loads, pick, key) => {
+        const cs = NODES.map((n, i) => candidate(n, { maxconn: 2, slots: 2, inflight: loads[i], warm: i === pick }));
+        const order = orderByCacheAffinity(cs, key, ring).map((c) => c.node);
+        expect(order[0]).toBe(NODES[pick]);
+      }),
+    );
+  });
+
   it('bound = max(c × (total + 1) / n, slots)', () => {
     const cs = NODES.map((n, i) => candidate(n, { inflight: [10, 10, 10, 9][i] }));
     expect(affinityBound(cs[0], cs)).toBeCloseTo(AFFINITY_LOAD_FACTOR * 10);
@@ -124,5 +141,40 @@ describe('orderByCacheAffinity', () => {
     const queueing = candidate('x', { slots: null, inflight: 6, engine: engine(2) });
     expect(affinityFloor(queueing)).toBe(AFFINITY_MIN_FLOOR);
     expect(affinityFloor(candidate('x', { slots: null }))).toBe(AFFINITY_MIN_FLOOR);
+  });
+
+  it('a key passed on to another node stays there (its prefix is cached there) while that node is under its bound', () => {
+    fc.assert(
+      fc.property(arbLoads, fc.string(), fc.nat(3), (loads, key, pick) => {
+        const last = NODES[pick];
+        const cs = NODES.map((n, i) => candidate(n, { inflight: loads[i] }));
+        const lastCandidate = cs[pick];
+        const order = orderByCacheAffinity(cs, key, ring, { lastNode: last }).map((c) => c.node);
+        if (totalLoad(lastCandidate) < affinityBound(lastCandidate, cs)) expect(order[0]).toBe(last);
+        else expect(order[0]).not.toBe(last);
+        expect([...order].sort()).toEqual([...NODES].sort());
+      }),
+    );
+  });
+
+  it('a last node that is no candidate (gone, or failed this request) is ignored: the ring decides', () => {
+    const key = 'conversation-9';
+    const cs = NODES.map((n) => candidate(n));
+    expect(orderByCacheAffinity(cs, key, ring, { lastNode: '10.9.9.9:1' })[0].node).toBe(ring.walk(hash32(key))[0]);
+  });
+});
+
+describe('AffinityHomes', () => {
+  it('remembers the last node per key, the most recent keys only', () => {
+    const homes = new AffinityHomes(3);
+    homes.note('a', 'n1');
+    homes.note('b', 'n1');
+    homes.note('c', 'n2');
+    homes.note('a', 'n3');
+    homes.note('d', 'n2');
+    expect(homes.size).toBe(3);
+    expect(homes.get('a')).toBe('n3');
+    expect(homes.get('b')).toBeUndefined();
+    expect([homes.get('c'), homes.get('d')]).toEqual(['n2', 'n2']);
   });
 });

@@ -23,17 +23,22 @@
  *
  * Load is the engine-aware one (ai-lb's in-flight + requests from elsewhere). The order:
  *  1. a cold node (the engine lists the model as not loaded) goes after the others while
- *     some warm node has a free slot: affinity never triggers an avoidable model load;
+ *     some warm node has a free slot — or a cap, which the store checks on live counts as
+ *     it walks the order: affinity never triggers an avoidable model load;
  *  2. nodes under their bound before nodes over it — the bound, not a busy slot, decides
  *     when a key moves: a home node whose slots are busy while the fleet is as busy still
  *     keeps its keys (its cache is worth the wait);
  *  3. NODE_PRIORITY, lower first: keys spread over the preferred machines and pass to the
  *     others once those are over their bound;
- *  4. the ring walk.
- * Deterministic: every replica with the same view of the fleet sends the same key to the
- * same node.
+ *  4. the ring walk — starting at the node this process last sent the key to, when it is
+ *     still a candidate: that node, not the ring's, holds the conversation's prefix cache
+ *     once the key had to pass on (AffinityHomes). Without it a conversation pushed off its
+ *     home by the bound goes back there at its next turn and pays the whole prefill twice.
+ * Deterministic: every replica with the same view of the fleet (and the same last node for
+ * the key) sends the same key to the same node.
  */
 import { isFull, totalLoad, type EngineAwareCandidate } from './engine-candidate.ts';
+import type { NodeId } from '@ai-lb/shared';
 import { hash32, type HashRing } from './hash-ring.ts';
 
 export const AFFINITY_LOAD_FACTOR = 1.25;
@@ -42,6 +47,35 @@ export const AFFINITY_MIN_FLOOR = 1;
 
 export interface AffinityOptions {
   loadFactor?: number;
+  /** The node this key was last sent to (AffinityHomes.get), walked first; ignored when not a candidate. */
+  lastNode?: NodeId | null;
+}
+
+/** Keys whose last node a process remembers: a conversation's, for as long as it is among the most recent ones. */
+export const AFFINITY_HOMES_LIMIT = 10_000;
+
+/**
+ * The node each affinity key was last sent to, the most recent AFFINITY_HOMES_LIMIT keys
+ * (a Map keeps insertion order: re-inserting a key makes it the newest, the oldest goes first).
+ */
+export class AffinityHomes {
+  private readonly homes = new Map<string, NodeId>();
+
+  constructor(private readonly limit = AFFINITY_HOMES_LIMIT) {}
+
+  get(key: string): NodeId | undefined {
+    return this.homes.get(key);
+  }
+
+  note(key: string, node: NodeId): void {
+    this.homes.delete(key);
+    this.homes.set(key, node);
+    if (this.homes.size > this.limit) this.homes.delete(this.homes.keys().next().value as string);
+  }
+
+  get size(): number {
+    return this.homes.size;
+  }
 }
 
 /** The load a node may carry and still keep its keys. */
@@ -75,14 +109,21 @@ export function orderByCacheAffinity<T extends EngineAwareCandidate>(
   options: AffinityOptions = {},
 ): T[] {
   const byNode = new Map(candidates.map((c) => [c.node, c]));
+  const last = options.lastNode ?? null;
   const walk = ring.walk(hash32(key)).flatMap((node) => {
     const candidate = byNode.get(node);
-    return candidate === undefined ? [] : [candidate];
+    return candidate === undefined || node === last ? [] : [candidate];
   });
+  const lastCandidate = last === null ? undefined : byNode.get(last);
+  if (lastCandidate !== undefined) walk.unshift(lastCandidate);
   // Candidates the ring does not know (a caller bug) go last rather than vanish.
   for (const c of candidates) if (!ring.nodes.includes(c.node)) walk.push(c);
   const over = new Set(walk.filter((c) => totalLoad(c) >= affinityBound(c, candidates, options.loadFactor)).map((c) => c.node));
-  const warmWithRoom = walk.some((c) => c.warm === true && !isFull(c));
+  // A capped node's room is the store's to judge: it walks this order on live counts and
+  // skips a node at its cap, while the cache's count of a capped node lags its releases by
+  // up to a refresh (a warm node that just freed a slot would look full, and a cold one
+  // would load the model for nothing).
+  const warmWithRoom = walk.some((c) => c.warm === true && (c.maxconn > 0 || !isFull(c)));
   const rank = (c: T) => [warmWithRoom && c.warm === false ? 1 : 0, over.has(c.node) ? 1 : 0, c.priority];
   const position = new Map(walk.map((c, i) => [c.node, i]));
   return [...walk].sort((a, b) => {

@@ -113,6 +113,57 @@ describe('engine loads', () => {
   });
 });
 
+describe('a model load this process caused', () => {
+  test('counts until a reading taken since: the node is warm for the model sent, cold for the others', async () => {
+    const { store, fleet, advance } = memoryFleet({ loadPollMs: 1000, aliases: new Map([['llama', ['llama3.1:8b']]]) });
+    await publish(store, [nodeState('a:1', ['x', 'y', 'llama3.1:8b']), nodeState('b:1', ['x', 'y'])], 'mon-1', 60_000);
+    await store.putEngineLoads([reading('a:1', { loadedModels: ['x'] }), reading('b:1', { loadedModels: ['x'] })], 60_000);
+    await fleet.refresh();
+    const warm = (model: string) => fleet.routingCandidates(['a:1', 'b:1'], model).map((c) => c.warm);
+    expect(warm('x')).toEqual([true, true]);
+    advance(10);
+    fleet.noteModelSent('a:1', 'x'); // loaded already: nothing changes
+    fleet.noteModelSent('b:1', 'y');
+    expect(warm('y')).toEqual([false, true]);
+    expect(warm('x')).toEqual([true, false]);
+    // An alias is the node's own id.
+    fleet.noteModelSent('a:1', 'llama');
+    expect(fleet.routingCandidates(['a:1'], 'llama')[0].warm).toBe(true);
+    expect(warm('x')).toEqual([false, false]);
+    // A reading older than the sends changes nothing; one taken since is the truth again.
+    advance(100);
+    await store.putEngineLoads([reading('b:1', { loadedModels: ['x'], at: T0 + 5 })], 60_000);
+    await fleet.refresh();
+    expect(warm('x')).toEqual([false, false]);
+    await store.putEngineLoads([reading('a:1', { loadedModels: ['x', 'y'], at: T0 + 100 })], 60_000);
+    await fleet.refresh();
+    expect(warm('x')).toEqual([true, false]);
+    expect(warm('y')).toEqual([true, true]);
+  });
+
+  test('without a newer reading it stops counting after as long as a reading is trusted (3 poll intervals)', async () => {
+    const { store, fleet, advance } = memoryFleet({ loadPollMs: 1000 });
+    await publish(store, [nodeState('b:1', ['x', 'y'])], 'mon-1', 60_000);
+    await store.putEngineLoads([reading('b:1', { loadedModels: ['y'] })], 60_000);
+    await fleet.refresh();
+    fleet.noteModelSent('b:1', 'x');
+    expect(fleet.routingCandidates(['b:1'], 'x')[0].warm).toBe(true);
+    advance(2999);
+    expect(fleet.routingCandidates(['b:1'], 'x')[0].warm).toBe(true);
+    advance(1);
+    expect(fleet.routingCandidates(['b:1'], 'x')[0].warm).toBe(false);
+  });
+
+  test('an engine that does not say what it has loaded (vLLM) is never marked', async () => {
+    const { store, fleet } = memoryFleet({ loadPollMs: 1000 });
+    await publish(store, [nodeState('b:1', ['x', 'y'])], 'mon-1', 60_000);
+    await store.putEngineLoads([reading('b:1', { running: 1 })], 60_000);
+    await fleet.refresh();
+    fleet.noteModelSent('b:1', 'x');
+    expect(fleet.routingCandidates(['b:1'], 'y')[0].warm).toBeNull();
+  });
+});
+
 describe('MODEL_ALIASES', () => {
   const aliases = new Map([['llama-8b', ['llama3.1:8b', 'meta-llama/Llama-3.1-8B-Instruct']]]);
 

@@ -24,6 +24,7 @@ import {
   type MonitorView,
   type RouteInfo,
 } from './fleet-refresh.ts';
+import { AffinityHomes } from './cache-affinity.ts';
 import { buildSnapshot, EMPTY_SNAPSHOT, listModels, type FleetRecord, type ModelEntry, type Snapshot } from './fleet-snapshot.ts';
 import { HashRingCache } from './hash-ring.ts';
 import { aliasesOfNode, type ModelAliases } from './model-aliases.ts';
@@ -76,11 +77,18 @@ export class FleetCache {
   private readonly latencyEwma = new Map<NodeId, number>();
   /** The engines' own load readings per node, fresh ones only (empty until the store's readings are read). */
   private engineLoads: Record<NodeId, EngineLoadReading> = {};
+  /**
+   * Nodes this process sent a model their engine did not have loaded, since their last
+   * reading: the model the engine is loading now, and when it was sent (noteModelSent).
+   */
+  private readonly loadsSent = new Map<NodeId, { model: string; at: number }>();
   /** Model id -> epoch seconds when this process first listed it (the `created` of /v1/models). */
   private readonly firstSeen = new Map<string, number>();
   private readonly aliases: ModelAliases;
   /** CACHE_AFFINITY's rings, one per candidate set. */
   readonly rings = new HashRingCache();
+  /** CACHE_AFFINITY: where this process last sent each recent key. */
+  readonly affinityHomes = new AffinityHomes();
   private running: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
   private timer: NodeJS.Timeout | undefined;
@@ -143,6 +151,10 @@ export class FleetCache {
         { priorities: this.options.priorities ?? new Map(), loadPollMs: this.options.loadPollMs ?? 0, now },
       );
       this.view = { monitor: fleet.monitor, lastScan: fleet.lastScan, storeNowMs: fleet.nowMs, readAtMs: now };
+      for (const [id, sent] of this.loadsSent) {
+        const readAt = this.route.get(id)?.engine?.at ?? Number.NEGATIVE_INFINITY;
+        if (readAt >= sent.at || !this.loadSentApplies(sent, now)) this.loadsSent.delete(id);
+      }
       this.stateReadable = true;
       this.lastError = null;
       if (previous.size !== ids.length || ids.some((id) => !previous.has(id))) {
@@ -308,7 +320,7 @@ export class FleetCache {
         slots: route.slots,
         inflight: this.inflightOf(id),
         engine: route.engine,
-        warm: route.loaded === null ? null : route.loaded.has(served),
+        warm: this.warmOf(id, route, served),
         priority: route.priority,
         latencyMs: this.latencyOf(node),
         failures: this.circuit(id).failures,
@@ -316,6 +328,39 @@ export class FleetCache {
       });
     }
     return out;
+  }
+
+  /**
+   * Whether the node's engine has `served` loaded: its last reading says, unless this process
+   * has since sent it a model it did not have — then the engine is loading that one (and may
+   * be evicting the others to make room), which the reading cannot show yet. Without this,
+   * requests for the evicted model keep going to the node for up to a poll interval and a
+   * refresh, each one loading its model back.
+   */
+  private warmOf(id: NodeId, route: RouteInfo, served: string): boolean | null {
+    if (route.loaded === null) return null;
+    if (this.loadsSent.size > 0) {
+      const sent = this.loadsSent.get(id);
+      if (sent !== undefined && this.loadSentApplies(sent, this.options.clock())) return sent.model === served;
+    }
+    return route.loaded.has(served);
+  }
+
+  /** A load this process caused stops mattering after as long as a reading is trusted, with or without a newer reading. */
+  private loadSentApplies(sent: { at: number }, now: number): boolean {
+    return now - sent.at < engineLoadMaxAgeMs(this.options.loadPollMs ?? 0);
+  }
+
+  /**
+   * An attempt for `model` (the request's name: an alias is mapped to the node's id) went to
+   * the node. If the engine did not have it loaded as routing saw it, the node counts as
+   * loading it — warm for it, cold for every other model — until a reading taken since.
+   */
+  noteModelSent(id: NodeId, model: string): void {
+    const route = this.route.get(id);
+    if (route === undefined || route.loaded === null) return;
+    const served = this.modelFor(model, id);
+    if (this.warmOf(id, route, served) === false) this.loadsSent.set(id, { model: served, at: this.options.clock() });
   }
 
   /** acquireSlot returns live counts for free: keep them, they are fresher than the last refresh. */

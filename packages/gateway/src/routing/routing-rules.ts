@@ -175,8 +175,11 @@ export interface PlanContext {
   previousNode: NodeId | null;
   /** Injected so tests are deterministic. */
   random: () => number;
-  /** CACHE_AFFINITY: the request's affinity key (affinity-key.ts; null: none) and the process's rings. */
-  affinity?: { key: string | null; rings: HashRingCache };
+  /**
+   * CACHE_AFFINITY: the request's affinity key (affinity-key.ts; null: none), the process's
+   * rings, and the node this process last sent the key to (AffinityHomes), if any.
+   */
+  affinity?: { key: string | null; rings: HashRingCache; lastNode?: NodeId | null };
 }
 
 type Plan = (candidates: readonly RoutingCandidate[], ctx: PlanContext) => AcquirePlan;
@@ -243,7 +246,7 @@ export const STRATEGY_PLANS: Record<RoutingStrategy, Plan> = {
     const key = ctx.affinity?.key ?? null;
     if (key === null || ctx.affinity === undefined) return leastLoaded(candidates, ctx);
     const ring = ctx.affinity.rings.ringFor(candidates.map((c) => c.node));
-    return { candidates: slots(orderByCacheAffinity(candidates, key, ring)), order: 'in_order' };
+    return { candidates: slots(orderByCacheAffinity(candidates, key, ring, { lastNode: ctx.affinity.lastNode })), order: 'in_order' };
   },
 };
 

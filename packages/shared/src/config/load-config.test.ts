@@ -144,6 +144,16 @@ const CASES: Record<string, Case> = {
     bad: ['maybe', '2'],
     allowed: /true or false/,
   },
+  STREAM_RESUME: {
+    key: 'streamResume',
+    default: false,
+    good: [
+      ['true', true],
+      ['off', false],
+    ],
+    bad: ['resume'],
+    allowed: /true or false/,
+  },
   STICKY_TTL_SECS: { key: 'stickyTtlMs', default: 600_000, good: [['60', 60_000]], bad: ['0.5', '0', 'day'], allowed: /seconds from 1/ },
   SHUTDOWN_GRACE_SECS: {
     key: 'shutdownGraceMs',

@@ -75,6 +75,8 @@ export const CONFIG_SCHEMA = {
   bufferBudgetMb: field('BUFFER_BUDGET_MB', '256', integer(1, 1024 * 1024)), // extra: bodies held in memory, all requests together
   clientWriteTimeoutMs: field('CLIENT_WRITE_TIMEOUT_SECS', '60', secondsAsMs(0.01)), // extra: a client that stops reading
   stickySessions: field('STICKY_SESSIONS', 'false', boolean),
+  /** A stream that breaks after content went out continues on another node of a kind that can continue it. */
+  streamResume: field('STREAM_RESUME', 'false', boolean),
   stickyTtlMs: field('STICKY_TTL_SECS', '600', secondsAsMs(1)),
   shutdownGraceMs: field('SHUTDOWN_GRACE_SECS', '10', secondsAsMs(0)), // extra: SIGTERM drain bound
   logLevel: field('LOG_LEVEL', 'info', oneOf(LOG_LEVELS)),
