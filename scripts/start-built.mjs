@@ -8,7 +8,7 @@
  *   node --max-semi-space-size=4 --heap-growing-percent=20 scripts/start-built.mjs gateway
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -43,11 +43,20 @@ process.argv.splice(2, 1);
 const bundle = join(root, 'dist', `${name}.mjs`);
 if (!existsSync(bundle) || statSync(bundle).mtimeMs < newestMtime(SOURCES)) {
   process.stderr.write(`building ${bundle} (pnpm build): it is missing or older than the source\n`);
-  // The build's output goes to stderr: a service's first stdout line is its ready line.
-  const build = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'scripts/build-bundles.ts')], {
+  // Built aside and renamed into dist/ (atomic): a gateway and a monitor started together
+  // must not import a bundle the other one is half-way through writing. The build's output
+  // goes to stderr: a service's first stdout line is its ready line.
+  const aside = join(root, 'dist', `.build-${process.pid}`);
+  mkdirSync(aside, { recursive: true });
+  const build = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'scripts/build-bundles.ts'), aside], {
     cwd: root,
     stdio: ['ignore', 2, 2],
   });
-  if (build.status !== 0) process.exit(build.status ?? 1);
+  if (build.status !== 0) {
+    rmSync(aside, { recursive: true, force: true });
+    process.exit(build.status ?? 1);
+  }
+  for (const file of readdirSync(aside)) renameSync(join(aside, file), join(root, 'dist', file));
+  rmSync(aside, { recursive: true, force: true });
 }
 await import(pathToFileURL(bundle).href);
