@@ -1,4 +1,4 @@
-/** `pnpm bench` command line: defaults sized for ≤ 3 minutes on a 2-core machine. */
+/** `pnpm bench` command line: defaults sized for ≈ 5 minutes on a 2-core machine (--quick: ≈ 75 s). */
 import { parseArgs } from 'node:util';
 import type { LoadGenerator } from './run-load.ts';
 import { TARGET_NAMES, type TargetName } from './start-target.ts';
