@@ -114,6 +114,36 @@ function describe(chart, series, points) {
     .join('; ');
 }
 
+/**
+ * A series as lines through its consecutive known values. A gap (a bucket without requests
+ * has no latency) breaks the line rather than bridging it, and a value alone between gaps
+ * is a dot: with sparse traffic most latency points are alone, and a line needs two.
+ */
+function seriesMarks(values, i, x, y) {
+  const marks = [];
+  let run = [];
+  const flush = () => {
+    if (run.length === 1) {
+      marks.push(svg('circle', { class: `dot series-${i}`, cx: run[0][0], cy: run[0][1], r: 2.2 }));
+    } else if (run.length > 1) {
+      marks.push(
+        svg('polyline', {
+          class: `line series-${i}`,
+          'stroke-dasharray': DASHES[i],
+          points: run.map(([px, py]) => `${px},${py}`).join(' '),
+        }),
+      );
+    }
+    run = [];
+  };
+  values.forEach((v, at) => {
+    if (v === null) flush();
+    else run.push([x(at).toFixed(1), y(v).toFixed(1)]);
+  });
+  flush();
+  return marks;
+}
+
 export function renderCharts(container, traffic) {
   for (const chart of CHARTS) {
     const figure = container.querySelector(`#chart-${chart.id}`);
@@ -140,16 +170,7 @@ export function renderCharts(container, traffic) {
       svg('text', { class: 'tick', x: PLOT.left - 4, y: PLOT.bottom + 3, 'text-anchor': 'end' }, '0'),
       svg('text', { class: 'tick', x: PLOT.left, y: HEIGHT - 4 }, `-${minutes} min`),
       svg('text', { class: 'tick', x: PLOT.right, y: HEIGHT - 4, 'text-anchor': 'end' }, 'now'),
-      ...series.map((values, i) =>
-        svg('polyline', {
-          class: `line series-${i}`,
-          'stroke-dasharray': DASHES[i],
-          points: values
-            .map((v, at) => (v === null ? null : `${x(at).toFixed(1)},${y(v).toFixed(1)}`))
-            .filter(Boolean)
-            .join(' '),
-        }),
-      ),
+      ...series.flatMap((values, i) => seriesMarks(values, i, x, y)),
     );
     desc.textContent = `${chart.title}, last ${minutes} minutes. ${describe(chart, series, points)}.`;
   }

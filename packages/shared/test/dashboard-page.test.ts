@@ -48,6 +48,8 @@ function trafficFixture(): TrafficRecorder {
   recorder.setKnownLabels(['llama3:latest', 'qwen2.5-7b', 'Qwen/Qwen3-0.6B'], NODES);
   for (let step = 0; step < 90; step++) {
     time.now += 10_000;
+    // A quiet spell with one busy bucket in it: the latency series has gaps and a lone value.
+    if (step >= 40 && step <= 44 && step !== 42) continue;
     const load = 5 + Math.round(4 * Math.sin(step / 8) + 4);
     for (let i = 0; i < load; i++) {
       recorder.record({
@@ -185,6 +187,9 @@ describe.runIf(hasChromium() || process.env.CI === 'true')('the dashboard page i
     // Each chart has a polyline per series and a text alternative with real numbers.
     expect(await page.locator('#charts figure').count()).toBe(5);
     expect(await page.locator('#chart-status polyline').count()).toBe(3);
+    // Latency has gaps where no request ended: the lines break there, a lone value is a dot.
+    expect(await page.locator('#chart-latency polyline').count()).toBe(4);
+    expect(await page.locator('#chart-latency circle.dot').count()).toBe(2);
     expect(await page.locator('#chart-requests-desc').textContent()).toMatch(/requests\/s: now [\d.]+, peak [\d.]+/);
     const scan = await page.locator('#scan').textContent();
     expect(scan).toContain('127.0.0.1:8000');

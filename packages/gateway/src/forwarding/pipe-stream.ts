@@ -205,8 +205,9 @@ class StreamPipe {
     if (info.kind !== 'data') return;
     exchange.contentEvents++;
     if (info.finished && exchange.trace !== null) exchange.finishReason = finishReasonOf(record);
-    // The last chunk carries usage when the client asked (stream_options.include_usage).
-    if (record.usage != null) exchange.usage = usageOf(record) ?? exchange.usage;
+    // OpenAI streams carry usage in their last chunk when the client asked
+    // (stream_options.include_usage); Anthropic, Responses and Ollama streams always do.
+    exchange.usage = usageOf(record, exchange.usage) ?? exchange.usage;
   }
 
   private failBeforeCommit(error: unknown): void {

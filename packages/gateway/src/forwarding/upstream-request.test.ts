@@ -119,3 +119,23 @@ test("usageOfAnswer reads the answer's usage without parsing the answer", () => 
   expect(usageOfAnswer(answer('"usage":{"prompt_tokens":"5"}'))).toBeNull();
   expect(usageOfAnswer(Buffer.from('{"id":"x"}'))).toBeNull();
 });
+
+test('usageOfAnswer reads usage with nested details, and the Anthropic, Responses and Ollama shapes', () => {
+  const tokens = (promptTokens: number, completionTokens: number) => ({ promptTokens, completionTokens });
+  // llama.cpp and OpenAI put details objects inside usage.
+  const llamacpp =
+    '{"choices":[],"usage":{"completion_tokens":7,"prompt_tokens":9,"total_tokens":16,"prompt_tokens_details":{"cached_tokens":4}}}';
+  expect(usageOfAnswer(Buffer.from(llamacpp))).toEqual(tokens(9, 7));
+  const anthropic = '{"type":"message","content":[{"type":"text","text":"hi"}],"usage":{"input_tokens":5,"output_tokens":3}}';
+  expect(usageOfAnswer(Buffer.from(anthropic))).toEqual(tokens(5, 3));
+  const responses =
+    '{"object":"response","usage":{"input_tokens":12,"input_tokens_details":{"cached_tokens":0},"output_tokens":4,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":16}}';
+  expect(usageOfAnswer(Buffer.from(responses))).toEqual(tokens(12, 4));
+  const withString = '{"usage":{"service_tier":"a}b","prompt_tokens":2,"completion_tokens":1}}';
+  expect(usageOfAnswer(Buffer.from(withString))).toEqual(tokens(2, 1));
+  // Ollama: no usage object (the word only as a string value), the counts at the top level.
+  const ollama =
+    '{"model":"llama3.2","message":{"role":"assistant","content":"usage"},"done":true,"total_duration":5,"prompt_eval_count":26,"prompt_eval_duration":1,"eval_count":290,"eval_duration":2}';
+  expect(usageOfAnswer(Buffer.from(ollama))).toEqual(tokens(26, 290));
+  expect(usageOfAnswer(Buffer.from('{"model":"m","embeddings":[[0.1]],"prompt_eval_count":3}'))).toBeNull();
+});

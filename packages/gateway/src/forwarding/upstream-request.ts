@@ -313,21 +313,74 @@ export class AttemptAbort extends AbortSwitch {
 }
 
 const USAGE_KEY = Buffer.from('"usage"');
+const EVAL_COUNT_KEY = Buffer.from('"eval_count"');
+/** An answer's usage object is small; a longer one is not read (it is not a usage object). */
+const MAX_USAGE_CHARS = 4096;
 
 /**
  * The token counts of a whole JSON answer, without parsing the answer: the last `"usage"`
- * key's object is cut out and parsed alone (an answer's usage is a small flat object near
- * its end). Null when there is none, or it is not the OpenAI shape.
+ * key's object (OpenAI, Anthropic, Responses; nested details included) is cut out and
+ * parsed alone — an answer's usage is a small object near its end. An Ollama answer has no
+ * `usage`: its counts are top-level fields after its text. Null when there are none.
  */
 export function usageOfAnswer(body: Buffer): TokenUsage | null {
   const key = body.lastIndexOf(USAGE_KEY);
-  if (key === -1) return null;
-  const open = body.indexOf(0x7b, key + USAGE_KEY.length);
-  const close = open === -1 ? -1 : body.indexOf(0x7d, open);
-  if (close === -1 || close - open > 4096) return null;
+  if (key === -1) return ollamaUsageOfAnswer(body);
+  const open = objectAfterKey(body, key + USAGE_KEY.length);
+  if (open === -1) return ollamaUsageOfAnswer(body); // "usage": null, or the word inside a string
+  let depth = 0;
+  let close = -1;
+  for (let i = open; i < body.length && i - open <= MAX_USAGE_CHARS; i++) {
+    const byte = body[i];
+    if (byte === 0x22) return usageOfSlice(body, open); // a string inside: rare, parse the hard way
+    if (byte === 0x7b) depth++;
+    else if (byte === 0x7d && --depth === 0) {
+      close = i;
+      break;
+    }
+  }
+  if (close === -1) return null;
+  return usageOfJson(body.toString('utf8', open, close + 1));
+}
+
+/** Where the object after a key's end starts (`: {`), or -1 when the value is not an object. */
+function objectAfterKey(body: Buffer, at: number): number {
+  let colon = false;
+  for (let i = at; i < body.length && i - at < 64; i++) {
+    const byte = body[i];
+    if (byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09) continue;
+    if (byte === 0x3a && !colon) colon = true;
+    else return byte === 0x7b && colon ? i : -1;
+  }
+  return -1;
+}
+
+/** The usage object at `open` when it holds strings: the shortest prefix that parses. */
+function usageOfSlice(body: Buffer, open: number): TokenUsage | null {
+  let close = body.indexOf(0x7d, open);
+  while (close !== -1 && close - open <= MAX_USAGE_CHARS) {
+    const usage = usageOfJson(body.toString('utf8', open, close + 1));
+    if (usage !== null) return usage;
+    close = body.indexOf(0x7d, close + 1);
+  }
+  return null;
+}
+
+function usageOfJson(text: string): TokenUsage | null {
   try {
-    return usageOf({ usage: JSON.parse(body.toString('utf8', open, close + 1)) as unknown });
+    return usageOf({ usage: JSON.parse(text) as unknown });
   } catch {
     return null;
   }
+}
+
+/** Ollama's `prompt_eval_count` / `eval_count`: read from the answer's tail, where Ollama puts them. */
+function ollamaUsageOfAnswer(body: Buffer): TokenUsage | null {
+  const key = body.lastIndexOf(EVAL_COUNT_KEY);
+  if (key === -1) return null;
+  // latin1: byte offsets are string offsets, and the keys and digits are ASCII.
+  const completion = /^"eval_count"\s*:\s*(\d+)/.exec(body.toString('latin1', key, key + 64));
+  if (completion === null) return null;
+  const prompt = /"prompt_eval_count"\s*:\s*(\d+)/.exec(body.toString('latin1', Math.max(0, key - 512), key));
+  return { promptTokens: prompt === null ? 0 : Number(prompt[1]), completionTokens: Number(completion[1]) };
 }

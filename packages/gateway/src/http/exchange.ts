@@ -24,14 +24,32 @@ export interface TokenUsage {
   completionTokens: number;
 }
 
-/** `usage` of an OpenAI answer or stream chunk ({prompt_tokens, completion_tokens}), or null. */
-export function usageOf(record: Record<string, unknown> | undefined): TokenUsage | null {
-  const usage = record?.usage as { prompt_tokens?: unknown; completion_tokens?: unknown } | null | undefined;
-  if (usage === null || typeof usage !== 'object') return null;
-  const prompt = usage.prompt_tokens;
-  const completion = usage.completion_tokens;
-  if (typeof prompt !== 'number' || typeof completion !== 'number' || !(prompt >= 0) || !(completion >= 0)) return null;
-  return { promptTokens: prompt, completionTokens: completion };
+/**
+ * The token counts an answer or stream event reports, in each API's shape: OpenAI's `usage`
+ * ({prompt_tokens, completion_tokens}); Anthropic's and the Responses API's ({input_tokens,
+ * output_tokens}), also where their streams nest it (`message_start`'s message,
+ * `response.completed`'s response); Ollama's top-level `prompt_eval_count` / `eval_count`.
+ * `previous` is what the stream reported before: an Anthropic `message_delta` counts only
+ * output tokens, its input tokens came with `message_start`. Null when the record says nothing.
+ */
+export function usageOf(record: Record<string, unknown> | undefined, previous: TokenUsage | null = null): TokenUsage | null {
+  if (record === undefined) return null;
+  const usage =
+    record.usage ?? (record.message as { usage?: unknown } | null)?.usage ?? (record.response as { usage?: unknown } | null)?.usage;
+  if (usage !== null && typeof usage === 'object') {
+    const u = usage as Record<string, unknown>;
+    const completion = count(u.completion_tokens) ?? count(u.output_tokens);
+    if (completion === null) return null;
+    const prompt = count(u.prompt_tokens) ?? count(u.input_tokens) ?? previous?.promptTokens ?? null;
+    return prompt === null ? null : { promptTokens: prompt, completionTokens: completion };
+  }
+  const completion = count(record.eval_count);
+  if (completion === null) return null;
+  return { promptTokens: count(record.prompt_eval_count) ?? 0, completionTokens: completion };
+}
+
+function count(value: unknown): number | null {
+  return typeof value === 'number' && value >= 0 && Number.isFinite(value) ? value : null;
 }
 
 /** What every exchange of one gateway shares. */
