@@ -14,6 +14,34 @@ describe('parseBenchOptions', () => {
     expect(parseBenchOptions(['--quick', '--rounds', '5', '--json'])).toMatchObject({ rounds: 5, json: true });
   });
 
+  test('streaming phase: 500 streams × 20 events/s for 4 s by default, 100 × 2 s with --quick; --phases picks parts', () => {
+    expect(parseBenchOptions([])).toMatchObject({
+      phases: ['throughput', 'held', 'stream'],
+      streams: 500,
+      eventsPerSec: 20,
+      streamWindowSec: 4,
+    });
+    expect(parseBenchOptions(['--quick'])).toMatchObject({ streams: 100, streamWindowSec: 2 });
+    const options = parseBenchOptions([
+      '--phases',
+      'stream,throughput',
+      '--streams',
+      '1000',
+      '--events-per-sec',
+      '50',
+      '--stream-seconds',
+      '8',
+    ]);
+    expect(options).toMatchObject({ phases: ['throughput', 'stream'], streams: 1000, eventsPerSec: 50, streamWindowSec: 8 });
+    expect(() => parseBenchOptions(['--phases', 'stream,soak'])).toThrow(/--phases stream,soak: expected some of throughput,held,stream/);
+    expect(() => parseBenchOptions(['--streams', '0'])).toThrow(/--streams 0: expected an integer from 1 to 5000/);
+  });
+
+  test('upstreams are uncapped unless --maxconn N caps each at N slots', () => {
+    expect(parseBenchOptions([]).maxconn).toBe(0);
+    expect(parseBenchOptions(['--maxconn', '200']).maxconn).toBe(200);
+  });
+
   test('--targets always keeps direct and node-floor, the references of every ratio', () => {
     expect(parseBenchOptions(['--targets', 'gateway-redis']).targets).toEqual(['direct', 'node-floor', 'gateway-redis']);
   });

@@ -1,10 +1,21 @@
-/** `pnpm bench` command line: defaults sized for ≤ 3 minutes on a 2-core machine. */
+/** `pnpm bench` command line: defaults sized for ≈ 5 minutes on a 2-core machine (--quick: ≈ 75 s). */
 import { parseArgs } from 'node:util';
 import type { LoadGenerator } from './run-load.ts';
 import { TARGET_NAMES, type TargetName } from './start-target.ts';
 
+/** The parts of a run: closed-loop load (+ TTFB, 50 ms upstream), held streams, streaming. */
+export const PHASES = ['throughput', 'held', 'stream'] as const;
+export type Phase = (typeof PHASES)[number];
+
 export interface BenchOptions {
   rounds: number;
+  phases: Phase[];
+  /** Streaming phase: concurrent streams, events per second each, seconds measured per target and round. */
+  streams: number;
+  eventsPerSec: number;
+  streamWindowSec: number;
+  /** Slot cap of every bench upstream (seeded records, DEFAULT_MAXCONN for the monitor); 0 = uncapped. */
+  maxconn: number;
   /** Seconds of each closed-loop load run (non-stream, and 50 ms-upstream). */
   durationSec: number;
   connections: number;
@@ -62,6 +73,7 @@ export function v8Flags(settings: { semiSpaceMb: number; heapGrowingPercent: num
 }
 
 export const USAGE = `usage: pnpm bench [--quick] [--json] [--rounds N] [--duration S] [--connections C]
+                  [--phases ${PHASES.join(',')}] [--streams N] [--events-per-sec M] [--stream-seconds S] [--maxconn N]
                   [--targets ${TARGET_NAMES.join(',')}] [--upstreams N]
                   [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof]
                   [--runtime js|tsx] [--semi-space-mb N] [--heap-growing-percent N] [--optimize-for-size] [--warmup S]
@@ -82,6 +94,11 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       targets: { type: 'string' },
       'ttfb-streams': { type: 'string' },
       'held-streams': { type: 'string' },
+      phases: { type: 'string' },
+      streams: { type: 'string' },
+      'events-per-sec': { type: 'string' },
+      'stream-seconds': { type: 'string' },
+      maxconn: { type: 'string' },
       generator: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       runtime: { type: 'string' },
@@ -98,6 +115,12 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   const quick = values.quick!;
   return {
     rounds: intOption('--rounds', values.rounds, quick ? 1 : 3, 1, 50),
+    phases: phasesOption(values.phases),
+    // 500 × 20 events/s: a busy model server's worth of tokens; 1,000 streams saturate 2 cores.
+    streams: intOption('--streams', values.streams, quick ? 100 : 500, 1, 5000),
+    eventsPerSec: intOption('--events-per-sec', values['events-per-sec'], 20, 1, 200),
+    maxconn: intOption('--maxconn', values.maxconn, 0, 0, 100_000),
+    streamWindowSec: intOption('--stream-seconds', values['stream-seconds'], quick ? 2 : 4, 1, 120),
     durationSec: intOption('--duration', values.duration, quick ? 1 : 3, 1, 600),
     connections: intOption('--connections', values.connections, 50, 1, 5000),
     upstreams: intOption('--upstreams', values.upstreams, 2, 1, 16),
@@ -169,6 +192,18 @@ function envOption(raw: string | undefined): Record<string, string> | undefined 
   }
   if (Object.keys(env).length === 0) throw new BenchUsageError(`--baseline-env ${raw}: expected at least one KEY=VALUE\n${USAGE}`);
   return env;
+}
+
+function phasesOption(raw: string | undefined): Phase[] {
+  if (raw === undefined) return [...PHASES];
+  const names = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = names.filter((n) => !(PHASES as readonly string[]).includes(n));
+  if (unknown.length > 0 || names.length === 0)
+    throw new BenchUsageError(`--phases ${raw}: expected some of ${PHASES.join(',')}\n${USAGE}`);
+  return PHASES.filter((p) => names.includes(p));
 }
 
 function runtimeOption(raw: string | undefined): 'js' | 'tsx' {

@@ -10,13 +10,14 @@
 import { fileURLToPath } from 'node:url';
 import { buildBundles, SERVICE_ENTRIES } from '../scripts/build-bundles.ts';
 
-export type BundledEntry = 'start' | 'gateway' | 'node-floor' | 'hpm';
+export type BundledEntry = 'start' | 'gateway' | 'node-floor' | 'hpm' | 'stream-floor';
 
 const SOURCES: Record<BundledEntry, string> = {
   start: SERVICE_ENTRIES.start,
   gateway: SERVICE_ENTRIES.gateway,
   'node-floor': fileURLToPath(new URL('./node-floor.ts', import.meta.url)),
   hpm: fileURLToPath(new URL('./hpm-forwarder.ts', import.meta.url)),
+  'stream-floor': fileURLToPath(new URL('./stream-floor.ts', import.meta.url)),
 };
 
 export function buildJsBundles(outDir: string): Promise<Record<BundledEntry, string>> {

@@ -41,7 +41,7 @@ export function createNodeFloor(upstreams: readonly string[], model: string): No
   };
 }
 
-function readBody(req: IncomingMessage, res: ServerResponse, then: (body: Buffer) => void) {
+export function readBody(req: IncomingMessage, res: ServerResponse, then: (body: Buffer) => void) {
   const chunks: Buffer[] = [];
   let size = 0;
   req.on('data', (chunk: Buffer) => {
@@ -60,7 +60,7 @@ function readBody(req: IncomingMessage, res: ServerResponse, then: (body: Buffer
 }
 
 /** The one JSON round trip every gateway does: parse, resolve the model, serialize. */
-function rewriteModel(body: Buffer, model: string): string | undefined {
+export function rewriteModel(body: Buffer, model: string): string | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));

@@ -26,6 +26,16 @@ export function readRssBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
+/** Read and write system calls (read, write, writev, recv, send…) the process has made so far. */
+export function readSyscalls(pid: number): number {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    return Number(/^syscr:\s+(\d+)$/m.exec(io)?.[1] ?? NaN) + Number(/^syscw:\s+(\d+)$/m.exec(io)?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
 export function processUsageAvailable(): boolean {
   try {
     readCpuMs(process.pid);

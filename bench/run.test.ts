@@ -8,7 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
 
 const RUN = fileURLToPath(new URL('./run.ts', import.meta.url));
-const TINY = ['--targets', 'node-floor', '--rounds', '1', '--duration', '1', '--ttfb-streams', '10', '--held-streams', '20'];
+const TINY = [
+  ...['--targets', 'node-floor', '--phases', 'throughput,held', '--rounds', '1', '--duration', '1'],
+  ...['--ttfb-streams', '10', '--held-streams', '20'],
+];
 
 function runBench(args: string[], options: { interruptOn?: RegExp } = {}) {
   const child = spawn(process.execPath, ['--import', 'tsx', RUN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -77,6 +80,25 @@ test('Ctrl-C stops the bench and everything it started', async () => {
   expect(stderr).toMatch(/interrupted; stopping everything it started/);
   const pids = startedPids(stderr);
   expect(pids.length).toBe(3);
+  expect(pids.filter(alive)).toEqual([]);
+}, 90_000);
+
+test('the streaming phase relays timed events through the floor relay (and nginx when installed), then stops them', async () => {
+  const args = ['--targets', 'node-floor', '--phases', 'stream', '--rounds', '1', '--streams', '20', '--stream-seconds', '1'];
+  const { code, stdout, stderr } = await runBench([...args, '--json']);
+  expect(code, stderr).toBe(0);
+  const report = JSON.parse(stdout) as {
+    stream: { summaries: Array<{ name: string; eventsPerSec: number; cpuUsPerEvent: number | null; delayP99Ms: number; errors: number }> };
+  };
+  const byName = new Map(report.stream.summaries.map((s) => [s.name, s]));
+  expect([...byName.keys()].slice(0, 2)).toEqual(['direct', 'stream-floor']);
+  const floor = byName.get('stream-floor')!;
+  expect(floor.eventsPerSec).toBeGreaterThan(20 * 20 * 0.5); // 20 streams × 20 events/s, on a busy machine
+  expect(floor.cpuUsPerEvent).toBeGreaterThan(0);
+  expect(floor.delayP99Ms).toBeGreaterThan(0);
+  expect(report.stream.summaries.reduce((sum, s) => sum + s.errors, 0)).toBe(0);
+  const pids = startedPids(stderr);
+  expect(pids.length).toBeGreaterThanOrEqual(5); // two upstreams, the stream upstream, the node floor, the floor relay (+ nginx)
   expect(pids.filter(alive)).toEqual([]);
 }, 90_000);
 

@@ -18,6 +18,8 @@ import { startBenchFleet } from './start-bench-fleet.ts';
 import { gatewayAvailable, GATEWAY_ENTRIES } from './start-gateway.ts';
 import { startTarget, type BenchTarget } from './start-target.ts';
 import { checkIssueTargets, summarizeRounds } from './summarize-rounds.ts';
+import { runStreamRounds, startStreamTargets } from './stream-phase.ts';
+import { checkStreamTargets, formatStreamReport, summarizeStreamRounds } from './summarize-stream.ts';
 
 const OUT_DIR = fileURLToPath(new URL('../.bench-out/', import.meta.url));
 const log = (line: string) => void process.stderr.write(`${line}\n`);
@@ -34,7 +36,30 @@ function createCleanup() {
 
 function timeBoundMs(options: BenchOptions, targets: number): number {
   const perRound = targets * (2 * options.durationSec + options.ttfbStreams * 0.01 + 5);
-  return (90 + targets * 2 * options.warmupSec + options.rounds * perRound) * 2 * 1000;
+  // Streaming: up to 7 relays, a warm-up pass and the rounds, each opening the streams and draining them.
+  const perStreamPass = 7 * (options.streamWindowSec + 4 + options.streams * 0.005);
+  const streaming = options.phases.includes('stream') ? (options.rounds + 1) * perStreamPass : 0;
+  return (90 + targets * 2 * options.warmupSec + options.rounds * perRound + streaming) * 2 * 1000;
+}
+
+/** A round that measured nothing (throughput phase left out): the held phase still has a place to write. */
+function emptyRound(targets: readonly BenchTarget[]): RoundResult {
+  const round: RoundResult = {};
+  for (const target of targets) {
+    round[target.name] = {
+      rps: NaN,
+      p50Ms: NaN,
+      p99Ms: NaN,
+      cpuUsPerReq: NaN,
+      auxCpuUsPerReq: NaN,
+      ttfbP50Ms: NaN,
+      slowP50Ms: NaN,
+      slowP99Ms: NaN,
+      errors: 0,
+      held: null,
+    };
+  }
+  return round;
 }
 
 async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof createCleanup>) {
@@ -48,9 +73,11 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
   const fleet = await startBenchFleet({
     upstreams: options.upstreams,
     redis: names.includes('gateway-redis') || names.includes('baseline-redis'),
+    streamEventsPerSec: options.phases.includes('stream') ? options.eventsPerSec : 0,
   });
   cleanup.add(() => fleet.stop());
   for (const upstream of fleet.upstreams) log(`started upstream ${upstream.node} (pid ${upstream.pid})`);
+  if (fleet.stream) log(`started stream upstream ${fleet.stream.url} (pid ${fleet.stream.pid})`);
   if (fleet.redis) log(`started redis-server ${fleet.redis.url} (pid ${fleet.redis.pid})`);
   // Started side by side (each is seconds of tsx start-up); every one that started is
   // registered for cleanup before a failure of another is reported.
@@ -60,7 +87,13 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
       const nodeArgs = v8Flags(options);
       if (options.optimizeForSize) nodeArgs.push('--optimize-for-size');
       if (options.cpuProf) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, name)}`);
-      return startTarget(name, fleet, { nodeArgs, bundles, baselineDir: options.baselineDir, baselineEnv: options.baselineEnv });
+      return startTarget(name, fleet, {
+        nodeArgs,
+        bundles,
+        baselineDir: options.baselineDir,
+        baselineEnv: options.baselineEnv,
+        maxconn: options.maxconn,
+      });
     }),
   );
   const targets: BenchTarget[] = [];
@@ -73,7 +106,10 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
   }
   const failed = started.find((result) => result.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
-  return { fleet, targets };
+  const floorArgs = v8Flags(options);
+  if (options.cpuProf) floorArgs.push('--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, 'stream-floor')}`);
+  const streamTargets = fleet.stream ? await startStreamTargets(fleet, targets, floorArgs, bundles, (stop) => cleanup.add(stop), log) : [];
+  return { fleet, targets, streamTargets };
 }
 
 async function main(): Promise<number> {
@@ -103,26 +139,52 @@ async function main(): Promise<number> {
   process.on('SIGTERM', () => abort('terminated', 143));
   const watchdog = setTimeout(() => abort('time bound exceeded', 1), timeBoundMs(options, options.targets.length));
   try {
-    const { fleet, targets } = await startTargets(options, cleanup);
+    const { fleet, targets, streamTargets } = await startTargets(options, cleanup);
     const ctx: RoundContext = { targets, fleet, options, generator, log };
-    log(`warming up ${targets.map((t) => t.name).join(', ')}`);
-    await warmUp(ctx);
     const rounds: RoundResult[] = [];
-    for (let round = 1; round <= options.rounds; round++) {
-      log(`round ${round}/${options.rounds}`);
-      rounds.push(await runRound(ctx));
+    if (options.phases.includes('throughput')) {
+      log(`warming up ${targets.map((t) => t.name).join(', ')}`);
+      await warmUp(ctx);
+      for (let round = 1; round <= options.rounds; round++) {
+        log(`round ${round}/${options.rounds}`);
+        rounds.push(await runRound(ctx));
+      }
+    } else {
+      for (let round = 1; round <= options.rounds; round++) rounds.push(emptyRound(targets));
     }
+    // The streaming phase before the held streams, for the same reason they come last.
+    const streamRounds = fleet.stream ? await runStreamRounds(streamTargets, fleet.stream, options, log) : [];
     // After every throughput round, not inside them: 1,000 held streams grow every pool and
     // heap, and the round after them measured the gateway at up to 1.3× its CPU per request.
-    await measureHeldRounds(ctx, rounds);
+    if (options.phases.includes('held')) await measureHeldRounds(ctx, rounds);
     machine.loadAvgAfter = loadavg()[0];
     const summaries = summarizeRounds(
       rounds,
       targets.map((t) => t.name),
     );
-    const checks = checkIssueTargets(summaries, options.heldStreams);
-    if (options.json) process.stdout.write(`${JSON.stringify({ machine, options, summaries, checks, rounds }, null, 2)}\n`);
-    else process.stdout.write(`${formatReport(machine, options, summaries, checks)}\n`);
+    const checks = checkIssueTargets(summaries, options.phases.includes('held') ? options.heldStreams : 0);
+    const streamSummaries = summarizeStreamRounds(
+      streamRounds,
+      streamTargets.map((t) => t.name),
+    );
+    const streamChecks = checkStreamTargets(streamSummaries);
+    if (options.json) {
+      const stream = { summaries: streamSummaries, checks: streamChecks, rounds: streamRounds };
+      process.stdout.write(`${JSON.stringify({ machine, options, summaries, checks, rounds, stream }, null, 2)}\n`);
+    } else {
+      if (options.phases.includes('throughput') || options.phases.includes('held')) {
+        process.stdout.write(`${formatReport(machine, options, summaries, checks)}\n`);
+      }
+      if (streamRounds.length > 0) {
+        const setup = {
+          streams: options.streams,
+          eventsPerSec: options.eventsPerSec,
+          windowSec: options.streamWindowSec,
+          rounds: options.rounds,
+        };
+        process.stdout.write(`\n${formatStreamReport(streamSummaries, streamChecks, setup)}\n`);
+      }
+    }
     if (options.cpuProf) log(`CPU profiles in ${OUT_DIR}<target>/ (npx tsx bench/summarize-cpu-profile.ts <file> --by total)`);
     return 0;
   } catch (error) {

@@ -4,31 +4,40 @@
  * alone — no monitor scanning inside the measured process.
  */
 import { RedisStateStore, type NodeState } from '@ai-lb/shared';
-import type { FakeLlmProcess } from '@ai-lb/testkit';
 import { BENCH_MODEL, HELD_STREAM_MODEL } from './start-bench-fleet.ts';
 
 const SEED_TTL_MS = 3600_000;
 
-export async function seedFleet(redisUrl: string, keyPrefix: string, upstreams: readonly FakeLlmProcess[]): Promise<void> {
+/** The models every fake upstream of the bench serves. */
+export const FAKE_UPSTREAM_MODELS = [BENCH_MODEL, HELD_STREAM_MODEL];
+
+/** An upstream to seed: where it listens and the models it serves. */
+export interface SeededUpstream {
+  node: string;
+  port: number;
+  models: string[];
+}
+
+export async function seedFleet(redisUrl: string, keyPrefix: string, upstreams: readonly SeededUpstream[], maxconn = 0): Promise<void> {
   const store = new RedisStateStore({ url: redisUrl, keyPrefix });
   try {
     const now = Date.now();
-    for (const upstream of upstreams) await store.putNode(nodeState(upstream, now), SEED_TTL_MS);
+    for (const upstream of upstreams) await store.putNode(nodeState(upstream, now, maxconn), SEED_TTL_MS);
   } finally {
     await store.close();
   }
 }
 
-function nodeState(upstream: FakeLlmProcess, now: number): NodeState {
+function nodeState(upstream: SeededUpstream, now: number, maxconn: number): NodeState {
   return {
     node: upstream.node,
     host: '127.0.0.1',
     port: upstream.port,
     kind: 'openai',
     healthy: true,
-    models: [BENCH_MODEL, HELD_STREAM_MODEL],
+    models: upstream.models,
     loadedModels: [],
-    maxconn: 0,
+    maxconn,
     capacitySource: 'default',
     detectedMaxconn: null,
     latencyMs: 1,

@@ -26,8 +26,12 @@ describe('the V8 flags the bench measures are the ones ai-lb ships with', () => 
     expect(compose.services[service].command).toEqual(['node', ...shipped, `dist/${service}.mjs`]);
   });
 
-  test.each(['start', 'start:gateway', 'start:monitor'])('pnpm %s', (script) => {
+  test.each([
+    ['start', 'start'],
+    ['start:gateway', 'gateway'],
+    ['start:monitor', 'monitor'],
+  ])('pnpm %s runs the built bundle, as the image does', (script, bundle) => {
     const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
-    expect(scripts[script]).toMatch(new RegExp(`^node ${shipped.join(' ')} --import tsx packages/`));
+    expect(scripts[script]).toBe(`node ${shipped.join(' ')} scripts/start-built.mjs ${bundle}`);
   });
 });

@@ -3,14 +3,28 @@
  * needs it, its own redis-server. Every target forwards to these same upstreams, and their
  * latency is switched at run time (/__fake/config), so all targets meet identical upstreams.
  */
-import { startFakeLlmServer, startRedis, type FakeLlmProcess, type RedisServer } from '@ai-lb/testkit';
+import { fileURLToPath } from 'node:url';
+import { spawnTsProcess, startFakeLlmServer, startRedis, type FakeLlmProcess, type RedisServer } from '@ai-lb/testkit';
 
 /** The model the load asks for, and the fake server's model that streams two chunks then stalls. */
 export const BENCH_MODEL = 'bench-model';
 export const HELD_STREAM_MODEL = 'fault-stall-stream';
 
+/** The streaming phase's upstream (stream-upstream.ts): serves only STREAM_MODEL. */
+export interface StreamUpstream {
+  node: string;
+  port: number;
+  url: string;
+  pid: number;
+  /** Streams it is sending right now. */
+  inflight(): Promise<number>;
+  stop(): Promise<void>;
+}
+
 export interface BenchFleet {
   upstreams: FakeLlmProcess[];
+  /** Present when the streaming phase runs. */
+  stream: StreamUpstream | null;
   redis: RedisServer | null;
   /** Delay every upstream applies before answering (the added-latency phase uses 50 ms). */
   setLatencyMs(ms: number): Promise<void>;
@@ -21,7 +35,12 @@ export interface BenchFleet {
   stop(): Promise<void>;
 }
 
-export async function startBenchFleet(options: { upstreams: number; redis: boolean }): Promise<BenchFleet> {
+export async function startBenchFleet(options: {
+  upstreams: number;
+  redis: boolean;
+  /** Events per second per stream of the streaming phase's upstream; 0 = no such upstream. */
+  streamEventsPerSec?: number;
+}): Promise<BenchFleet> {
   const started: Array<{ stop(): Promise<void> }> = [];
   const stopAll = async () => {
     await Promise.allSettled(started.reverse().map((p) => p.stop()));
@@ -35,8 +54,11 @@ export async function startBenchFleet(options: { upstreams: number; redis: boole
     }
     const redis = options.redis ? await startRedis() : null;
     if (redis) started.push(redis);
+    const stream = options.streamEventsPerSec ? await startStreamUpstream(options.streamEventsPerSec) : null;
+    if (stream) started.push(stream);
     return {
       upstreams,
+      stream,
       redis,
       setLatencyMs: async (ms) => void (await Promise.all(upstreams.map((u) => u.configure({ latencyMs: ms })))),
       inflight: async () => (await Promise.all(upstreams.map((u) => u.stats()))).reduce((sum, s) => sum + s.inflight, 0),
@@ -47,4 +69,18 @@ export async function startBenchFleet(options: { upstreams: number; redis: boole
     await stopAll();
     throw error;
   }
+}
+
+async function startStreamUpstream(eventsPerSec: number): Promise<StreamUpstream> {
+  const entry = fileURLToPath(new URL('./stream-upstream.ts', import.meta.url));
+  const proc = await spawnTsProcess<{ port: number }>(entry, ['--events-per-sec', String(eventsPerSec)]);
+  const url = `http://127.0.0.1:${proc.ready.port}`;
+  return {
+    node: `127.0.0.1:${proc.ready.port}`,
+    port: proc.ready.port,
+    url,
+    pid: proc.pid,
+    inflight: async () => ((await (await fetch(`${url}/__stream/stats`)).json()) as { inflight: number }).inflight,
+    stop: () => proc.stop(),
+  };
 }

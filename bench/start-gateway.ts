@@ -15,7 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CONFIG_SCHEMA } from '@ai-lb/shared';
 import { spawnTsProcess, type SpawnedProcess } from '@ai-lb/testkit';
 import { BENCH_MODEL, type BenchFleet } from './start-bench-fleet.ts';
-import { seedFleet } from './seed-fleet.ts';
+import { FAKE_UPSTREAM_MODELS, seedFleet } from './seed-fleet.ts';
+import { STREAM_MODEL } from './stream-upstream.ts';
 
 /** The entry per store, named as scripts/build-bundles.ts names their bundles. */
 export const GATEWAY_ENTRIES = {
@@ -43,16 +44,22 @@ export async function startGateway(
     bundles?: Partial<Record<GatewayEntry, string>>;
     memoryArgs?: string[];
     env?: Record<string, string>;
+    /** Slots of every upstream (the seeded records; DEFAULT_MAXCONN for the monitor); 0 = uncapped. */
+    maxconn?: number;
   } = {},
 ): Promise<StartedGateway> {
   const nodes = fleet.upstreams.map((u) => u.node);
+  const seeded = fleet.upstreams.map((u) => ({ node: u.node, port: u.port, models: FAKE_UPSTREAM_MODELS }));
+  if (fleet.stream) seeded.push({ node: fleet.stream.node, port: fleet.stream.port, models: [STREAM_MODEL] });
   const env: NodeJS.ProcessEnv = { ...defaultConfigEnv(), ...options.env, LOAD_BALANCER_PORT: '0', LOAD_BALANCER_HOST: '127.0.0.1' };
+  const maxconn = options.maxconn ?? 0;
+  if (maxconn > 0) env.DEFAULT_MAXCONN = String(maxconn);
   if (store === 'memory') {
-    Object.assign(env, { SCAN_HOSTS: nodes.join(','), MONITOR_PORT: '0' });
+    Object.assign(env, { SCAN_HOSTS: seeded.map((u) => u.node).join(','), MONITOR_PORT: '0' });
   } else {
     if (!fleet.redis) throw new Error('gateway-redis needs the bench redis-server');
     const prefix = `bench:${randomBytes(4).toString('hex')}:`;
-    await seedFleet(fleet.redis.url, prefix, fleet.upstreams);
+    await seedFleet(fleet.redis.url, prefix, seeded, maxconn);
     Object.assign(env, { REDIS_URL: fleet.redis.url, REDIS_KEY_PREFIX: prefix });
   }
   const entry: GatewayEntry = store === 'memory' ? 'start' : 'gateway';
@@ -68,7 +75,8 @@ export async function startGateway(
   });
   const baseUrl = `http://127.0.0.1:${proc.ready.port}`;
   try {
-    await waitUntilEligible(baseUrl, nodes, 30_000);
+    await waitUntilEligible(baseUrl, BENCH_MODEL, nodes, 30_000);
+    if (fleet.stream) await waitUntilEligible(baseUrl, STREAM_MODEL, [fleet.stream.node], 30_000);
   } catch (error) {
     await proc.stop();
     throw new Error(`gateway-${store}: ${(error as Error).message}; stderr: ${proc.stderr().slice(-2000)}`);
@@ -86,12 +94,12 @@ function defaultConfigEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-async function waitUntilEligible(baseUrl: string, nodes: readonly string[], timeoutMs: number) {
+async function waitUntilEligible(baseUrl: string, model: string, nodes: readonly string[], timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(`${baseUrl}/v1/eligible_nodes?model=${BENCH_MODEL}`);
+      const res = await fetch(`${baseUrl}/v1/eligible_nodes?model=${model}`);
       last = await res.text();
       const listed = res.ok ? ((JSON.parse(last) as { data?: string[] }).data ?? []) : [];
       if (nodes.every((node) => listed.includes(node))) return;

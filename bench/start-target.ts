@@ -44,6 +44,8 @@ export interface StartTargetOptions {
   baselineDir?: string;
   /** `--baseline-env`: settings of the baseline-* targets. */
   baselineEnv?: Record<string, string>;
+  /** `--maxconn`: every upstream capped at this many slots; 0 = uncapped. */
+  maxconn?: number;
 }
 
 export async function startTarget(name: TargetName, fleet: BenchFleet, options: StartTargetOptions = {}): Promise<BenchTarget> {
@@ -68,6 +70,7 @@ export async function startTarget(name: TargetName, fleet: BenchFleet, options: 
     bundles: baseline?.bundles ?? options.bundles,
     memoryArgs: baseline?.memoryArgs,
     env: isBaseline ? options.baselineEnv : undefined,
+    maxconn: options.maxconn,
   });
   return {
     name,

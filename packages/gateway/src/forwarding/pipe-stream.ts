@@ -54,6 +54,8 @@ class StreamPipe {
   private readonly splitter: EventSplitter;
   private readonly transform: StreamTransform | null;
   private readonly firstTokenBound: boolean;
+  /** Someone reads every parsed record (a translation, onRecord): content events must be parsed. */
+  private readonly needsRecord: boolean;
   private committed = false;
   private finished = false;
   private upstreamReportedError = false;
@@ -67,6 +69,7 @@ class StreamPipe {
     this.shape = options.shape ?? OPENAI_SSE;
     this.splitter = this.shape.splitter();
     this.transform = options.transform ?? null;
+    this.needsRecord = this.transform !== null || options.onRecord !== undefined;
   }
 
   run(): Promise<PipeStreamResult> {
@@ -87,7 +90,8 @@ class StreamPipe {
 
   private readonly onData = (chunk: Buffer): void => {
     try {
-      this.forward(this.splitter.push(chunk));
+      const events = this.splitter.push(chunk);
+      this.forward(events, this.splitter.exact === true ? chunk : null);
     } catch (error) {
       this.onError(error);
     }
@@ -124,13 +128,16 @@ class StreamPipe {
     this.endWithError(error);
   };
 
-  /** Writes what is forwardable of these events; commits the response on the first. */
-  private forward(events: string[]): void {
+  /**
+   * Writes what is forwardable of these events; commits the response on the first. `chunk`:
+   * the upstream bytes the events are exactly, written as they are when every event passes.
+   */
+  private forward(events: string[], chunk: Buffer | null = null): void {
     const { abort, upstream } = this.options;
     const { res } = this.options.exchange;
-    const out = this.select(events);
+    const out = this.select(events, chunk);
     if (out instanceof AttemptError) return this.failBeforeCommit(out);
-    if (out === '') {
+    if (out.length === 0) {
       if (this.heldError !== null) return this.onError(this.heldError);
       // Bytes that carried nothing forwardable still prove the upstream is alive.
       if (this.committed || !this.firstTokenBound) abort.refresh();
@@ -155,14 +162,16 @@ class StreamPipe {
     if (this.heldError !== null) this.onError(this.heldError);
   }
 
-  /** The text to forward, or the reason the attempt failed before anything was sent. */
-  private select(events: string[]): string | AttemptError {
+  /** The text (or bytes) to forward, or the reason the attempt failed before anything was sent. */
+  private select(events: string[], chunk: Buffer | null): string | Buffer | AttemptError {
     let out = '';
     const { transform } = this;
+    let asIs = chunk !== null && transform === null;
     for (const event of events) {
-      const info = this.shape.classify(event);
+      const info = this.shape.classify(event, this.needsRecord);
       if (info.kind === 'invalid') {
         this.options.onDroppedEvent();
+        asIs = false;
         continue;
       }
       const first = !this.committed && out === '';
@@ -170,18 +179,23 @@ class StreamPipe {
         if (first) return new AttemptError('AI_LB_ERROR_EVENT', errorMessageOf(info));
         if (this.options.keepOpenOnBreak === true) {
           this.heldError = new AttemptError('AI_LB_ERROR_EVENT', errorMessageOf(info).replace('began', 'broke'));
+          asIs = false;
           break;
         }
         this.upstreamReportedError = true;
       }
       // Keep-alive comments before the first data event are not worth committing for.
-      if (info.kind === 'other' && (first || transform !== null)) continue;
+      if (info.kind === 'other' && (first || transform !== null)) {
+        asIs = false;
+        continue;
+      }
       if (info.finished) this.finished = true;
       if (info.record !== undefined) this.observe(info);
+      else if (info.kind === 'data') this.options.exchange.contentEvents++;
       if (transform === null) out += event;
       else if (info.record !== undefined) out += transform.push(info.record);
     }
-    return out;
+    return asIs ? chunk! : out;
   }
 
   private observe(info: SseEventInfo): void {

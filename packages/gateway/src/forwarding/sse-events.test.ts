@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { DEFAULT_MAX_EVENT_CHARS, classifySseEvent, sseErrorEvent, SseEventSplitter } from './sse-events.ts';
+import {
+  DEFAULT_MAX_EVENT_CHARS,
+  classifySseEvent,
+  classifySseEventLean,
+  isJsonObjectText,
+  sseErrorEvent,
+  SseEventSplitter,
+} from './sse-events.ts';
 
 const chunk = (content: string, finish: string | null = null) =>
   `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
@@ -201,4 +208,136 @@ describe('classifySseEvent', () => {
       error: { message: 'stream broke', type: 'server_error', param: null, code: 'upstream_stream_error' },
     });
   });
+});
+
+describe('SseEventSplitter.exact', () => {
+  test('set when a chunk is whole events and nothing else; the chunk then says what the events say', () => {
+    const splitter = new SseEventSplitter();
+    const text = chunk('a') + chunk('b');
+    expect(splitter.push(Buffer.from(text)).join('')).toBe(text);
+    expect(splitter.exact).toBe(true);
+    expect(splitter.push(Buffer.from(chunk('é✓')))).toHaveLength(1);
+    expect(splitter.exact).toBe(true);
+  });
+
+  test.each([
+    ['a CRLF stream', ['data: {"a":1}\r\n\r\n']],
+    ['stray blank lines', ['\ndata: {"a":1}\n\n']],
+    ['blank lines between events', ['data: {"a":1}\n\n\ndata: {"b":1}\n\n']],
+    ['a chunk that ends inside an event', ['data: {"a":1}\n\ndata: {"b"']],
+    ['invalid UTF-8', [Buffer.from([...Buffer.from('data: {"a":"'), 0xff, ...Buffer.from('"}\n\n')])]],
+  ])('not set for %s', (_name, chunks) => {
+    const splitter = new SseEventSplitter();
+    for (const c of chunks) splitter.push(typeof c === 'string' ? Buffer.from(c) : c);
+    expect(splitter.exact).toBe(false);
+  });
+
+  test('not set for the chunk after one that left part of an event behind', () => {
+    const splitter = new SseEventSplitter();
+    splitter.push(Buffer.from('data: {"a"'));
+    expect(splitter.push(Buffer.from(':1}\n\n'))).toEqual(['data: {"a":1}\n\n']);
+    expect(splitter.exact).toBe(false);
+    expect(splitter.push(Buffer.from(chunk('b')))).toHaveLength(1);
+    expect(splitter.exact).toBe(true);
+  });
+});
+
+describe('classifySseEventLean', () => {
+  test('plain content chunks are data without a record; anything else is what classifySseEvent says', () => {
+    expect(classifySseEventLean(chunk('x'))).toEqual({ kind: 'data', finished: false });
+    for (const event of [
+      chunk('', 'stop'),
+      'data: {"choices":[{"delta":{},"finish_reason": "length"}]}\n\n',
+      'data: {"choices":[],"usage":{"completion_tokens":3}}\n\n',
+      'data: {"error":{"message":"boom"}}\n\n',
+      'data: [DONE]\n\n',
+      ': keep-alive\n\n',
+      'event: x\ndata: {"a":1}\n\n',
+    ]) {
+      expect(classifySseEventLean(event)).toEqual(classifySseEvent(event));
+    }
+    expect(classifySseEventLean(chunk('', 'stop')).record).toBeDefined();
+  });
+
+  test.each([
+    'data: {this is not json\n\n',
+    'data: {"a":1,}\n\n',
+    'data: {"a":01}\n\n',
+    'data: {"a":"\u0001"}\n\n',
+    'data: {"a":1}{"b":2}\n\n',
+    'data: {"a":tru}\n\n',
+    'data: {"a":"\\x"}\n\n',
+  ])('malformed JSON is invalid without parsing: %j', (event) => {
+    expect(classifySseEventLean(event)).toEqual({ kind: 'invalid', finished: false });
+  });
+
+  test('agrees with classifySseEvent on kind and finished for any JSON and any damage to it (property)', () => {
+    const damaged = fc.tuple(fc.json(), fc.nat(), fc.nat(), fc.constantFrom('', '}', '{', '"', ',', ':', '\\', ' ', 'n', '1', 'e'));
+    fc.assert(
+      fc.property(damaged, fc.boolean(), ([json, cutAt, insertAt, insert], damage) => {
+        let data = json.length > 2 && json.startsWith('{') ? json : `{"v":${json}}`;
+        if (damage) {
+          const cut = cutAt % (data.length + 1);
+          data = `${data.slice(0, cut)}${insert}${data.slice(cut + (insertAt % 3))}`;
+        }
+        const event = `data: ${data.replace(/\n/g, ' ')}\n\n`;
+        const lean = classifySseEventLean(event);
+        const full = classifySseEvent(event);
+        expect({ kind: lean.kind, finished: lean.finished }).toEqual({ kind: full.kind, finished: full.finished });
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('isJsonObjectText accepts exactly the objects JSON.parse accepts (property)', () => {
+    const isObject = (text: string) => {
+      try {
+        const value = JSON.parse(text);
+        return value !== null && typeof value === 'object' && !Array.isArray(value);
+      } catch {
+        return false;
+      }
+    };
+    const text = fc.oneof(
+      fc.json(),
+      fc.string({
+        unit: fc.constantFrom(
+          '{',
+          '}',
+          '[',
+          ']',
+          '"',
+          ':',
+          ',',
+          '\\',
+          'u',
+          '0',
+          '1',
+          '-',
+          '.',
+          'e',
+          'E',
+          '+',
+          ' ',
+          't',
+          'r',
+          'n',
+          'a',
+          '\t',
+        ),
+      }),
+    );
+    fc.assert(
+      fc.property(text, (t) => {
+        const wrapped = t.startsWith('{') ? t : `{"k":${t}}`;
+        expect(isJsonObjectText(wrapped, 0, wrapped.length)).toBe(isObject(wrapped));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
+
+test('classifySseEventLean parses an event with a \\u escape: a key may be spelled with one', () => {
+  const event = 'data: {"\\u0065rror":{"message":"boom"}}\n\n';
+  expect(classifySseEventLean(event).kind).toBe('error');
 });

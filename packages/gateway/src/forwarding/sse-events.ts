@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 import { AttemptError } from './attempt-error.ts';
 
@@ -31,6 +32,14 @@ export class SseEventSplitter {
   private atLineStart = false;
   /** The last chunk ended with "\r": a "\n" opening the next one is the rest of that CRLF. */
   private afterCr = false;
+  /**
+   * The events of the last push are exactly that chunk's bytes, in order (no carried-in or
+   * left-over text, no CR normalised, no blank line skipped): a relay may write the chunk
+   * itself instead of encoding the events again.
+   */
+  exact = false;
+  /** The last push ended at an event boundary: nothing is carried into the next. */
+  private cleanEnd = true;
 
   /** An upstream that never ends an event must not make the gateway buffer without bound. */
   constructor(private readonly maxEventChars = DEFAULT_MAX_EVENT_CHARS) {}
@@ -38,14 +47,21 @@ export class SseEventSplitter {
   /** Whole events completed by this chunk, each normalised to end with "\n\n". */
   push(chunk: Buffer): string[] {
     let text = this.decoder.write(chunk);
+    const cleanStart = this.cleanEnd;
+    this.exact = false;
+    this.cleanEnd = false;
     // Only the first bytes of a multi-byte character: nothing to look at yet.
     if (text === '') return [];
     if (this.afterCr && text.charCodeAt(0) === LF) text = text.slice(1);
     this.afterCr = text.charCodeAt(text.length - 1) === CR;
     // Server-sent events allow CRLF and CR line ends; a trailing lone CR is already a line end,
     // and afterCr drops the LF that may follow it in the next chunk.
-    if (text.includes('\r')) text = text.replace(/\r\n?/g, '\n');
-    return this.split(text);
+    const hasCr = text.includes('\r');
+    if (hasCr) text = text.replace(/\r\n?/g, '\n');
+    const events = this.split(text);
+    // Invalid UTF-8 was decoded to U+FFFD: those bytes are not what the events say.
+    this.exact = cleanStart && !hasCr && this.cleanEnd && events.length > 0 && isUtf8(chunk);
+    return events;
   }
 
   /** What is left when the upstream ended: an event without its blank line, if any. */
@@ -55,29 +71,37 @@ export class SseEventSplitter {
     this.partsChars = 0;
     this.atLineStart = false;
     this.afterCr = false;
+    this.cleanEnd = true;
+    this.exact = false;
     let end = rest.length;
     while (end > 0 && rest.charCodeAt(end - 1) === LF) end--;
     rest = rest.slice(0, end);
     return rest.trim() === '' ? null : `${rest}\n\n`;
   }
 
+  /** Sets cleanEnd when the text is whole events and nothing was skipped. */
   private split(text: string): string[] {
     const events: string[] = [];
     let start = 0;
+    let skipped = false;
     if (this.partsChars === 0) {
       start = skipLineEnds(text, 0); // stray blank lines between events
+      skipped = start > 0;
     } else if (this.atLineStart && text.charCodeAt(0) === LF) {
       // The blank line that ends the pending event fell across the chunk boundary.
       events.push(this.finish('\n'));
       start = skipLineEnds(text, 1);
+      skipped = true;
     }
     for (;;) {
       const end = text.indexOf('\n\n', start);
       if (end === -1) break;
       events.push(this.finish(text.slice(start, end + 2)));
       start = skipLineEnds(text, end + 2);
+      if (start > end + 2) skipped = true;
     }
     if (start < text.length) this.keep(text.slice(start));
+    else this.cleanEnd = !skipped;
     return events;
   }
 
@@ -153,6 +177,190 @@ export function classifySseEvent(event: string): SseEventInfo {
   }
   const finished = Array.isArray(record.choices) && record.choices.some((c) => c?.finish_reason != null);
   return { kind: 'data', finished, record };
+}
+
+/**
+ * What may make an OpenAI chunk more than content: an `error` or `usage` key (or value), a
+ * `finish_reason` that is not null, or a \u escape (a key could be spelled with one). Only
+ * events that match are parsed; compact and spaced JSON alike.
+ */
+const NEEDS_PARSE = /"(?:error|usage)"|"finish_reason"\s*:\s*[^n\s]|\\u/;
+
+/**
+ * classifySseEvent for a relay that needs no record (no onRecord, no translation): an
+ * ordinary content chunk — one `data:` line holding a JSON object with no error, usage or
+ * finish_reason — is checked to be JSON without being parsed (isJsonObjectText: no objects
+ * built, nothing for the GC) and answers { kind: 'data' } without a record. Every other
+ * event goes to classifySseEvent. The answer's kind and finished are the same either way.
+ */
+export function classifySseEventLean(event: string): SseEventInfo {
+  // "data: {" or "data:{", and the event is that one line (normalised events end in "\n\n").
+  const start = event.charCodeAt(5) === 32 ? 6 : 5;
+  const end = event.length - 2;
+  if (
+    !event.startsWith('data:') ||
+    event.charCodeAt(start) !== 123 || // {
+    event.charCodeAt(end - 1) !== 125 || // }
+    event.indexOf('\n', start) !== end ||
+    NEEDS_PARSE.test(event)
+  ) {
+    return classifySseEvent(event);
+  }
+  return isJsonObjectText(event, start, end) ? LEAN_DATA : INVALID;
+}
+
+const LEAN_DATA: SseEventInfo = Object.freeze({ kind: 'data', finished: false });
+const INVALID: SseEventInfo = Object.freeze({ kind: 'invalid', finished: false });
+
+/**
+ * Whether text[start, end) is one JSON object (RFC 8259, as JSON.parse accepts it), checked
+ * in one pass without building it. Strings may hold any character but unescaped controls;
+ * nesting is bounded like JSON.parse's stack would be by a hostile upstream.
+ */
+export function isJsonObjectText(text: string, start: number, end: number): boolean {
+  const scan = new JsonScan(text, end);
+  scan.at = skipWs(text, start, end);
+  if (text.charCodeAt(scan.at) !== 123 || !scan.value(0)) return false;
+  return skipWs(text, scan.at, end) === end;
+}
+
+const MAX_DEPTH = 512;
+
+function skipWs(text: string, from: number, end: number): number {
+  let at = from;
+  for (; at < end; at++) {
+    const c = text.charCodeAt(at);
+    if (c !== 32 && c !== 10 && c !== 13 && c !== 9) break;
+  }
+  return at;
+}
+
+class JsonScan {
+  at = 0;
+  constructor(
+    private readonly text: string,
+    private readonly end: number,
+  ) {}
+
+  value(depth: number): boolean {
+    if (depth > MAX_DEPTH) return false;
+    const { text } = this;
+    this.at = skipWs(text, this.at, this.end);
+    const c = text.charCodeAt(this.at);
+    if (c === 123) return this.object(depth);
+    if (c === 91) return this.array(depth);
+    if (c === 34) return this.string();
+    if (c === 116) return this.word('true');
+    if (c === 102) return this.word('false');
+    if (c === 110) return this.word('null');
+    return this.number();
+  }
+
+  private object(depth: number): boolean {
+    const { text, end } = this;
+    this.at = skipWs(text, this.at + 1, end);
+    if (text.charCodeAt(this.at) === 125) {
+      this.at++;
+      return true;
+    }
+    for (;;) {
+      if (text.charCodeAt(this.at) !== 34 || !this.string()) return false;
+      this.at = skipWs(text, this.at, end);
+      if (text.charCodeAt(this.at) !== 58) return false; // :
+      this.at++;
+      if (!this.value(depth + 1)) return false;
+      this.at = skipWs(text, this.at, end);
+      const c = text.charCodeAt(this.at++);
+      if (c === 125) return true;
+      if (c !== 44) return false; // ,
+      this.at = skipWs(text, this.at, end);
+    }
+  }
+
+  private array(depth: number): boolean {
+    const { text, end } = this;
+    this.at = skipWs(text, this.at + 1, end);
+    if (text.charCodeAt(this.at) === 93) {
+      this.at++;
+      return true;
+    }
+    for (;;) {
+      if (!this.value(depth + 1)) return false;
+      this.at = skipWs(text, this.at, end);
+      const c = text.charCodeAt(this.at++);
+      if (c === 93) return true;
+      if (c !== 44) return false;
+    }
+  }
+
+  /** At the opening quote; ends after the closing one. */
+  private string(): boolean {
+    const { text, end } = this;
+    for (let at = this.at + 1; at < end; at++) {
+      const c = text.charCodeAt(at);
+      if (c === 34) {
+        this.at = at + 1;
+        return true;
+      }
+      if (c < 32) return false;
+      if (c !== 92) continue; // backslash
+      const e = text.charCodeAt(++at);
+      if (e === 117) {
+        for (let i = 0; i < 4; i++) if (!isHex(text.charCodeAt(++at))) return false;
+      } else if (e !== 34 && e !== 92 && e !== 47 && e !== 98 && e !== 102 && e !== 110 && e !== 114 && e !== 116) {
+        return false;
+      }
+    }
+    return false;
+  }
+
+  private word(word: string): boolean {
+    if (!this.text.startsWith(word, this.at) || this.at + word.length > this.end) return false;
+    this.at += word.length;
+    return true;
+  }
+
+  /** -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? */
+  private number(): boolean {
+    const { text, end } = this;
+    let at = this.at;
+    if (text.charCodeAt(at) === 45) at++;
+    const first = text.charCodeAt(at);
+    if (first === 48) at++;
+    else if (first >= 49 && first <= 57) at = digits(text, at, end);
+    else return false;
+    if (text.charCodeAt(at) === 46) {
+      const from = at + 1;
+      at = digits(text, from, end);
+      if (at === from) return false;
+    }
+    const e = text.charCodeAt(at);
+    if (e === 101 || e === 69) {
+      at++;
+      const sign = text.charCodeAt(at);
+      if (sign === 43 || sign === 45) at++;
+      const from = at;
+      at = digits(text, from, end);
+      if (at === from) return false;
+    }
+    if (at > end) return false;
+    this.at = at;
+    return true;
+  }
+}
+
+function digits(text: string, from: number, end: number): number {
+  let at = from;
+  while (at < end) {
+    const c = text.charCodeAt(at);
+    if (c < 48 || c > 57) break;
+    at++;
+  }
+  return at;
+}
+
+function isHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
 }
 
 /** The one SSE event ai-lb writes itself: the stream broke after the client got bytes. */

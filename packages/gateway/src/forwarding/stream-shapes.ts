@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { AttemptError } from './attempt-error.ts';
-import { classifySseEvent, DEFAULT_MAX_EVENT_CHARS, SseEventSplitter, type SseEventInfo } from './sse-events.ts';
+import { classifySseEvent, classifySseEventLean, DEFAULT_MAX_EVENT_CHARS, SseEventSplitter, type SseEventInfo } from './sse-events.ts';
 
 /**
  * How one API's streamed answers look upstream: how to cut the bytes into events and what
@@ -11,12 +11,18 @@ export interface StreamShape {
   /** The content type of the stream as the client gets it. */
   contentType: string;
   splitter(): EventSplitter;
-  classify(event: string): SseEventInfo;
+  /**
+   * What the event is. `needsRecord: false`: the caller reads no record of plain content
+   * events, so a shape may skip parsing them (kind and finished stay exact).
+   */
+  classify(event: string, needsRecord?: boolean): SseEventInfo;
 }
 
 export interface EventSplitter {
   /** Whole events completed by this chunk. */
   push(chunk: Buffer): string[];
+  /** The events of the last push are exactly that chunk's bytes (the chunk may be written as is). */
+  readonly exact?: boolean;
   /** What is left when the upstream ended, if anything. */
   flush(): string | null;
 }
@@ -25,7 +31,7 @@ export interface EventSplitter {
 export const OPENAI_SSE: StreamShape = {
   contentType: 'text/event-stream',
   splitter: () => new SseEventSplitter(),
-  classify: classifySseEvent,
+  classify: (event, needsRecord = true) => (needsRecord ? classifySseEvent(event) : classifySseEventLean(event)),
 };
 
 /**

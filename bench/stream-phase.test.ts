@@ -1,0 +1,70 @@
+import { describe, expect, test } from 'vitest';
+import type { EventStreamResult } from './measure-event-stream.ts';
+import { readStamps } from './measure-event-stream.ts';
+import { nginxConfig } from './start-nginx.ts';
+import { stampedEvent } from './stream-upstream.ts';
+import { checkStreamTargets, formatStreamReport, summarizeStreamRounds, type StreamRound } from './summarize-stream.ts';
+
+const result = (cpu: number, p99: number, aux = NaN): EventStreamResult => ({
+  opened: 500,
+  events: 50_000,
+  eventsPerSec: 10_000,
+  cpuUsPerEvent: cpu,
+  auxCpuUsPerEvent: aux,
+  syscallsPerEvent: 2,
+  delayP50Ms: p99 / 2,
+  delayP99Ms: p99,
+  errors: 0,
+});
+
+describe('readStamps', () => {
+  test('reads the timestamp of every whole event and keeps the unfinished rest for the next chunk', () => {
+    const a = stampedEvent();
+    const b = stampedEvent();
+    const stamps: number[] = [];
+    const bytes = Buffer.from(a + b);
+    const rest = readStamps(bytes.subarray(0, a.length + 40), (ms) => stamps.push(ms));
+    expect(stamps).toHaveLength(1);
+    expect(rest?.toString()).toBe(b.slice(0, 40));
+    expect(readStamps(Buffer.concat([rest!, bytes.subarray(a.length + 40)]), (ms) => stamps.push(ms))).toBeNull();
+    expect(stamps).toHaveLength(2);
+    expect(stamps.every((ms) => Math.abs(ms - Date.now()) < 60_000)).toBe(true);
+  });
+
+  test('an upstream event is an OpenAI chat chunk of about 165 bytes', () => {
+    const event = stampedEvent();
+    expect(event.length).toBeGreaterThan(150);
+    expect(event.length).toBeLessThan(180);
+    expect(JSON.parse(event.slice('data: '.length)).object).toBe('chat.completion.chunk');
+  });
+});
+
+describe('summarizeStreamRounds', () => {
+  test('CPU (with redis-server) ÷ the floor relay and p99 over direct and over the floor, per round, then medians', () => {
+    const rounds: StreamRound[] = [
+      { direct: result(NaN, 1), 'stream-floor': result(20, 3), 'gateway-redis': result(22, 4, 1) },
+      { direct: result(NaN, 2), 'stream-floor': result(10, 3), 'gateway-redis': result(12, 5, 0) },
+      { direct: result(NaN, 1), 'stream-floor': result(20, 2), 'gateway-redis': result(40, 9, 0) },
+    ];
+    const [, floor, redis] = summarizeStreamRounds(rounds, ['direct', 'stream-floor', 'gateway-redis']);
+    expect(floor.cpuVsFloor).toBe(1);
+    expect(redis.cpuVsFloor).toBeCloseTo(1.2); // 1.15, 1.2, 2
+    expect(redis.addedP99Ms).toBe(3); // 3, 3, 8
+    expect(redis.addedP99VsFloorMs).toBe(2); // 3 − 2, 3 − 1, 8 − 1
+    const checks = checkStreamTargets([redis]);
+    expect(checks.map((c) => c.pass)).toEqual([false, false]);
+    const report = formatStreamReport([floor, redis], checks, { streams: 500, eventsPerSec: 20, windowSec: 5, rounds: 3 });
+    expect(report).toContain('500 streams × 20 events/s');
+    expect(report).toContain('FAIL  gateway-redis: CPU per relayed event vs floor relay ≤ 1.15× — measured 1.20');
+  });
+});
+
+describe('nginxConfig', () => {
+  test('one worker, unbuffered proxying to the upstreams with keep-alive, on the given loopback port', () => {
+    const conf = nginxConfig('/tmp/x', 8123, ['127.0.0.1:9001', '127.0.0.1:9002']);
+    expect(conf).toContain('listen 127.0.0.1:8123;');
+    expect(conf).toContain('proxy_buffering off;');
+    expect(conf).toContain('upstream llm { server 127.0.0.1:9001; server 127.0.0.1:9002; keepalive 64; }');
+    expect(conf).toContain('proxy_set_header Connection "";');
+  });
+});
