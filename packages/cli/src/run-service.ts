@@ -8,7 +8,7 @@
  *  - startup failures as one line without a stack trace, exit 1;
  *  - SIGTERM/SIGINT: release everything (in-flight requests finish first), exit 0.
  */
-import { ConfigError, createLogger, loadConfigOrExit, type Config, type Logger } from '@ai-lb/shared';
+import { ConfigError, createLogger, flushLogs, loadConfigOrExit, type Config, type Logger } from '@ai-lb/shared';
 
 export interface ServiceContext {
   config: Config;
@@ -89,6 +89,7 @@ function exitOnStartupError(error: unknown, log: Logger): never {
   const expected = error instanceof StartupError || error instanceof ConfigError;
   if (!expected) log.error({ err: error }, 'start failed');
   const message = error instanceof Error ? error.message : String(error);
+  flushLogs();
   process.stderr.write(`ai-lb: ${message.split('\n')[0]}\n`);
   process.exit(1);
 }

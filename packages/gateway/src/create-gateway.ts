@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  accessLogger,
   ByteBudget,
   GATEWAY_MARK_HEADER,
   silentLogger,
@@ -131,7 +132,7 @@ function buildServices(options: GatewayOptions, tracer: RequestTracer | null): G
   const { config, store } = options;
   const log = options.log ?? silentLogger;
   const clock = options.clock ?? Date.now;
-  const metrics = new GatewayMetrics({ accessLog: config.logRequests ? log : null });
+  const metrics = new GatewayMetrics({ accessLog: config.logRequests ? accessLogger(log) : null });
   const onStoreError = storeErrorLogger(log);
   const pools = new UpstreamPools({ connectTimeoutMs: Math.min(config.requestTimeoutMs, 10_000) });
   const fleet = new FleetCache(store, {
