@@ -1,8 +1,10 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { accessLogger, createLogger } from '@ai-lb/shared';
 import { performance } from 'node:perf_hooks';
 import type { Exchange } from './http/exchange.ts';
-import { FastCounter, FastGauge, FastHistogram, GatewayMetrics } from './metrics.ts';
+import { accessLine, FastCounter, FastGauge, FastHistogram, GatewayMetrics } from './metrics.ts';
+import type { RequestSummary } from './observability/request-summary.ts';
 import type { EngineLoadView } from './observability/fleet-gauges.ts';
 
 /** The same operations on prom-client's own metric and on ours must render the same text. */
@@ -175,5 +177,48 @@ describe('GatewayMetrics', () => {
     const misnamed = [...page.matchAll(/^# TYPE (\S+_total) (\S+)$/gm)].filter((m) => m[2] !== 'counter').map((m) => m[1]);
     expect(misnamed).toEqual([]);
     expect(page).toContain('ai_lb_nodejs_active_handles ');
+  });
+});
+
+describe('accessLine', () => {
+  it("is the line the logger's info writes, byte for byte apart from the time", () => {
+    const summary: RequestSummary = {
+      requestId: 'r"1\u2028é',
+      method: 'POST',
+      path: '/v1/chat/completions',
+      surface: 'chat',
+      client: '127.0.0.1',
+      forwardedFor: null,
+      modelRequested: 'auto',
+      model: 'm',
+      node: 'a:1',
+      status: 200,
+      outcome: 'ok',
+      stream: false,
+      attempts: 1,
+      failovers: 0,
+      queueWaitMs: null,
+      ttftMs: Number.NaN,
+      durationMs: 1.25,
+      promptTokens: 3,
+      completionTokens: 5,
+      tokensEstimated: false,
+    };
+    const raw: string[] = [];
+    const parent = createLogger({ destination: { write: (line: string) => raw.push(line) } }).child({ service: 'gateway' });
+    parent.info(summary, 'request');
+    const access = accessLogger(parent);
+    expect(access).not.toBeNull();
+    access!.stream.write(accessLine(access!, summary));
+    const [viaPino, viaAccess] = raw.map((line) => line.replace(/"time":\d+/, '"time":0'));
+    expect(viaAccess).toBe(viaPino);
+    expect(JSON.parse(raw[1])).toEqual({
+      level: 'info',
+      time: expect.any(Number),
+      service: 'gateway',
+      ...summary,
+      ttftMs: null,
+      msg: 'request',
+    });
   });
 });

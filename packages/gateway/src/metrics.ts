@@ -1,6 +1,6 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 import { performance } from 'node:perf_hooks';
-import type { Logger, NodeId } from '@ai-lb/shared';
+import type { AccessLog, NodeId } from '@ai-lb/shared';
 import type { Exchange } from './http/exchange.ts';
 import { registerFleetGauges, type FleetGaugeSource, type GaugeSources } from './observability/fleet-gauges.ts';
 import type { RequestOutcome, RequestSummary } from './observability/request-summary.ts';
@@ -150,7 +150,7 @@ export interface FleetMetricsSource extends FleetGaugeSource {
 
 export interface GatewayMetricsOptions {
   /** LOG_REQUESTS: the logger that gets one access-log line per routed request; null = no lines. */
-  accessLog?: Logger | null;
+  accessLog?: AccessLog | null;
 }
 
 /** The label of requests that never got a model or node; and of values the fleet does not know. */
@@ -172,7 +172,7 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 export class GatewayMetrics {
   readonly registry = new Registry();
   private sources: (GaugeSources & { fleet: FleetMetricsSource }) | undefined;
-  private readonly accessLog: Logger | null;
+  private readonly accessLog: AccessLog | null;
   private finished: RequestSummary[] = [];
   private drain: (() => void) | null = null;
   /** A failed upstream attempt, with its message (the dashboard's last error per node). */
@@ -306,7 +306,7 @@ export class GatewayMetrics {
     }
     const overheadMs = gatewayOverheadMs(exchange, endedAt);
     if (overheadMs !== null) this.gatewayOverhead.observe({ route }, overheadMs / 1000);
-    if (this.accessLog !== null) this.accessLog.info(summary, 'request');
+    if (this.accessLog !== null) this.accessLog.stream.write(accessLine(this.accessLog, summary));
     if (exchange.trace !== null) exchange.trace.end(summary);
     if (this.drain !== null) {
       this.finished.push(summary);
@@ -416,4 +416,15 @@ function upstreamEnd(exchange: Exchange, endedAt: number): number | null {
 
 function roundMs(ms: number): number {
   return Math.round(ms * 100) / 100;
+}
+
+/**
+ * The access-log line of a request: what `log.info(summary, 'request')` writes (level label,
+ * epoch-ms time, the logger's bindings, the fields in order, msg), byte for byte, from one
+ * JSON.stringify of the summary — a flat object of one shape, so V8's fast path serialises
+ * it in a fraction of what pino's key-by-key serialiser costs, on every request.
+ */
+export function accessLine(log: Pick<AccessLog, 'bindings'>, summary: RequestSummary): string {
+  const fields = JSON.stringify(summary);
+  return `{"level":"info","time":${Date.now()}${log.bindings},${fields.slice(1, -1)},"msg":"request"}\n`;
 }

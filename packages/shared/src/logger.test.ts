@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, type CreateLoggerOptions } from './logger.ts';
+import { accessLogger, createLogger, type CreateLoggerOptions } from './logger.ts';
 
 /** A logger whose lines land in an array, parsed. */
 function capture(options: CreateLoggerOptions = {}) {
@@ -47,5 +47,15 @@ describe('createLogger', () => {
     log.info('hidden');
     log.error('shown');
     expect(lines.map((l) => l.msg)).toEqual(['shown']);
+  });
+});
+
+describe('accessLogger', () => {
+  it("is the parent's stream and bindings, or null when the parent logs nothing at info", () => {
+    const destination = { write: () => {} };
+    const parent = createLogger({ destination }).child({ service: 'gateway' });
+    expect(accessLogger(parent)).toEqual({ stream: destination, bindings: ',"service":"gateway"' });
+    expect(accessLogger(createLogger({ destination }))).toEqual({ stream: destination, bindings: '' });
+    expect(accessLogger(createLogger({ level: 'warn', destination }))).toBeNull();
   });
 });
