@@ -1,10 +1,47 @@
 /**
  * What the two reference forwarders (node floor, http-proxy-middleware) share: the JSON
  * error they answer with, and their command line — `--upstreams host:port,… --model M
- * --port P`, listen on 127.0.0.1, print {"port":N,"pid":P} once listening, exit on SIGTERM.
+ * --port P`, listen on 127.0.0.1, print {"port":N,"pid":P} once listening, exit on SIGTERM —
+ * and the floors' request side (read the body, rewrite `model`). Those live here, not in
+ * node-floor.ts: a bundle of stream-floor.ts that imports node-floor.ts also runs its `main`
+ * (both modules share the bundle's import.meta.url) and would answer on the node floor's port.
  */
-import type { Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
+
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+export function readBody(req: IncomingMessage, res: ServerResponse, then: (body: Buffer) => void) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
+    if (res.headersSent) return;
+    // Answer first, then drop the connection: an endless body must not be read forever.
+    res.setHeader('connection', 'close');
+    sendError(res, 413, `body over ${MAX_BODY_BYTES} bytes`);
+    res.once('finish', () => req.destroy());
+  });
+  req.on('end', () => {
+    if (size <= MAX_BODY_BYTES) then(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  });
+  req.on('error', () => res.destroy());
+}
+
+/** The one JSON round trip every gateway does: parse, resolve the model, serialize. */
+export function rewriteModel(body: Buffer, model: string): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const request = parsed as { model?: unknown };
+  if (typeof request.model !== 'string' || request.model.toLowerCase() === 'auto') request.model = model;
+  return JSON.stringify(request);
+}
 
 /** An OpenAI-style error envelope, unless the answer has already begun. */
 export function sendError(res: ServerResponse, status: number, message: string): void {

@@ -3,10 +3,14 @@
  * the model, stream, round-robin, cancel upstream on client disconnect, reject bad input in
  * the OpenAI envelope — or their numbers compare the gateway with something that cheats.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { buildBundles } from '../scripts/build-bundles.ts';
 import { spawnTsProcess, startFakeLlmServer, type FakeLlmProcess, type SpawnedProcess } from '@ai-lb/testkit';
 
 const ENTRIES = {
@@ -76,4 +80,24 @@ describe.each(['node-floor', 'hpm'] as const)('%s', (name) => {
     for (let i = 0; i < 50 && (await inflight()) > 0; i++) await sleep(50);
     expect(await inflight()).toBe(0);
   });
+});
+
+// The bench runs the floors as bundles: a module whose `main` is guarded by import.meta.url runs
+// in every bundle that includes it, so a floor importing another floor would start both.
+test('each floor bundle starts its own forwarder only', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ai-lb-floor-bundles-'));
+  try {
+    const built = await buildBundles(
+      {
+        'node-floor': fileURLToPath(new URL('./node-floor.ts', import.meta.url)),
+        'stream-floor': fileURLToPath(new URL('./stream-floor.ts', import.meta.url)),
+      },
+      dir,
+    );
+    expect(readFileSync(built['node-floor'], 'utf8').match(/runForwarderCli\("/g)).toEqual(['runForwarderCli("']);
+    const streamFloor = readFileSync(built['stream-floor'], 'utf8');
+    expect(streamFloor.match(/runForwarderCli\("[a-z-]+"/g)).toEqual(['runForwarderCli("stream-floor"']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -10,9 +10,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Pool } from 'undici';
-import { runForwarderCli, sendError } from './forwarder-cli.ts';
-
-const MAX_BODY_BYTES = 10 * 1024 * 1024;
+import { readBody, rewriteModel, runForwarderCli, sendError } from './forwarder-cli.ts';
 
 export interface NodeFloor {
   server: Server;
@@ -39,38 +37,6 @@ export function createNodeFloor(upstreams: readonly string[], model: string): No
       await Promise.all(pools.map((pool) => pool.close()));
     },
   };
-}
-
-export function readBody(req: IncomingMessage, res: ServerResponse, then: (body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  req.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
-    if (res.headersSent) return;
-    // Answer first, then drop the connection: an endless body must not be read forever.
-    res.setHeader('connection', 'close');
-    sendError(res, 413, `body over ${MAX_BODY_BYTES} bytes`);
-    res.once('finish', () => req.destroy());
-  });
-  req.on('end', () => {
-    if (size <= MAX_BODY_BYTES) then(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-  });
-  req.on('error', () => res.destroy());
-}
-
-/** The one JSON round trip every gateway does: parse, resolve the model, serialize. */
-export function rewriteModel(body: Buffer, model: string): string | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
-  const request = parsed as { model?: unknown };
-  if (typeof request.model !== 'string' || request.model.toLowerCase() === 'auto') request.model = model;
-  return JSON.stringify(request);
 }
 
 function forward(pool: Pool, req: IncomingMessage, res: ServerResponse, payload: string) {

@@ -11,8 +11,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Pool } from 'undici';
-import { runForwarderCli, sendError } from './forwarder-cli.ts';
-import { readBody, rewriteModel } from './node-floor.ts';
+import { readBody, rewriteModel, runForwarderCli, sendError } from './forwarder-cli.ts';
 
 const BLANK_LINE = Buffer.from('\n\n');
 

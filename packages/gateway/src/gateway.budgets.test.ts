@@ -78,7 +78,7 @@ describe.each(STORE_KINDS)('budgets with the %s store', (kind) => {
     await eventually(async () => {
       const stats = await a.stats();
       return stats.requests === 2 && stats.inflight === 0;
-    }, 10_000);
+    }, 25_000); // 40 MB from one fake process: seconds on a busy machine
     const refused = await h.post('/v1/chat/completions', chatBody('fault-big-20000'));
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');
@@ -93,7 +93,7 @@ describe.each(STORE_KINDS)('budgets with the %s store', (kind) => {
     expect(served.status).toBe(200);
     expect((await served.arrayBuffer()).byteLength).toBeGreaterThan(20_000_000);
     expect(await circuitOf(h, a.node)).toMatchObject({ failures: 0, circuit: 'closed' });
-  });
+  }, 60_000);
 
   test('a 200 text/html page for a JSON request fails over, as any unusable answer', async () => {
     const h = await startGateway(kind);
