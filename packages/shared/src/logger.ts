@@ -41,10 +41,6 @@ export const REDACTED_PATHS = [
  * than the requests (a full pipe spins until it drains). Lines written while a write is in
  * flight go out together in the next one. What is still buffered when the process exits is
  * flushed synchronously then, so an exit, a fatal error or a signal loses no line.
- *
- * Lines are written in batches of BATCH_BYTES, or after at most BATCH_MS: each write is a
- * round trip through libuv's thread pool, and one per access-log line cost more CPU than
- * building the line.
  */
 export function createLogger(options: CreateLoggerOptions = {}): Logger {
   return pino(
@@ -58,15 +54,12 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
   );
 }
 
-const BATCH_BYTES = 4096;
-const BATCH_MS = 100;
-
 let stderr: ReturnType<typeof pino.destination> | undefined;
 
 /** One asynchronous stderr stream per process, flushed at exit. */
 function stderrDestination(): DestinationStream {
   if (stderr === undefined) {
-    const stream = pino.destination({ fd: 2, sync: false, minLength: BATCH_BYTES, periodicFlush: BATCH_MS });
+    const stream = pino.destination({ fd: 2, sync: false });
     stderr = stream;
     process.once('exit', flushLogs);
   }
