@@ -57,8 +57,8 @@ export async function buildBundles<Name extends string>(entries: Record<Name, st
 
 /**
  * V8 keeps a module's source text (lazy compilation, Function#toString), and one non-ASCII
- * character makes the whole bundle a two-byte string: the gateway's 3 MB became 6 MB of heap
- * (issue 6, `--heap-prof`). esbuild already escapes strings and identifiers (charset ascii);
+ * character makes the whole bundle a two-byte string, twice the heap (docs/performance.md).
+ * esbuild already escapes strings and identifiers (charset ascii);
  * what is left are comments copied from dependencies ("request’s", "§"). A \u escape means
  * the same character in a string, a regular expression or an identifier, and is inert in a
  * comment, so every remaining non-ASCII character is written as one.

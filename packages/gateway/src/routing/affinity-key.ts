@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 
 /** A shared preamble of a few paragraphs, short enough that turn 2 of a short chat still matches turn 1. */
 export const PROMPT_PREFIX_CHARS = 512;
-/** Bounds the hashing cost of a huge first message (about 30 µs per 32 KiB). */
+/** Bounds the hashing cost of a huge first message: the prefix that decides a node is far shorter. */
 export const MAX_KEYED_CHARS = 32 * 1024;
 const MAX_SESSION_ID_CHARS = 256;
 const SYSTEM_ROLES = new Set(['system', 'developer']);

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { NodeId } from '@ai-lb/shared';
 
-/** Points per node: with 160, the busiest of 3 to 10 nodes owns ≈ 7 % more than its fair share of keys (100 000 keys). */
+/** Points per node: enough that each of a few to ten nodes owns close to its fair share of keys (hash-ring.test.ts). */
 export const VIRTUAL_NODES = 160;
 
 /** A stable 32-bit hash (the first 4 bytes of SHA-1). */

@@ -208,7 +208,7 @@ end
 /**
  * acquire(ko, ao), one op of SLOT_OPS: ko keys and ao args of the call come before its
  * own, which it reads in place through the readers of slot-ops-codec.ts (A: args, K: keys;
- * copying them into tables of their own cost Redis ≈ 2 µs per op); `now` is the call's.
+ * copying them into tables of their own costs Redis time on every op); `now` is the call's.
  * Returns: { node | false, probe 1/0, reason, inflight per candidate } (decodeAcquireReply).
  */
 const ACQUIRE_FN = `

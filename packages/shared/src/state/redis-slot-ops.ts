@@ -272,8 +272,7 @@ interface PendingOp {
 type SendSlotOps = (command: string) => Promise<unknown[]>;
 
 /**
- * Ops per SLOT_OPS call at most: one call holds Redis for all of its ops (≈ 20–40 µs
- * each), so a burst is cut into calls of this size instead of one long one.
+ * Ops per SLOT_OPS call at most: one call holds Redis for all of its ops, so a burst is cut into calls of this size instead of one long one.
  */
 const MAX_OPS_PER_CALL = 64;
 
