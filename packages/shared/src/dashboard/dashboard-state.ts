@@ -6,6 +6,7 @@
  * here", never zero.
  */
 import type { CircuitState, ServerKind } from '../types.ts';
+import type { TrafficPoint } from './traffic-recorder.ts';
 
 export const DASHBOARD_STATE_VERSION = 1;
 
@@ -123,26 +124,10 @@ export interface DashboardTraffic {
   points: DashboardTrafficPoint[];
 }
 
-export interface DashboardTrafficPoint {
-  startMs: number;
-  /** How much of the bucket has passed (bucketMs except for the last point). */
-  durationMs: number;
-  requests: number;
+/** A point of the traffic recorder's series as the page gets it: rounded, with the rate, without tokens. */
+export interface DashboardTrafficPoint extends Omit<TrafficPoint, 'outputTokens'> {
   /** requests / durationMs, per second. */
   requestsPerSec: number;
-  status2xx: number;
-  status3xx: number;
-  status4xx: number;
-  status5xx: number;
-  /** Responses 429 (no slot in time, or an upstream's own 429 passed on). */
-  rejected429: number;
-  /** Attempts moved to another node. */
-  failovers: number;
-  /** Requests that waited for a slot, and their mean wait. */
-  queued: number;
-  queueWaitMsMean: number | null;
-  latencyMsP50: number | null;
-  latencyMsP99: number | null;
 }
 
 export interface DashboardScan {

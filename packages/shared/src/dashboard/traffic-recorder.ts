@@ -75,7 +75,9 @@ export interface TrafficPoint {
   status3xx: number;
   status4xx: number;
   status5xx: number;
+  /** Responses 429 (no slot in time, or an upstream's own 429 passed on). */
   rejected429: number;
+  /** Attempts moved to another node. */
   failovers: number;
   /** Requests that waited for a slot, and the mean of their waits (null when none waited). */
   queued: number;
