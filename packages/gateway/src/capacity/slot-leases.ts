@@ -113,7 +113,8 @@ export class SlotLeases {
     },
   ): Promise<Placement> {
     const first = plan();
-    if (options.sticky === undefined && allUncapped(first)) {
+    // LocalSlots takes only plans with no cap anywhere and every circuit closed (else null).
+    if (options.sticky === undefined) {
       const node = this.local.place(first);
       if (node !== null) {
         const lease: Lease = { node, leaseId: '', probe: false, local: true };
@@ -222,12 +223,6 @@ export class SlotLeases {
       this.options.onError(error);
     }
   }
-}
-
-/** No cap anywhere in the plan: no slot to count fleet-wide (LocalSlots may place it). */
-function allUncapped(plan: AcquirePlan): boolean {
-  for (const c of plan.candidates) if (c.maxconn !== 0) return false;
-  return true;
 }
 
 /**
