@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Level, type Logger as PinoLogger } from 'pino';
+import { LineWriter } from './line-writer.ts';
 
 /** The one logger type of every package: pino's, so child loggers and levels work everywhere. */
 export type Logger = PinoLogger;
@@ -38,9 +39,9 @@ export const REDACTED_PATHS = [
  *
  * Written asynchronously: a gateway writes a line per request (the access log), and a
  * synchronous write per line blocks the event loop whenever the reader of stderr is slower
- * than the requests (a full pipe spins until it drains). Lines written while a write is in
- * flight go out together in the next one. What is still buffered when the process exits is
- * flushed synchronously then, so an exit, a fatal error or a signal loses no line.
+ * than the requests (a full pipe spins until it drains). Lines go out in batches (see
+ * LineWriter: up to 25 ms late). What is still queued when the process exits is flushed
+ * synchronously then, so an exit, a fatal error or a signal loses no line.
  */
 export function createLogger(options: CreateLoggerOptions = {}): Logger {
   return pino(
@@ -54,13 +55,12 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
   );
 }
 
-let stderr: ReturnType<typeof pino.destination> | undefined;
+let stderr: LineWriter | undefined;
 
-/** One asynchronous stderr stream per process, flushed at exit. */
+/** One asynchronous stderr writer per process, flushed at exit. */
 function stderrDestination(): DestinationStream {
   if (stderr === undefined) {
-    const stream = pino.destination({ fd: 2, sync: false });
-    stderr = stream;
+    stderr = new LineWriter(2);
     process.once('exit', flushLogs);
   }
   return stderr;
@@ -68,11 +68,7 @@ function stderrDestination(): DestinationStream {
 
 /** Writes out what the stderr stream still holds, now (before a line that must come last). */
 export function flushLogs(): void {
-  try {
-    stderr?.flushSync();
-  } catch {
-    // stderr already closed: nothing left to write to.
-  }
+  stderr?.flushSync();
 }
 
 /** Where access-log lines go: one line per routed request, at level info. */

@@ -1,0 +1,100 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LineWriter } from './line-writer.ts';
+
+const LOGGER = fileURLToPath(new URL('./logger.ts', import.meta.url));
+
+/** Runs `script` (ESM, with `createLogger` in scope) under tsx; resolves with its stderr once it exits. */
+function runWithLogger(script: string, readDelayMs: number): Promise<{ code: number | null; stderr: string }> {
+  const source = `import { createLogger } from ${JSON.stringify(LOGGER)};\n${script}`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const chunks: Buffer[] = [];
+  // A reader that lags: the pipe fills and the writer must queue.
+  child.stderr.pause();
+  setTimeout(() => child.stderr.resume(), readDelayMs);
+  child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr: Buffer.concat(chunks).toString() })));
+}
+
+describe('LineWriter through a real pipe', () => {
+  it('delivers every line once and in order to a reader that lags, including what is queued at exit', async () => {
+    const { code, stderr } = await runWithLogger(
+      `const log = createLogger();
+       for (let i = 0; i < 20000; i++) log.info({ i, text: 'é'.repeat(i % 7) }, 'line');
+       process.exit(0);`,
+      300,
+    );
+    expect(code).toBe(0);
+    const seen = stderr
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { i: number; text: string });
+    expect(seen.map((line) => line.i)).toEqual(Array.from({ length: 20000 }, (_, i) => i));
+    expect(seen[13].text).toBe('éééééé');
+  });
+});
+
+describe('LineWriter batches and bound', () => {
+  let dir = '';
+  let fd = -1;
+  let file = '';
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'line-writer-'));
+    file = join(dir, 'log');
+    fd = openSync(file, 'w');
+  });
+  afterEach(async () => {
+    await sleep(50); // a write still in flight finishes before its fd closes
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes a batch batchMs after its first line, not line by line', async () => {
+    const writer = new LineWriter(fd, { batchMs: 40 });
+    writer.write('a\n');
+    writer.write('b\n');
+    await sleep(5);
+    expect(readFileSync(file, 'utf8')).toBe('');
+    writer.write('c\n');
+    await sleep(100);
+    expect(readFileSync(file, 'utf8')).toBe('a\nb\nc\n');
+  });
+
+  it('writes at once when batchChars are queued', async () => {
+    const writer = new LineWriter(fd, { batchMs: 60_000, batchChars: 100 });
+    for (let i = 0; i < 10; i++) writer.write(`${String(i).padStart(19, '.')}\n`);
+    await sleep(50);
+    expect(readFileSync(file, 'utf8').split('\n')).toHaveLength(11);
+  });
+
+  it('drops lines past its bound, then says how many', async () => {
+    const writer = new LineWriter(fd, { maxQueuedChars: 40, batchMs: 10 });
+    expect(writer.write('first line goes out\n')).toBe(true);
+    expect(writer.write('queued: 12\n')).toBe(true);
+    expect(writer.write('queued too: 16\n')).toBe(false);
+    expect(writer.write('no room left\n')).toBe(false);
+    await sleep(60);
+    expect(writer.write('after\n')).toBe(true);
+    await sleep(60);
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines.slice(0, 2)).toEqual(['first line goes out', 'queued: 12']);
+    expect(JSON.parse(lines[2])).toMatchObject({ level: 'warn', dropped: 2 });
+    expect(lines[3]).toBe('after');
+  });
+
+  it('flushSync writes what is queued, synchronously', () => {
+    const writer = new LineWriter(fd, { batchMs: 60_000 });
+    writer.write('a\n');
+    writer.write('b\n');
+    writer.flushSync();
+    expect(readFileSync(file, 'utf8')).toBe('a\nb\n');
+  });
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
