@@ -14,7 +14,13 @@ import type { RequestOutcome, RequestSummary } from './observability/request-sum
  * shape), so /metrics reads the same (metrics.test.ts compares the text).
  */
 abstract class FastMetric<L extends string, C> {
-  protected readonly children = new Map<string, C>();
+  /** Every label set's child, in creation order, for rendering. */
+  protected readonly children: C[] = [];
+  /**
+   * The per-call lookup: one Map level per label name, keyed by that label's value, the
+   * child at the last level — no key string is built (and hashed) per call.
+   */
+  private readonly tree = new Map<string, unknown>();
 
   constructor(
     registry: Registry,
@@ -28,12 +34,23 @@ abstract class FastMetric<L extends string, C> {
 
   /** The child of this label set, created on first use. */
   protected child(labels: Record<L, string>): C {
-    let key = '';
-    for (const name of this.labelNames) key += `${labels[name]}\u0000`;
-    let child = this.children.get(key);
+    const names = this.labelNames;
+    let level = this.tree;
+    for (let i = 0; i < names.length - 1; i++) {
+      const value = labels[names[i]];
+      let next = level.get(value) as Map<string, unknown> | undefined;
+      if (next === undefined) {
+        next = new Map();
+        level.set(value, next);
+      }
+      level = next;
+    }
+    const last = names.length === 0 ? '' : labels[names[names.length - 1]];
+    let child = level.get(last) as C | undefined;
     if (child === undefined) {
       child = this.create({ ...labels });
-      this.children.set(key, child);
+      level.set(last, child);
+      this.children.push(child);
     }
     return child;
   }
@@ -48,7 +65,8 @@ abstract class FastMetric<L extends string, C> {
   protected abstract values(): MetricValue[];
 
   reset(): void {
-    this.children.clear();
+    this.children.length = 0;
+    this.tree.clear();
   }
 }
 
@@ -70,7 +88,7 @@ abstract class ValueMetric<L extends string> extends FastMetric<L, ValueChild<L>
   }
 
   protected values(): MetricValue[] {
-    return [...this.children.values()].map(({ labels, value }) => ({ labels, value }));
+    return this.children.map(({ labels, value }) => ({ labels, value }));
   }
 }
 
@@ -128,7 +146,7 @@ export class FastHistogram<L extends string> extends FastMetric<L, HistogramChil
 
   protected values(): MetricValue[] {
     const values: MetricValue[] = [];
-    for (const { labels, counts, sum, count } of this.children.values()) {
+    for (const { labels, counts, sum, count } of this.children) {
       let cumulative = 0;
       this.buckets.forEach((le, i) => {
         cumulative += counts[i];

@@ -13,7 +13,7 @@ export type AttemptResult =
 
 export interface AttemptChoice {
   /** Nodes this attempt may use, in candidate order. */
-  allowed: NodeId[];
+  allowed: readonly NodeId[];
   /** Where the previous attempt went (null on the first). */
   previousNode: NodeId | null;
   /** 0 for the first attempt. */
@@ -71,7 +71,9 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
   let soonestRetryAfterMs: number | null = null;
 
   for (let index = 0; index <= options.maxRetries; index++) {
-    const allowed = await nextAllowed(options, { tried, excluded, notBefore, previous, deadline });
+    // The first attempt may use every candidate: nothing is tried, excluded or waited for yet.
+    const allowed =
+      index === 0 ? firstAllowed(options.candidates) : await nextAllowed(options, { tried, excluded, notBefore, previous, deadline });
     if (allowed === null) break;
     // A node that named its own wait (notBefore) was waited for already in nextAllowed.
     if (index > 0 && allowed.length === 1 && allowed[0] === previous && !notBefore.has(previous)) {
@@ -115,6 +117,10 @@ interface LoopState {
   notBefore: Map<NodeId, number>;
   previous: NodeId | null;
   deadline: number;
+}
+
+function firstAllowed(candidates: readonly NodeId[]): readonly NodeId[] | null {
+  return candidates.length > 0 ? candidates : null;
 }
 
 /** The nodes the next attempt may use (waiting out a Retry-After if that is all there is), or null. */
@@ -215,7 +221,7 @@ export class NodeCooldowns {
   }
 
   /** The candidates not cooling down, or all of them when every one is (their 429s then speak for themselves). */
-  filter<T extends { node: NodeId }>(candidates: T[]): T[] {
+  filter<T extends { node: NodeId }>(candidates: readonly T[]): readonly T[] {
     if (this.until.size === 0) return candidates;
     const now = this.clock();
     for (const [node, until] of this.until) if (until <= now) this.until.delete(node);

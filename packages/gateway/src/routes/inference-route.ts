@@ -121,12 +121,13 @@ export async function routeInference(deps: InferenceDeps, surface: InferenceSurf
   const { config, fleet } = deps;
   const { stream } = surface.validate(body.value);
   exchange.rejectMisspelledParams(ROUTING_PARAMS);
-  const pinned = (await surface.pinnedNode?.(body.value)) ?? null;
+  // Awaited only where a surface pins (an await costs a turn of the microtask queue).
+  const pinned = surface.pinnedNode === undefined ? null : await surface.pinnedNode(body.value);
   const forcedNode = pinned?.node ?? exchange.queryParam('node');
   if (typeof body.value.model === 'string') exchange.requestedModel = body.value.model;
   const model = resolve(deps, surface, body.value.model, exchange.queryParam('require_all') === 'true');
   exchange.model = model;
-  const serving = fleet.healthyNodesFor(model).filter((node) => planKind(surface, fleet.surfacesOf(node.node)) !== null);
+  const serving = keepWhere(fleet.healthyNodesFor(model), (node) => planKind(surface, fleet.surfacesOf(node.node)) !== null);
   if (serving.length === 0 && fleet.healthyNodesFor(model).length > 0) throw notServed(surface, model);
   if (pinned !== null && !serving.some((n) => n.node === pinned.node)) throw pinned.whenGone;
   const translation = translationFor(surface, body, model, serving, fleet);
@@ -308,7 +309,7 @@ export interface SelectCandidatesInput {
  * acquireSlot, which knows the live circuit state and may hand out the half-open probe.
  * Caps are not checked here: acquireSlot does that with live counts.
  */
-export function selectCandidates(input: SelectCandidatesInput): NodeState[] {
+export function selectCandidates(input: SelectCandidatesInput): readonly NodeState[] {
   if (input.forcedNode !== null) {
     // ?node= is only ever a choice among fleet nodes: the gateway never dials an address a client made up.
     const wanted = normalizeNodeId(input.forcedNode);
@@ -321,8 +322,16 @@ export function selectCandidates(input: SelectCandidatesInput): NodeState[] {
     }
     return [node];
   }
-  const closed = input.servingNodes.filter((n) => !input.circuitOpen(n.node));
-  return closed.length > 0 ? closed : [...input.servingNodes];
+  const closed = keepWhere(input.servingNodes, (n) => !input.circuitOpen(n.node));
+  return closed.length > 0 ? closed : input.servingNodes;
+}
+
+/** `items.filter(keep)`, but `items` itself when every item is kept (the usual case: no copy per request). */
+function keepWhere<T>(items: readonly T[], keep: (item: T) => boolean): readonly T[] {
+  for (let i = 0; i < items.length; i++) {
+    if (!keep(items[i])) return items.filter(keep);
+  }
+  return items;
 }
 
 async function forwardWithFailover(
