@@ -1,0 +1,121 @@
+/**
+ * Interleaved A/B of gateway variants — builds, settings, V8 flags — against the node floor,
+ * non-stream chat, CPU per request from /proc and requests per second from wrk:
+ *
+ *   npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds=6] [seconds=4]
+ *
+ * A variant: {"name": "new", "store": "memory" | "redis" | "floor", "dir": "<a dist/>",
+ * "env": {"LOG_REQUESTS": "false"}, "nodeArgs": ["--max-semi-space-size=8"], "maxconn": 0}.
+ * `dir` defaults to this checkout's dist/ (run `pnpm build` first), `nodeArgs` to the shipped
+ * V8 flags. The first variant is the reference of the ratios. Rounds alternate the order
+ * of the variants; the medians are printed. Where `pnpm bench --baseline` compares two
+ * builds, this compares any number of variants in one run (the machine's noise is shared).
+ */
+import { fileURLToPath } from 'node:url';
+import { SHIPPED_V8, v8Flags } from './bench-options.ts';
+import { buildJsBundles } from './build-js-bundles.ts';
+import { median } from './percentile.ts';
+import { readCpuMs } from './process-usage.ts';
+import { BENCH_MODEL, startBenchFleet } from './start-bench-fleet.ts';
+import { startGateway } from './start-gateway.ts';
+import { startTarget } from './start-target.ts';
+import { runWrk } from './wrk-load.ts';
+
+interface Variant {
+  name: string;
+  store: 'memory' | 'redis' | 'floor';
+  dir?: string;
+  env?: Record<string, string>;
+  nodeArgs?: string[];
+  maxconn?: number;
+}
+
+interface Running {
+  variant: Variant;
+  url: string;
+  /** The forwarding process and, for Redis state, redis-server: their CPU is the variant's. */
+  pids: number[];
+  stop(): Promise<void>;
+}
+
+const DIST = fileURLToPath(new URL('../dist', import.meta.url));
+const BUNDLE_DIR = fileURLToPath(new URL('../.bench-out/ab-js', import.meta.url));
+const BODY = JSON.stringify({ model: BENCH_MODEL, messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16 });
+
+async function main(): Promise<void> {
+  const [json, roundsArg, secondsArg] = process.argv.slice(2);
+  if (json === undefined) throw new Error("usage: npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds] [seconds]");
+  const variants = JSON.parse(json) as Variant[];
+  const rounds = Number(roundsArg ?? 6);
+  const seconds = Number(secondsArg ?? 4);
+  const fleet = await startBenchFleet({ upstreams: 2, redis: variants.some((v) => v.store === 'redis') });
+  const running: Running[] = [];
+  try {
+    const bundles = variants.some((v) => v.store === 'floor') ? await buildJsBundles(BUNDLE_DIR) : null;
+    for (const variant of variants) running.push(await start(variant, fleet, bundles));
+    const cpu = new Map<string, number[]>();
+    const rps = new Map<string, number[]>();
+    for (const r of running) await runWrk({ url: `${r.url}/v1/chat/completions`, body: BODY, connections: 50, durationSec: 3 });
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? running : [...running].reverse();
+      const line: string[] = [];
+      for (const r of order) {
+        const before = cpuOf(r.pids);
+        const load = await runWrk({ url: `${r.url}/v1/chat/completions`, body: BODY, connections: 50, durationSec: seconds });
+        const perRequest = ((cpuOf(r.pids) - before) * 1000) / load.requests;
+        push(cpu, r.variant.name, perRequest);
+        push(rps, r.variant.name, load.requestsPerSec);
+        line.push(`${r.variant.name} ${perRequest.toFixed(0)} µs ${Math.round(load.requestsPerSec)}/s`);
+      }
+      console.log(`round ${round + 1}: ${line.join(' | ')}`);
+      await fleet.resetStats();
+    }
+    const reference = variants[0].name;
+    const refCpu = median(cpu.get(reference)!);
+    const refRps = median(rps.get(reference)!);
+    for (const { name } of variants) {
+      const c = median(cpu.get(name)!);
+      const q = median(rps.get(name)!);
+      console.log(
+        `${name.padEnd(16)} CPU ${c.toFixed(0)} µs/req (÷${reference} ${(c / refCpu).toFixed(2)})  ${Math.round(q)} req/s (÷${reference} ${(q / refRps).toFixed(2)})`,
+      );
+    }
+  } finally {
+    for (const r of running) await r.stop();
+    await fleet.stop();
+  }
+}
+
+async function start(
+  variant: Variant,
+  fleet: Awaited<ReturnType<typeof startBenchFleet>>,
+  bundles: Awaited<ReturnType<typeof buildJsBundles>> | null,
+): Promise<Running> {
+  const nodeArgs = variant.nodeArgs ?? v8Flags(SHIPPED_V8);
+  if (variant.store === 'floor') {
+    const target = await startTarget('node-floor', fleet, { nodeArgs, bundles: bundles ?? undefined });
+    return { variant, url: target.baseUrl, pids: [target.pid!], stop: () => target.stop() };
+  }
+  const dir = variant.dir ?? DIST;
+  const gateway = await startGateway(variant.store, fleet, {
+    nodeArgs,
+    env: variant.env,
+    maxconn: variant.maxconn,
+    bundles: { start: `${dir}/start.mjs`, gateway: `${dir}/gateway.mjs` },
+  });
+  const pids = [gateway.process.pid];
+  if (variant.store === 'redis' && fleet.redis) pids.push(fleet.redis.pid);
+  return { variant, url: gateway.baseUrl, pids, stop: () => gateway.process.stop() };
+}
+
+function cpuOf(pids: number[]): number {
+  return pids.reduce((sum, pid) => sum + readCpuMs(pid), 0);
+}
+
+function push(map: Map<string, number[]>, key: string, value: number): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}
+
+await main();
