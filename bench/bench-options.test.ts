@@ -62,8 +62,8 @@ describe('parseBenchOptions', () => {
     expect(parseBenchOptions(['--runtime', 'tsx']).runtime).toBe('tsx');
   });
 
-  test('every forwarder gets 4 MB V8 semi-spaces and 20 % heap growth unless told otherwise (0 = V8 default)', () => {
-    expect(parseBenchOptions([]).semiSpaceMb).toBe(4);
+  test('every forwarder gets 8 MB V8 semi-spaces and 20 % heap growth unless told otherwise (0 = V8 default)', () => {
+    expect(parseBenchOptions([]).semiSpaceMb).toBe(8);
     expect(parseBenchOptions(['--semi-space-mb', '0']).semiSpaceMb).toBe(0);
     expect(() => parseBenchOptions(['--semi-space-mb', '999'])).toThrow(/--semi-space-mb 999: expected an integer from 0 to 256/);
     expect(parseBenchOptions([]).heapGrowingPercent).toBe(20);
