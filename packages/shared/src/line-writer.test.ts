@@ -38,6 +38,28 @@ describe('LineWriter through a real pipe', () => {
   });
 });
 
+describe("LineWriter when stderr's reader goes away", () => {
+  it('keeps the process running: lines are dropped, nothing throws', async () => {
+    const source = `import { createLogger } from ${JSON.stringify(LOGGER)};
+      const log = createLogger();
+      let i = 0;
+      const timer = setInterval(() => {
+        for (let k = 0; k < 500; k++) log.info({ i: i++ }, 'line');
+        if (i >= 20000) { clearInterval(timer); process.stdout.write('alive ' + i + '\\n'); }
+      }, 5);`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The reader takes a little, then closes its end: every later write fails with EPIPE.
+    child.stderr.once('data', () => child.stderr.destroy());
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(stdout).toBe('alive 20000\n');
+    expect(code).toBe(0);
+  });
+});
+
 describe('LineWriter batches and bound', () => {
   let dir = '';
   let fd = -1;
