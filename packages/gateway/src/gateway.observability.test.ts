@@ -177,6 +177,12 @@ describe.each(STORE_KINDS)('observability with the %s store', (kind) => {
     const auth = { authorization: `Bearer ${KEY}` };
     for (let i = 0; i < 3; i++) await (await h.post('/v1/chat/completions', chatBody('m1'), { headers: auth })).arrayBuffer();
     await (await h.post('/v1/chat/completions', chatBody('m1', { stream: true }), { headers: auth })).text();
+    // A slot is released just after its response has ended (the store call follows the answer).
+    const slotsUsed = async () => {
+      const current = (await (await h.get('/dashboard/state', auth)).json()) as DashboardState;
+      return current.fleet.find((n) => n.node === a.node)?.slots.used;
+    };
+    await waitUntil(async () => (await slotsUsed()) === 0, { what: "the last request's slot released" });
     const res = await h.get('/dashboard/state', auth);
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
