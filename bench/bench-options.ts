@@ -58,11 +58,11 @@ export interface BenchOptions {
  * The V8 settings ai-lb ships with (Dockerfile, docker-compose.yml, `pnpm start*`; checked by
  * shipped-node-flags.test.ts) and the bench's defaults, so the bench measures what runs:
  * - 8 MB semi-spaces: V8's default grows the young generation to 3 × 16 MB under load; 4 MB
- *   kept RSS lowest but cost the gateway ≈ 25 % more CPU per request in scavenges (in-flight
- *   requests' objects copied again and again); 8 MB costs as little CPU as 16 MB;
+ *   kept RSS lowest but made the gateway copy its in-flight requests' objects at every
+ *   frequent scavenge; 8 MB costs as little CPU as 16 MB with less RSS;
  * - heap growing 20 %: the old generation may grow 1.2× past what survived the last full GC
- *   (V8's default lets it grow up to 4×); same CPU (A/B median 0.97×), ≈ 25–30 MB less RSS
- *   with 1,000 open streams. Both measured in docs/performance.md.
+ *   (V8's default lets it grow up to 4×); the same CPU, less RSS with open streams. Both
+ *   measured in docs/performance.md.
  */
 export const SHIPPED_V8 = { semiSpaceMb: 8, heapGrowingPercent: 20 } as const;
 

@@ -8,10 +8,15 @@ import { LineWriter } from './line-writer.ts';
 
 const LOGGER = fileURLToPath(new URL('./logger.ts', import.meta.url));
 
-/** Runs `script` (ESM, with `createLogger` in scope) under tsx; resolves with its stderr once it exits. */
-function runWithLogger(script: string, readDelayMs: number): Promise<{ code: number | null; stderr: string }> {
+/** `script` (ESM, with `createLogger` in scope) in a process of its own under tsx; stdout and stderr piped. */
+function spawnWithLogger(script: string) {
   const source = `import { createLogger } from ${JSON.stringify(LOGGER)};\n${script}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Runs `script` with a stderr reader that starts late; resolves with its stderr once it exits. */
+function runWithLogger(script: string, readDelayMs: number): Promise<{ code: number | null; stderr: string }> {
+  const child = spawnWithLogger(script);
   const chunks: Buffer[] = [];
   // A reader that lags: the pipe fills and the writer must queue.
   child.stderr.pause();
@@ -40,14 +45,14 @@ describe('LineWriter through a real pipe', () => {
 
 describe("LineWriter when stderr's reader goes away", () => {
   it('keeps the process running: lines are dropped, nothing throws', async () => {
-    const source = `import { createLogger } from ${JSON.stringify(LOGGER)};
-      const log = createLogger();
-      let i = 0;
-      const timer = setInterval(() => {
-        for (let k = 0; k < 500; k++) log.info({ i: i++ }, 'line');
-        if (i >= 20000) { clearInterval(timer); process.stdout.write('alive ' + i + '\\n'); }
-      }, 5);`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnWithLogger(
+      `const log = createLogger();
+       let i = 0;
+       const timer = setInterval(() => {
+         for (let k = 0; k < 500; k++) log.info({ i: i++ }, 'line');
+         if (i >= 20000) { clearInterval(timer); process.stdout.write('alive ' + i + '\\n'); }
+       }, 5);`,
+    );
     // The reader takes a little, then closes its end: every later write fails with EPIPE.
     child.stderr.once('data', () => child.stderr.destroy());
     let stdout = '';

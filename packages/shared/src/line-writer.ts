@@ -9,8 +9,8 @@ import { write, writeSync } from 'node:fs';
  *
  * Why not pino's destination (sonic-boom): it appends each line to its pending string and
  * measures that string's UTF-8 length on every write, which flattens it — while the reader
- * lags, each line copies everything queued before it (see docs/performance.md, "The log
- * writer"). Here a line costs an array push; the batch is joined and encoded once.
+ * lags, each line copies everything queued before it (docs/performance.md, Round 2's second
+ * pass). Here a line costs an array push; the batch is joined and encoded once.
  *
  * A reader that stops reading cannot grow the queue without bound: past `maxQueuedChars`
  * lines are dropped and counted (the next line that fits says how many). A closed stderr

@@ -127,8 +127,9 @@ export async function routeInference(deps: InferenceDeps, surface: InferenceSurf
   if (typeof body.value.model === 'string') exchange.requestedModel = body.value.model;
   const model = resolve(deps, surface, body.value.model, exchange.queryParam('require_all') === 'true');
   exchange.model = model;
-  const serving = keepWhere(fleet.healthyNodesFor(model), (node) => planKind(surface, fleet.surfacesOf(node.node)) !== null);
-  if (serving.length === 0 && fleet.healthyNodesFor(model).length > 0) throw notServed(surface, model);
+  const healthy = fleet.healthyNodesFor(model);
+  const serving = keepWhere(healthy, (node) => planKind(surface, fleet.surfacesOf(node.node)) !== null);
+  if (serving.length === 0 && healthy.length > 0) throw notServed(surface, model);
   if (pinned !== null && !serving.some((n) => n.node === pinned.node)) throw pinned.whenGone;
   const translation = translationFor(surface, body, model, serving, fleet);
   const selected = selectCandidates({
