@@ -155,8 +155,14 @@ function buildServices(options: GatewayOptions, tracer: RequestTracer | null): G
     fleet,
     reportIntervalMs: options.reportIntervalMs ?? 100,
     onQueueWait: (seconds, result) => metrics.queueWait.observe({ result }, seconds),
+    placements: {
+      local: metrics.placements.labels({ via: 'local' }),
+      reserve: metrics.placements.labels({ via: 'reserve' }),
+      store: metrics.placements.labels({ via: 'store' }),
+    },
   });
-  metrics.watch({ fleet, store, queue: leases.queue });
+  fleet.countAttemptsOnly((node) => leases.idleOf(node));
+  metrics.watch({ fleet, store, queue: leases.queue, reserves: leases });
   const dashboard = createGatewayDashboard({
     fleet,
     queue: leases.queue,

@@ -24,15 +24,17 @@ import {
 let capped: FakeLlmProcess; // maxconn 4, every answer takes 200 ms; also a sticky-session node
 let single: FakeLlmProcess; // maxconn 1: queue tests
 let pair: FakeLlmProcess; // maxconn 2: the SIGKILL test; also a sticky-session node
+let wide: FakeLlmProcess; // maxconn 32, answers take 100 ms: reserves
 let replicas: GatewayProcess[] = [];
 let store: StateStore;
 const prefix = uniquePrefix('replicas');
 
 beforeAll(async () => {
-  [capped, single, pair] = await Promise.all([
+  [capped, single, pair, wide] = await Promise.all([
     startFakeLlmServer({ models: ['cap-m', 'sticky-m'], latencyMs: 200 }),
     startFakeLlmServer({ models: ['fault-slow-250'] }),
     startFakeLlmServer({ models: ['m1', 'sticky-m'] }),
+    startFakeLlmServer({ models: ['wide-m'], latencyMs: 100 }),
   ]);
   const env = replicaEnv(inject('redisUrl'), prefix, {
     ROUTING_STRATEGY: 'ROUND_ROBIN',
@@ -49,11 +51,12 @@ beforeAll(async () => {
   await store.putNode(nodeState(capped.node, ['cap-m', 'sticky-m'], { maxconn: 4 }), 120_000);
   await store.putNode(nodeState(single.node, ['fault-slow-250', 'fault-slow-800'], { maxconn: 1 }), 120_000);
   await store.putNode(nodeState(pair.node, ['m1', 'sticky-m', 'fault-stall-stream'], { maxconn: 2 }), 120_000);
+  await store.putNode(nodeState(wide.node, ['wide-m'], { maxconn: 32 }), 120_000);
   // The replica the SIGKILL test kills leases for 1 s; the others for 5 s, so a CPU-starved
   // test machine cannot make their leases lapse mid-request.
   replicas = (await Promise.all([startReplicas(2, env), startReplicas(1, { ...env, SLOT_LEASE_SECS: '1' })])).flat();
   for (const gw of replicas) {
-    await waitUntil(async () => (await getJson<NodesBody>(gw, '/v1/nodes')).body.data.length === 3, {
+    await waitUntil(async () => (await getJson<NodesBody>(gw, '/v1/nodes')).body.data.length === 4, {
       timeoutMs: 8000,
       what: 'fleet seen',
     });
@@ -63,11 +66,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopAll(replicas);
   await store?.close();
-  await Promise.all([capped?.stop(), single?.stop(), pair?.stop()]);
+  await Promise.all([capped?.stop(), single?.stop(), pair?.stop(), wide?.stop()]);
 });
 
 beforeEach(async () => {
-  await Promise.all([capped, single, pair].map((f) => f.reset()));
+  await Promise.all([capped, single, pair, wide].map((f) => f.reset()));
 });
 
 describe('three gateway replicas on one Redis', () => {
@@ -99,6 +102,42 @@ describe('three gateway replicas on one Redis', () => {
     expect(rejected).toBeGreaterThan(0);
     for (const gw of replicas) await waitUntil(async () => (await inflightVia(gw, capped.node)) === 0, { what: 'slots released' });
   }, 20_000);
+
+  test('reserves: a node far from its cap is served from slots leased in blocks, and 3 replicas never put more than its maxconn 32 on it', async () => {
+    const placements = async (via: string) => {
+      let sum = 0;
+      for (const gw of replicas) sum += metricValue(await getText(gw, '/metrics'), `ai_lb_slot_placements_total{via="${via}"}`) ?? 0;
+      return sum;
+    };
+    const [reservedBefore, storeBefore] = [await placements('reserve'), await placements('store')];
+    const statuses: number[] = [];
+    // Waves of 45 clients: the first finds no reserve (the store places them and blocks are
+    // leased), the next ones mostly take reserved slots; more clients than slots, so some queue.
+    for (let wave = 0; wave < 4; wave++) {
+      const answered = await Promise.all(
+        Array.from({ length: 45 }, async (_, i) => {
+          const res = await postChat(replicas[i % 3], chatBody('wide-m'));
+          await res.arrayBuffer();
+          return res.status;
+        }),
+      );
+      statuses.push(...answered);
+    }
+    const stats = await wide.stats();
+    if (stats.peakInflight > 32) for (const gw of replicas) console.log(gw.stderr());
+    expect(stats.peakInflight).toBeLessThanOrEqual(32);
+    expect(statuses.filter((s) => s === 200).length).toBe(180);
+    expect(stats.requests).toBe(180);
+    const [reserved, viaStore] = [(await placements('reserve')) - reservedBefore, (await placements('store')) - storeBefore];
+    expect(reserved + viaStore).toBe(180);
+    expect(reserved).toBeGreaterThan(45);
+    // Idle reserves go back within a report interval or two: the node's slots are free again.
+    const redis = new Redis(inject('redisUrl'));
+    onTestFinished(() => void redis.quit());
+    const slotsKey = redisKeys(prefix).slots(wide.node);
+    await waitUntil(async () => (await redis.zcount(slotsKey, Date.now() - 1000, '+inf')) === 0, { what: 'reserves given back' });
+    for (const gw of replicas) expect(metricValue(await getText(gw, '/metrics'), `ai_lb_reserved_idle_slots{node="${wide.node}"}`)).toBe(0);
+  }, 30_000);
 
   test('sticky sessions hold across replicas', async () => {
     const nodesOf = async (session: string) => {

@@ -100,6 +100,11 @@ export class FastCounter<L extends string> extends ValueMetric<L> {
   inc(labels: Record<L, string>, value = 1): void {
     this.child(labels).value += value;
   }
+
+  /** The child for a label set: hold it and add to its value (no lookup per count). */
+  labels(labels: Record<L, string>): { value: number } {
+    return this.child(labels);
+  }
 }
 
 export class FastGauge<L extends string> extends ValueMetric<L> {
@@ -248,6 +253,12 @@ export class GatewayMetrics {
     name: 'ai_lb_node_inflight',
     help: 'Requests this gateway process has in flight per node',
     labelNames: ['node'] as const,
+  });
+
+  readonly placements = new FastCounter(this.registry, {
+    name: 'ai_lb_slot_placements_total',
+    help: 'Attempts placed on a node, by how: local (uncapped, no store call), reserve (a slot of a capped node leased ahead in a block, no store call), store (one acquireSlot)',
+    labelNames: ['via'] as const,
   });
 
   readonly upstreamFailures = new Counter({

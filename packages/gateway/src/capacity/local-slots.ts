@@ -1,5 +1,15 @@
-import { acquirePlan, type AttemptOutcome, type CircuitState, type NodeId, type NodeOutcomes, type StateStore } from '@ai-lb/shared';
+import {
+  acquirePlan,
+  type AttemptOutcome,
+  type CircuitState,
+  type LeaseRef,
+  type NodeId,
+  type NodeOutcomes,
+  type StateStore,
+} from '@ai-lb/shared';
 import type { AcquirePlan } from '../routing/routing-rules.ts';
+import type { Lease } from './slot-leases.ts';
+import { reserveBlock, SlotReserves, type SlotReservesOptions } from './slot-reserves.ts';
 
 /** What placement reads from the fleet cache, and what it tells it. */
 export interface FleetView {
@@ -21,6 +31,8 @@ export interface LocalSlotsOptions {
   breaker: { threshold: number; ttlMs: number };
   clock: () => number;
   onError: (error: unknown) => void;
+  /** Capped nodes' slots in blocks (SlotReserves); without, every capped attempt goes to the store. */
+  reserves?: Pick<SlotReservesOptions, 'leaseMs' | 'newLeaseId' | 'keeper'>;
 }
 
 /** An idle replica still reads the others' counts this often (in report intervals). */
@@ -34,13 +46,16 @@ const IDLE_SHARE_INTERVALS = 10;
 const DOUBT_MS = 1000;
 
 /**
- * Attempts on nodes with no cap, placed by this process without asking the store. An
- * uncapped node has no slot to count fleet-wide, so the only shared state such an attempt
- * touches is the node's circuit, and the circuit takes outcomes in batches:
- *  - SlotLeases asks here only when every candidate is uncapped and there is no sticky
- *    session; a node is placed here only when its cached circuit is closed. Anything else
- *    (a cap, the half-open probe, a sticky session, a queue) goes to the store's
- *    acquireSlot, which decides exactly;
+ * Attempts placed by this process without asking the store: on nodes with no cap, and on
+ * capped nodes' slots this process holds in a reserve (SlotReserves). An uncapped node has
+ * no slot to count fleet-wide, and a reserved slot was counted when the block was granted,
+ * so the only shared state such an attempt touches is the node's circuit, and the circuit
+ * takes outcomes in batches:
+ *  - SlotLeases asks here only when there is no sticky session; a plan is placed here only
+ *    when every candidate's cached circuit is closed and every capped candidate may have a
+ *    reserve, and the node the plan picks is uncapped or has a reserved slot idle. Anything
+ *    else (the half-open probe, a sticky session, a full reserve, a queue) goes to the
+ *    store's acquireSlot, which decides exactly;
  *  - the order is the plan's: least_loaded by the fleet cache's counts (this process's own
  *    are exact, other replicas' are one report interval old), rotate by a counter per model
  *    in this process (each replica spreads evenly, so the fleet does);
@@ -67,12 +82,18 @@ export class LocalSlots {
   private idleIntervals = 0;
   private sharing = false;
   private timer: NodeJS.Timeout | undefined;
+  private readonly reserves: SlotReserves | null;
 
   constructor(
     private readonly store: StateStore,
     private readonly fleet: FleetView,
     private readonly options: LocalSlotsOptions,
-  ) {}
+  ) {
+    const { clock, onError, reportIntervalMs } = options;
+    this.reserves = options.reserves
+      ? new SlotReserves(store, fleet, { ...options.reserves, clock, onError, retryMs: reportIntervalMs })
+      : null;
+  }
 
   start(): void {
     this.timer = setInterval(this.onInterval, this.options.reportIntervalMs);
@@ -84,19 +105,21 @@ export class LocalSlots {
     clearInterval(this.timer);
     this.timer = undefined;
     this.flushOutcomes();
+    this.reserves?.stop();
     this.counts.clear();
     this.countsChanged = true;
     void this.share();
   }
 
-  /** The node for an attempt that needs no shared decision, or null: then the store decides. */
-  place(plan: AcquirePlan): NodeId | null {
+  /** The lease for an attempt that needs no shared decision, or null: then the store decides. */
+  place(plan: AcquirePlan): Lease | null {
     const { candidates } = plan;
     const n = candidates.length;
     if (n === 0) return null;
+    const { reserves } = this;
     for (let i = 0; i < n; i++) {
       const { node, maxconn } = candidates[i];
-      if (maxconn !== 0 || !this.mayPlace(node)) return null;
+      if ((maxconn !== 0 && (reserves === null || reserveBlock(maxconn) === 0)) || !this.mayPlace(node)) return null;
     }
     // The order the store would walk (slot-rules): live counts plus the engine hints of the plan.
     let rotateCounter = 1;
@@ -107,21 +130,34 @@ export class LocalSlots {
     }
     const inflight = candidates.map((c) => this.fleet.inflightOf(c.node));
     const at = acquirePlan({ candidates, order: plan.order, inflight, rotateCounter, stickyNode: null })[0];
-    const node = candidates[at].node;
+    const { node, maxconn } = candidates[at];
+    if (maxconn !== 0) {
+      const leaseId = reserves!.take(node, maxconn);
+      return leaseId === null ? null : { node, leaseId, probe: false, local: true };
+    }
     this.counts.set(node, (this.counts.get(node) ?? 0) + 1);
     this.countsChanged = true;
     this.fleet.noteAcquired(node);
-    return node;
+    return { node, leaseId: '', probe: false, local: true };
   }
 
-  /** An attempt placed by place() ended: counted down, its outcome kept for the next report. */
-  release(node: NodeId, outcome: AttemptOutcome): void {
-    const count = (this.counts.get(node) ?? 1) - 1;
-    if (count > 0) this.counts.set(node, count);
-    else this.counts.delete(node);
-    this.countsChanged = true;
-    this.fleet.noteReleased(node);
+  /** An attempt placed by place() ended: counted down (or its reserved slot idle again), its outcome kept for the next report. */
+  release(lease: LeaseRef, outcome: AttemptOutcome): void {
+    const { node } = lease;
+    if (lease.leaseId !== '') this.reserves?.putBack(lease);
+    else {
+      const count = (this.counts.get(node) ?? 1) - 1;
+      if (count > 0) this.counts.set(node, count);
+      else this.counts.delete(node);
+      this.countsChanged = true;
+      this.fleet.noteReleased(node);
+    }
     if (outcome !== 'neutral') this.noteOutcome(node, outcome === 'success');
+  }
+
+  /** Slots of `node` this process holds idle in a reserve: in the store's count, not in flight. */
+  idleOf(node: NodeId): number {
+    return this.reserves?.idleOf(node) ?? 0;
   }
 
   private noteOutcome(node: NodeId, success: boolean): void {
@@ -163,8 +199,13 @@ export class LocalSlots {
 
   private readonly onInterval = (): void => {
     this.flushOutcomes();
-    if (this.countsChanged || this.counts.size > 0 || ++this.idleIntervals >= IDLE_SHARE_INTERVALS) void this.share();
+    this.reserves?.trim(this.mayPlaceNode);
+    if (this.countsChanged || this.counts.size > 0 || this.reserves?.active() || ++this.idleIntervals >= IDLE_SHARE_INTERVALS) {
+      void this.share();
+    }
   };
+
+  private readonly mayPlaceNode = (node: NodeId): boolean => this.mayPlace(node);
 
   /** Sends the pending outcomes; in order, on the store's one connection, so batches apply as they were made. */
   private readonly flushOutcomes = (): void => {
@@ -188,9 +229,11 @@ export class LocalSlots {
       const counts = Object.fromEntries(this.counts);
       // A few intervals: a replica that dies stops counting soon, a slow tick does not drop the report.
       const ttlMs = Math.max(1000, 10 * reportIntervalMs);
+      const mark = this.reserves?.mark();
       const others = await this.store.shareInflight({ replicaId, counts, ttlMs, nodes });
       // Attempts placed while the answer travelled are counted: the counts are read now.
       for (const [node, count] of this.counts) if (node in others) others[node] += count;
+      if (mark !== undefined) for (const node in others) others[node] -= this.reserves!.notAttempts(node, mark);
       this.fleet.noteInflight(others);
     } catch (error) {
       this.options.onError(error);

@@ -11,7 +11,10 @@ export interface Lease {
   leaseId: string;
   /** This attempt is its node's half-open circuit probe. */
   probe: boolean;
-  /** Placed by this process on an uncapped node (LocalSlots): no lease in the store. */
+  /**
+   * Placed by this process (LocalSlots): on an uncapped node with no lease in the store
+   * (leaseId ''), or on a slot of a capped node's reserve (SlotReserves).
+   */
   local?: true;
 }
 
@@ -40,9 +43,15 @@ export interface SlotLeasesOptions {
   fleet: FleetView;
   /** How often this replica shares its in-flight counts and reports outcomes (≤ 100 ms). */
   reportIntervalMs: number;
+  /** Counters of placements by how they were made (the metric's children: a count costs no call). */
+  placements?: Record<PlacedVia, { value: number }>;
   /** A request left the queue: how long it waited and how it left (the queue-wait histogram). */
   onQueueWait?: (seconds: number, result: QueueWaitResult) => void;
 }
+
+export type PlacedVia = 'local' | 'reserve' | 'store';
+
+const UNCOUNTED: Record<PlacedVia, { value: number }> = { local: { value: 0 }, reserve: { value: 0 }, store: { value: 0 } };
 
 export type QueueWaitResult = 'placed' | 'timeout' | 'aborted' | 'circuit' | 'error';
 
@@ -58,15 +67,16 @@ function nextLeaseId(): string {
 }
 
 /**
- * Capacity. An attempt whose candidates are all uncapped, with circuits the fleet cache
- * sees closed and no sticky session, is placed by this process (LocalSlots: no store call).
- * Every other attempt leases a slot with ONE acquireSlot call before it is sent upstream
+ * Capacity. An attempt with no sticky session whose candidates' circuits the fleet cache
+ * sees closed is placed by this process when it can be, with no store call (LocalSlots):
+ * on an uncapped node, or on a slot of a capped node's reserve (SlotReserves). Every other attempt leases a slot with ONE acquireSlot call before it is sent upstream
  * and gives it back with ONE releaseSlot call (which also records the outcome in the node's
  * circuit); those leases are renewed in the background by the LeaseKeeper.
  */
 export class SlotLeases {
   private readonly keeper: LeaseKeeper;
   private readonly local: LocalSlots;
+  private readonly placed: Record<PlacedVia, { value: number }>;
   readonly queue: SlotWaitQueue;
 
   constructor(
@@ -74,6 +84,7 @@ export class SlotLeases {
     private readonly options: SlotLeasesOptions,
   ) {
     this.keeper = new LeaseKeeper(store, options.leaseMs, options.onError);
+    this.placed = options.placements ?? UNCOUNTED;
     // A ticket lives as long as a lease: a dead replica's waiters leave the line within SLOT_LEASE_SECS.
     this.queue = new SlotWaitQueue(store, options.leaseMs, options.clock, options.onError);
     this.local = new LocalSlots(store, options.fleet, {
@@ -82,6 +93,7 @@ export class SlotLeases {
       breaker: options.breaker,
       clock: options.clock,
       onError: options.onError,
+      reserves: { leaseMs: options.leaseMs, newLeaseId: nextLeaseId, keeper: this.keeper },
     });
   }
 
@@ -113,15 +125,16 @@ export class SlotLeases {
     },
   ): Promise<Placement> {
     const first = plan();
-    // LocalSlots takes only plans with no cap anywhere and every circuit closed (else null).
+    // LocalSlots takes only plans with every circuit closed whose node it can place itself:
+    // uncapped, or capped with a reserved slot at hand (else null).
     if (options.sticky === undefined) {
-      const node = this.local.place(first);
-      if (node !== null) {
-        const lease: Lease = { node, leaseId: '', probe: false, local: true };
+      const lease = this.local.place(first);
+      if (lease !== null) {
         if (options.signal.aborted) {
-          this.local.release(node, 'neutral');
+          this.local.release(lease, 'neutral');
           throw options.signal.reason;
         }
+        this.placed[lease.leaseId === '' ? 'local' : 'reserve'].value++;
         return { kind: 'placed', lease };
       }
     }
@@ -147,6 +160,7 @@ export class SlotLeases {
     }
     const lease: Lease = { node: result.node, leaseId, probe: result.probe };
     this.keeper.add(lease);
+    this.placed.store.value++;
     if (options.signal.aborted) {
       // The client left while the slot was being acquired: give it straight back.
       await this.release(lease, 'neutral');
@@ -175,9 +189,9 @@ export class SlotLeases {
    */
   private noteLeaseCounts(candidates: AcquirePlan['candidates'], result: AcquireSlotResult): void {
     const { fleet } = this.options;
-    if (candidates.every((c) => c.maxconn > 0)) return fleet.noteInflight(result.inflight);
+    // A capped node's count holds the idle slots of this process's reserve, which are not attempts.
     const capped: Record<NodeId, number> = {};
-    for (const c of candidates) if (c.maxconn > 0) capped[c.node] = result.inflight[c.node];
+    for (const c of candidates) if (c.maxconn > 0) capped[c.node] = result.inflight[c.node] - this.local.idleOf(c.node);
     fleet.noteInflight(capped);
     if (result.node !== null && candidates.some((c) => c.node === result.node && c.maxconn === 0)) fleet.noteAcquired(result.node);
   }
@@ -203,12 +217,17 @@ export class SlotLeases {
     }
   }
 
+  /** Slots of `node` this process holds idle in a reserve (the reserved-idle gauge). */
+  idleOf(node: NodeId): number {
+    return this.local.idleOf(node);
+  }
+
   /**
    * Frees the slot and records the outcome; a store error is logged, the lease then expires
    * by itself. An attempt placed locally only counts down and joins the next outcome report.
    */
   async release(lease: Lease, outcome: AttemptOutcome): Promise<void> {
-    if (lease.local) return this.local.release(lease.node, outcome);
+    if (lease.local) return this.local.release(lease, outcome);
     this.keeper.remove(lease.leaseId);
     this.options.fleet.noteReleased(lease.node);
     try {

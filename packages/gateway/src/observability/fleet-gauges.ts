@@ -26,6 +26,8 @@ export interface GaugeSources {
   store: Pick<StateStore, 'health'>;
   /** This process's waiting requests (QUEUE_TIMEOUT_MS). */
   queue: { readonly size: number };
+  /** Slots this process holds idle in capped nodes' reserves (SlotLeases). */
+  reserves?: { idleOf(node: NodeId): number };
 }
 
 const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
@@ -56,6 +58,11 @@ export function registerFleetGauges(registry: Registry, sources: () => GaugeSour
     });
   const engine = (node: NodeId) => sources()?.fleet.engineLoadOf(node);
   perNode(`${prefix}node_up`, '1 when the monitor last saw the node healthy, 0 otherwise', (_, healthy) => (healthy ? 1 : 0));
+  perNode(
+    `${prefix}reserved_idle_slots`,
+    'Slots of a capped node this replica leased ahead and holds unused: counted in the node’s in-flight in Redis, not running',
+    (node) => sources()?.reserves?.idleOf(node) ?? 0,
+  );
   perNode(`${prefix}circuit_state`, 'Circuit breaker per node: 0 closed, 1 half-open, 2 open', (_, __, circuit) => CIRCUIT_VALUE[circuit]);
   perNode(
     `${prefix}engine_requests_running`,

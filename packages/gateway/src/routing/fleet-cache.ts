@@ -71,6 +71,7 @@ export class FleetCache {
   private snapshot: Snapshot = EMPTY_SNAPSHOT;
   private circuits: Record<NodeId, CircuitInfo> = {};
   private inflight: Record<NodeId, number> = {};
+  private notAttempts: ((id: NodeId) => number) | null = null;
   private route = new Map<NodeId, RouteInfo>();
   private view: MonitorView = NO_MONITOR;
   private readonly listed: ListedRecords;
@@ -144,6 +145,7 @@ export class FleetCache {
       const previous = this.snapshot.records;
       this.snapshot = buildSnapshot(records, this.snapshot, this.aliases);
       this.circuits = circuits;
+      if (this.notAttempts !== null) for (const id of ids) inflight[id] -= this.notAttempts(id);
       this.inflight = inflight;
       this.route = routeInfoOf(
         records,
@@ -361,6 +363,14 @@ export class FleetCache {
     if (route === undefined || route.loaded === null) return;
     const served = this.modelFor(model, id);
     if (this.warmOf(id, route, served) === false) this.loadsSent.set(id, { model: served, at: this.options.clock() });
+  }
+
+  /**
+   * Leases of this process the store counts that are not attempts (the idle slots of its
+   * reserves): taken off the counts each refresh reads, so in flight means attempts.
+   */
+  countAttemptsOnly(notAttempts: (id: NodeId) => number): void {
+    this.notAttempts = notAttempts;
   }
 
   /** acquireSlot returns live counts for free: keep them, they are fresher than the last refresh. */

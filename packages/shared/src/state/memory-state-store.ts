@@ -6,6 +6,7 @@ import {
   hasFreeSlot,
   isPositiveMs,
   mayTakeSlot,
+  reserveGrant,
   uniqueCandidates,
   validateAcquireRequest,
   circuitAfterOutcomes,
@@ -15,6 +16,7 @@ import {
   validateInflightReport,
   validateOutcomes,
   validateRelease,
+  validateReserveRequest,
   type CircuitRecord,
 } from './slot-rules.ts';
 import {
@@ -31,6 +33,8 @@ import {
   type QueueTicket,
   type QueueTicketRef,
   type ReleaseSlotRequest,
+  type ReserveSlotsRequest,
+  type ReserveSlotsResult,
   type StateStore,
   type StateStoreHealth,
   validateResponseOwner,
@@ -282,6 +286,27 @@ export class MemoryStateStore implements StateStore {
     // Opened (or re-opened by its probe), or closed by its probe: gateways route by their cached circuits.
     const opened = release.outcome === 'failure' && (release.probe || next!.failures >= release.breaker.threshold);
     if (opened || (release.probe && release.outcome === 'success')) this.emit(this.fleetListeners, undefined);
+  }
+
+  async reserveSlots(request: ReserveSlotsRequest): Promise<ReserveSlotsResult> {
+    this.assertOpen();
+    validateReserveRequest(request);
+    const now = this.clock();
+    const held = this.leasesOf(request.node);
+    const live = held.size(now);
+    const granted = reserveGrant(live, circuitGate(this.circuits.get(request.node), now), request);
+    for (let i = 0; i < granted; i++) held.set(request.leaseIds[i], now + request.leaseMs);
+    return { granted, inflight: live + granted };
+  }
+
+  async returnSlots(leases: readonly LeaseRef[]): Promise<void> {
+    this.assertOpen();
+    const nodes = new Set<NodeId>();
+    for (const { node, leaseId } of leases) {
+      this.leases.get(node)?.delete(leaseId);
+      nodes.add(node);
+    }
+    for (const node of nodes) this.emit(this.slotListeners, node);
   }
 
   async recordOutcomes(outcomes: readonly NodeOutcomes[], breaker: { threshold: number; ttlMs: number }): Promise<void> {

@@ -414,6 +414,28 @@ return 1
 `;
 
 /**
+ * KEYS: slots, circuit. ARGV: maxconn, keepFree, leaseMs, leaseId per slot wanted.
+ * reserveGrant of slot-rules.ts: through a closed circuit only, as many as leave keepFree
+ * free. Returns { granted, live count after }.
+ */
+export const RESERVE_SLOTS = `${NOW_MS}${KEEP_SLOTS_KEY}
+local slotsKey, circuitKey = KEYS[1], KEYS[2]
+local maxconn, keepFree, leaseMs = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local live = redis.call('ZCOUNT', slotsKey, now, '+inf')
+if (tonumber(redis.call('HGET', circuitKey, 'openUntil')) or 0) ~= 0 then return { 0, live } end
+local granted = math.min(#ARGV - 3, maxconn - keepFree - live)
+if granted <= 0 then return { 0, live } end
+local scored = {}
+for i = 1, granted do
+  scored[2 * i - 1] = now + leaseMs
+  scored[2 * i] = ARGV[3 + i]
+end
+redis.call('ZADD', slotsKey, unpack(scored))
+keepSlotsKey(slotsKey, leaseMs)
+return { granted, live + granted }
+`;
+
+/**
  * KEYS: replicaInflight, replicaInflightExpiry, slots per node. ARGV: replicaId, countsJson,
  * ttlMs. With a replicaId, replaces that replica's report (countsJson '' = nothing in
  * flight: the report is deleted) for ttlMs; without ('') it only reads. Returns { live

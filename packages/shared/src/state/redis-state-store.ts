@@ -3,7 +3,7 @@ import { validateEngineLoads, type EngineLoadReading } from '../engine-load.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { KEY_TTL_MS, redisKeys, type RedisKeys } from '../redis-keys.ts';
 import type { CircuitInfo, NodeId, NodeState } from '../types.ts';
-import { circuitInfo, isPositiveMs, validateInflightReport, validateOutcomes } from './slot-rules.ts';
+import { circuitInfo, isPositiveMs, validateInflightReport, validateOutcomes, validateReserveRequest } from './slot-rules.ts';
 import type { RedisSentinelTarget } from '../config/load-config.ts';
 import { createRedisConnection, watchConnection, type RedisConnectionOptions } from './redis-connection.ts';
 import * as scripts from './redis-scripts.ts';
@@ -18,6 +18,8 @@ import {
   type NodeOutcomes,
   type PutNodeOptions,
   type QueueTicketRef,
+  type ReserveSlotsRequest,
+  type ReserveSlotsResult,
   type StateStore,
   type StateStoreHealth,
   RESPONSE_ID_MAX_CHARS,
@@ -52,6 +54,7 @@ interface ScriptCommands {
   aiLbShareInflight(...args: (string | number)[]): Promise<ShareInflightReply>;
   aiLbRecordOutcomes(...args: (string | number)[]): Promise<number>;
   aiLbRenewQueueTickets(...args: (string | number)[]): Promise<number>;
+  aiLbReserveSlots(...args: (string | number)[]): Promise<[number, number]>;
 }
 
 /** SHARE_INFLIGHT: live leases per node, unexpired replica ids, their reports (JSON). */
@@ -226,6 +229,30 @@ export class RedisStateStore implements StateStore {
         const batch = leases.slice(start, start + RENEW_BATCH);
         pipeline.aiLbRenewLeases(batch.length, ...batch.map((l) => this.keys.slots(l.node)), leaseMs, ...batch.map((l) => l.leaseId));
       }
+      throwFirstError(await pipeline.exec());
+    });
+  }
+
+  async reserveSlots(request: ReserveSlotsRequest): Promise<ReserveSlotsResult> {
+    validateReserveRequest(request);
+    const { node, maxconn, keepFree, leaseMs, leaseIds } = request;
+    const [granted, inflight] = await this.run('reserveSlots', () =>
+      this.commands.aiLbReserveSlots(this.keys.slots(node), this.keys.circuit(node), maxconn, keepFree, leaseMs, ...leaseIds),
+    );
+    return { granted, inflight };
+  }
+
+  async returnSlots(leases: readonly LeaseRef[]): Promise<void> {
+    if (leases.length === 0) return;
+    const byNode = new Map<NodeId, string[]>();
+    for (const { node, leaseId } of leases) {
+      const ids = byNode.get(node);
+      if (ids === undefined) byNode.set(node, [leaseId]);
+      else ids.push(leaseId);
+    }
+    await this.run('returnSlots', async () => {
+      const pipeline = this.client.pipeline();
+      for (const [node, ids] of byNode) pipeline.zrem(this.keys.slots(node), ...ids).publish(this.keys.slotFreedChannel(), node);
       throwFirstError(await pipeline.exec());
     });
   }
@@ -436,6 +463,7 @@ function defineScripts(client: Redis): ScriptCommands {
   define('aiLbShareInflight', scripts.SHARE_INFLIGHT);
   define('aiLbRecordOutcomes', scripts.RECORD_OUTCOMES);
   define('aiLbRenewQueueTickets', scripts.RENEW_QUEUE_TICKETS);
+  define('aiLbReserveSlots', scripts.RESERVE_SLOTS, 2);
   return client as unknown as ScriptCommands;
 }
 

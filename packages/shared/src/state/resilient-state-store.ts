@@ -15,6 +15,8 @@ import type {
   PutNodeOptions,
   QueueTicketRef,
   ReleaseSlotRequest,
+  ReserveSlotsRequest,
+  ReserveSlotsResult,
   StateStore,
   StateStoreHealth,
 } from './state-store.ts';
@@ -203,6 +205,31 @@ export class ResilientStateStore implements StateStore {
       () => this.remote.releaseSlot(release),
       () => this.local.releaseSlot(release),
     );
+  }
+
+  /** Like acquireSlot: while degraded, a reserve is taken on the local state and given back there. */
+  reserveSlots(request: ReserveSlotsRequest): Promise<ReserveSlotsResult> {
+    return this.either(
+      () => this.remote.reserveSlots(request),
+      async () => {
+        const result = await this.local.reserveSlots(request);
+        for (let i = 0; i < result.granted; i++) this.localLeases.add(request.leaseIds[i]);
+        return result;
+      },
+    );
+  }
+
+  async returnSlots(leases: readonly LeaseRef[]): Promise<void> {
+    const local: LeaseRef[] = [];
+    const remote: LeaseRef[] = [];
+    for (const lease of leases) (this.localLeases.delete(lease.leaseId) ? local : remote).push(lease);
+    await this.local.returnSlots(local);
+    // A remote reserve that cannot be given back expires in Redis by itself.
+    if (remote.length > 0 && !this.isDegraded)
+      await this.either(
+        () => this.remote.returnSlots(remote),
+        async () => undefined,
+      );
   }
 
   /** Both sides: a ticket may have joined a queue in Redis, then locally during an outage. */

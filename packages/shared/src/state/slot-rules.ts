@@ -6,6 +6,7 @@ import type {
   InflightReport,
   NodeOutcomes,
   QueueTicket,
+  ReserveSlotsRequest,
   SlotCandidate,
 } from './state-store.ts';
 
@@ -289,4 +290,29 @@ export function validateRelease(release: { outcome: AttemptOutcome; breaker: { t
   if (!Number.isSafeInteger(breaker.ttlMs) || breaker.ttlMs < 1) {
     throw new TypeError(`releaseSlot: breaker.ttlMs must be an integer ≥ 1, got ${String(breaker.ttlMs)}`);
   }
+}
+
+// ---- reserves: slots a replica hands out itself ------------------------------------------
+/** How many slots a reserve gets: what leaves keepFree free, only through a closed circuit. */
+export function reserveGrant(live: number, gate: CircuitGate, request: ReserveSlotsRequest): number {
+  if (gate !== 'pass') return 0;
+  return Math.max(0, Math.min(request.leaseIds.length, request.maxconn - request.keepFree - live));
+}
+
+/** The most lease ids one reserveSlots call takes: one step must stay short in Redis. */
+export const MAX_RESERVE = 1000;
+
+export function validateReserveRequest(request: ReserveSlotsRequest): void {
+  const fail = (field: string, got: unknown, expected: string) => {
+    throw new TypeError(`reserveSlots: ${field} must be ${expected}, got ${JSON.stringify(got) ?? String(got)}`);
+  };
+  if (typeof request?.node !== 'string' || request.node === '') fail('node', request?.node, 'a node id');
+  if (!Number.isSafeInteger(request.maxconn) || request.maxconn < 1) fail('maxconn', request.maxconn, 'an integer ≥ 1');
+  if (!Number.isSafeInteger(request.keepFree) || request.keepFree < 0 || request.keepFree > request.maxconn) {
+    fail('keepFree', request.keepFree, 'an integer from 0 to maxconn');
+  }
+  if (!isPositiveMs(request.leaseMs)) fail('leaseMs', request.leaseMs, 'an integer ≥ 1');
+  const ids = request.leaseIds;
+  if (!Array.isArray(ids) || ids.length < 1 || ids.length > MAX_RESERVE) fail('leaseIds', ids?.length, `1 to ${MAX_RESERVE} ids`);
+  for (const id of ids) if (typeof id !== 'string' || id === '') fail('leaseIds[]', id, 'a non-empty string');
 }

@@ -8,6 +8,7 @@ import { fleetContract } from './fleet.contract.ts';
 import { monitorStateContract } from './monitor-state.contract.ts';
 import { queueContract } from './queue.contract.ts';
 import { inflightSharingContract, outcomeBatchContract } from './replica-reports.contract.ts';
+import { reserveContract } from './reserve.contract.ts';
 
 export type { MakeStoreUnderTest, StoreUnderTest } from './contract-harness.ts';
 
@@ -41,6 +42,7 @@ export function describeStateStoreContract(name: string, makeStore: MakeStoreUnd
     describe('response owners', () => responseOwnerContract(sut));
     describe('in-flight counts shared between replicas', () => inflightSharingContract(sut));
     describe('circuit outcomes in batches', () => outcomeBatchContract(sut));
+    describe('reserves: slots a replica hands out itself', () => reserveContract(sut));
     describe('health', () => {
       it('a store on reachable shared state is not degraded and counts no failed calls', async () => {
         const { store } = sut();

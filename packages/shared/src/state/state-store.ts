@@ -8,7 +8,8 @@ import type { CircuitInfo, NodeId, NodeState } from '../types.ts';
  * Hot-path budget: an attempt on a node with no cap whose circuit the gateway sees closed
  * makes no call at all: the gateway places it itself, shares its in-flight counts with
  * shareInflight and reports outcomes with recordOutcomes, each in batches on a short
- * interval. An attempt that needs a shared decision (a capped node's slot, the half-open
+ * interval; so does one on a capped node's slot the gateway leased ahead with reserveSlots
+ * (in blocks, given back with returnSlots). An attempt that needs a shared decision (a capped node's slot, the half-open
  * probe, a sticky session, the queue) makes one call to acquireSlot before forwarding and
  * one to releaseSlot at the end; in the Redis store each is one round trip (one Lua script).
  * Fleet reads (listNodes) are for caches refreshed on `fleet-changed` or a short interval,
@@ -92,6 +93,17 @@ export interface StateStore {
   renewLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<void>;
   /** Frees the slot and records the attempt's outcome in the node's circuit, in one step. */
   releaseSlot(release: ReleaseSlotRequest): Promise<void>;
+  /**
+   * Leases slots on a capped node for a replica to hand out itself (a reserve), in one
+   * atomic step: only while the node's circuit is closed, and only as many as leave
+   * `keepFree` of its `maxconn` slots free. The leases count against the cap like any
+   * other (acquireSlot, getInflight), are renewed with renewLeases and given back with
+   * returnSlots; one that lapses frees its slot. Answers how many of `leaseIds` (a prefix)
+   * were leased and the node's live count after the step.
+   */
+  reserveSlots(request: ReserveSlotsRequest): Promise<ReserveSlotsResult>;
+  /** Frees reserved slots (no circuit outcome: the attempts that used them reported theirs); announces them freed. */
+  returnSlots(leases: readonly LeaseRef[]): Promise<void>;
   /**
    * Takes waiting tickets out of their queues at once (a waiter that timed out or whose
    * client left); unknown tickets are ignored. A ticket that got a slot left its queue then.
@@ -283,6 +295,24 @@ export interface AcquireSlotResult {
 export interface LeaseRef {
   node: NodeId;
   leaseId: string;
+}
+
+export interface ReserveSlotsRequest {
+  node: NodeId;
+  /** The node's cap, > 0: an uncapped node needs no reserve. */
+  maxconn: number;
+  /** One lease id per slot wanted (1 to 1,000); the first ones are used. */
+  leaseIds: readonly string[];
+  leaseMs: number;
+  /** Slots that must stay free for the other replicas after this step (0 to maxconn). */
+  keepFree: number;
+}
+
+export interface ReserveSlotsResult {
+  /** How many slots were leased: the first `granted` of leaseIds. */
+  granted: number;
+  /** Live leases on the node after this step, the reserve included. */
+  inflight: number;
 }
 
 /** 'neutral' leaves the circuit as it is (client errors, client aborts). */
