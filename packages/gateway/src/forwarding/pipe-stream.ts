@@ -3,7 +3,7 @@ import type { AttemptOutcome } from '@ai-lb/shared';
 import type { AttemptAbort } from './upstream-request.ts';
 import { AttemptError } from './attempt-error.ts';
 import { usageOf, type Exchange } from '../http/exchange.ts';
-import { isPlainContentChunk, type SseEventInfo } from './sse-events.ts';
+import type { SseEventInfo } from './sse-events.ts';
 import { OPENAI_SSE, type EventSplitter, type StreamShape, type StreamTransform } from './stream-shapes.ts';
 import { finishReasonOf } from '../observability/tracing.ts';
 
@@ -56,10 +56,6 @@ class StreamPipe {
   private readonly firstTokenBound: boolean;
   /** Someone reads every parsed record (a translation, onRecord): content events must be parsed. */
   private readonly needsRecord: boolean;
-  /** OpenAI SSE relayed as it is, records unread: a chunk that is one plain content event may skip the splitter. */
-  private readonly plainChunks: boolean;
-  /** Nothing of an event is pending in the splitter: the next chunk starts an event. */
-  private atBoundary = true;
   private committed = false;
   private finished = false;
   private upstreamReportedError = false;
@@ -74,7 +70,6 @@ class StreamPipe {
     this.splitter = this.shape.splitter();
     this.transform = options.transform ?? null;
     this.needsRecord = this.transform !== null || options.onRecord !== undefined;
-    this.plainChunks = this.shape === OPENAI_SSE && !this.needsRecord;
   }
 
   run(): Promise<PipeStreamResult> {
@@ -95,15 +90,8 @@ class StreamPipe {
 
   private readonly onData = (chunk: Buffer): void => {
     try {
-      // Most chunks of an LLM stream are one content event each: no strings, no event list.
-      if (this.plainChunks && this.atBoundary && this.committed && isPlainContentChunk(chunk)) {
-        this.options.exchange.contentEvents++;
-        return this.send(chunk);
-      }
       const events = this.splitter.push(chunk);
-      // An exact push ended on an event boundary with nothing held back (not even part of a character).
-      this.atBoundary = this.splitter.exact === true;
-      this.forward(events, this.atBoundary ? chunk : null);
+      this.forward(events, this.splitter.exact === true ? chunk : null);
     } catch (error) {
       this.onError(error);
     }
@@ -145,7 +133,8 @@ class StreamPipe {
    * the upstream bytes the events are exactly, written as they are when every event passes.
    */
   private forward(events: string[], chunk: Buffer | null = null): void {
-    const { abort } = this.options;
+    const { abort, upstream } = this.options;
+    const { res } = this.options.exchange;
     const out = this.select(events, chunk);
     if (out instanceof AttemptError) return this.failBeforeCommit(out);
     if (out.length === 0) {
@@ -154,14 +143,6 @@ class StreamPipe {
       if (this.committed || !this.firstTokenBound) abort.refresh();
       return;
     }
-    this.send(out);
-    if (this.heldError !== null) this.onError(this.heldError);
-  }
-
-  /** Writes to the client; commits the response with the first write. */
-  private send(out: string | Buffer): void {
-    const { abort, upstream } = this.options;
-    const { res } = this.options.exchange;
     if (!this.committed) {
       this.committed = true;
       this.options.commit();
@@ -178,6 +159,7 @@ class StreamPipe {
       abort.arm(writeMs, 'AI_LB_CLIENT_STALLED', `the client read nothing for ${writeMs} ms`);
       res.once('drain', this.onDrain);
     }
+    if (this.heldError !== null) this.onError(this.heldError);
   }
 
   /** The text (or bytes) to forward, or the reason the attempt failed before anything was sent. */

@@ -5,7 +5,6 @@ import {
   classifySseEvent,
   classifySseEventLean,
   isJsonObjectText,
-  isPlainContentChunk,
   sseErrorEvent,
   SseEventSplitter,
 } from './sse-events.ts';
@@ -341,57 +340,4 @@ describe('classifySseEventLean', () => {
 test('classifySseEventLean parses an event with a \\u escape: a key may be spelled with one', () => {
   const event = 'data: {"\\u0065rror":{"message":"boom"}}\n\n';
   expect(classifySseEventLean(event).kind).toBe('error');
-});
-
-describe('isPlainContentChunk', () => {
-  test('a chunk that is one plain content event, any characters in its strings; nothing else', () => {
-    for (const content of ['x', 'héllo wörld 🙂', '“quoted”', '']) expect(isPlainContentChunk(Buffer.from(chunk(content)))).toBe(true);
-    expect(isPlainContentChunk(Buffer.from('data:{"choices":[{"delta":{"content":"a"},"finish_reason":null}]}\n\n'))).toBe(true);
-    for (const text of [
-      chunk('', 'stop'),
-      'data: {"choices":[],"usage":{"completion_tokens":3}}\n\n',
-      'data: {"error":{"message":"boom"}}\n\n',
-      'data: {"choices":[{"delta":{"content":"\\u0041"}}]}\n\n',
-      'data: [DONE]\n\n',
-      ': keep-alive\n\n',
-      'event: x\ndata: {"a":1}\n\n',
-      chunk('a') + chunk('b'),
-      chunk('a').slice(0, -1),
-      chunk('a').replace(/\n/g, '\r\n'),
-      'data: {"a":1}\r\n\n',
-      'data: {"a":1,}\n\n',
-      'data: {"a":1}\n\n\n',
-    ]) {
-      expect(isPlainContentChunk(Buffer.from(text)), JSON.stringify(text)).toBe(false);
-    }
-    // Invalid UTF-8 inside a string: the splitter decodes it to U+FFFD, so the bytes are not what it relays.
-    const broken = Buffer.concat([
-      Buffer.from('data: {"choices":[{"delta":{"content":"'),
-      Buffer.from([0xc3, 0x28]),
-      Buffer.from('"}}]}\n\n'),
-    ]);
-    expect(isPlainContentChunk(broken)).toBe(false);
-  });
-
-  test('what it accepts, the splitter and classifySseEventLean pass on as exactly those bytes, as content (property)', () => {
-    const damaged = fc.tuple(fc.json(), fc.nat(), fc.constantFrom('', '}', '{', '"', '\\', ' ', '\n', '\r', 'é', 'null'));
-    let accepted = 0;
-    fc.assert(
-      fc.property(damaged, fc.boolean(), fc.constantFrom('data: ', 'data:', 'data:  '), ([json, at, insert], damage, prefix) => {
-        let data = json.length > 2 && json.startsWith('{') ? json.replace(/\n/g, ' ') : `{"choices":[{"delta":{"content":${json}}}]}`;
-        if (damage) data = `${data.slice(0, at % (data.length + 1))}${insert}${data.slice(at % (data.length + 1))}`;
-        const bytes = Buffer.from(`${prefix}${data}\n\n`);
-        if (!isPlainContentChunk(bytes)) return;
-        accepted++;
-        const splitter = new SseEventSplitter();
-        const events = splitter.push(bytes);
-        expect(splitter.exact).toBe(true);
-        expect(events).toEqual([bytes.toString('utf8')]);
-        expect(classifySseEventLean(events[0])).toEqual({ kind: 'data', finished: false });
-        expect(classifySseEvent(events[0])).toMatchObject({ kind: 'data', finished: false });
-      }),
-      { numRuns: 3000 },
-    );
-    expect(accepted).toBeGreaterThan(300);
-  });
 });

@@ -194,50 +194,19 @@ const NEEDS_PARSE = /"(?:error|usage)"|"finish_reason"\s*:\s*[^n\s]|\\u/;
  * event goes to classifySseEvent. The answer's kind and finished are the same either way.
  */
 export function classifySseEventLean(event: string): SseEventInfo {
-  const start = plainContentStart(event);
-  if (start === -1) return classifySseEvent(event);
-  return isJsonObjectText(event, start, event.length - 2) ? LEAN_DATA : INVALID;
-}
-
-/**
- * Where the JSON of a plain content chunk starts: "data: {" or "data:{", the event is that
- * one line (normalised events end in "\n\n"), and nothing in it may make it more than
- * content (NEEDS_PARSE). -1 when the event is not that.
- */
-function plainContentStart(event: string): number {
+  // "data: {" or "data:{", and the event is that one line (normalised events end in "\n\n").
   const start = event.charCodeAt(5) === 32 ? 6 : 5;
   const end = event.length - 2;
   if (
     !event.startsWith('data:') ||
     event.charCodeAt(start) !== 123 || // {
     event.charCodeAt(end - 1) !== 125 || // }
-    event.charCodeAt(end + 1) !== 10 ||
     event.indexOf('\n', start) !== end ||
     NEEDS_PARSE.test(event)
   ) {
-    return -1;
+    return classifySseEvent(event);
   }
-  return start;
-}
-
-/** A content chunk is a few tokens of delta: hundreds of bytes. */
-const PLAIN_CHUNK_MAX_BYTES = 16 * 1024;
-
-/**
- * Whether an upstream chunk is exactly one plain content event — what classifySseEventLean
- * answers { kind: 'data' } for, with its record unread — so a relay at an event boundary
- * may write it as it is, without splitting or decoding it. Read as latin1 (one character
- * per byte, no decoding): every byte the checks look at is ASCII, a byte of a multi-byte
- * character can only sit inside a JSON string, and isUtf8 vouches for those. A chunk with a
- * CR is not one (SSE reads a CR as a line end).
- */
-export function isPlainContentChunk(chunk: Buffer): boolean {
-  const n = chunk.length;
-  // Cheap first: "d…}\n\n", and short (a chunk of many events is not one).
-  if (n > PLAIN_CHUNK_MAX_BYTES || chunk[0] !== 100 || chunk[n - 1] !== LF || chunk[n - 2] !== LF || chunk[n - 3] !== 125) return false;
-  const text = chunk.toString('latin1');
-  const start = plainContentStart(text);
-  return start !== -1 && !text.includes('\r') && isJsonObjectText(text, start, text.length - 2) && isUtf8(chunk);
+  return isJsonObjectText(event, start, end) ? LEAN_DATA : INVALID;
 }
 
 const LEAN_DATA: SseEventInfo = Object.freeze({ kind: 'data', finished: false });
