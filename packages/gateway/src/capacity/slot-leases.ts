@@ -69,9 +69,10 @@ function nextLeaseId(): string {
 /**
  * Capacity. An attempt with no sticky session whose candidates' circuits the fleet cache
  * sees closed is placed by this process when it can be, with no store call (LocalSlots):
- * on an uncapped node, or on a slot of a capped node's reserve (SlotReserves). Every other attempt leases a slot with ONE acquireSlot call before it is sent upstream
- * and gives it back with ONE releaseSlot call (which also records the outcome in the node's
- * circuit); those leases are renewed in the background by the LeaseKeeper.
+ * on an uncapped node, or on a slot of a capped node's reserve (SlotReserves). Every other
+ * attempt leases a slot with ONE acquireSlot call before it is sent upstream and gives it
+ * back with ONE releaseSlot call (which also records the outcome in the node's circuit);
+ * those leases, reserved slots included, are renewed in the background by the LeaseKeeper.
  */
 export class SlotLeases {
   private readonly keeper: LeaseKeeper;
