@@ -35,7 +35,7 @@ export interface GatewayOptions {
   reportIntervalMs?: number;
   /** The last discovery scan, for the dashboard, where a monitor runs in the same process (`pnpm start`). */
   lastScan?: () => DashboardScanInput | null;
-  /** How often the dashboard drains finished requests (default 1 s). */
+  /** How long a finished request may wait for the dashboard's drain (default 25 ms). */
   dashboardDrainMs?: number;
 }
 

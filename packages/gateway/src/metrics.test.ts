@@ -124,6 +124,23 @@ describe('GatewayMetrics', () => {
     return metrics;
   };
 
+  it("feeds the dashboard's drain shortly after a request ends, in one batch, and sets no timer while idle", async () => {
+    const metrics = watched();
+    const drained: number[] = [];
+    const stop = metrics.keepFinished(() => drained.push(metrics.takeFinished().length), 20);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(drained).toEqual([]);
+    metrics.recordRequest(endedRequest());
+    metrics.recordRequest(endedRequest());
+    expect(drained).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(drained).toEqual([2]);
+    stop();
+    metrics.recordRequest(endedRequest());
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(drained).toEqual([2]);
+  });
+
   it('labels only models and nodes the fleet knows: anything else is "other", nothing is "none"', async () => {
     const metrics = watched();
     metrics.recordRequest(endedRequest());

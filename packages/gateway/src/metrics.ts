@@ -180,7 +180,7 @@ export interface GatewayMetricsOptions {
 const NONE = 'none';
 const OTHER = 'other';
 
-/** Finished requests kept for the dashboard between its drains (it drains every second); a full queue is drained at once. */
+/** Finished requests kept for the dashboard between its drains; a full queue is drained at once. */
 const MAX_FINISHED_QUEUED = 16_384;
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -198,6 +198,8 @@ export class GatewayMetrics {
   private readonly accessLog: AccessLog | null;
   private finished: RequestSummary[] = [];
   private drain: (() => void) | null = null;
+  private drainMs = 0;
+  private drainTimer: NodeJS.Timeout | undefined;
   /** A failed upstream attempt, with its message (the dashboard's last error per node). */
   onAttemptFailure: ((node: NodeId, message: string) => void) | null = null;
 
@@ -338,8 +340,12 @@ export class GatewayMetrics {
     if (this.accessLog !== null) this.accessLog.stream.write(accessLine(this.accessLog, summary));
     if (exchange.trace !== null) exchange.trace.end(summary);
     if (this.drain !== null) {
-      this.finished.push(summary);
-      if (this.finished.length >= MAX_FINISHED_QUEUED) this.drain();
+      const queued = this.finished.push(summary);
+      if (queued >= MAX_FINISHED_QUEUED) this.drain();
+      else if (queued === 1 && this.drainTimer === undefined) {
+        this.drainTimer = setTimeout(this.drainDue, this.drainMs);
+        this.drainTimer.unref();
+      }
     }
   }
 
@@ -351,14 +357,29 @@ export class GatewayMetrics {
   }
 
   /**
-   * The dashboard's feed: from now on finished requests are kept for `drain`, which the
-   * dashboard runs every second (and before it reads), taking them with takeFinished().
-   * Recording a request is then one push; the traffic recorder's work happens off the
-   * request's path.
+   * The dashboard's feed: from now on finished requests are kept for `drain`, which runs
+   * `drainMs` after the first one queued (and whenever the dashboard reads), taking them with
+   * takeFinished(). Recording a request is then one push; the traffic recorder's work
+   * happens off the request's path. The wait is short on purpose: a summary queued for a
+   * second outlives two young-generation collections and is copied into the old generation,
+   * where every one of them costs a major collection's work; one drained within tens of
+   * milliseconds dies young. An idle gateway sets no timer. Returns the stop.
    */
-  keepFinished(drain: () => void): void {
+  keepFinished(drain: () => void, drainMs: number): () => void {
     this.drain = drain;
+    this.drainMs = drainMs;
+    return () => {
+      this.drain = null;
+      this.finished = [];
+      clearTimeout(this.drainTimer);
+      this.drainTimer = undefined;
+    };
   }
+
+  private readonly drainDue = (): void => {
+    this.drainTimer = undefined;
+    this.drain?.();
+  };
 
   takeFinished(): RequestSummary[] {
     const taken = this.finished;

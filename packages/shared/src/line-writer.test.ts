@@ -91,15 +91,30 @@ describe('LineWriter batches and bound', () => {
     expect(readFileSync(file, 'utf8')).toBe('a\nb\nc\n');
   });
 
-  it('writes at once when batchChars are queued', async () => {
-    const writer = new LineWriter(fd, { batchMs: 60_000, batchChars: 100 });
+  it('writes at once when batchBytes are queued', async () => {
+    const writer = new LineWriter(fd, { batchMs: 60_000, batchBytes: 100 });
     for (let i = 0; i < 10; i++) writer.write(`${String(i).padStart(19, '.')}\n`);
     await sleep(50);
     expect(readFileSync(file, 'utf8').split('\n')).toHaveLength(11);
   });
 
+  it('reuses a written buffer for later batches without mixing their bytes', async () => {
+    const writer = new LineWriter(fd, { batchMs: 5 });
+    const expected: string[] = [];
+    for (let batch = 0; batch < 4; batch++) {
+      // Over a buffer's worth (64 KiB) per batch, with multi-byte characters on odd batches.
+      for (let i = 0; i < 2000; i++) {
+        const line = `batch ${batch} line ${i} ${batch % 2 ? 'ü€'.repeat(8) : 'x'.repeat(24)}`;
+        expected.push(line);
+        writer.write(`${line}\n`);
+      }
+      await sleep(60);
+    }
+    expect(readFileSync(file, 'utf8').trimEnd().split('\n')).toEqual(expected);
+  });
+
   it('drops lines past its bound, then says how many', async () => {
-    const writer = new LineWriter(fd, { maxQueuedChars: 40, batchMs: 10 });
+    const writer = new LineWriter(fd, { maxQueuedBytes: 40, batchMs: 10 });
     expect(writer.write('first line goes out\n')).toBe(true);
     expect(writer.write('queued: 12\n')).toBe(true);
     expect(writer.write('queued too: 16\n')).toBe(false);

@@ -3,22 +3,29 @@ import { write, writeSync } from 'node:fs';
 /**
  * Log lines to a file descriptor (stderr), written asynchronously and in batches: a line
  * is queued, and what is queued goes out as one buffer `batchMs` after the first line of
- * the batch (or at once when `batchChars` are queued). One write per batch rather than per
+ * the batch (or at once when `batchBytes` are queued). One write per batch rather than per
  * line: each write to a pipe wakes its reader (docker, systemd, a shell), and at thousands
  * of requests a second the reader's wake-ups cost the machine more than the lines do.
  *
  * Why not pino's destination (sonic-boom): it appends each line to its pending string and
  * measures that string's UTF-8 length on every write, which flattens it — while the reader
  * lags, each line copies everything queued before it (docs/performance.md, Round 2's second
- * pass). Here a line costs an array push; the batch is joined and encoded once.
+ * pass). Here a line is encoded into the batch's buffer as it comes: the string dies at
+ * once (young, never copied by the garbage collector), and no batch string is joined.
  *
- * A reader that stops reading cannot grow the queue without bound: past `maxQueuedChars`
+ * A reader that stops reading cannot grow the queue without bound: past `maxQueuedBytes`
  * lines are dropped and counted (the next line that fits says how many). A closed stderr
  * (EPIPE, EBADF) drops lines from then on rather than failing the caller.
  */
 export class LineWriter {
-  private queued: string[] = [];
-  private queuedChars = 0;
+  /** Filled buffers waiting for the write in flight. */
+  private full: Buffer[] = [];
+  /** The buffer lines are encoded into, and how much of it they use. */
+  private current: Buffer | null = null;
+  private used = 0;
+  private queuedBytes = 0;
+  /** A written buffer kept for the next batch, so a steady log allocates nothing. */
+  private spare: Buffer | null = null;
   private writing = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -26,19 +33,19 @@ export class LineWriter {
 
   constructor(
     private readonly fd: number,
-    private readonly options: { batchMs?: number; batchChars?: number; maxQueuedChars?: number } = {},
+    private readonly options: { batchMs?: number; batchBytes?: number; maxQueuedBytes?: number } = {},
   ) {}
 
   /** Queues one line (with its newline); false when it was dropped. */
   write(line: string): boolean {
     if (this.closed) return false;
-    if (this.queuedChars + line.length > (this.options.maxQueuedChars ?? MAX_QUEUED_CHARS)) {
+    // line.length bounds its UTF-8 length from below: a line that surely does not fit is dropped unencoded.
+    if (this.queuedBytes + line.length > (this.options.maxQueuedBytes ?? MAX_QUEUED_BYTES)) {
       this.droppedLines++;
       return false;
     }
     if (this.droppedLines > 0) this.queueDropNotice();
-    this.queued.push(line);
-    this.queuedChars += line.length;
+    this.encode(line);
     this.schedule();
     return true;
   }
@@ -46,7 +53,7 @@ export class LineWriter {
   /** Writes what is queued now, synchronously: at exit, and before a line that must come last. */
   flushSync(): void {
     this.stopTimer();
-    if (this.closed || this.queued.length === 0) return;
+    if (this.closed || this.queuedBytes === 0) return;
     const bytes = this.takeQueued();
     let offset = 0;
     while (offset < bytes.length) {
@@ -64,21 +71,38 @@ export class LineWriter {
   private queueDropNotice(): void {
     const notice = `{"level":"warn","time":${Date.now()},"msg":"log lines dropped: stderr's reader is not keeping up","dropped":${this.droppedLines}}\n`;
     this.droppedLines = 0;
-    this.queued.push(notice);
-    this.queuedChars += notice.length;
+    this.encode(notice);
+  }
+
+  private encode(line: string): void {
+    // Three bytes per UTF-16 unit bounds the UTF-8 length (a surrogate pair: 4 bytes for 2 units).
+    const room = line.length * 3;
+    if (this.current === null || this.current.length - this.used < room) {
+      if (this.current !== null && this.used > 0) this.full.push(this.current.subarray(0, this.used));
+      const spare = this.spare;
+      this.spare = null;
+      this.current = spare !== null && spare.length >= room ? spare : Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, room));
+      this.used = 0;
+    }
+    const written = this.current.write(line, this.used);
+    this.used += written;
+    this.queuedBytes += written;
   }
 
   private takeQueued(): Buffer {
-    const bytes = Buffer.from(this.queued.length === 1 ? this.queued[0] : this.queued.join(''));
-    this.queued = [];
-    this.queuedChars = 0;
+    if (this.current !== null && this.used > 0) this.full.push(this.current.subarray(0, this.used));
+    const bytes = this.full.length === 1 ? this.full[0] : Buffer.concat(this.full, this.queuedBytes);
+    this.full = [];
+    this.current = null;
+    this.used = 0;
+    this.queuedBytes = 0;
     return bytes;
   }
 
   /** Starts the batch's write when it is due: now when it is large, else when its time is up. */
   private schedule(): void {
-    if (this.writing || this.queued.length === 0) return;
-    if (this.queuedChars >= (this.options.batchChars ?? BATCH_CHARS)) {
+    if (this.writing || this.queuedBytes === 0) return;
+    if (this.queuedBytes >= (this.options.batchBytes ?? BATCH_BYTES)) {
       this.stopTimer();
       this.writeQueued();
     } else if (this.timer === undefined) {
@@ -90,7 +114,7 @@ export class LineWriter {
 
   private readonly onBatchDue = (): void => {
     this.timer = undefined;
-    if (!this.writing && this.queued.length > 0 && !this.closed) this.writeQueued();
+    if (!this.writing && this.queuedBytes > 0 && !this.closed) this.writeQueued();
   };
 
   private stopTimer(): void {
@@ -113,17 +137,24 @@ export class LineWriter {
         }
         this.closed = true;
         this.writing = false;
-        this.queued = [];
-        this.queuedChars = 0;
+        this.full = [];
+        this.current = null;
+        this.used = 0;
+        this.queuedBytes = 0;
         return;
       }
       if (offset + written < bytes.length) return this.writeFrom(bytes, offset + written);
       this.writing = false;
+      // The written bytes are done with: their whole buffer serves the next batch.
+      if (bytes.byteOffset === 0 && bytes.buffer.byteLength >= CHUNK_BYTES)
+        this.spare = Buffer.from(bytes.buffer, 0, bytes.buffer.byteLength);
       this.schedule();
     });
   }
 }
 
 const BATCH_MS = 25;
-const BATCH_CHARS = 64 * 1024;
-const MAX_QUEUED_CHARS = 16 * 1024 * 1024;
+const BATCH_BYTES = 64 * 1024;
+/** The size of the buffers lines are encoded into (a longer line gets one of its own). */
+const CHUNK_BYTES = 64 * 1024;
+const MAX_QUEUED_BYTES = 16 * 1024 * 1024;

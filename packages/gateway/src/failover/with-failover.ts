@@ -62,8 +62,8 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
   const { clock } = options;
   const deadline = clock() + options.budgetMs;
   const tried: NodeId[] = [];
-  const excluded = new Set<NodeId>();
-  const notBefore = new Map<NodeId, number>();
+  // Made by the first failed attempt: most requests are answered by their first.
+  let retry: RetryState | null = null;
   let previous: NodeId | null = null;
   let lastFailure: Extract<AttemptResult, { kind: 'failed' }> | null = null;
   let allTimedOut = true;
@@ -72,11 +72,10 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
 
   for (let index = 0; index <= options.maxRetries; index++) {
     // The first attempt may use every candidate: nothing is tried, excluded or waited for yet.
-    const allowed =
-      index === 0 ? firstAllowed(options.candidates) : await nextAllowed(options, { tried, excluded, notBefore, previous, deadline });
+    const allowed = retry === null ? firstAllowed(options.candidates) : await nextAllowed(options, tried, previous, deadline, retry);
     if (allowed === null) break;
     // A node that named its own wait (notBefore) was waited for already in nextAllowed.
-    if (index > 0 && allowed.length === 1 && allowed[0] === previous && !notBefore.has(previous)) {
+    if (retry !== null && allowed.length === 1 && allowed[0] === previous && !retry.notBefore.has(previous)) {
       await sleep(backoffMs(countOf(tried, previous), options.random), options.signal);
     }
     const placement = await options.place({ allowed, previousNode: previous, index });
@@ -96,6 +95,8 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
     allBusy &&= result.failure.reason === 'status_429';
     if (result.retryAfterMs !== null) soonestRetryAfterMs = Math.min(soonestRetryAfterMs ?? Infinity, result.retryAfterMs);
     if (!result.failure.retry) break;
+    retry ??= { excluded: new Set(), notBefore: new Map() };
+    const { excluded, notBefore } = retry;
     if (result.failure.timedOut) excluded.add(node);
     if (result.retryAfterMs !== null) options.onRetryAfter?.(node, clock() + result.retryAfterMs);
     const waitMs = result.retryAfterMs ?? (result.failure.reason === 'status_429' ? backoffMs(countOf(tried, node), options.random) : null);
@@ -111,12 +112,11 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
   throw exhaustedError(options.model, tried, lastFailure, allTimedOut);
 }
 
-interface LoopState {
-  tried: NodeId[];
+interface RetryState {
+  /** Nodes not to be tried again in this request. */
   excluded: Set<NodeId>;
+  /** Nodes that asked (Retry-After) or earned (a 429's backoff) a wait. */
   notBefore: Map<NodeId, number>;
-  previous: NodeId | null;
-  deadline: number;
 }
 
 function firstAllowed(candidates: readonly NodeId[]): readonly NodeId[] | null {
@@ -124,17 +124,23 @@ function firstAllowed(candidates: readonly NodeId[]): readonly NodeId[] | null {
 }
 
 /** The nodes the next attempt may use (waiting out a Retry-After if that is all there is), or null. */
-async function nextAllowed(options: FailoverOptions, state: LoopState): Promise<NodeId[] | null> {
-  let allowed = options.candidates.filter((n) => !state.excluded.has(n));
-  if (state.previous !== null && allowed.length > 1) allowed = allowed.filter((n) => n !== state.previous);
-  const untried = allowed.filter((n) => !state.tried.includes(n));
+async function nextAllowed(
+  options: FailoverOptions,
+  tried: readonly NodeId[],
+  previous: NodeId | null,
+  deadline: number,
+  { excluded, notBefore }: RetryState,
+): Promise<NodeId[] | null> {
+  let allowed = options.candidates.filter((n) => !excluded.has(n));
+  if (previous !== null && allowed.length > 1) allowed = allowed.filter((n) => n !== previous);
+  const untried = allowed.filter((n) => !tried.includes(n));
   if (untried.length > 0) allowed = untried;
   if (allowed.length === 0) return null;
   const now = options.clock();
-  const ready = allowed.filter((n) => (state.notBefore.get(n) ?? 0) <= now);
+  const ready = allowed.filter((n) => (notBefore.get(n) ?? 0) <= now);
   if (ready.length > 0) return ready;
-  const soonest = Math.min(...allowed.map((n) => state.notBefore.get(n)!));
-  if (soonest > state.deadline) return null;
+  const soonest = Math.min(...allowed.map((n) => notBefore.get(n)!));
+  if (soonest > deadline) return null;
   await sleep(soonest - now, options.signal);
   return allowed;
 }

@@ -5,7 +5,7 @@
  * circuits, fleet-wide slots, engine load), its waiting requests, and its traffic recorder.
  *
  * The recorder is fed off the requests' path: GatewayMetrics keeps each finished request's
- * summary, and this drains them into the recorder once a second (and before each state),
+ * summary, and this drains them into the recorder shortly after (and before each state),
  * so a request costs one push, not the recorder's bucket and histogram work.
  */
 import {
@@ -26,7 +26,7 @@ import type { GatewayMetrics } from '../metrics.ts';
 import type { FleetCache } from '../routing/fleet-cache.ts';
 import type { RequestSummary } from './request-summary.ts';
 
-const DRAIN_MS = 1000;
+const DRAIN_MS = 25;
 
 export interface GatewayDashboardDeps {
   fleet: Pick<FleetCache, 'nodes' | 'circuit' | 'inflightOf' | 'engineLoadOf'>;
@@ -36,7 +36,7 @@ export interface GatewayDashboardDeps {
   clock: Clock;
   /** The last discovery scan, where a monitor runs in this process (`pnpm start`). */
   lastScan?: () => DashboardScanInput | null;
-  /** How often finished requests are drained into the recorder (default 1 s). */
+  /** How long a finished request may wait to be drained into the recorder (default 25 ms). */
   drainMs?: number;
 }
 
@@ -67,10 +67,8 @@ export function createGatewayDashboard(deps: GatewayDashboardDeps): GatewayDashb
     }
     for (const summary of metrics.takeFinished()) traffic.record(trafficRecord(summary));
   };
-  metrics.keepFinished(drain);
+  const stopDraining = metrics.keepFinished(drain, deps.drainMs ?? DRAIN_MS);
   metrics.onAttemptFailure = (node, message) => traffic.recordAttemptError(node, message);
-  const timer = setInterval(drain, deps.drainMs ?? DRAIN_MS);
-  timer.unref();
 
   const build = (): DashboardState => {
     drain();
@@ -114,7 +112,7 @@ export function createGatewayDashboard(deps: GatewayDashboardDeps): GatewayDashb
     build,
     traffic,
     stop() {
-      clearInterval(timer);
+      stopDraining();
     },
   };
 }
