@@ -2,7 +2,7 @@
  * Interleaved A/B of gateway variants — builds, settings, V8 flags — against the node floor,
  * non-stream chat, CPU per request from /proc and requests per second from wrk:
  *
- *   npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds=6] [seconds=4]
+ *   npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds=6] [seconds=4] [--gc]
  *
  * A variant: {"name": "new", "store": "memory" | "redis" | "floor", "dir": "<a dist/>",
  * "env": {"LOG_REQUESTS": "false"}, "nodeArgs": ["--max-semi-space-size=8"], "maxconn": 0}.
@@ -10,7 +10,15 @@
  * V8 flags. The first variant is the reference of the ratios. Rounds alternate the order
  * of the variants; the medians are printed. Where `pnpm bench --baseline` compares two
  * builds, this compares any number of variants in one run (the machine's noise is shared).
+ *
+ * --gc also counts each variant's garbage per request in every run (bench/gc-probe.mjs:
+ * bytes allocated and promoted, young bytes alive after a scavenge, the GC pause) — figures
+ * that hardly move with the machine's load, so a change too small for CPU time to show can
+ * still be measured.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SHIPPED_V8, v8Flags } from './bench-options.ts';
 import { buildJsBundles } from './build-js-bundles.ts';
@@ -40,32 +48,46 @@ interface Running {
 
 const DIST = fileURLToPath(new URL('../dist', import.meta.url));
 const BUNDLE_DIR = fileURLToPath(new URL('../.bench-out/ab-js', import.meta.url));
+const GC_PROBE = fileURLToPath(new URL('./gc-probe.mjs', import.meta.url));
 const BODY = JSON.stringify({ model: BENCH_MODEL, messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16 });
 
 async function main(): Promise<void> {
-  const [json, roundsArg, secondsArg] = process.argv.slice(2);
-  if (json === undefined) throw new Error("usage: npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds] [seconds]");
+  const args = process.argv.slice(2);
+  const gc = args.includes('--gc');
+  const [json, roundsArg, secondsArg] = args.filter((a) => a !== '--gc');
+  if (json === undefined) throw new Error("usage: npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds] [seconds] [--gc]");
   const variants = JSON.parse(json) as Variant[];
   const rounds = Number(roundsArg ?? 6);
   const seconds = Number(secondsArg ?? 4);
+  // The probe writes its window's counts here, one file per process (inherited by every variant).
+  const gcDir = gc ? mkdtempSync(join(tmpdir(), 'ai-lb-gc-')) : null;
+  if (gcDir !== null) process.env.AI_LB_GC_PROBE_DIR = gcDir;
   const fleet = await startBenchFleet({ upstreams: 2, redis: variants.some((v) => v.store === 'redis') });
   const running: Running[] = [];
   try {
     const bundles = variants.some((v) => v.store === 'floor') ? await buildJsBundles(BUNDLE_DIR) : null;
-    for (const variant of variants) running.push(await start(variant, fleet, bundles));
+    for (const variant of variants) running.push(await start(variant, fleet, bundles, gc));
     const cpu = new Map<string, number[]>();
     const rps = new Map<string, number[]>();
+    const garbage = new Map<string, GcPerRequest[]>();
     for (const r of running) await runWrk({ url: `${r.url}/v1/chat/completions`, body: BODY, connections: 50, durationSec: 3 });
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? running : [...running].reverse();
       const line: string[] = [];
       for (const r of order) {
         const before = cpuOf(r.pids);
+        if (gcDir !== null) process.kill(r.pids[0], 'SIGUSR2');
         const load = await runWrk({ url: `${r.url}/v1/chat/completions`, body: BODY, connections: 50, durationSec: seconds });
         const perRequest = ((cpuOf(r.pids) - before) * 1000) / load.requests;
         push(cpu, r.variant.name, perRequest);
         push(rps, r.variant.name, load.requestsPerSec);
-        line.push(`${r.variant.name} ${perRequest.toFixed(0)} µs ${Math.round(load.requestsPerSec)}/s`);
+        let gcNote = '';
+        if (gcDir !== null) {
+          const counted = await gcWindow(gcDir, r.pids[0], load.requests);
+          push(garbage, r.variant.name, counted);
+          gcNote = ` ${counted.allocatedKb.toFixed(1)} KB`;
+        }
+        line.push(`${r.variant.name} ${perRequest.toFixed(0)} µs ${Math.round(load.requestsPerSec)}/s${gcNote}`);
       }
       console.log(`round ${round + 1}: ${line.join(' | ')}`);
       await fleet.resetStats();
@@ -79,10 +101,53 @@ async function main(): Promise<void> {
       console.log(
         `${name.padEnd(16)} CPU ${c.toFixed(0)} µs/req (÷${reference} ${(c / refCpu).toFixed(2)})  ${Math.round(q)} req/s (÷${reference} ${(q / refRps).toFixed(2)})`,
       );
+      const counted = garbage.get(name);
+      if (counted !== undefined) {
+        const m = (pick: (g: GcPerRequest) => number) => median(counted.map(pick));
+        console.log(
+          `${''.padEnd(16)} GC: allocated ${m((g) => g.allocatedKb).toFixed(1)} KB/req, promoted ${m((g) => g.promotedKb).toFixed(2)} KB/req, ` +
+            `alive after a scavenge ${m((g) => g.survivedKb).toFixed(0)} KB, pause ${m((g) => g.pauseUs).toFixed(1)} µs/req`,
+        );
+      }
     }
   } finally {
     for (const r of running) await r.stop();
     await fleet.stop();
+    if (gcDir !== null) rmSync(gcDir, { recursive: true, force: true });
+  }
+}
+
+interface GcPerRequest {
+  allocatedKb: number;
+  promotedKb: number;
+  /** Young bytes alive after a scavenge (the mean over the window), KB. */
+  survivedKb: number;
+  pauseUs: number;
+}
+
+/** Ends the probe's window in `pid` and reads what it counted, per request. */
+async function gcWindow(dir: string, pid: number, requests: number): Promise<GcPerRequest> {
+  const file = join(dir, `gc-${pid}.json`);
+  process.kill(pid, 'SIGUSR2');
+  for (let waited = 0; ; waited += 20) {
+    try {
+      const g = JSON.parse(readFileSync(file, 'utf8')) as {
+        allocated: number;
+        promoted: number;
+        survivedPerScavenge: number;
+        pauseUs: number;
+      };
+      rmSync(file);
+      return {
+        allocatedKb: g.allocated / 1024 / requests,
+        promotedKb: g.promoted / 1024 / requests,
+        survivedKb: g.survivedPerScavenge / 1024,
+        pauseUs: g.pauseUs / requests,
+      };
+    } catch (error) {
+      if (waited > 5000) throw new Error(`no GC counts from ${pid} in 5 s: ${(error as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 }
 
@@ -90,8 +155,9 @@ async function start(
   variant: Variant,
   fleet: Awaited<ReturnType<typeof startBenchFleet>>,
   bundles: Awaited<ReturnType<typeof buildJsBundles>> | null,
+  gc: boolean,
 ): Promise<Running> {
-  const nodeArgs = variant.nodeArgs ?? v8Flags(SHIPPED_V8);
+  const nodeArgs = [...(variant.nodeArgs ?? v8Flags(SHIPPED_V8)), ...(gc ? ['--import', GC_PROBE] : [])];
   if (variant.store === 'floor') {
     const target = await startTarget('node-floor', fleet, { nodeArgs, bundles: bundles ?? undefined });
     return { variant, url: target.baseUrl, pids: [target.pid!], stop: () => target.stop() };
@@ -112,7 +178,7 @@ function cpuOf(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + readCpuMs(pid), 0);
 }
 
-function push(map: Map<string, number[]>, key: string, value: number): void {
+function push<T>(map: Map<string, T[]>, key: string, value: T): void {
   const list = map.get(key);
   if (list === undefined) map.set(key, [value]);
   else list.push(value);
