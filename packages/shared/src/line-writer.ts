@@ -145,9 +145,9 @@ export class LineWriter {
       }
       if (offset + written < bytes.length) return this.writeFrom(bytes, offset + written);
       this.writing = false;
-      // The written bytes are done with: their whole buffer serves the next batch.
-      if (bytes.byteOffset === 0 && bytes.buffer.byteLength >= CHUNK_BYTES)
-        this.spare = Buffer.from(bytes.buffer, 0, bytes.buffer.byteLength);
+      // The written bytes are done with: their buffer serves the next batch (not one a huge line made).
+      const size = bytes.buffer.byteLength;
+      if (bytes.byteOffset === 0 && size >= CHUNK_BYTES && size <= MAX_SPARE_BYTES) this.spare = Buffer.from(bytes.buffer, 0, size);
       this.schedule();
     });
   }
@@ -157,4 +157,5 @@ const BATCH_MS = 25;
 const BATCH_BYTES = 64 * 1024;
 /** The size of the buffers lines are encoded into (a longer line gets one of its own). */
 const CHUNK_BYTES = 64 * 1024;
+const MAX_SPARE_BYTES = 4 * CHUNK_BYTES;
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
