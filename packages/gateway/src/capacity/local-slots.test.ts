@@ -4,6 +4,7 @@ import { uniquePrefix, waitUntil } from '@ai-lb/testkit';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { AcquirePlan } from '../routing/routing-rules.ts';
 import { LocalSlots, type FleetView } from './local-slots.ts';
+import { SlotReserves } from './slot-reserves.ts';
 
 const redisUrl = inject('redisUrl');
 const NODES = ['a:1', 'b:1', 'c:1'];
@@ -42,6 +43,12 @@ describe.each(['memory', 'redis'] as const)('LocalSlots with the %s store', (kin
   });
 
   /** Two replicas on one shared state (the memory store stands in for Redis in one process). */
+  /**
+   * A trim gives back a block nothing used since the last one: the reserve tests wait for a
+   * block, then use it, and on a loaded machine those steps can be further apart than 20 ms.
+   */
+  const TRIM_SAFE_INTERVAL_MS = 250;
+
   function replicas(reportIntervalMs = 20, withReserves = false) {
     const prefix = uniquePrefix('local-slots');
     const memory = new MemoryStateStore();
@@ -127,10 +134,12 @@ describe.each(['memory', 'redis'] as const)('LocalSlots with the %s store', (kin
   });
 
   it('a capped node is placed from a reserve the store granted in blocks; counts stay attempts, and idle slots go back', async () => {
-    const [{ slots, store, fleet }] = replicas(20, true);
+    // A report interval long enough that no trim gives an unused block back between two steps here.
+    const [{ slots, store, fleet }] = replicas(TRIM_SAFE_INTERVAL_MS, true);
     const capped = plan('in_order', ['a:1'], 64); // blocks of 8, 16 kept free
     expect(slots.place(capped)).toBeNull(); // nothing reserved yet: the store decides, a block is asked for
-    await waitUntil(async () => (await store.getInflight(['a:1']))['a:1'] === 8, { what: 'a block reserved' });
+    // The reserve, not the store's count: the store counts a block before its answer reaches this process.
+    await waitUntil(() => slots.idleOf('a:1') === 8, { what: 'a block reserved' });
     const held = [];
     for (let i = 0; i < 6; i++) {
       const lease = slots.place(capped);
@@ -139,7 +148,8 @@ describe.each(['memory', 'redis'] as const)('LocalSlots with the %s store', (kin
       held.push(lease!);
     }
     // Fewer than half a block idle: the next block came; the cache counts the six attempts only.
-    await waitUntil(async () => (await store.getInflight(['a:1']))['a:1'] === 16, { what: 'a second block' });
+    await waitUntil(() => slots.idleOf('a:1') === 10, { what: 'a second block' });
+    expect((await store.getInflight(['a:1']))['a:1']).toBe(16);
     // In use, the reserve stays; the counts read back from the store at each share leave its idle slots out.
     for (let i = 0; i < 20; i++) {
       slots.release(slots.place(capped)!, 'success');
@@ -176,17 +186,43 @@ describe.each(['memory', 'redis'] as const)('LocalSlots with the %s store', (kin
   });
 
   it('caps under 16 are never reserved; a circuit that is not closed sends the idle reserve back', async () => {
-    const [{ slots, store, fleet }] = replicas(20, true);
+    const [{ slots, store, fleet }] = replicas(TRIM_SAFE_INTERVAL_MS, true);
     expect(slots.place(plan('in_order', ['b:1'], 15))).toBeNull();
     expect(slots.place(plan('in_order', ['a:1'], 64))).toBeNull();
-    await waitUntil(async () => (await store.getInflight(['a:1', 'b:1']))['a:1'] === 8, { what: 'a block reserved' });
-    expect((await store.getInflight(['b:1']))['b:1']).toBe(0);
+    await waitUntil(() => slots.idleOf('a:1') === 8, { what: 'a block reserved' });
     const lease = slots.place(plan('in_order', ['a:1'], 64))!;
+    expect(lease).toMatchObject({ node: 'a:1' });
+    expect(await store.getInflight(['a:1', 'b:1'])).toEqual({ 'a:1': 8, 'b:1': 0 });
     fleet.circuits.set('a:1', 'open');
     await waitUntil(async () => (await store.getInflight(['a:1']))['a:1'] === 1, { what: 'the idle slots given back' });
     expect(slots.place(plan('in_order', ['a:1'], 64))).toBeNull();
     slots.release(lease, 'failure');
     expect(slots.idleOf('a:1')).toBe(1);
     await waitUntil(async () => (await store.getInflight(['a:1']))['a:1'] === 0, { what: 'the last slot given back' });
+  });
+});
+
+describe('SlotReserves.trim, one trim at a time', () => {
+  it('keeps a reserve used since the last trim; gives every idle slot back at once when its node may not be placed on', async () => {
+    const store = new MemoryStateStore();
+    let leases = 0;
+    const reserves = new SlotReserves(store, fakeFleet(), {
+      leaseMs: 60_000,
+      newLeaseId: () => `lease.${++leases}`,
+      keeper: { add: () => undefined, remove: () => undefined },
+      retryMs: 1000,
+      clock: Date.now,
+      onError: () => undefined,
+    });
+    expect(reserves.take('a:1', 64)).toBeNull(); // nothing reserved yet: a block of 8 is asked for
+    await waitUntil(() => reserves.idleOf('a:1') === 8, { what: 'a block reserved' });
+    expect(reserves.take('a:1', 64)).not.toBeNull();
+    reserves.trim(() => true);
+    expect(reserves.idleOf('a:1')).toBe(7);
+    expect(reserves.take('a:1', 64)).not.toBeNull();
+    reserves.trim(() => false); // e.g. its circuit opened: used or not, nothing idle is kept
+    expect(reserves.idleOf('a:1')).toBe(0);
+    await waitUntil(async () => (await store.getInflight(['a:1']))['a:1'] === 2, { what: 'the idle slots in the store' });
+    reserves.stop();
   });
 });
