@@ -16,12 +16,13 @@
  * that hardly move with the machine's load, so a change too small for CPU time to show can
  * still be measured.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SHIPPED_V8, v8Flags } from './bench-options.ts';
 import { buildJsBundles } from './build-js-bundles.ts';
+import { closeGcWindow, GC_PROBE_ARGS, type GcPerRequest, openGcWindow, useGcProbeDir } from './gc-window.ts';
 import { median } from './percentile.ts';
 import { readCpuMs } from './process-usage.ts';
 import { BENCH_MODEL, startBenchFleet } from './start-bench-fleet.ts';
@@ -48,7 +49,6 @@ interface Running {
 
 const DIST = fileURLToPath(new URL('../dist', import.meta.url));
 const BUNDLE_DIR = fileURLToPath(new URL('../.bench-out/ab-js', import.meta.url));
-const GC_PROBE = fileURLToPath(new URL('./gc-probe.mjs', import.meta.url));
 const BODY = JSON.stringify({ model: BENCH_MODEL, messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16 });
 
 async function main(): Promise<void> {
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   const seconds = Number(secondsArg ?? 4);
   // The probe writes its window's counts here, one file per process (inherited by every variant).
   const gcDir = gc ? mkdtempSync(join(tmpdir(), 'ai-lb-gc-')) : null;
-  if (gcDir !== null) process.env.AI_LB_GC_PROBE_DIR = gcDir;
+  if (gcDir !== null) useGcProbeDir(gcDir);
   const fleet = await startBenchFleet({ upstreams: 2, redis: variants.some((v) => v.store === 'redis') });
   const running: Running[] = [];
   try {
@@ -76,14 +76,14 @@ async function main(): Promise<void> {
       const line: string[] = [];
       for (const r of order) {
         const before = cpuOf(r.pids);
-        if (gcDir !== null) process.kill(r.pids[0], 'SIGUSR2');
+        if (gcDir !== null) openGcWindow(r.pids[0]);
         const load = await runWrk({ url: `${r.url}/v1/chat/completions`, body: BODY, connections: 50, durationSec: seconds });
         const perRequest = ((cpuOf(r.pids) - before) * 1000) / load.requests;
         push(cpu, r.variant.name, perRequest);
         push(rps, r.variant.name, load.requestsPerSec);
         let gcNote = '';
         if (gcDir !== null) {
-          const counted = await gcWindow(gcDir, r.pids[0], load.requests);
+          const counted = await closeGcWindow(r.pids[0], load.requests);
           push(garbage, r.variant.name, counted);
           gcNote = ` ${counted.allocatedKb.toFixed(1)} KB`;
         }
@@ -117,47 +117,13 @@ async function main(): Promise<void> {
   }
 }
 
-interface GcPerRequest {
-  allocatedKb: number;
-  promotedKb: number;
-  /** Young bytes alive after a scavenge (the mean over the window), KB. */
-  survivedKb: number;
-  pauseUs: number;
-}
-
-/** Ends the probe's window in `pid` and reads what it counted, per request. */
-async function gcWindow(dir: string, pid: number, requests: number): Promise<GcPerRequest> {
-  const file = join(dir, `gc-${pid}.json`);
-  process.kill(pid, 'SIGUSR2');
-  for (let waited = 0; ; waited += 20) {
-    try {
-      const g = JSON.parse(readFileSync(file, 'utf8')) as {
-        allocated: number;
-        promoted: number;
-        survivedPerScavenge: number;
-        pauseUs: number;
-      };
-      rmSync(file);
-      return {
-        allocatedKb: g.allocated / 1024 / requests,
-        promotedKb: g.promoted / 1024 / requests,
-        survivedKb: g.survivedPerScavenge / 1024,
-        pauseUs: g.pauseUs / requests,
-      };
-    } catch (error) {
-      if (waited > 5000) throw new Error(`no GC counts from ${pid} in 5 s: ${(error as Error).message}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-}
-
 async function start(
   variant: Variant,
   fleet: Awaited<ReturnType<typeof startBenchFleet>>,
   bundles: Awaited<ReturnType<typeof buildJsBundles>> | null,
   gc: boolean,
 ): Promise<Running> {
-  const nodeArgs = [...(variant.nodeArgs ?? v8Flags(SHIPPED_V8)), ...(gc ? ['--import', GC_PROBE] : [])];
+  const nodeArgs = [...(variant.nodeArgs ?? v8Flags(SHIPPED_V8)), ...(gc ? GC_PROBE_ARGS : [])];
   if (variant.store === 'floor') {
     const target = await startTarget('node-floor', fleet, { nodeArgs, bundles: bundles ?? undefined });
     return { variant, url: target.baseUrl, pids: [target.pid!], stop: () => target.stop() };

@@ -35,6 +35,8 @@ export interface BenchOptions {
   optimizeForSize: boolean;
   generator?: LoadGenerator;
   cpuProf: boolean;
+  /** Count each forwarder's garbage per request in the throughput phase (bench/gc-probe.mjs). */
+  gc: boolean;
   json: boolean;
   /** How the forwarders run: plain-JS bundles (default, build-js-bundles.ts) or .ts under tsx. */
   runtime: 'js' | 'tsx';
@@ -77,7 +79,7 @@ export function v8Flags(settings: { semiSpaceMb: number; heapGrowingPercent: num
 export const USAGE = `usage: pnpm bench [--quick] [--json] [--rounds N] [--duration S] [--connections C]
                   [--phases ${PHASES.join(',')}] [--streams N] [--events-per-sec M] [--stream-seconds S] [--maxconn N]
                   [--targets ${TARGET_NAMES.join(',')}] [--upstreams N]
-                  [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof]
+                  [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof] [--gc]
                   [--runtime js|tsx] [--semi-space-mb N] [--heap-growing-percent N] [--optimize-for-size] [--warmup S]
                   [--baseline DIR]   (DIR: an earlier build's dist/, measured beside this one)
                   [--baseline-env KEY=VALUE,...]   (the baseline-* targets run with these settings)`;
@@ -103,6 +105,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       maxconn: { type: 'string' },
       generator: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
+      gc: { type: 'boolean', default: false },
       runtime: { type: 'string' },
       'semi-space-mb': { type: 'string' },
       'heap-growing-percent': { type: 'string' },
@@ -139,6 +142,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     warmupSec: intOption('--warmup', values.warmup, quick ? 1 : 8, 0, 600),
     generator: generatorOption(values.generator),
     cpuProf: values['cpu-prof']!,
+    gc: values.gc!,
     json: values.json!,
     runtime: runtimeOption(values.runtime),
     optimizeForSize: values['optimize-for-size']!,

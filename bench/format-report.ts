@@ -93,6 +93,11 @@ function formatNotes(summaries: readonly TargetSummary[], options: BenchOptions)
   for (const s of summaries) {
     if (s.errors > 0) notes.push(`! ${s.name}: ${s.errors} failed requests/streams over all rounds — its numbers are suspect`);
     if (!Number.isNaN(s.auxCpuUsPerReq)) notes.push(`  ${s.name}: redis-server adds ${int(s.auxCpuUsPerReq)} µs CPU per request`);
+    if (!Number.isNaN(s.allocatedKbPerReq)) {
+      notes.push(
+        `  ${s.name}: allocates ${s.allocatedKbPerReq.toFixed(1)} KB per request, promotes ${s.promotedKbPerReq.toFixed(2)} KB (--gc; steady where CPU is not)`,
+      );
+    }
     if (!Number.isNaN(s.heldOpened) && s.heldOpened < options.heldStreams) {
       notes.push(`! ${s.name}: only ${s.heldOpened} of ${options.heldStreams} streams reached their first byte`);
     }

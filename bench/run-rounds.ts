@@ -10,6 +10,7 @@
 import type { BenchOptions } from './bench-options.ts';
 import { measureHeldStreams, type HeldStreamsResult } from './measure-held-streams.ts';
 import { measureTtfb } from './measure-ttfb.ts';
+import { closeGcWindow, openGcWindow } from './gc-window.ts';
 import { readCpuMs } from './process-usage.ts';
 import { runLoad, type LoadGenerator } from './run-load.ts';
 import { BENCH_MODEL, HELD_STREAM_MODEL, type BenchFleet } from './start-bench-fleet.ts';
@@ -23,6 +24,9 @@ export interface TargetRound {
   cpuUsPerReq: number;
   /** CPU of helper processes (redis-server) per request; NaN when there are none. */
   auxCpuUsPerReq: number;
+  /** KB the forwarding process allocated, and promoted to its old generation, per request (--gc; else NaN). */
+  allocatedKbPerReq: number;
+  promotedKbPerReq: number;
   ttfbP50Ms: number;
   slowP50Ms: number;
   slowP99Ms: number;
@@ -93,6 +97,8 @@ export async function measureHeldRounds(ctx: RoundContext, rounds: RoundResult[]
 
 async function measureFast({ fleet, options, generator, log }: RoundContext, target: BenchTarget): Promise<TargetRound> {
   const url = target.baseUrl + CHAT_PATH;
+  const countGarbage = options.gc && target.pid !== null;
+  if (countGarbage) openGcWindow(target.pid!);
   const cpuBefore = cpuOf(target);
   const load = await runLoad(generator, {
     url,
@@ -101,6 +107,7 @@ async function measureFast({ fleet, options, generator, log }: RoundContext, tar
     durationSec: options.durationSec,
   });
   const cpuAfter = cpuOf(target);
+  const garbage = countGarbage ? await closeGcWindow(target.pid!, load.requests) : null;
   const ttfb = await measureTtfb({
     url,
     body: body(BENCH_MODEL, true),
@@ -118,6 +125,8 @@ async function measureFast({ fleet, options, generator, log }: RoundContext, tar
     p99Ms: load.p99Ms,
     cpuUsPerReq: target.pid === null ? NaN : perReq(cpuAfter.main - cpuBefore.main),
     auxCpuUsPerReq: target.auxPids.length === 0 ? NaN : perReq(cpuAfter.aux - cpuBefore.aux),
+    allocatedKbPerReq: garbage?.allocatedKb ?? NaN,
+    promotedKbPerReq: garbage?.promotedKb ?? NaN,
     ttfbP50Ms: ttfb.p50Ms,
     slowP50Ms: NaN,
     slowP99Ms: NaN,

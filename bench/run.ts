@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchUsageError, parseBenchOptions, v8Flags, type BenchOptions } from './bench-options.ts';
 import { buildJsBundles } from './build-js-bundles.ts';
+import { GC_PROBE_ARGS, useGcProbeDir } from './gc-window.ts';
 import { describeMachine, formatReport } from './format-report.ts';
 import { processUsageAvailable } from './process-usage.ts';
 import { measureHeldRounds, runRound, warmUp, type RoundContext, type RoundResult } from './run-rounds.ts';
@@ -52,6 +53,8 @@ function emptyRound(targets: readonly BenchTarget[]): RoundResult {
       p99Ms: NaN,
       cpuUsPerReq: NaN,
       auxCpuUsPerReq: NaN,
+      allocatedKbPerReq: NaN,
+      promotedKbPerReq: NaN,
       ttfbP50Ms: NaN,
       slowP50Ms: NaN,
       slowP99Ms: NaN,
@@ -63,6 +66,7 @@ function emptyRound(targets: readonly BenchTarget[]): RoundResult {
 }
 
 async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof createCleanup>) {
+  if (options.gc) useGcProbeDir(join(OUT_DIR, 'gc'));
   const names = options.targets.filter((name) => {
     if (!name.startsWith('gateway') || gatewayAvailable()) return true;
     log(`skipping ${name}: ${Object.values(GATEWAY_ENTRIES).join(' or ')} does not exist yet`);
@@ -87,6 +91,7 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
       const nodeArgs = v8Flags(options);
       if (options.optimizeForSize) nodeArgs.push('--optimize-for-size');
       if (options.cpuProf) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, name)}`);
+      if (options.gc) nodeArgs.push(...GC_PROBE_ARGS);
       return startTarget(name, fleet, {
         nodeArgs,
         bundles,

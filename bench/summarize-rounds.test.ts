@@ -9,6 +9,8 @@ const round = (overrides: Partial<TargetRound> = {}): TargetRound => ({
   p99Ms: 10,
   cpuUsPerReq: 100,
   auxCpuUsPerReq: NaN,
+  allocatedKbPerReq: NaN,
+  promotedKbPerReq: NaN,
   ttfbP50Ms: 1,
   slowP50Ms: 51,
   slowP99Ms: 55,
@@ -59,6 +61,17 @@ describe('summarizeRounds', () => {
     expect(gateway.rpsVsFloor).toBeCloseTo(0.9, 10);
     expect(gateway.cpuVsFloor).toBeCloseTo(1.15, 10);
     expect(direct.cpuVsFloor).toBeNaN();
+  });
+
+  test('garbage per request (--gc): the median over rounds; NaN where it was not counted', () => {
+    const rounds: RoundResult[] = [33.1, 34.0, 33.4].map((kb, i) => ({
+      direct: round(),
+      'gateway-memory': round({ allocatedKbPerReq: kb, promotedKbPerReq: [2.1, 1.9, 2.0][i] }),
+    }));
+    const [direct, gateway] = summarizeRounds(rounds, ['direct', 'gateway-memory']);
+    expect(gateway.allocatedKbPerReq).toBe(33.4);
+    expect(gateway.promotedKbPerReq).toBe(2.0);
+    expect(direct.allocatedKbPerReq).toBeNaN();
   });
 
   test('added latency and TTFB are differences to direct in the same round', () => {

@@ -22,6 +22,8 @@ export interface TargetSummary {
   cpuUsPerReq: number;
   cpuVsFloor: number;
   auxCpuUsPerReq: number;
+  allocatedKbPerReq: number;
+  promotedKbPerReq: number;
   rssMb: number;
   rssIdleMb: number;
   /** What the held streams added over the same process's RSS just before they opened. */
@@ -53,6 +55,8 @@ export function summarizeRounds(rounds: readonly RoundResult[], names: readonly 
       cpuUsPerReq: of((t) => t.cpuUsPerReq),
       cpuVsFloor: of((t, r) => t.cpuUsPerReq / (ref(r, 'node-floor').cpuUsPerReq ?? NaN)),
       auxCpuUsPerReq: of((t) => t.auxCpuUsPerReq),
+      allocatedKbPerReq: of((t) => t.allocatedKbPerReq),
+      promotedKbPerReq: of((t) => t.promotedKbPerReq),
       rssMb: median(held.map((h) => h.rssMb)),
       rssIdleMb: median(held.map((h) => h.rssIdleMb)),
       rssDeltaMb: median(held.map((h) => h.rssMb - h.rssIdleMb)),
