@@ -59,9 +59,9 @@ export interface BenchOptions {
 /**
  * The V8 settings ai-lb ships with (Dockerfile, docker-compose.yml, `pnpm start*`; checked by
  * shipped-node-flags.test.ts) and the bench's defaults, so the bench measures what runs:
- * - 8 MB semi-spaces: V8's default grows the young generation to 3 × 16 MB under load; 4 MB
- *   kept RSS lowest but made the gateway copy its in-flight requests' objects at every
- *   frequent scavenge; 8 MB costs as little CPU as 16 MB with less RSS;
+ * - 8 MB semi-spaces: V8's default grows the young generation to 3 × 16 MB under load;
+ *   smaller semi-spaces scavenge more often, and each scavenge copies the in-flight
+ *   requests' objects; 8 MB is the trade between that CPU and RSS with open streams;
  * - heap growing 20 %: the old generation may grow 1.2× past what survived the last full GC
  *   (V8's default lets it grow up to 4×); the same CPU, less RSS with open streams. Both
  *   measured in docs/performance.md.

@@ -6,7 +6,8 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from '@ai-lb/testkit';
+import type { GcSummary } from './gc-summary.mjs';
 
 /** The node flags that load the probe. */
 export const GC_PROBE_ARGS = ['--import', fileURLToPath(new URL('./gc-probe.mjs', import.meta.url))];
@@ -33,25 +34,22 @@ export function openGcWindow(pid: number): void {
 export async function closeGcWindow(pid: number, requests: number): Promise<GcPerRequest> {
   const file = join(process.env.AI_LB_GC_PROBE_DIR ?? '.', `gc-${pid}.json`);
   process.kill(pid, 'SIGUSR2');
-  for (let waited = 0; ; waited += 20) {
-    try {
-      const g = JSON.parse(readFileSync(file, 'utf8')) as {
-        allocated: number;
-        promoted: number;
-        survivedPerScavenge: number;
-        pauseUs: number;
-      };
-      rmSync(file);
-      const per = (value: number) => (requests > 0 ? value / requests : NaN);
-      return {
-        allocatedKb: per(g.allocated / 1024),
-        promotedKb: per(g.promoted / 1024),
-        survivedKb: g.survivedPerScavenge / 1024,
-        pauseUs: per(g.pauseUs),
-      };
-    } catch (error) {
-      if (waited > 5000) throw new Error(`no garbage counts from pid ${pid} in 5 s: ${(error as Error).message}`);
-      await sleep(20);
-    }
-  }
+  let g: GcSummary | undefined;
+  // A file not there yet, or not whole yet (another process writes it), is read again.
+  await waitUntil(
+    () => {
+      g = JSON.parse(readFileSync(file, 'utf8')) as GcSummary;
+      return true;
+    },
+    { timeoutMs: 5000, what: `garbage counts from pid ${pid}` },
+  );
+  rmSync(file);
+  if (g === undefined) throw new Error(`no garbage counts from pid ${pid}`);
+  const per = (value: number) => (requests > 0 ? value / requests : NaN);
+  return {
+    allocatedKb: per(g.allocated / 1024),
+    promotedKb: per(g.promoted / 1024),
+    survivedKb: g.survivedPerScavenge / 1024,
+    pauseUs: per(g.pauseUs),
+  };
 }

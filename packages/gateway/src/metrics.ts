@@ -90,6 +90,11 @@ abstract class ValueMetric<L extends string> extends FastMetric<L, ValueChild<L>
   protected values(): MetricValue[] {
     return this.children.map(({ labels, value }) => ({ labels, value }));
   }
+
+  /** The child for a label set: hold it and change its value (no lookup per change). */
+  labels(labels: Record<L, string>): { value: number } {
+    return this.child(labels);
+  }
 }
 
 export class FastCounter<L extends string> extends ValueMetric<L> {
@@ -100,21 +105,11 @@ export class FastCounter<L extends string> extends ValueMetric<L> {
   inc(labels: Record<L, string>, value = 1): void {
     this.child(labels).value += value;
   }
-
-  /** The child for a label set: hold it and add to its value (no lookup per count). */
-  labels(labels: Record<L, string>): { value: number } {
-    return this.child(labels);
-  }
 }
 
 export class FastGauge<L extends string> extends ValueMetric<L> {
   constructor(registry: Registry, config: { name: string; help: string; labelNames: readonly L[] }) {
     super(registry, config.name, config.help, 'gauge', config.labelNames);
-  }
-
-  /** The child for a label set: hold it and change its value (no lookup per change). */
-  labels(labels: Record<L, string>): { value: number } {
-    return this.child(labels);
   }
 }
 
