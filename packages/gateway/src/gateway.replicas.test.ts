@@ -110,27 +110,32 @@ describe('three gateway replicas on one Redis', () => {
       return sum;
     };
     const [reservedBefore, storeBefore] = [await placements('reserve'), await placements('store')];
-    const statuses: number[] = [];
-    // Waves of 45 clients: the first finds no reserve (the store places them and blocks are
-    // leased), the next ones mostly take reserved slots; more clients than slots, so some queue.
-    for (let wave = 0; wave < 4; wave++) {
-      const answered = await Promise.all(
-        Array.from({ length: 45 }, async (_, i) => {
+    const wave = async (clients: number) =>
+      Promise.all(
+        Array.from({ length: clients }, async (_, i) => {
           const res = await postChat(replicas[i % 3], chatBody('wide-m'));
           await res.arrayBuffer();
           return res.status;
         }),
       );
-      statuses.push(...answered);
-    }
+    const statuses: number[] = [];
+    // Far from the cap (9 at a time on 32): after the first wave finds no reserve and blocks
+    // are leased, each replica's three clients take reserved slots. How many is a matter of
+    // timing: nearly all on a quiet machine, fewer on a starved one; more than a third holds
+    // even then, and no reserve at all fails it.
+    for (let i = 0; i < 12; i++) statuses.push(...(await wave(9)));
+    const reserved = (await placements('reserve')) - reservedBefore;
+    expect(reserved).toBeGreaterThan(36);
+    // Past the cap (45 at a time): reserves stop being granted near it, some clients queue,
+    // and the node never holds more than its maxconn.
+    for (let i = 0; i < 2; i++) statuses.push(...(await wave(45)));
     const stats = await wide.stats();
     if (stats.peakInflight > 32) for (const gw of replicas) console.log(gw.stderr());
     expect(stats.peakInflight).toBeLessThanOrEqual(32);
-    expect(statuses.filter((s) => s === 200).length).toBe(180);
-    expect(stats.requests).toBe(180);
-    const [reserved, viaStore] = [(await placements('reserve')) - reservedBefore, (await placements('store')) - storeBefore];
-    expect(reserved + viaStore).toBe(180);
-    expect(reserved).toBeGreaterThan(45);
+    expect(statuses.filter((s) => s === 200).length).toBe(198);
+    expect(stats.requests).toBe(198);
+    const placed = (await placements('reserve')) - reservedBefore + (await placements('store')) - storeBefore;
+    expect(placed).toBe(198);
     // Idle reserves go back within a report interval or two: the node's slots are free again.
     const redis = new Redis(inject('redisUrl'));
     onTestFinished(() => void redis.quit());
