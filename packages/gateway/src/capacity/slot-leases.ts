@@ -66,6 +66,15 @@ function nextLeaseId(): string {
   return `${PROCESS_TAG}.${(++leaseCounter).toString(36)}`;
 }
 
+export interface AcquireOptions {
+  group: string;
+  sticky?: { key: string; ttlMs: number };
+  signal: AbortSignalLike;
+  mayQueue: boolean;
+  /** Where the time spent in the queue is added up (the request's exchange, for its access-log line). */
+  waits?: { queueWaitMs: number | null };
+}
+
 /**
  * Capacity. An attempt with no sticky session whose candidates' circuits the fleet cache
  * sees closed is placed by this process when it can be, with no store call (LocalSlots):
@@ -112,19 +121,10 @@ export class SlotLeases {
   /**
    * Leases a slot on the first node of the plan that may take the request. When all are
    * full and QUEUE_TIMEOUT_MS > 0, waits in line for one. `plan` is called per try, so a
-   * waiting request sees the fleet as it is when a slot frees.
+   * waiting request sees the fleet as it is when a slot frees. A placement this process
+   * makes itself is returned at once (no promise to await); the store's comes as a promise.
    */
-  async acquire(
-    plan: () => AcquirePlan,
-    options: {
-      group: string;
-      sticky?: { key: string; ttlMs: number };
-      signal: AbortSignalLike;
-      mayQueue: boolean;
-      /** Where the time spent in the queue is added up (the request's exchange, for its access-log line). */
-      waits?: { queueWaitMs: number | null };
-    },
-  ): Promise<Placement> {
+  acquire(plan: () => AcquirePlan, options: AcquireOptions): Placement | Promise<Placement> {
     const first = plan();
     // LocalSlots takes only plans with every circuit closed whose node it can place itself:
     // uncapped, or capped with a reserved slot at hand (else null).
@@ -139,6 +139,10 @@ export class SlotLeases {
         return { kind: 'placed', lease };
       }
     }
+    return this.acquireFromStore(first, plan, options);
+  }
+
+  private async acquireFromStore(first: AcquirePlan, plan: () => AcquirePlan, options: AcquireOptions): Promise<Placement> {
     const leaseId = nextLeaseId();
     const canQueue = options.mayQueue && this.options.queueTimeoutMs > 0;
     // The lease id doubles as the queue ticket: unique, and gone with the request.

@@ -33,8 +33,8 @@ export interface FailoverOptions {
   clock: () => number;
   random: () => number;
   signal: AbortSignalLike;
-  /** Leases a slot for the attempt (one acquireSlot, or a wait in the queue). */
-  place: (choice: AttemptChoice) => Promise<Placement>;
+  /** Leases a slot for the attempt: at once when this process can place it, else one acquireSlot or a wait in the queue. */
+  place: (choice: AttemptChoice) => Placement | Promise<Placement>;
   /** Sends the attempt and answers the client, or reports why it could not. */
   attempt: (lease: Lease, attemptNumber: number) => Promise<AttemptResult>;
   onRetry?: (sameNode: boolean) => void;
@@ -78,7 +78,9 @@ export async function withFailover(options: FailoverOptions): Promise<FailoverOu
     if (retry !== null && allowed.length === 1 && allowed[0] === previous && !retry.notBefore.has(previous)) {
       await sleep(backoffMs(countOf(tried, previous), options.random), options.signal);
     }
-    const placement = await options.place({ allowed, previousNode: previous, index });
+    const placing = options.place({ allowed, previousNode: previous, index });
+    // A placement made at once is not awaited: an await is a microtask turn and garbage.
+    const placement = placing instanceof Promise ? await placing : placing;
     if (placement.kind === 'rejected') {
       if (tried.length === 0) throw rejectionError(options.model, placement.reason, options.retryAfterSecs);
       break; // the other nodes are full or open now: report what the tried ones said

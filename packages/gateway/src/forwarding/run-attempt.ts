@@ -19,6 +19,7 @@ import {
   AttemptAbort,
   checkJsonAnswer,
   fetchWhole,
+  type FetchWholeOptions,
   readBodyLimited,
   sendUpstream,
   upstreamHeaders,
@@ -116,7 +117,19 @@ export async function runAttempt(
     const sentAt = performance.now();
     exchange.upstreamStartAt = sentAt;
     const pool = deps.pools.get(node);
-    if (!request.stream && plan.answers === 'json') return await answerWhole(attempt, { pool, headers, sentAt });
+    if (!request.stream && plan.answers === 'json') {
+      // Awaited here rather than in a function of its own: every chat request comes this
+      // way, and each pending async function is garbage of its own.
+      const whole = await fetchWhole(pool, wholeRequest(attempt, headers, sentAt), abort);
+      abort.disarm();
+      exchange.holdUntilClosed(whole.release);
+      const { statusCode, body } = whole;
+      if (statusCode < 200 || statusCode > 299) {
+        return await answerErrorBody(attempt, { statusCode, headers: whole.headers, received: body ?? Buffer.alloc(0) });
+      }
+      if (body === null) throw answerTooLarge();
+      return sendJsonAnswer(attempt, statusCode, header(whole.headers['content-type']) ?? 'application/json', body);
+    }
     upstream = await sendUpstream(pool, { path: plan.path, body: plan.body, headers }, abort);
     deps.fleet.recordLatency(lease.node, performance.now() - sentAt);
     if (upstream.statusCode < 200 || upstream.statusCode > 299) {
@@ -155,44 +168,30 @@ interface Attempt {
 
 /**
  * stream:false: the answer is read whole before anything is sent (so a body that breaks
- * half-way can still fail over), through a bare dispatch handler (fetchWhole).
+ * half-way can still fail over), through a bare dispatch handler (fetchWhole); its head
+ * sets the body's limit and time bound.
  */
-async function answerWhole(
-  attempt: Attempt,
-  send: { pool: Dispatcher; headers: Record<string, string>; sentAt: number },
-): Promise<AttemptResult> {
-  const { deps, request, lease, abort } = attempt;
+function wholeRequest(attempt: Attempt, headers: Record<string, string>, sentAt: number): FetchWholeOptions {
+  const { deps, lease, abort, plan } = attempt;
   const { requestTimeoutMs } = deps.timeouts;
-  const whole = await fetchWhole(
-    send.pool,
-    {
-      path: attempt.plan.path,
-      body: attempt.plan.body,
-      headers: send.headers,
-      budget: deps.budget,
-      onHead: (status, headers) => {
-        deps.fleet.recordLatency(lease.node, performance.now() - send.sentAt);
-        if (status < 200 || status > 299) {
-          abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${requestTimeoutMs} ms`);
-          return MAX_ERROR_BODY_BYTES;
-        }
-        if (isEventStream(headers['content-type'])) {
-          return new AttemptError('AI_LB_BAD_RESPONSE', 'the upstream answered stream:false with an event stream');
-        }
-        abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `response body not complete within ${requestTimeoutMs} ms`);
-        return MAX_RESPONSE_BYTES;
-      },
+  return {
+    path: plan.path,
+    body: plan.body,
+    headers,
+    budget: deps.budget,
+    onHead: (status, responseHeaders) => {
+      deps.fleet.recordLatency(lease.node, performance.now() - sentAt);
+      if (status < 200 || status > 299) {
+        abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${requestTimeoutMs} ms`);
+        return MAX_ERROR_BODY_BYTES;
+      }
+      if (isEventStream(responseHeaders['content-type'])) {
+        return new AttemptError('AI_LB_BAD_RESPONSE', 'the upstream answered stream:false with an event stream');
+      }
+      abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `response body not complete within ${requestTimeoutMs} ms`);
+      return MAX_RESPONSE_BYTES;
     },
-    abort,
-  );
-  abort.disarm();
-  const { statusCode, headers, body } = whole;
-  request.exchange.holdUntilClosed(whole.release);
-  if (statusCode < 200 || statusCode > 299) {
-    return answerErrorBody(attempt, { statusCode, headers, received: body ?? Buffer.alloc(0) });
-  }
-  if (body === null) throw answerTooLarge();
-  return sendJsonAnswer(attempt, statusCode, header(headers['content-type']) ?? 'application/json', body);
+  };
 }
 
 function answerTooLarge(): AttemptError {

@@ -167,41 +167,46 @@ export class Exchange {
     }
   }
 
-  /**
-   * The body once, bounded by MAX_BODY_BYTES (a declared Content-Length over it is refused
-   * before a byte is read) and by time: a body that does not arrive whole within timeoutMs
-   * is a 408 and the connection is closed (node's own requestTimeout would hold it 300 s).
-   * Bytes that are not UTF-8 are a 400: decoding would silently forward U+FFFD the client
-   * never wrote.
-   */
+  /** The body read whole (as readBody) as a JSON object (jsonObjectOf). */
   async readJson(maxBytes: number, timeoutMs: number): Promise<JsonBody> {
-    const raw = await this.readBody(maxBytes, timeoutMs);
-    if (raw.length === 0) throw new GatewayError('invalid_json', 'the request body is empty: a JSON object is required');
-    if (!isUtf8(raw)) throw new GatewayError('invalid_json', 'the request body is not valid UTF-8');
-    let value: unknown;
-    try {
-      value = JSON.parse(raw.toString('utf8'));
-    } catch (error) {
-      throw new GatewayError('invalid_json', `the request body is not valid JSON: ${(error as Error).message}`);
-    }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw new GatewayError('invalid_json', 'the request body must be a JSON object');
-    }
-    if (nestingExceeds(raw, MAX_JSON_DEPTH)) {
-      throw new GatewayError('invalid_json', `the request body is nested too deeply (over ${MAX_JSON_DEPTH} levels)`);
-    }
-    return { value: value as Record<string, unknown>, raw };
-  }
-
-  async readBody(maxBytes: number, timeoutMs: number): Promise<Buffer> {
-    const declared = Number(this.req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > maxBytes) throw bodyTooLarge(maxBytes);
+    // One async frame: readBody's steps are repeated here rather than awaited, since every
+    // chat request comes this way and each pending async function costs its own garbage.
+    const reading = this.startRead(maxBytes, timeoutMs);
     let read: BoundedRead;
     try {
-      read = await readBounded(this.req, { maxBytes, timeoutMs, pauseWhenTooLarge: true, budget: this.limits.budget });
+      read = await reading;
     } catch (error) {
-      throw new GatewayError('invalid_request', 'the request body could not be read', { cause: error });
+      throw unreadable(error);
     }
+    return jsonObjectOf(this.bodyOf(read, maxBytes, timeoutMs));
+  }
+
+  /**
+   * The body once, bounded by MAX_BODY_BYTES (a declared Content-Length over it is refused
+   * before a byte is read), by BUFFER_BUDGET_MB (held until the exchange closes) and by
+   * time: a body that does not arrive whole within timeoutMs is a 408 and the connection is
+   * closed (node's own requestTimeout would hold it 300 s).
+   */
+  async readBody(maxBytes: number, timeoutMs: number): Promise<Buffer> {
+    const reading = this.startRead(maxBytes, timeoutMs);
+    let read: BoundedRead;
+    try {
+      read = await reading;
+    } catch (error) {
+      throw unreadable(error);
+    }
+    return this.bodyOf(read, maxBytes, timeoutMs);
+  }
+
+  /** Throws a GatewayError at once when Content-Length is over `maxBytes`; else the read under way. */
+  private startRead(maxBytes: number, timeoutMs: number): Promise<BoundedRead> {
+    const declared = Number(this.req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBytes) throw bodyTooLarge(maxBytes);
+    return readBounded(this.req, { maxBytes, timeoutMs, pauseWhenTooLarge: true, budget: this.limits.budget });
+  }
+
+  /** A complete read's bytes (held against the budget until the exchange closes), or the error for the client. */
+  private bodyOf(read: BoundedRead, maxBytes: number, timeoutMs: number): Buffer {
     if (read.kind === 'complete') {
       this.holdUntilClosed(read.release);
       return read.body;
@@ -368,6 +373,33 @@ export function budgetExhausted(): GatewayError {
       headers: { 'retry-after': '1' },
     },
   );
+}
+
+/**
+ * A request body as a JSON object, or the 400 that says why it is not one. Bytes that are
+ * not UTF-8 are refused: decoding would silently forward U+FFFD the client never wrote.
+ */
+function jsonObjectOf(raw: Buffer): JsonBody {
+  if (raw.length === 0) throw new GatewayError('invalid_json', 'the request body is empty: a JSON object is required');
+  if (!isUtf8(raw)) throw new GatewayError('invalid_json', 'the request body is not valid UTF-8');
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString('utf8'));
+  } catch (error) {
+    throw new GatewayError('invalid_json', `the request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new GatewayError('invalid_json', 'the request body must be a JSON object');
+  }
+  if (nestingExceeds(raw, MAX_JSON_DEPTH)) {
+    throw new GatewayError('invalid_json', `the request body is nested too deeply (over ${MAX_JSON_DEPTH} levels)`);
+  }
+  return { value: value as Record<string, unknown>, raw };
+}
+
+/** The request stream failed while its body was read. */
+function unreadable(cause: unknown): GatewayError {
+  return new GatewayError('invalid_request', 'the request body could not be read', { cause });
 }
 
 function bodyTooLarge(maxBytes: number): GatewayError {

@@ -1,5 +1,5 @@
 import { GatewayError, normalizeNodeId, type ApiSurface, type Config, type NodeId, type NodeState } from '@ai-lb/shared';
-import type { SlotLeases } from '../capacity/slot-leases.ts';
+import type { Placement, SlotLeases } from '../capacity/slot-leases.ts';
 import { withFailover, type NodeCooldowns } from '../failover/with-failover.ts';
 import { StreamResumer } from '../forwarding/continue-stream.ts';
 import { runAttempt, type AttemptDeps, type InferenceRequest, type UpstreamPlan } from '../forwarding/run-attempt.ts';
@@ -116,13 +116,36 @@ export function inferenceRoute(deps: InferenceDeps, surface: InferenceSurface) {
   };
 }
 
-/** The pipeline from a body already read (a route that decides first what to do with it calls this). */
-export async function routeInference(deps: InferenceDeps, surface: InferenceSurface, exchange: Exchange, body: JsonBody): Promise<void> {
-  const { config, fleet } = deps;
+/*
+ * Every chat request runs the functions below; they chain promises rather than await them
+ * where they can (routeInference, forwardWithFailover, readRequestBody, the placement): each
+ * pending async function is garbage of its own — its frame, its promise, an await's closures
+ * — and there is one per request per layer.
+ */
+
+/**
+ * The pipeline from a body already read (a route that decides first what to do with it
+ * calls this). What is wrong with the request is thrown at once, not returned rejected.
+ */
+export function routeInference(deps: InferenceDeps, surface: InferenceSurface, exchange: Exchange, body: JsonBody): Promise<void> {
   const { stream } = surface.validate(body.value);
   exchange.rejectMisspelledParams(ROUTING_PARAMS);
-  // Awaited only where a surface pins (an await costs a turn of the microtask queue).
-  const pinned = surface.pinnedNode === undefined ? null : await surface.pinnedNode(body.value);
+  if (surface.pinnedNode === undefined) return routeTo(deps, surface, exchange, body, stream, null);
+  return surface.pinnedNode(body.value).then((pinned) => routeTo(deps, surface, exchange, body, stream, pinned));
+}
+
+type Pinned = Awaited<ReturnType<NonNullable<InferenceSurface['pinnedNode']>>>;
+
+/** The model resolved, the candidates chosen, then the attempts. */
+function routeTo(
+  deps: InferenceDeps,
+  surface: InferenceSurface,
+  exchange: Exchange,
+  body: JsonBody,
+  stream: boolean,
+  pinned: Pinned,
+): Promise<void> {
+  const { config, fleet } = deps;
   const forcedNode = pinned?.node ?? exchange.queryParam('node');
   if (typeof body.value.model === 'string') exchange.requestedModel = body.value.model;
   const model = resolve(deps, surface, body.value.model, exchange.queryParam('require_all') === 'true');
@@ -161,17 +184,16 @@ export async function routeInference(deps: InferenceDeps, surface: InferenceSurf
       body: body.value,
     });
   }
-  try {
-    await forwardWithFailover(deps, request, candidates, { forced: forcedNode !== null, body: body.value });
-  } catch (error) {
-    if ((error as GatewayError).code === 'capacity_exhausted') deps.metrics.capacityRejections.inc({ model });
-    throw error;
-  }
+  return forwardWithFailover(deps, request, candidates, { forced: forcedNode !== null, body: body.value });
 }
 
 /** A JSON object, or for an upload its bytes with the `model` form field read out. */
-export async function readRequestBody(exchange: Exchange, surface: InferenceSurface, config: InferenceDeps['config']): Promise<JsonBody> {
+export function readRequestBody(exchange: Exchange, surface: InferenceSurface, config: InferenceDeps['config']): Promise<JsonBody> {
   if (surface.body !== 'multipart') return exchange.readJson(config.maxBodyBytes, config.requestTimeoutMs);
+  return readUpload(exchange, config);
+}
+
+async function readUpload(exchange: Exchange, config: InferenceDeps['config']): Promise<JsonBody> {
   const contentType = exchange.req.headers['content-type'] ?? '';
   if (!/^multipart\/form-data\b/i.test(contentType)) {
     throw new GatewayError('invalid_request', 'the request must be multipart/form-data', { param: 'file' });
@@ -335,7 +357,7 @@ function keepWhere<T>(items: readonly T[], keep: (item: T) => boolean): readonly
   return items;
 }
 
-async function forwardWithFailover(
+function forwardWithFailover(
   deps: InferenceDeps,
   request: InferenceRequest,
   nodes: readonly NodeState[],
@@ -352,7 +374,16 @@ async function forwardWithFailover(
     config.routingStrategy === 'CACHE_AFFINITY'
       ? { key, rings: fleet.rings, lastNode: key === null ? null : (fleet.affinityHomes.get(key) ?? null) }
       : undefined;
-  const outcome = await withFailover({
+  const placed = (placement: Placement): Placement => {
+    // A model sent to an engine that did not have it loaded is loading there now: route the next requests knowing it.
+    if (placement.kind === 'placed') {
+      fleet.noteModelSent(placement.lease.node, model);
+      // The conversation's prefix is cached where it went: its next turn starts there.
+      if (key !== null) fleet.affinityHomes.note(key, placement.lease.node);
+    }
+    return placement;
+  };
+  const failover = withFailover({
     model,
     candidates,
     maxRetries: config.maxRetries,
@@ -361,8 +392,8 @@ async function forwardWithFailover(
     clock: deps.clock,
     random: deps.random,
     signal: exchange.clientGone,
-    place: async (choice) => {
-      const placement = await leases.acquire(
+    place: (choice) => {
+      const placing = leases.acquire(
         () =>
           planAcquire(fleet.routingCandidates(choice.allowed, model), {
             strategy: config.routingStrategy,
@@ -380,20 +411,22 @@ async function forwardWithFailover(
           waits: exchange,
         },
       );
-      // A model sent to an engine that did not have it loaded is loading there now: route the next requests knowing it.
-      if (placement.kind === 'placed') {
-        fleet.noteModelSent(placement.lease.node, model);
-        // The conversation's prefix is cached where it went: its next turn starts there.
-        if (key !== null) fleet.affinityHomes.note(key, placement.lease.node);
-      }
-      return placement;
+      return placing instanceof Promise ? placing.then(placed) : placed(placing);
     },
     attempt: (lease, attemptNumber) => runAttempt(deps, request, lease, attemptNumber),
     onRetry: (sameNode) => metrics.retries.inc({ kind: sameNode ? 'same_node' : 'failover' }),
     onRetryAfter: (node, untilMs) => deps.cooldowns.note(node, untilMs),
   });
-  if (outcome.aborted && !exchange.res.writableEnded) exchange.res.destroy();
-  if (request.resume?.pending === true) await request.resume.run();
+  return failover.then(
+    (outcome) => {
+      if (outcome.aborted && !exchange.res.writableEnded) exchange.res.destroy();
+      if (request.resume?.pending === true) return request.resume.run();
+    },
+    (error: unknown) => {
+      if ((error as GatewayError).code === 'capacity_exhausted') metrics.capacityRejections.inc({ model });
+      throw error;
+    },
+  );
 }
 
 /** STREAM_RESUME, or this request's `x-ai-lb-stream-resume: true|false`. */
