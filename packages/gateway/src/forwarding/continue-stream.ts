@@ -180,7 +180,7 @@ export class StreamResumer {
       );
       if (body === null) throw new AttemptError('AI_LB_BAD_RESPONSE', 'the answer cannot be continued');
       const { requestTimeoutMs } = deps.timeouts;
-      abort.arm(requestTimeoutMs, 'AI_LB_HEADERS_TIMEOUT', `no response head within ${requestTimeoutMs} ms`);
+      abort.arm(requestTimeoutMs, 'AI_LB_HEADERS_TIMEOUT', 'no response head within');
       const traceparent = exchange.trace === null ? null : exchange.trace.startAttempt(lease.node, exchange.attempts);
       const headers = upstreamHeaders(
         exchange.req.headers,

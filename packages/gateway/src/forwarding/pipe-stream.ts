@@ -75,9 +75,9 @@ class StreamPipe {
   run(): Promise<PipeStreamResult> {
     const { abort, firstTokenTimeoutMs, streamIdleTimeoutMs, upstream } = this.options;
     if (this.firstTokenBound) {
-      abort.arm(firstTokenTimeoutMs, 'AI_LB_FIRST_TOKEN_TIMEOUT', `no first token within ${firstTokenTimeoutMs} ms`);
+      abort.arm(firstTokenTimeoutMs, 'AI_LB_FIRST_TOKEN_TIMEOUT', 'no first token within');
     } else {
-      abort.arm(streamIdleTimeoutMs, 'AI_LB_BODY_TIMEOUT', `no stream event within ${streamIdleTimeoutMs} ms`);
+      abort.arm(streamIdleTimeoutMs, 'AI_LB_BODY_TIMEOUT', 'no stream event within');
     }
     return new Promise<PipeStreamResult>((resolve) => {
       this.resolve = resolve;
@@ -117,7 +117,7 @@ class StreamPipe {
   private readonly onDrain = (): void => {
     if (this.settled) return;
     const idleMs = this.options.streamIdleTimeoutMs;
-    this.options.abort.arm(idleMs, 'AI_LB_STREAM_IDLE_TIMEOUT', `stream idle for ${idleMs} ms`);
+    this.options.abort.arm(idleMs, 'AI_LB_STREAM_IDLE_TIMEOUT', 'stream idle for');
     this.options.upstream.body.resume();
   };
 
@@ -147,7 +147,7 @@ class StreamPipe {
       this.committed = true;
       this.options.commit();
       const idleMs = this.options.streamIdleTimeoutMs;
-      abort.arm(idleMs, 'AI_LB_STREAM_IDLE_TIMEOUT', `stream idle for ${idleMs} ms`);
+      abort.arm(idleMs, 'AI_LB_STREAM_IDLE_TIMEOUT', 'stream idle for');
     } else {
       abort.refresh();
     }
@@ -156,7 +156,7 @@ class StreamPipe {
       // own bound. The node's idle timer must not run meanwhile: the node is not what is slow.
       upstream.body.pause();
       const writeMs = this.options.exchange.limits.clientWriteTimeoutMs;
-      abort.arm(writeMs, 'AI_LB_CLIENT_STALLED', `the client read nothing for ${writeMs} ms`);
+      abort.arm(writeMs, 'AI_LB_CLIENT_STALLED', 'the client read nothing for');
       res.once('drain', this.onDrain);
     }
     if (this.heldError !== null) this.onError(this.heldError);

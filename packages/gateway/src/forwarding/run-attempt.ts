@@ -111,7 +111,7 @@ export async function runAttempt(
     const plan = request.planFor(node);
     attempt.plan = plan;
     const { requestTimeoutMs } = deps.timeouts;
-    abort.arm(requestTimeoutMs, 'AI_LB_HEADERS_TIMEOUT', `no response head within ${requestTimeoutMs} ms`);
+    abort.arm(requestTimeoutMs, 'AI_LB_HEADERS_TIMEOUT', 'no response head within');
     const traceparent = exchange.trace === null ? null : exchange.trace.startAttempt(lease.node, attemptNumber);
     const headers = upstreamHeaders(exchange.req.headers, lease.node, exchange.requestId, deps.nodeApiKeys, plan.contentType, traceparent);
     const sentAt = performance.now();
@@ -182,13 +182,13 @@ function wholeRequest(attempt: Attempt, headers: Record<string, string>, sentAt:
     onHead: (status, responseHeaders) => {
       deps.fleet.recordLatency(lease.node, performance.now() - sentAt);
       if (status < 200 || status > 299) {
-        abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${requestTimeoutMs} ms`);
+        abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', 'error body not read within');
         return MAX_ERROR_BODY_BYTES;
       }
       if (isEventStream(responseHeaders['content-type'])) {
         return new AttemptError('AI_LB_BAD_RESPONSE', 'the upstream answered stream:false with an event stream');
       }
-      abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `response body not complete within ${requestTimeoutMs} ms`);
+      abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', 'response body not complete within');
       return MAX_RESPONSE_BYTES;
     },
   };
@@ -210,7 +210,7 @@ async function readWhole(attempt: Attempt, upstream: Dispatcher.ResponseData, ma
 async function answerErrorStatus(attempt: Attempt, upstream: Dispatcher.ResponseData): Promise<AttemptResult> {
   const { deps, abort } = attempt;
   const { requestTimeoutMs } = deps.timeouts;
-  abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `error body not read within ${requestTimeoutMs} ms`);
+  abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', 'error body not read within');
   const received = (await readWhole(attempt, upstream, MAX_ERROR_BODY_BYTES)) ?? Buffer.alloc(0);
   abort.disarm();
   return answerErrorBody(attempt, { statusCode: upstream.statusCode, headers: upstream.headers, received });
@@ -245,7 +245,7 @@ async function answerJson(attempt: Attempt, upstream: Dispatcher.ResponseData): 
   const { deps, abort } = attempt;
   const { requestTimeoutMs } = deps.timeouts;
   const contentType = header(upstream.headers['content-type']) ?? 'application/json';
-  abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', `response body not complete within ${requestTimeoutMs} ms`);
+  abort.arm(requestTimeoutMs, 'AI_LB_BODY_TIMEOUT', 'response body not complete within');
   const body = await readWhole(attempt, upstream, MAX_RESPONSE_BYTES);
   abort.disarm();
   if (body === null) throw answerTooLarge();
@@ -352,7 +352,7 @@ async function answerBinary(attempt: Attempt, upstream: Dispatcher.ResponseData)
   const { deps, request, lease, abort, plan } = attempt;
   const { exchange } = request;
   const idleMs = deps.timeouts.streamIdleTimeoutMs;
-  abort.arm(idleMs, 'AI_LB_BODY_TIMEOUT', `no answer bytes within ${idleMs} ms`);
+  abort.arm(idleMs, 'AI_LB_BODY_TIMEOUT', 'no answer bytes within');
   exchange.node = lease.node;
   exchange.startStream(upstream.statusCode, {
     'x-selected-model': headerSafe(plan.model),

@@ -74,12 +74,12 @@ describe('fetchWhole', () => {
     const pending = send(
       'fault-stall-stream',
       () => {
-        abort.arm(200, 'AI_LB_BODY_TIMEOUT', 'body too slow');
+        abort.arm(200, 'AI_LB_BODY_TIMEOUT', 'body not complete within');
         return 1 << 20;
       },
       abort,
     );
-    await expect(pending).rejects.toMatchObject({ code: 'AI_LB_BODY_TIMEOUT' });
+    await expect(pending).rejects.toMatchObject({ code: 'AI_LB_BODY_TIMEOUT', message: 'body not complete within 200 ms' });
     abort.dispose();
     await expectNothingInflight();
   });

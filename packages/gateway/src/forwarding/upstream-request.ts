@@ -253,8 +253,8 @@ export class AttemptAbort extends AbortSwitch {
   private timer: NodeJS.Timeout | undefined;
   private timerMs = 0;
   private timeoutCode: AttemptErrorCode = 'AI_LB_HEADERS_TIMEOUT';
-  private timeoutMessage = '';
-  private readonly onTimeout = () => this.abort(new AttemptError(this.timeoutCode, this.timeoutMessage));
+  private timeoutWhat = '';
+  private readonly onTimeout = () => this.abort(new AttemptError(this.timeoutCode, `${this.timeoutWhat} ${this.timerMs} ms`));
   /** The client's side ended it: the client left, or the gateway is shutting down (its reason says which). */
   private readonly onClientAbort = () =>
     this.abort(
@@ -277,11 +277,12 @@ export class AttemptAbort extends AbortSwitch {
   /**
    * Starts (or replaces) the phase timer. The next phase usually has the same duration
    * (head, then body, both REQUEST_TIMEOUT_SECS): the running timer is then restarted
-   * rather than replaced — one timer per attempt instead of one per phase.
+   * rather than replaced — one timer per attempt instead of one per phase. `what` opens the
+   * error's message, "<what> <ms> ms", which is built only when the timer fires.
    */
-  arm(ms: number, code: AttemptErrorCode, message: string): void {
+  arm(ms: number, code: AttemptErrorCode, what: string): void {
     this.timeoutCode = code;
-    this.timeoutMessage = message;
+    this.timeoutWhat = what;
     if (this.timer !== undefined && this.timerMs === ms) {
       this.timer.refresh();
       return;

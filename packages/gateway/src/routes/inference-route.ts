@@ -253,13 +253,16 @@ function planner(
   fleet: Pick<FleetCache, 'surfacesOf' | 'modelFor'>,
   translation: RequestTranslation | null,
 ): (node: NodeState) => UpstreamPlan {
-  const natives = new Map<string, UpstreamPlan>();
+  // Native plans by the model id sent; nearly every request has one (no alias), so the first
+  // is kept without a Map.
+  let first: UpstreamPlan | null = null;
+  let others: Map<string, UpstreamPlan> | null = null;
   const observe = surface.observe;
   return (node) => {
     const onRecord = observe === undefined ? undefined : (record: Record<string, unknown>) => observe(exchange, record, node.node);
     const sent = fleet.modelFor(model, node.node);
     if (translation === null || planKind(surface, fleet.surfacesOf(node.node)) !== 'translated') {
-      let native = natives.get(sent);
+      let native = first?.model === sent ? first : others?.get(sent);
       if (native === undefined) {
         native = {
           model: sent,
@@ -270,7 +273,8 @@ function planner(
           answers: surface.answers ?? 'json',
           translate: null,
         };
-        natives.set(sent, native);
+        if (first === null) first = native;
+        else (others ??= new Map()).set(sent, native);
       }
       return onRecord === undefined ? native : { ...native, onRecord };
     }
