@@ -102,7 +102,8 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
     }
     // One 'close' listener per request does every job: count it out, release what it held,
     // cancel its work when the client left before its response was sent in full, report it.
-    res.once('close', () => {
+    // A response closes once: `on`, since `once` wraps the listener in garbage of its own.
+    res.on('close', () => {
       active--;
       exchange.closed();
       if (exchange.surface === null) return;

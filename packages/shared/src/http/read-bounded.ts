@@ -134,7 +134,9 @@ export function readBounded(stream: Readable, options: ReadBoundedOptions): Prom
     const onEnd = () => stop({ kind: 'complete', body: collector.take(), release: () => collector.release() });
     const onError = (error: Error) => stop(error);
     const onClose = () => stop({ kind: 'closed' });
-    stream.on('data', onData).once('end', onEnd).on('error', onError).once('close', onClose);
+    // `on`, not `once`, for 'end' and 'close': stop() removes every listener at the first
+    // event, and `once` would wrap each in garbage of its own.
+    stream.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
   });
 }
 
