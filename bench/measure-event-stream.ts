@@ -7,6 +7,7 @@
 import { Agent, request, type ClientRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { percentile } from './percentile.ts';
+import { closeGcWindow, openGcWindow } from './gc-window.ts';
 import { readCpuMs, readSyscalls } from './process-usage.ts';
 import { STREAM_MODEL, wallClockMs } from './stream-upstream.ts';
 
@@ -20,6 +21,8 @@ export interface EventStreamLoad {
   pids: () => number[];
   /** Processes the relay makes busy (redis-server). */
   auxPids: number[];
+  /** The relay's process with bench/gc-probe.mjs loaded (`--gc`): its garbage per event is counted. */
+  gcPid?: number;
   /** Streams the upstream still serves: the next measurement starts when this is 0. */
   upstreamInflight(): Promise<number>;
 }
@@ -34,6 +37,9 @@ export interface EventStreamResult {
   auxCpuUsPerEvent: number;
   /** The relay's read and write system calls per event (two is the least: one in, one out). */
   syscallsPerEvent: number;
+  /** Bytes the relay allocated and promoted per event (`--gc`), KB; NaN without. */
+  allocatedKbPerEvent: number;
+  promotedKbPerEvent: number;
   delayP50Ms: number;
   delayP99Ms: number;
   /** Streams that failed (not 200, or broken before the window ended). */
@@ -78,11 +84,13 @@ export async function measureEventStream(load: EventStreamLoad): Promise<EventSt
     const cpu = () => pids.reduce((sum, pid) => sum + readCpuMs(pid), 0);
     const auxCpu = () => load.auxPids.reduce((sum, pid) => sum + readCpuMs(pid), 0);
     const syscalls = () => pids.reduce((sum, pid) => sum + readSyscalls(pid), 0);
+    if (load.gcPid !== undefined) openGcWindow(load.gcPid);
     const [cpuBefore, auxBefore, callsBefore, started] = [cpu(), auxCpu(), syscalls(), performance.now()];
     state.recording = true;
     await sleep(load.windowSec * 1000);
     state.recording = false;
     const [cpuAfter, auxAfter, callsAfter, seconds] = [cpu(), auxCpu(), syscalls(), (performance.now() - started) / 1000];
+    const garbage = load.gcPid === undefined ? null : await closeGcWindow(load.gcPid, state.events);
     const perEvent = (ms: number) => (state.events > 0 ? (ms * 1000) / state.events : NaN);
     return {
       opened: state.opened,
@@ -91,6 +99,8 @@ export async function measureEventStream(load: EventStreamLoad): Promise<EventSt
       cpuUsPerEvent: pids.length === 0 ? NaN : perEvent(cpuAfter - cpuBefore),
       auxCpuUsPerEvent: load.auxPids.length === 0 ? NaN : perEvent(auxAfter - auxBefore),
       syscallsPerEvent: pids.length === 0 || state.events === 0 ? NaN : (callsAfter - callsBefore) / state.events,
+      allocatedKbPerEvent: garbage?.allocatedKb ?? NaN,
+      promotedKbPerEvent: garbage?.promotedKb ?? NaN,
       delayP50Ms: percentile(state.delays, 50),
       delayP99Ms: percentile(state.delays, 99),
       errors: state.broken + (load.streams - state.opened),

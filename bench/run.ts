@@ -113,6 +113,7 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
   if (failed) throw (failed as PromiseRejectedResult).reason;
   const floorArgs = v8Flags(options);
   if (options.cpuProf) floorArgs.push('--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, 'stream-floor')}`);
+  if (options.gc) floorArgs.push(...GC_PROBE_ARGS);
   const streamTargets = fleet.stream ? await startStreamTargets(fleet, targets, floorArgs, bundles, (stop) => cleanup.add(stop), log) : [];
   return { fleet, targets, streamTargets };
 }

@@ -5,13 +5,15 @@ import { nginxConfig } from './start-nginx.ts';
 import { stampedEvent } from './stream-upstream.ts';
 import { checkStreamTargets, formatStreamReport, summarizeStreamRounds, type StreamRound } from './summarize-stream.ts';
 
-const result = (cpu: number, p99: number, aux = NaN): EventStreamResult => ({
+const result = (cpu: number, p99: number, aux = NaN, allocatedKb = NaN): EventStreamResult => ({
   opened: 500,
   events: 50_000,
   eventsPerSec: 10_000,
   cpuUsPerEvent: cpu,
   auxCpuUsPerEvent: aux,
   syscallsPerEvent: 2,
+  allocatedKbPerEvent: allocatedKb,
+  promotedKbPerEvent: allocatedKb / 100,
   delayP50Ms: p99 / 2,
   delayP99Ms: p99,
   errors: 0,
@@ -56,6 +58,21 @@ describe('summarizeStreamRounds', () => {
     const report = formatStreamReport([floor, redis], checks, { streams: 500, eventsPerSec: 20, windowSec: 5, rounds: 3 });
     expect(report).toContain('500 streams × 20 events/s');
     expect(report).toContain('FAIL  gateway-redis: CPU per relayed event vs floor relay ≤ 1.15× — measured 1.20');
+    expect(report).not.toContain('allocates');
+  });
+
+  test('--gc: the garbage per event, medians, one line per relay that counted it', () => {
+    const rounds: StreamRound[] = [1.5, 1.2, 1.4].map((kb, i) => ({
+      'stream-floor': result(20, 3, NaN, [0.9, 1.1, 1.0][i]),
+      'gateway-memory': result(22, 3, NaN, kb),
+      nginx: result(10, 3),
+    }));
+    const summaries = summarizeStreamRounds(rounds, ['stream-floor', 'gateway-memory', 'nginx']);
+    expect(summaries.map((s) => s.allocatedKbPerEvent)).toEqual([1.0, 1.4, NaN]);
+    const report = formatStreamReport(summaries, [], { streams: 500, eventsPerSec: 20, windowSec: 5, rounds: 3 });
+    expect(report).toContain('stream-floor: allocates 1.00 KB per event, promotes 0.010 KB (--gc)');
+    expect(report).toContain('gateway-memory: allocates 1.40 KB per event, promotes 0.014 KB (--gc)');
+    expect(report).not.toContain('nginx: allocates');
   });
 });
 

@@ -19,6 +19,8 @@ export interface StreamTarget {
   baseUrl: string;
   pids: () => number[];
   auxPids: number[];
+  /** A node relay, started with bench/gc-probe.mjs under `--gc` (its one pid is counted). */
+  node: boolean;
 }
 
 const FLOOR_ENTRY = fileURLToPath(new URL('./stream-floor.ts', import.meta.url));
@@ -41,8 +43,8 @@ export async function startStreamTargets(
   onStop(() => floor.stop());
   log(`started stream-floor http://127.0.0.1:${floor.ready.port} (pid ${floor.pid})`);
   const targets: StreamTarget[] = [
-    { name: 'direct', baseUrl: upstream.url, pids: () => [], auxPids: [] },
-    { name: 'stream-floor', baseUrl: `http://127.0.0.1:${floor.ready.port}`, pids: () => [floor.pid], auxPids: [] },
+    { name: 'direct', baseUrl: upstream.url, pids: () => [], auxPids: [], node: false },
+    { name: 'stream-floor', baseUrl: `http://127.0.0.1:${floor.ready.port}`, pids: () => [floor.pid], auxPids: [], node: true },
   ];
   for (const gateway of gateways) {
     if (!gateway.name.startsWith('gateway-') && !gateway.name.startsWith('baseline-')) continue;
@@ -51,6 +53,7 @@ export async function startStreamTargets(
       baseUrl: gateway.baseUrl,
       pids: () => [gateway.pid!],
       auxPids: gateway.auxPids,
+      node: true,
     });
   }
   const binary = nginxBinary();
@@ -60,7 +63,7 @@ export async function startStreamTargets(
     const nginx = await startNginx(binary, [upstream.node]);
     onStop(() => nginx.stop());
     log(`started nginx ${nginx.baseUrl} (pid ${nginx.pid})`);
-    targets.push({ name: 'nginx', baseUrl: nginx.baseUrl, pids: () => [nginx.pid, ...nginx.workerPids()], auxPids: [] });
+    targets.push({ name: 'nginx', baseUrl: nginx.baseUrl, pids: () => [nginx.pid, ...nginx.workerPids()], auxPids: [], node: false });
   }
   return targets.sort((a, b) => STREAM_TARGET_NAMES.indexOf(a.name) - STREAM_TARGET_NAMES.indexOf(b.name));
 }
@@ -80,6 +83,7 @@ export async function runStreamRounds(
       windowSec,
       pids: target.pids,
       auxPids: target.auxPids,
+      gcPid: options.gc && target.node ? target.pids()[0] : undefined,
       upstreamInflight: () => upstream.inflight(),
     });
   log(`warming up the streaming path of ${targets.map((t) => t.name).join(', ')}`);

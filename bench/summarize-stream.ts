@@ -33,6 +33,9 @@ export interface StreamSummary {
   addedP99Ms: number;
   /** Added p99 minus the floor relay's added p99, same round. */
   addedP99VsFloorMs: number;
+  /** Bytes allocated and promoted per event (`--gc`), KB; NaN without. */
+  allocatedKbPerEvent: number;
+  promotedKbPerEvent: number;
   errors: number;
 }
 
@@ -54,6 +57,8 @@ export function summarizeStreamRounds(rounds: readonly StreamRound[], names: rea
       delayP99Ms: of((t) => t.delayP99Ms),
       addedP99Ms: of((_, r) => added(r, name)),
       addedP99VsFloorMs: of((_, r) => added(r, name) - added(r, 'stream-floor')),
+      allocatedKbPerEvent: of((t) => t.allocatedKbPerEvent),
+      promotedKbPerEvent: of((t) => t.promotedKbPerEvent),
       errors: rounds.reduce((sum, round) => sum + (round[name]?.errors ?? 0), 0),
     };
   });
@@ -118,6 +123,11 @@ export function formatStreamReport(
         String(s.errors),
       ]),
     ),
+    ...summaries
+      .filter((s) => !Number.isNaN(s.allocatedKbPerEvent))
+      .map(
+        (s) => `  ${s.name}: allocates ${num(s.allocatedKbPerEvent, 2)} KB per event, promotes ${num(s.promotedKbPerEvent, 3)} KB (--gc)`,
+      ),
     ...checks.map((c) => `  ${c.pass ? 'PASS' : 'FAIL'}  ${c.target}: ${c.what} ${c.limit} — measured ${num(c.measured, 2)}`),
   ];
   return lines.join('\n');
