@@ -332,7 +332,7 @@ export class GatewayMetrics {
     }
     const overheadMs = gatewayOverheadMs(exchange, endedAt);
     if (overheadMs !== null) this.gatewayOverhead.observe({ route }, overheadMs / 1000);
-    if (this.accessLog !== null) this.accessLog.stream.write(accessLine(this.accessLog, summary));
+    if (this.accessLog !== null) writeAccessLine(this.accessLog, summary);
     if (exchange.trace !== null) exchange.trace.end(summary);
     if (this.drain !== null) {
       const queued = this.finished.push(summary);
@@ -467,9 +467,12 @@ function roundMs(ms: number): number {
  * The access-log line of a request: what `log.info(summary, 'request')` writes (level label,
  * epoch-ms time, the logger's bindings, the fields in order, msg), byte for byte, from one
  * JSON.stringify of the summary — a flat object of one shape, so V8's fast path serialises
- * it in a fraction of what pino's key-by-key serialiser costs, on every request.
+ * it in a fraction of what pino's key-by-key serialiser costs, on every request. Written in
+ * three parts: the fields' string is encoded as it is, never copied into a joined line.
  */
-export function accessLine(log: Pick<AccessLog, 'bindings'>, summary: RequestSummary): string {
+export function writeAccessLine(log: AccessLog, summary: RequestSummary): void {
   const fields = JSON.stringify(summary);
-  return `{"level":"info","time":${Date.now()}${log.bindings},${fields.slice(1, -1)},"msg":"request"}\n`;
+  log.writeLine(`{"level":"info","time":${Date.now()}${log.bindings},`, fields.slice(1, -1), ACCESS_LINE_END);
 }
+
+const ACCESS_LINE_END = ',"msg":"request"}\n';

@@ -38,14 +38,26 @@ export class LineWriter {
 
   /** Queues one line (with its newline); false when it was dropped. */
   write(line: string): boolean {
+    return this.writeParts(line, '', '');
+  }
+
+  /**
+   * Queues one line given in three parts (the newline in the last), each encoded where the
+   * one before ended: a line built from pieces is never joined into one more string.
+   */
+  writeParts(head: string, body: string, tail: string): boolean {
     if (this.closed) return false;
-    // line.length bounds its UTF-8 length from below: a line that surely does not fit is dropped unencoded.
-    if (this.queuedBytes + line.length > (this.options.maxQueuedBytes ?? MAX_QUEUED_BYTES)) {
+    const length = head.length + body.length + tail.length;
+    // The length bounds the UTF-8 length from below: a line that surely does not fit is dropped unencoded.
+    if (this.queuedBytes + length > (this.options.maxQueuedBytes ?? MAX_QUEUED_BYTES)) {
       this.droppedLines++;
       return false;
     }
     if (this.droppedLines > 0) this.queueDropNotice();
-    this.encode(line);
+    this.reserve(length);
+    this.encode(head);
+    if (body !== '') this.encode(body);
+    if (tail !== '') this.encode(tail);
     this.schedule();
     return true;
   }
@@ -71,20 +83,25 @@ export class LineWriter {
   private queueDropNotice(): void {
     const notice = `{"level":"warn","time":${Date.now()},"msg":"log lines dropped: stderr's reader is not keeping up","dropped":${this.droppedLines}}\n`;
     this.droppedLines = 0;
+    this.reserve(notice.length);
     this.encode(notice);
   }
 
-  private encode(line: string): void {
+  /** Room in the current buffer for a line of `length` UTF-16 units, so the line is never split across buffers. */
+  private reserve(length: number): void {
     // Three bytes per UTF-16 unit bounds the UTF-8 length (a surrogate pair: 4 bytes for 2 units).
-    const room = line.length * 3;
-    if (this.current === null || this.current.length - this.used < room) {
-      if (this.current !== null && this.used > 0) this.full.push(this.current.subarray(0, this.used));
-      const spare = this.spare;
-      this.spare = null;
-      this.current = spare !== null && spare.length >= room ? spare : Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, room));
-      this.used = 0;
-    }
-    const written = this.current.write(line, this.used);
+    const room = length * 3;
+    if (this.current !== null && this.current.length - this.used >= room) return;
+    if (this.current !== null && this.used > 0) this.full.push(this.current.subarray(0, this.used));
+    const spare = this.spare;
+    this.spare = null;
+    this.current = spare !== null && spare.length >= room ? spare : Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, room));
+    this.used = 0;
+  }
+
+  /** Encodes into the room reserve() made. */
+  private encode(part: string): void {
+    const written = this.current!.write(part, this.used);
     this.used += written;
     this.queuedBytes += written;
   }

@@ -51,11 +51,14 @@ describe('createLogger', () => {
 });
 
 describe('accessLogger', () => {
-  it("is the parent's stream and bindings, or null when the parent logs nothing at info", () => {
-    const destination = { write: () => {} };
-    const parent = createLogger({ destination }).child({ service: 'gateway' });
-    expect(accessLogger(parent)).toEqual({ stream: destination, bindings: ',"service":"gateway"' });
-    expect(accessLogger(createLogger({ destination }))).toEqual({ stream: destination, bindings: '' });
+  it("writes whole lines to the parent's stream with its bindings, or is null when the parent logs nothing at info", () => {
+    const lines: string[] = [];
+    const destination = { write: (line: string) => void lines.push(line) };
+    const access = accessLogger(createLogger({ destination }).child({ service: 'gateway' }));
+    expect(access?.bindings).toBe(',"service":"gateway"');
+    access!.writeLine('{"a":1,', '"b":2', '}\n');
+    expect(lines).toEqual(['{"a":1,"b":2}\n']);
+    expect(accessLogger(createLogger({ destination }))?.bindings).toBe('');
     expect(accessLogger(createLogger({ level: 'warn', destination }))).toBeNull();
   });
 });

@@ -73,7 +73,8 @@ export function flushLogs(): void {
 
 /** Where access-log lines go: one line per routed request, at level info. */
 export interface AccessLog {
-  stream: DestinationStream;
+  /** Writes one line given in three parts (the process's LineWriter encodes them without joining them). */
+  writeLine(head: string, body: string, tail: string): void;
   /** The parent's bindings as JSON members after `time` (`,"service":"gateway"`), or ''. */
   bindings: string;
 }
@@ -89,7 +90,11 @@ export function accessLogger(parent: Logger): AccessLog | null {
   if (!parent.isLevelEnabled('info')) return null;
   const stream = (parent as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym];
   const bindings = JSON.stringify(parent.bindings());
-  return { stream, bindings: bindings === '{}' ? '' : `,${bindings.slice(1, -1)}` };
+  const writeLine =
+    stream instanceof LineWriter
+      ? (head: string, body: string, tail: string) => void stream.writeParts(head, body, tail)
+      : (head: string, body: string, tail: string) => stream.write(head + body + tail);
+  return { writeLine, bindings: bindings === '{}' ? '' : `,${bindings.slice(1, -1)}` };
 }
 
 /** For libraries and tests that were given no logger. */
