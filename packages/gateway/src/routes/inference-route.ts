@@ -274,7 +274,10 @@ function planner(
           translate: null,
         };
         if (first === null) first = native;
-        else (others ??= new Map()).set(sent, native);
+        else {
+          others ??= new Map();
+          others.set(sent, native);
+        }
       }
       return onRecord === undefined ? native : { ...native, onRecord };
     }
