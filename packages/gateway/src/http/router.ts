@@ -65,7 +65,7 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
   const tracer = options.tracer ?? null;
   let active = 0;
   /** Routed requests in progress: shutdown tells their streams why they end. */
-  const routed = new Set<Exchange>();
+  const routed = new InFlight<Exchange>();
 
   const route = function route(req: IncomingMessage, res: ServerResponse): void {
     active++;
@@ -96,18 +96,16 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
     }
     const exchange = new Exchange(req, res, path, search, endpoint.errors, endpoint.surface ?? null, limits);
     if (cors !== null) exchange.cors = cors.headers(req);
-    if (endpoint.surface !== undefined) {
-      routed.add(exchange);
-      if (tracer !== null) exchange.trace = tracer.startRequest(exchange);
-    }
+    const slot = endpoint.surface === undefined ? -1 : routed.add(exchange);
+    if (slot !== -1 && tracer !== null) exchange.trace = tracer.startRequest(exchange);
     // One 'close' listener per request does every job: count it out, release what it held,
     // cancel its work when the client left before its response was sent in full, report it.
     // A response closes once: `on`, since `once` wraps the listener in garbage of its own.
     res.on('close', () => {
       active--;
       exchange.closed();
-      if (exchange.surface === null) return;
-      routed.delete(exchange);
+      if (slot === -1) return;
+      routed.delete(slot);
       if (!res.writableFinished) exchange.clientGone.abort(new AttemptError('AI_LB_CLIENT_ABORT', 'the client closed the connection'));
       onFinished?.recordRequest(exchange);
     });
@@ -122,6 +120,40 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
     }
   };
   return Object.assign(route, { active: () => active, routed: (): Iterable<Exchange> => routed });
+}
+
+/**
+ * Items in progress, each in a slot of its own until it is deleted; iterable. Not a `Set`:
+ * with one, the requests it had held were kept by the young-generation collections and
+ * promoted with everything they reach (docs/performance.md, "fifth pass") — V8 rebuilds a
+ * set's table as entries come and go, and a table left in the old generation still points
+ * at what it held until the next full collection. Here a deleted item's slot is cleared,
+ * and the array only grows to the most items ever in progress at once.
+ */
+export class InFlight<T> {
+  private readonly items: (T | undefined)[] = [];
+  private readonly free: number[] = [];
+
+  /** Holds `item`; returns its slot, for delete. */
+  add(item: T): number {
+    const slot = this.free.pop();
+    if (slot === undefined) return this.items.push(item) - 1;
+    this.items[slot] = item;
+    return slot;
+  }
+
+  delete(slot: number): void {
+    this.items[slot] = undefined;
+    this.free.push(slot);
+  }
+
+  get size(): number {
+    return this.items.length - this.free.length;
+  }
+
+  *[Symbol.iterator](): Iterator<T> {
+    for (const item of this.items) if (item !== undefined) yield item;
+  }
 }
 
 /**
