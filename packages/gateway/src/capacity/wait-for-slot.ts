@@ -21,6 +21,67 @@ interface Waiter extends WaitRequest {
   resolve: (result: AcquireSlotResult | null) => void;
   reject: (error: unknown) => void;
   offAbort: () => void;
+  /** Its neighbours in the line while it waits (WaitLine); null at the ends and once it left. */
+  prev: Waiter | null;
+  next: Waiter | null;
+  inLine: boolean;
+}
+
+/**
+ * The waiters in arrival order, linked through themselves: O(1) to join and to leave with a
+ * long line, and nothing of a waiter is left behind once it leaves. Not a `Set`: V8 rebuilds
+ * a set's table as entries come and go, and a table left in the old generation keeps what it
+ * held — here each waiter's request — alive through young-generation collections until a full
+ * one (docs/performance.md, "fifth pass"; the router's `InFlight` is the same rule).
+ */
+export class WaitLine<T extends { prev: T | null; next: T | null; inLine: boolean }> {
+  private head: T | null = null;
+  private tail: T | null = null;
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  push(item: T): void {
+    item.prev = this.tail;
+    item.next = null;
+    item.inLine = true;
+    if (this.tail === null) this.head = item;
+    else this.tail.next = item;
+    this.tail = item;
+    this.count++;
+  }
+
+  /** False when `item` was not in the line (it left already). */
+  delete(item: T): boolean {
+    if (!item.inLine) return false;
+    if (item.prev === null) this.head = item.next;
+    else item.prev.next = item.next;
+    if (item.next === null) this.tail = item.prev;
+    else item.next.prev = item.prev;
+    item.prev = null;
+    item.next = null;
+    item.inLine = false;
+    this.count--;
+    return true;
+  }
+
+  has(item: T): boolean {
+    return item.inLine;
+  }
+
+  /** In arrival order; no item may leave during the walk (use toArray for that). */
+  *[Symbol.iterator](): Iterator<T> {
+    for (let item = this.head; item !== null; item = item.next) yield item;
+  }
+
+  /** A copy, in arrival order: callers may make items leave while they walk it. */
+  toArray(): T[] {
+    const items: T[] = [];
+    for (let item = this.head; item !== null; item = item.next) items.push(item);
+    return items;
+  }
 }
 
 /**
@@ -33,8 +94,7 @@ interface Waiter extends WaitRequest {
  * queue at once when its client leaves or its time is up.
  */
 export class SlotWaitQueue {
-  /** In arrival order (a Set keeps insertion order): membership and removal stay O(1) with a long line. */
-  private readonly waiters = new Set<Waiter>();
+  private readonly waiters = new WaitLine<Waiter>();
   private timer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -72,9 +132,10 @@ export class SlotWaitQueue {
         // Leave the line at once; a call on its way is settled by pass() when it answers.
         if (!waiter.busy) this.settle(waiter, () => reject(signal.reason));
       };
-      const waiter: Waiter = { ...request, busy: false, resolve, reject, offAbort: () => signal.removeEventListener('abort', onAbort) };
+      const offAbort = () => signal.removeEventListener('abort', onAbort);
+      const waiter: Waiter = { ...request, busy: false, resolve, reject, offAbort, prev: null, next: null, inLine: false };
       signal.addEventListener('abort', onAbort, { once: true });
-      this.waiters.add(waiter);
+      this.waiters.push(waiter);
       this.ensureRunning();
     });
   }
@@ -116,7 +177,7 @@ export class SlotWaitQueue {
 
   private async pass(): Promise<void> {
     const full = new Set<string>();
-    for (const waiter of [...this.waiters]) {
+    for (const waiter of this.waiters.toArray()) {
       if (!this.waiters.has(waiter)) continue;
       if (this.clock() >= waiter.deadlineMs) this.settle(waiter, () => waiter.resolve(null));
       // The store would say no to a later ticket of a group whose older one found no room.
@@ -158,7 +219,7 @@ export class SlotWaitQueue {
     if (this.waiters.size === 0) return;
     try {
       await this.store.renewQueueTickets(
-        [...this.waiters].map((w) => ({ key: w.group, ticket: w.ticket })),
+        this.waiters.toArray().map((w) => ({ key: w.group, ticket: w.ticket })),
         this.ticketTtlMs,
       );
     } catch (error) {
@@ -167,7 +228,7 @@ export class SlotWaitQueue {
   }
 
   close(): void {
-    for (const waiter of [...this.waiters]) this.settle(waiter, () => waiter.resolve(null));
+    for (const waiter of this.waiters.toArray()) this.settle(waiter, () => waiter.resolve(null));
     this.stopWhenIdle();
   }
 }
