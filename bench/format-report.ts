@@ -92,6 +92,13 @@ function formatNotes(summaries: readonly TargetSummary[], options: BenchOptions)
   const notes: string[] = [];
   for (const s of summaries) {
     if (s.errors > 0) notes.push(`! ${s.name}: ${s.errors} failed requests/streams over all rounds — its numbers are suspect`);
+    if (s.name !== 'node-floor' && !Number.isNaN(s.cpuVsFloorRange[0]) && s.cpuVsFloorRange[0] !== s.cpuVsFloorRange[1]) {
+      const [rpsLow, rpsHigh] = s.rpsVsFloorRange;
+      const [cpuLow, cpuHigh] = s.cpuVsFloorRange;
+      notes.push(
+        `  ${s.name}: ÷floor per round: req/s ${rpsLow.toFixed(2)}–${rpsHigh.toFixed(2)}×, CPU ${cpuLow.toFixed(2)}–${cpuHigh.toFixed(2)}× (the medians above sit in these)`,
+      );
+    }
     if (!Number.isNaN(s.auxCpuUsPerReq)) notes.push(`  ${s.name}: redis-server adds ${int(s.auxCpuUsPerReq)} µs CPU per request`);
     if (!Number.isNaN(s.allocatedKbPerReq)) {
       notes.push(

@@ -63,6 +63,23 @@ describe('summarizeRounds', () => {
     expect(direct.cpuVsFloor).toBeNaN();
   });
 
+  test("each ratio's spread over the rounds is kept beside its median", () => {
+    const rounds: RoundResult[] = [
+      { 'node-floor': round({ rps: 2000, cpuUsPerReq: 100 }), 'gateway-redis': round({ rps: 1500, cpuUsPerReq: 130 }) },
+      { 'node-floor': round({ rps: 1000, cpuUsPerReq: 200 }), 'gateway-redis': round({ rps: 900, cpuUsPerReq: 220 }) },
+      { 'node-floor': round({ rps: 2000, cpuUsPerReq: 100 }), 'gateway-redis': round({ rps: 1600, cpuUsPerReq: 125 }) },
+    ];
+    const [floor, gateway] = summarizeRounds(rounds, ['node-floor', 'gateway-redis']);
+    expect(gateway.rpsVsFloor).toBeCloseTo(0.8, 10);
+    expect(gateway.rpsVsFloorRange[0]).toBeCloseTo(0.75, 10);
+    expect(gateway.rpsVsFloorRange[1]).toBeCloseTo(0.9, 10);
+    expect(gateway.cpuVsFloorRange[0]).toBeCloseTo(1.1, 10);
+    expect(gateway.cpuVsFloorRange[1]).toBeCloseTo(1.3, 10);
+    expect(floor.cpuVsFloorRange).toEqual([1, 1]);
+    const unmeasured = summarizeRounds([{ 'gateway-redis': round() }], ['gateway-redis'])[0];
+    expect(unmeasured.cpuVsFloorRange).toEqual([NaN, NaN]);
+  });
+
   test('garbage per request (--gc): the median over rounds; NaN where it was not counted', () => {
     const rounds: RoundResult[] = [33.1, 34.0, 33.4].map((kb, i) => ({
       direct: round(),
@@ -159,5 +176,45 @@ describe('the Redis-vs-memory gap line', () => {
       "  Redis state vs memory, per request: gateway CPU +300 µs, redis-server +80 µs, p50 +2.50 ms; throughput 0.50× of memory's",
     ]);
     expect(formatStoreGap([memory] as never)).toEqual([]);
+  });
+});
+
+describe('the report', () => {
+  test("prints each gateway's per-round spread of its floor ratios beside the medians", async () => {
+    const { formatReport } = await import('./format-report.ts');
+    const { parseBenchOptions } = await import('./bench-options.ts');
+    const rounds: RoundResult[] = [
+      {
+        direct: round({ rps: 4000, cpuUsPerReq: NaN }),
+        'node-floor': round({ rps: 2000, cpuUsPerReq: 100 }),
+        'gateway-memory': round({ rps: 1500, cpuUsPerReq: 130 }),
+      },
+      {
+        direct: round({ rps: 4000, cpuUsPerReq: NaN }),
+        'node-floor': round({ rps: 1000, cpuUsPerReq: 200 }),
+        'gateway-memory': round({ rps: 900, cpuUsPerReq: 220 }),
+      },
+      {
+        direct: round({ rps: 4000, cpuUsPerReq: NaN }),
+        'node-floor': round({ rps: 2000, cpuUsPerReq: 100 }),
+        'gateway-memory': round({ rps: 1600, cpuUsPerReq: 125 }),
+      },
+    ];
+    const summaries = summarizeRounds(rounds, ['direct', 'node-floor', 'gateway-memory']);
+    const machine = {
+      cpuModel: 'test',
+      cores: 2,
+      node: 'v20',
+      date: 'today',
+      command: 'pnpm bench',
+      generator: 'wrk',
+      loadAvgBefore: 0,
+      loadAvgAfter: 0,
+    };
+    const report = formatReport(machine, parseBenchOptions([]), summaries, []);
+    expect(report).toContain('gateway-memory: ÷floor per round: req/s 0.75–0.90×, CPU 1.10–1.30×');
+    // One number per round for the floor itself, and none for direct: no line for either.
+    expect(report).not.toContain('node-floor: ÷floor per round');
+    expect(report).not.toContain('direct: ÷floor per round');
   });
 });

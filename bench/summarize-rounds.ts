@@ -21,6 +21,12 @@ export interface TargetSummary {
   addedTtfbMs: number;
   cpuUsPerReq: number;
   cpuVsFloor: number;
+  /**
+   * The lowest and highest per-round ratio to the floor behind rpsVsFloor and cpuVsFloor:
+   * how far one round moved on this machine, so a median near a target is read as such.
+   */
+  rpsVsFloorRange: [number, number];
+  cpuVsFloorRange: [number, number];
   auxCpuUsPerReq: number;
   allocatedKbPerReq: number;
   promotedKbPerReq: number;
@@ -37,8 +43,9 @@ export interface TargetSummary {
 
 export function summarizeRounds(rounds: readonly RoundResult[], names: readonly TargetName[]): TargetSummary[] {
   return names.map((name) => {
-    const of = (pick: (t: TargetRound, round: RoundResult) => number) =>
-      median(rounds.map((round) => (round[name] ? pick(round[name]!, round) : NaN)));
+    const each = (pick: (t: TargetRound, round: RoundResult) => number) =>
+      rounds.map((round) => (round[name] ? pick(round[name]!, round) : NaN));
+    const of = (pick: (t: TargetRound, round: RoundResult) => number) => median(each(pick));
     const ref = (round: RoundResult, other: TargetName) => round[other] ?? ({} as Partial<TargetRound>);
     const held = rounds.map((r) => r[name]?.held).filter((h) => h != null);
     return {
@@ -54,6 +61,8 @@ export function summarizeRounds(rounds: readonly RoundResult[], names: readonly 
       addedTtfbMs: of((t, r) => t.ttfbP50Ms - (ref(r, 'direct').ttfbP50Ms ?? NaN)),
       cpuUsPerReq: of((t) => t.cpuUsPerReq),
       cpuVsFloor: of((t, r) => t.cpuUsPerReq / (ref(r, 'node-floor').cpuUsPerReq ?? NaN)),
+      rpsVsFloorRange: range(each((t, r) => t.rps / (ref(r, 'node-floor').rps ?? NaN))),
+      cpuVsFloorRange: range(each((t, r) => t.cpuUsPerReq / (ref(r, 'node-floor').cpuUsPerReq ?? NaN))),
       auxCpuUsPerReq: of((t) => t.auxCpuUsPerReq),
       allocatedKbPerReq: of((t) => t.allocatedKbPerReq),
       promotedKbPerReq: of((t) => t.promotedKbPerReq),
@@ -65,6 +74,12 @@ export function summarizeRounds(rounds: readonly RoundResult[], names: readonly 
       errors: rounds.reduce((sum, round) => sum + (round[name]?.errors ?? 0), 0),
     };
   });
+}
+
+/** Lowest and highest of the numbers that are not NaN; [NaN, NaN] when there are none. */
+function range(values: readonly number[]): [number, number] {
+  const known = values.filter((v) => !Number.isNaN(v));
+  return known.length === 0 ? [NaN, NaN] : [Math.min(...known), Math.max(...known)];
 }
 
 /** Issue 6's targets for the gateway, checked against the summary. */
