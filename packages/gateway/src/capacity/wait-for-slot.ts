@@ -133,7 +133,23 @@ export class SlotWaitQueue {
         if (!waiter.busy) this.settle(waiter, () => reject(signal.reason));
       };
       const offAbort = () => signal.removeEventListener('abort', onAbort);
-      const waiter: Waiter = { ...request, busy: false, resolve, reject, offAbort, prev: null, next: null, inLine: false };
+      // Field by field, not `{ ...request, … }`: built with a spread, settled waiters — and
+      // the promises and closures they reach — outlived the young-generation collections
+      // that should have freed them (docs/performance.md, "sixth pass").
+      const waiter: Waiter = {
+        group: request.group,
+        ticket: request.ticket,
+        tryAcquire: request.tryAcquire,
+        deadlineMs: request.deadlineMs,
+        signal,
+        busy: false,
+        resolve,
+        reject,
+        offAbort,
+        prev: null,
+        next: null,
+        inLine: false,
+      };
       signal.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
       this.ensureRunning();
