@@ -133,9 +133,9 @@ export class SlotWaitQueue {
         if (!waiter.busy) this.settle(waiter, () => reject(signal.reason));
       };
       const offAbort = () => signal.removeEventListener('abort', onAbort);
-      // Field by field, not `{ ...request, … }`: built with a spread, settled waiters — and
-      // the promises and closures they reach — outlived the young-generation collections
-      // that should have freed them (docs/performance.md, "sixth pass").
+      // Field by field, not `{ ...request, … }`: a spread followed by properties the source
+      // lacks makes V8 (Node 20) build new hidden classes on every call, which the old
+      // generation keeps — and with them what the waiters reach (docs/performance.md, "sixth pass").
       const waiter: Waiter = {
         group: request.group,
         ticket: request.ticket,

@@ -187,6 +187,16 @@ function routeTo(
   return forwardWithFailover(deps, request, candidates, { forced: forcedNode !== null, body: body.value });
 }
 
+/**
+ * The plan with an observer, written out field by field: `{ ...plan, onRecord }` — a spread
+ * followed by a property the source lacks — makes V8 (Node 20) build a new hidden class on
+ * every call, which the old generation then keeps (docs/performance.md, "sixth pass").
+ */
+function observed(plan: UpstreamPlan, onRecord: NonNullable<UpstreamPlan['onRecord']>): UpstreamPlan {
+  const { model, path, body, contentType, shape, answers, translate } = plan;
+  return { model, path, body, contentType, shape, answers, translate, onRecord };
+}
+
 /** A JSON object, or for an upload its bytes with the `model` form field read out. */
 export function readRequestBody(exchange: Exchange, surface: InferenceSurface, config: InferenceDeps['config']): Promise<JsonBody> {
   if (surface.body !== 'multipart') return exchange.readJson(config.maxBodyBytes, config.requestTimeoutMs);
@@ -279,7 +289,7 @@ function planner(
           others.set(sent, native);
         }
       }
-      return onRecord === undefined ? native : { ...native, onRecord };
+      return onRecord === undefined ? native : observed(native, onRecord);
     }
     const translated = translation.request(node);
     const translatedBody = translated.body as Record<string, unknown>;
