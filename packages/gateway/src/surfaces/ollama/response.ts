@@ -53,7 +53,12 @@ export function completionToOllamaGenerate(completion: unknown, model: string, t
   }
   const chat = chatCompletionToOllamaChat(completion, model, timing);
   const { message, ...rest } = chat;
-  return { ...rest, response: message.content, ...(message.thinking ? { thinking: message.thinking } : {}) };
+  // Added to the rest, not `{ ...rest, response }`: on Node 20 a spread followed by a
+  // property its source lacks builds a new hidden class per call (docs/performance.md).
+  const answer = rest as OllamaGenerateResponse;
+  answer.response = message.content;
+  if (message.thinking) answer.thinking = message.thinking;
+  return answer;
 }
 
 export function embeddingsToOllamaEmbed(answer: unknown, model: string, timing: OllamaTiming) {
