@@ -92,7 +92,8 @@ function formatNotes(summaries: readonly TargetSummary[], options: BenchOptions)
   const notes: string[] = [];
   for (const s of summaries) {
     if (s.errors > 0) notes.push(`! ${s.name}: ${s.errors} failed requests/streams over all rounds — its numbers are suspect`);
-    if (s.name !== 'node-floor' && !Number.isNaN(s.cpuVsFloorRange[0]) && s.cpuVsFloorRange[0] !== s.cpuVsFloorRange[1]) {
+    // The floor's own ratios are 1 in every round, and one round has no spread: no line for either.
+    if (!Number.isNaN(s.cpuVsFloorRange[0]) && s.cpuVsFloorRange[0] !== s.cpuVsFloorRange[1]) {
       const [rpsLow, rpsHigh] = s.rpsVsFloorRange;
       const [cpuLow, cpuHigh] = s.cpuVsFloorRange;
       notes.push(

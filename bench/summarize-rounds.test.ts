@@ -19,6 +19,19 @@ const round = (overrides: Partial<TargetRound> = {}): TargetRound => ({
   ...overrides,
 });
 
+/** Three rounds in which the gateway's ratios to the floor move: req/s 0.75–0.9×, CPU 1.1–1.3×. */
+function spreadRounds(gateway: 'gateway-memory' | 'gateway-redis'): RoundResult[] {
+  return [
+    [2000, 100, 1500, 130],
+    [1000, 200, 900, 220],
+    [2000, 100, 1600, 125],
+  ].map(([floorRps, floorCpu, rps, cpu]) => ({
+    direct: round({ rps: 4000, cpuUsPerReq: NaN }),
+    'node-floor': round({ rps: floorRps, cpuUsPerReq: floorCpu }),
+    [gateway]: round({ rps, cpuUsPerReq: cpu }),
+  }));
+}
+
 describe('median and percentile', () => {
   test('median of odd and even counts, NaN ignored', () => {
     expect(median([3, 1, 2])).toBe(2);
@@ -64,12 +77,7 @@ describe('summarizeRounds', () => {
   });
 
   test("each ratio's spread over the rounds is kept beside its median", () => {
-    const rounds: RoundResult[] = [
-      { 'node-floor': round({ rps: 2000, cpuUsPerReq: 100 }), 'gateway-redis': round({ rps: 1500, cpuUsPerReq: 130 }) },
-      { 'node-floor': round({ rps: 1000, cpuUsPerReq: 200 }), 'gateway-redis': round({ rps: 900, cpuUsPerReq: 220 }) },
-      { 'node-floor': round({ rps: 2000, cpuUsPerReq: 100 }), 'gateway-redis': round({ rps: 1600, cpuUsPerReq: 125 }) },
-    ];
-    const [floor, gateway] = summarizeRounds(rounds, ['node-floor', 'gateway-redis']);
+    const [floor, gateway] = summarizeRounds(spreadRounds('gateway-redis'), ['node-floor', 'gateway-redis']);
     expect(gateway.rpsVsFloor).toBeCloseTo(0.8, 10);
     expect(gateway.rpsVsFloorRange[0]).toBeCloseTo(0.75, 10);
     expect(gateway.rpsVsFloorRange[1]).toBeCloseTo(0.9, 10);
@@ -183,24 +191,7 @@ describe('the report', () => {
   test("prints each gateway's per-round spread of its floor ratios beside the medians", async () => {
     const { formatReport } = await import('./format-report.ts');
     const { parseBenchOptions } = await import('./bench-options.ts');
-    const rounds: RoundResult[] = [
-      {
-        direct: round({ rps: 4000, cpuUsPerReq: NaN }),
-        'node-floor': round({ rps: 2000, cpuUsPerReq: 100 }),
-        'gateway-memory': round({ rps: 1500, cpuUsPerReq: 130 }),
-      },
-      {
-        direct: round({ rps: 4000, cpuUsPerReq: NaN }),
-        'node-floor': round({ rps: 1000, cpuUsPerReq: 200 }),
-        'gateway-memory': round({ rps: 900, cpuUsPerReq: 220 }),
-      },
-      {
-        direct: round({ rps: 4000, cpuUsPerReq: NaN }),
-        'node-floor': round({ rps: 2000, cpuUsPerReq: 100 }),
-        'gateway-memory': round({ rps: 1600, cpuUsPerReq: 125 }),
-      },
-    ];
-    const summaries = summarizeRounds(rounds, ['direct', 'node-floor', 'gateway-memory']);
+    const summaries = summarizeRounds(spreadRounds('gateway-memory'), ['direct', 'node-floor', 'gateway-memory']);
     const machine = {
       cpuModel: 'test',
       cores: 2,

@@ -47,12 +47,14 @@ export function summarizeRounds(rounds: readonly RoundResult[], names: readonly 
       rounds.map((round) => (round[name] ? pick(round[name]!, round) : NaN));
     const of = (pick: (t: TargetRound, round: RoundResult) => number) => median(each(pick));
     const ref = (round: RoundResult, other: TargetName) => round[other] ?? ({} as Partial<TargetRound>);
+    const rpsVsFloor = (t: TargetRound, r: RoundResult) => t.rps / (ref(r, 'node-floor').rps ?? NaN);
+    const cpuVsFloor = (t: TargetRound, r: RoundResult) => t.cpuUsPerReq / (ref(r, 'node-floor').cpuUsPerReq ?? NaN);
     const held = rounds.map((r) => r[name]?.held).filter((h) => h != null);
     return {
       name,
       rps: of((t) => t.rps),
       rpsVsDirect: of((t, r) => t.rps / (ref(r, 'direct').rps ?? NaN)),
-      rpsVsFloor: of((t, r) => t.rps / (ref(r, 'node-floor').rps ?? NaN)),
+      rpsVsFloor: of(rpsVsFloor),
       p50Ms: of((t) => t.p50Ms),
       p99Ms: of((t) => t.p99Ms),
       addedP50Ms: of((t, r) => t.slowP50Ms - (ref(r, 'direct').slowP50Ms ?? NaN)),
@@ -60,9 +62,9 @@ export function summarizeRounds(rounds: readonly RoundResult[], names: readonly 
       ttfbP50Ms: of((t) => t.ttfbP50Ms),
       addedTtfbMs: of((t, r) => t.ttfbP50Ms - (ref(r, 'direct').ttfbP50Ms ?? NaN)),
       cpuUsPerReq: of((t) => t.cpuUsPerReq),
-      cpuVsFloor: of((t, r) => t.cpuUsPerReq / (ref(r, 'node-floor').cpuUsPerReq ?? NaN)),
-      rpsVsFloorRange: range(each((t, r) => t.rps / (ref(r, 'node-floor').rps ?? NaN))),
-      cpuVsFloorRange: range(each((t, r) => t.cpuUsPerReq / (ref(r, 'node-floor').cpuUsPerReq ?? NaN))),
+      cpuVsFloor: of(cpuVsFloor),
+      rpsVsFloorRange: range(each(rpsVsFloor)),
+      cpuVsFloorRange: range(each(cpuVsFloor)),
       auxCpuUsPerReq: of((t) => t.auxCpuUsPerReq),
       allocatedKbPerReq: of((t) => t.allocatedKbPerReq),
       promotedKbPerReq: of((t) => t.promotedKbPerReq),

@@ -24,7 +24,6 @@ interface Waiter extends WaitRequest {
   /** Its neighbours in the line while it waits (WaitLine); null at the ends and once it left. */
   prev: Waiter | null;
   next: Waiter | null;
-  inLine: boolean;
 }
 
 /**
@@ -34,7 +33,7 @@ interface Waiter extends WaitRequest {
  * held — here each waiter's request — alive through young-generation collections until a full
  * one (docs/performance.md, "fifth pass"; the router's `InFlight` is the same rule).
  */
-export class WaitLine<T extends { prev: T | null; next: T | null; inLine: boolean }> {
+export class WaitLine<T extends { prev: T | null; next: T | null }> {
   private head: T | null = null;
   private tail: T | null = null;
   private count = 0;
@@ -46,7 +45,6 @@ export class WaitLine<T extends { prev: T | null; next: T | null; inLine: boolea
   push(item: T): void {
     item.prev = this.tail;
     item.next = null;
-    item.inLine = true;
     if (this.tail === null) this.head = item;
     else this.tail.next = item;
     this.tail = item;
@@ -55,20 +53,20 @@ export class WaitLine<T extends { prev: T | null; next: T | null; inLine: boolea
 
   /** False when `item` was not in the line (it left already). */
   delete(item: T): boolean {
-    if (!item.inLine) return false;
+    if (!this.has(item)) return false;
     if (item.prev === null) this.head = item.next;
     else item.prev.next = item.next;
     if (item.next === null) this.tail = item.prev;
     else item.next.prev = item.prev;
     item.prev = null;
     item.next = null;
-    item.inLine = false;
     this.count--;
     return true;
   }
 
+  /** In the line: it has a neighbour before it, or it is the first. */
   has(item: T): boolean {
-    return item.inLine;
+    return item.prev !== null || this.head === item;
   }
 
   /** In arrival order; no item may leave during the walk (use toArray for that). */
@@ -78,9 +76,7 @@ export class WaitLine<T extends { prev: T | null; next: T | null; inLine: boolea
 
   /** A copy, in arrival order: callers may make items leave while they walk it. */
   toArray(): T[] {
-    const items: T[] = [];
-    for (let item = this.head; item !== null; item = item.next) items.push(item);
-    return items;
+    return [...this];
   }
 }
 
@@ -148,7 +144,6 @@ export class SlotWaitQueue {
         offAbort,
         prev: null,
         next: null,
-        inLine: false,
       };
       signal.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);

@@ -5,10 +5,9 @@ interface Item {
   id: number;
   prev: Item | null;
   next: Item | null;
-  inLine: boolean;
 }
 
-const item = (id: number): Item => ({ id, prev: null, next: null, inLine: false });
+const item = (id: number): Item => ({ id, prev: null, next: null });
 const ids = (line: WaitLine<Item>) => [...line].map((i) => i.id);
 
 describe('WaitLine', () => {
