@@ -54,8 +54,8 @@ class StreamPipe {
   private readonly splitter: EventSplitter;
   private readonly transform: StreamTransform | null;
   private readonly firstTokenBound: boolean;
-  /** Someone reads every parsed record (a translation, onRecord): content events must be parsed. */
-  private readonly needsRecord: boolean;
+  /** The shape's plainEvents, when no one reads the records (no translation, no onRecord). */
+  private readonly plainEvents: ((chunk: Buffer) => number) | null;
   private committed = false;
   private finished = false;
   private upstreamReportedError = false;
@@ -69,7 +69,8 @@ class StreamPipe {
     this.shape = options.shape ?? OPENAI_SSE;
     this.splitter = this.shape.splitter();
     this.transform = options.transform ?? null;
-    this.needsRecord = this.transform !== null || options.onRecord !== undefined;
+    const needsRecord = this.transform !== null || options.onRecord !== undefined;
+    this.plainEvents = needsRecord ? null : (this.shape.plainEvents ?? null);
   }
 
   run(): Promise<PipeStreamResult> {
@@ -90,6 +91,14 @@ class StreamPipe {
 
   private readonly onData = (chunk: Buffer): void => {
     try {
+      if (this.plainEvents !== null && this.splitter.betweenEvents === true) {
+        // Most chunks of a healthy stream: content events, relayed without decoding them.
+        const plain = this.plainEvents(chunk);
+        if (plain > 0) {
+          this.options.exchange.contentEvents += plain;
+          return this.write(chunk);
+        }
+      }
       const events = this.splitter.push(chunk);
       this.forward(events, this.splitter.exact === true ? chunk : null);
     } catch (error) {
@@ -133,16 +142,22 @@ class StreamPipe {
    * the upstream bytes the events are exactly, written as they are when every event passes.
    */
   private forward(events: string[], chunk: Buffer | null = null): void {
-    const { abort, upstream } = this.options;
-    const { res } = this.options.exchange;
     const out = this.select(events, chunk);
     if (out instanceof AttemptError) return this.failBeforeCommit(out);
     if (out.length === 0) {
       if (this.heldError !== null) return this.onError(this.heldError);
       // Bytes that carried nothing forwardable still prove the upstream is alive.
-      if (this.committed || !this.firstTokenBound) abort.refresh();
+      if (this.committed || !this.firstTokenBound) this.options.abort.refresh();
       return;
     }
+    this.write(out);
+    if (this.heldError !== null) this.onError(this.heldError);
+  }
+
+  /** Writes forwardable events to the client; the first commits the response. */
+  private write(out: string | Buffer): void {
+    const { abort, upstream } = this.options;
+    const { res } = this.options.exchange;
     if (!this.committed) {
       this.committed = true;
       this.options.commit();
@@ -159,7 +174,6 @@ class StreamPipe {
       abort.arm(writeMs, 'AI_LB_CLIENT_STALLED', 'the client read nothing for');
       res.once('drain', this.onDrain);
     }
-    if (this.heldError !== null) this.onError(this.heldError);
   }
 
   /** The text (or bytes) to forward, or the reason the attempt failed before anything was sent. */
@@ -168,7 +182,7 @@ class StreamPipe {
     const { transform } = this;
     let asIs = chunk !== null && transform === null;
     for (const event of events) {
-      const info = this.shape.classify(event, this.needsRecord);
+      const info = this.shape.classify(event);
       if (info.kind === 'invalid') {
         this.options.onDroppedEvent();
         asIs = false;

@@ -1,13 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import {
-  DEFAULT_MAX_EVENT_CHARS,
-  classifySseEvent,
-  classifySseEventLean,
-  isJsonObjectText,
-  sseErrorEvent,
-  SseEventSplitter,
-} from './sse-events.ts';
+import { DEFAULT_MAX_EVENT_CHARS, classifySseEvent, plainContentEvents, sseErrorEvent, SseEventSplitter } from './sse-events.ts';
 
 const chunk = (content: string, finish: string | null = null) =>
   `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
@@ -242,54 +235,84 @@ describe('SseEventSplitter.exact', () => {
   });
 });
 
-describe('classifySseEventLean', () => {
-  test('plain content chunks are data without a record; anything else is what classifySseEvent says', () => {
-    expect(classifySseEventLean(chunk('x'))).toEqual({ kind: 'data', finished: false });
-    for (const event of [
-      chunk('', 'stop'),
-      'data: {"choices":[{"delta":{},"finish_reason": "length"}]}\n\n',
-      'data: {"choices":[],"usage":{"completion_tokens":3}}\n\n',
-      'data: {"error":{"message":"boom"}}\n\n',
-      'data: [DONE]\n\n',
-      ': keep-alive\n\n',
-      'event: x\ndata: {"a":1}\n\n',
-    ]) {
-      expect(classifySseEventLean(event)).toEqual(classifySseEvent(event));
-    }
-    expect(classifySseEventLean(chunk('', 'stop')).record).toBeDefined();
+describe('SseEventSplitter.betweenEvents', () => {
+  test('only when no part of an event, of a CRLF or of a character is pending', () => {
+    const splitter = new SseEventSplitter();
+    expect(splitter.betweenEvents).toBe(true);
+    splitter.push(Buffer.from('data: {"a"'));
+    expect(splitter.betweenEvents).toBe(false);
+    splitter.push(Buffer.from(':1}\n\n'));
+    expect(splitter.betweenEvents).toBe(true);
+    splitter.push(Buffer.from('data: {"a":1}\r\n\r'));
+    expect(splitter.betweenEvents).toBe(false);
+    splitter.push(Buffer.from('\n'));
+    expect(splitter.betweenEvents).toBe(true);
+    const check = Buffer.from('✓');
+    splitter.push(Buffer.concat([Buffer.from('data: {"a":1}\n\n'), check.subarray(0, 1)]));
+    expect(splitter.betweenEvents).toBe(false);
+    expect(splitter.push(Buffer.concat([check.subarray(1), Buffer.from('\n\n')]))).toEqual(['✓\n\n']);
+    expect(splitter.betweenEvents).toBe(true);
+  });
+});
+
+describe('plainContentEvents', () => {
+  const plain = (text: string | Buffer) => plainContentEvents(typeof text === 'string' ? Buffer.from(text) : text);
+
+  test('counts whole plain content chunks, compact or spaced, ASCII or not', () => {
+    expect(plain(chunk('x'))).toBe(1);
+    expect(plain(chunk('a') + chunk('é✓') + 'data:{"choices":[{"delta":{"content":"b"},"finish_reason":null}]}\n\n')).toBe(3);
+    expect(plain('data: { "choices" : [ { "finish_reason" : null , "logprobs" : -1.5e-3 } ] }\n\n')).toBe(1);
+    expect(plain('data: {"a":"say \\"hi\\"\\n","b":[true,false,null,{}]}\n\n')).toBe(1);
   });
 
   test.each([
-    'data: {this is not json\n\n',
-    'data: {"a":1,}\n\n',
-    'data: {"a":01}\n\n',
-    'data: {"a":"\u0001"}\n\n',
-    'data: {"a":1}{"b":2}\n\n',
-    'data: {"a":tru}\n\n',
-    'data: {"a":"\\x"}\n\n',
-  ])('malformed JSON is invalid without parsing: %j', (event) => {
-    expect(classifySseEventLean(event)).toEqual({ kind: 'invalid', finished: false });
+    ['the end of the answer', chunk('', 'stop')],
+    ['a spaced finish_reason', 'data: {"choices":[{"delta":{},"finish_reason": "length"}]}\n\n'],
+    ['usage', 'data: {"choices":[],"usage":{"completion_tokens":3}}\n\n'],
+    ['an in-band error', 'data: {"error":{"message":"boom"}}\n\n'],
+    ['an error key spelled with an escape', 'data: {"\\u0065rror":{"message":"boom"}}\n\n'],
+    ['[DONE]', 'data: [DONE]\n\n'],
+    ['a keep-alive comment', ': keep-alive\n\n'],
+    ['a named event', 'event: x\ndata: {"a":1}\n\n'],
+    ['data over two lines', 'data: {"a":\ndata: 1}\n\n'],
+    ['a CRLF stream', 'data: {"a":1}\r\n\r\n'],
+    ['a stray blank line', 'data: {"a":1}\n\n\n'],
+    ['a chunk ending inside an event', `${chunk('a')}data: {"b"`],
+    ['a plain chunk followed by the end', chunk('a') + chunk('', 'stop')],
+    ['invalid UTF-8', Buffer.from([...Buffer.from('data: {"a":"'), 0xff, ...Buffer.from('"}\n\n')])],
+    ['not JSON', 'data: {this is not json\n\n'],
+    ['a trailing comma', 'data: {"a":1,}\n\n'],
+    ['a leading zero', 'data: {"a":01}\n\n'],
+    ['a control character in a string', 'data: {"a":"\u0001"}\n\n'],
+    ['two objects', 'data: {"a":1}{"b":2}\n\n'],
+    ['a misspelled word', 'data: {"a":tru}\n\n'],
+    ['an unknown escape', 'data: {"a":"\\x"}\n\n'],
+  ])('not plain: %s', (_name, text) => {
+    expect(plain(text)).toBe(0);
   });
 
-  test('agrees with classifySseEvent on kind and finished for any JSON and any damage to it (property)', () => {
+  test('a plain chunk is content to classifySseEvent too: data, unfinished, without error or usage (property)', () => {
     const damaged = fc.tuple(fc.json(), fc.nat(), fc.nat(), fc.constantFrom('', '}', '{', '"', ',', ':', '\\', ' ', 'n', '1', 'e'));
+    const keyed = fc.constantFrom('', '"error":1,', '"usage":{},', '"finish_reason":"stop",', '"finish_reason":null,', '"\\u0065rror":2,');
     fc.assert(
-      fc.property(damaged, fc.boolean(), ([json, cutAt, insertAt, insert], damage) => {
-        let data = json.length > 2 && json.startsWith('{') ? json : `{"v":${json}}`;
+      fc.property(damaged, keyed, fc.boolean(), ([json, cutAt, insertAt, insert], key, damage) => {
+        let data = json.length > 2 && json.startsWith('{') ? `{${key}${json.slice(1)}` : `{${key}"v":${json}}`;
         if (damage) {
           const cut = cutAt % (data.length + 1);
           data = `${data.slice(0, cut)}${insert}${data.slice(cut + (insertAt % 3))}`;
         }
         const event = `data: ${data.replace(/\n/g, ' ')}\n\n`;
-        const lean = classifySseEventLean(event);
+        if (plain(event) === 0) return;
         const full = classifySseEvent(event);
-        expect({ kind: lean.kind, finished: lean.finished }).toEqual({ kind: full.kind, finished: full.finished });
+        expect({ kind: full.kind, finished: full.finished }).toEqual({ kind: 'data', finished: false });
+        expect(full.record).not.toHaveProperty('usage');
+        expect(full.record).not.toHaveProperty('error');
       }),
       { numRuns: 3000 },
     );
   });
 
-  test('isJsonObjectText accepts exactly the objects JSON.parse accepts (property)', () => {
+  test('accepts exactly the JSON objects JSON.parse accepts, when they hold no key it must look at (property)', () => {
     const isObject = (text: string) => {
       try {
         const value = JSON.parse(text);
@@ -301,43 +324,17 @@ describe('classifySseEventLean', () => {
     const text = fc.oneof(
       fc.json(),
       fc.string({
-        unit: fc.constantFrom(
-          '{',
-          '}',
-          '[',
-          ']',
-          '"',
-          ':',
-          ',',
-          '\\',
-          'u',
-          '0',
-          '1',
-          '-',
-          '.',
-          'e',
-          'E',
-          '+',
-          ' ',
-          't',
-          'r',
-          'n',
-          'a',
-          '\t',
-        ),
+        unit: fc.constantFrom('{', '}', '[', ']', '"', ':', ',', '\\', '0', '1', '-', '.', 'e', 'E', '+', ' ', 't', 'r', 'n', 'a', '\t'),
       }),
     );
     fc.assert(
       fc.property(text, (t) => {
         const wrapped = t.startsWith('{') ? t : `{"k":${t}}`;
-        expect(isJsonObjectText(wrapped, 0, wrapped.length)).toBe(isObject(wrapped));
+        // Line ends, \u escapes and the keys that decide something are the other tests' cases.
+        fc.pre(!/[\n\r]|\\u|"(?:error|usage|finish_reason)"/.test(wrapped));
+        expect(plain(`data: ${wrapped}\n\n`)).toBe(isObject(wrapped) ? 1 : 0);
       }),
       { numRuns: 5000 },
     );
   });
-});
-
-test('classifySseEventLean parses an event with a \\u escape: a key may be spelled with one', () => {
-  const event = 'data: {"\\u0065rror":{"message":"boom"}}\n\n';
-  expect(classifySseEventLean(event).kind).toBe('error');
 });

@@ -40,12 +40,23 @@ export class SseEventSplitter {
   exact = false;
   /** The last push ended at an event boundary: nothing is carried into the next. */
   private cleanEnd = true;
+  /** The last chunk ended in an ASCII byte: the decoder holds no part of a character. */
+  private decoderEmpty = true;
 
   /** An upstream that never ends an event must not make the gateway buffer without bound. */
   constructor(private readonly maxEventChars = DEFAULT_MAX_EVENT_CHARS) {}
 
+  /**
+   * Nothing of an event is pending: a chunk that is whole events may bypass push() (see
+   * plainContentEvents) without changing what later chunks split into.
+   */
+  get betweenEvents(): boolean {
+    return this.partsChars === 0 && !this.afterCr && this.decoderEmpty;
+  }
+
   /** Whole events completed by this chunk, each normalised to end with "\n\n". */
   push(chunk: Buffer): string[] {
+    if (chunk.length > 0) this.decoderEmpty = chunk[chunk.length - 1]! < 0x80;
     let text = this.decoder.write(chunk);
     const cleanStart = this.cleanEnd;
     this.exact = false;
@@ -72,6 +83,7 @@ export class SseEventSplitter {
     this.atLineStart = false;
     this.afterCr = false;
     this.cleanEnd = true;
+    this.decoderEmpty = true;
     this.exact = false;
     let end = rest.length;
     while (end > 0 && rest.charCodeAt(end - 1) === LF) end--;
@@ -179,115 +191,122 @@ export function classifySseEvent(event: string): SseEventInfo {
   return { kind: 'data', finished, record };
 }
 
-/**
- * What may make an OpenAI chunk more than content: an `error` or `usage` key (or value), a
- * `finish_reason` that is not null, or a \u escape (a key could be spelled with one). Only
- * events that match are parsed; compact and spaced JSON alike.
- */
-const NEEDS_PARSE = /"(?:error|usage)"|"finish_reason"\s*:\s*[^n\s]|\\u/;
+const DATA_FIELD = Buffer.from('data:');
+const ERROR_KEY = Buffer.from('error');
+const USAGE_KEY = Buffer.from('usage');
+const FINISH_REASON_KEY = Buffer.from('finish_reason');
+const NULL_WORD = Buffer.from('null');
+const TRUE_WORD = Buffer.from('true');
+const FALSE_WORD = Buffer.from('false');
 
 /**
- * classifySseEvent for a relay that needs no record (no onRecord, no translation): an
- * ordinary content chunk — one `data:` line holding a JSON object with no error, usage or
- * finish_reason — is checked to be JSON without being parsed (isJsonObjectText: no objects
- * built, nothing for the GC) and answers { kind: 'data' } without a record. Every other
- * event goes to classifySseEvent. The answer's kind and finished are the same either way.
+ * For a relay that reads no records: how many events `chunk` is when it is exactly one or more
+ * whole plain OpenAI content chunks, 0 otherwise. Plain: each event is one line `data: {…}`
+ * ending in a blank line, the object is JSON (RFC 8259, as JSON.parse accepts it) with no
+ * `error` or `usage` key and no `finish_reason` but null, and no string in it holds a \u escape
+ * (a key could be spelled with one); the chunk has no CR and is valid UTF-8. Such a chunk says
+ * what its bytes say: content, no end of the answer, no error, no usage; it may be written to
+ * the client as it is. Checked in one pass over the bytes: nothing decoded, nothing built for
+ * the GC. A chunk that is anything else goes through the splitter and classifySseEvent.
  */
-export function classifySseEventLean(event: string): SseEventInfo {
-  // "data: {" or "data:{", and the event is that one line (normalised events end in "\n\n").
-  const start = event.charCodeAt(5) === 32 ? 6 : 5;
-  const end = event.length - 2;
-  if (
-    !event.startsWith('data:') ||
-    event.charCodeAt(start) !== 123 || // {
-    event.charCodeAt(end - 1) !== 125 || // }
-    event.indexOf('\n', start) !== end ||
-    NEEDS_PARSE.test(event)
-  ) {
-    return classifySseEvent(event);
+export function plainContentEvents(chunk: Uint8Array): number {
+  const end = chunk.length;
+  if (end < 2 || chunk[end - 1] !== LF || chunk[end - 2] !== LF || chunk.indexOf(CR) !== -1 || !isUtf8(chunk)) return 0;
+  const scan = new PlainScan(chunk, end);
+  let events = 0;
+  let at = 0;
+  while (at < end) {
+    if (!startsWith(chunk, at, DATA_FIELD)) return 0;
+    at += DATA_FIELD.length;
+    if (chunk[at] === 32) at++;
+    if (chunk[at] !== 123) return 0; // {
+    scan.at = at;
+    if (!scan.value(0)) return 0;
+    at = scan.at;
+    if (chunk[at] !== LF || chunk[at + 1] !== LF) return 0;
+    at += 2;
+    events++;
   }
-  return isJsonObjectText(event, start, end) ? LEAN_DATA : INVALID;
-}
-
-const LEAN_DATA: SseEventInfo = Object.freeze({ kind: 'data', finished: false });
-const INVALID: SseEventInfo = Object.freeze({ kind: 'invalid', finished: false });
-
-/**
- * Whether text[start, end) is one JSON object (RFC 8259, as JSON.parse accepts it), checked
- * in one pass without building it. Strings may hold any character but unescaped controls;
- * nesting is bounded like JSON.parse's stack would be by a hostile upstream.
- */
-export function isJsonObjectText(text: string, start: number, end: number): boolean {
-  const scan = new JsonScan(text, end);
-  scan.at = skipWs(text, start, end);
-  if (text.charCodeAt(scan.at) !== 123 || !scan.value(0)) return false;
-  return skipWs(text, scan.at, end) === end;
+  return events;
 }
 
 const MAX_DEPTH = 512;
 
-function skipWs(text: string, from: number, end: number): number {
+function startsWith(bytes: Uint8Array, at: number, word: Uint8Array): boolean {
+  if (at + word.length > bytes.length) return false;
+  for (let i = 0; i < word.length; i++) if (bytes[at + i] !== word[i]) return false;
+  return true;
+}
+
+/** Between JSON tokens on a data line: a line end would start another line of the event. */
+function skipSpaces(bytes: Uint8Array, from: number, end: number): number {
   let at = from;
-  for (; at < end; at++) {
-    const c = text.charCodeAt(at);
-    if (c !== 32 && c !== 10 && c !== 13 && c !== 9) break;
-  }
+  while (at < end && (bytes[at] === 32 || bytes[at] === 9)) at++;
   return at;
 }
 
-class JsonScan {
+/** One JSON value of a plain chunk, at `at`; false for anything not JSON and anything not plain. */
+class PlainScan {
   at = 0;
   constructor(
-    private readonly text: string,
+    private readonly bytes: Uint8Array,
     private readonly end: number,
   ) {}
 
   value(depth: number): boolean {
     if (depth > MAX_DEPTH) return false;
-    const { text } = this;
-    this.at = skipWs(text, this.at, this.end);
-    const c = text.charCodeAt(this.at);
+    const { bytes } = this;
+    this.at = skipSpaces(bytes, this.at, this.end);
+    const c = bytes[this.at];
     if (c === 123) return this.object(depth);
     if (c === 91) return this.array(depth);
     if (c === 34) return this.string();
-    if (c === 116) return this.word('true');
-    if (c === 102) return this.word('false');
-    if (c === 110) return this.word('null');
+    if (c === 116) return this.word(TRUE_WORD);
+    if (c === 102) return this.word(FALSE_WORD);
+    if (c === 110) return this.word(NULL_WORD);
     return this.number();
   }
 
   private object(depth: number): boolean {
-    const { text, end } = this;
-    this.at = skipWs(text, this.at + 1, end);
-    if (text.charCodeAt(this.at) === 125) {
+    const { bytes, end } = this;
+    this.at = skipSpaces(bytes, this.at + 1, end);
+    if (bytes[this.at] === 125) {
       this.at++;
       return true;
     }
     for (;;) {
-      if (text.charCodeAt(this.at) !== 34 || !this.string()) return false;
-      this.at = skipWs(text, this.at, end);
-      if (text.charCodeAt(this.at) !== 58) return false; // :
+      const key = this.at + 1;
+      if (bytes[this.at] !== 34 || !this.string()) return false;
+      const keyLength = this.at - 1 - key;
+      this.at = skipSpaces(bytes, this.at, end);
+      if (bytes[this.at] !== 58) return false; // :
       this.at++;
-      if (!this.value(depth + 1)) return false;
-      this.at = skipWs(text, this.at, end);
-      const c = text.charCodeAt(this.at++);
+      if (keyLength === 5 && (startsWith(bytes, key, ERROR_KEY) || startsWith(bytes, key, USAGE_KEY))) return false;
+      if (keyLength === FINISH_REASON_KEY.length && startsWith(bytes, key, FINISH_REASON_KEY)) {
+        this.at = skipSpaces(bytes, this.at, end);
+        if (!this.word(NULL_WORD)) return false;
+      } else if (!this.value(depth + 1)) {
+        return false;
+      }
+      this.at = skipSpaces(bytes, this.at, end);
+      const c = bytes[this.at++];
       if (c === 125) return true;
       if (c !== 44) return false; // ,
-      this.at = skipWs(text, this.at, end);
+      this.at = skipSpaces(bytes, this.at, end);
     }
   }
 
   private array(depth: number): boolean {
-    const { text, end } = this;
-    this.at = skipWs(text, this.at + 1, end);
-    if (text.charCodeAt(this.at) === 93) {
+    const { bytes, end } = this;
+    this.at = skipSpaces(bytes, this.at + 1, end);
+    if (bytes[this.at] === 93) {
       this.at++;
       return true;
     }
     for (;;) {
       if (!this.value(depth + 1)) return false;
-      this.at = skipWs(text, this.at, end);
-      const c = text.charCodeAt(this.at++);
+      this.at = skipSpaces(bytes, this.at, end);
+      const c = bytes[this.at++];
       if (c === 93) return true;
       if (c !== 44) return false;
     }
@@ -295,72 +314,63 @@ class JsonScan {
 
   /** At the opening quote; ends after the closing one. */
   private string(): boolean {
-    const { text, end } = this;
+    const { bytes, end } = this;
     for (let at = this.at + 1; at < end; at++) {
-      const c = text.charCodeAt(at);
+      const c = bytes[at]!;
       if (c === 34) {
         this.at = at + 1;
         return true;
       }
       if (c < 32) return false;
       if (c !== 92) continue; // backslash
-      const e = text.charCodeAt(++at);
-      if (e === 117) {
-        for (let i = 0; i < 4; i++) if (!isHex(text.charCodeAt(++at))) return false;
-      } else if (e !== 34 && e !== 92 && e !== 47 && e !== 98 && e !== 102 && e !== 110 && e !== 114 && e !== 116) {
-        return false;
-      }
+      const e = bytes[++at];
+      if (e !== 34 && e !== 92 && e !== 47 && e !== 98 && e !== 102 && e !== 110 && e !== 114 && e !== 116) return false;
     }
     return false;
   }
 
-  private word(word: string): boolean {
-    if (!this.text.startsWith(word, this.at) || this.at + word.length > this.end) return false;
+  private word(word: Uint8Array): boolean {
+    if (!startsWith(this.bytes, this.at, word)) return false;
     this.at += word.length;
     return true;
   }
 
   /** -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? */
   private number(): boolean {
-    const { text, end } = this;
+    const { bytes, end } = this;
     let at = this.at;
-    if (text.charCodeAt(at) === 45) at++;
-    const first = text.charCodeAt(at);
+    if (bytes[at] === 45) at++;
+    const first = bytes[at]!;
     if (first === 48) at++;
-    else if (first >= 49 && first <= 57) at = digits(text, at, end);
+    else if (first >= 49 && first <= 57) at = digits(bytes, at, end);
     else return false;
-    if (text.charCodeAt(at) === 46) {
+    if (bytes[at] === 46) {
       const from = at + 1;
-      at = digits(text, from, end);
+      at = digits(bytes, from, end);
       if (at === from) return false;
     }
-    const e = text.charCodeAt(at);
+    const e = bytes[at];
     if (e === 101 || e === 69) {
       at++;
-      const sign = text.charCodeAt(at);
+      const sign = bytes[at];
       if (sign === 43 || sign === 45) at++;
       const from = at;
-      at = digits(text, from, end);
+      at = digits(bytes, from, end);
       if (at === from) return false;
     }
-    if (at > end) return false;
     this.at = at;
     return true;
   }
 }
 
-function digits(text: string, from: number, end: number): number {
+function digits(bytes: Uint8Array, from: number, end: number): number {
   let at = from;
   while (at < end) {
-    const c = text.charCodeAt(at);
+    const c = bytes[at]!;
     if (c < 48 || c > 57) break;
     at++;
   }
   return at;
-}
-
-function isHex(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
 }
 
 /** The one SSE event ai-lb writes itself: the stream broke after the client got bytes. */

@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { AttemptError } from './attempt-error.ts';
-import { classifySseEvent, classifySseEventLean, DEFAULT_MAX_EVENT_CHARS, SseEventSplitter, type SseEventInfo } from './sse-events.ts';
+import { classifySseEvent, DEFAULT_MAX_EVENT_CHARS, plainContentEvents, SseEventSplitter, type SseEventInfo } from './sse-events.ts';
 
 /**
  * How one API's streamed answers look upstream: how to cut the bytes into events and what
@@ -11,11 +11,15 @@ export interface StreamShape {
   /** The content type of the stream as the client gets it. */
   contentType: string;
   splitter(): EventSplitter;
+  /** What the event is. */
+  classify(event: string): SseEventInfo;
   /**
-   * What the event is. `needsRecord: false`: the caller reads no record of plain content
-   * events, so a shape may skip parsing them (kind and finished stay exact).
+   * For a relay that reads no records, between events: how many events the chunk is when it
+   * is whole content events that need no look beyond their bytes (neither the end of the
+   * answer, nor an error, nor usage, nor malformed), to be written as they are; 0 when the
+   * chunk must be split and classified.
    */
-  classify(event: string, needsRecord?: boolean): SseEventInfo;
+  plainEvents?(chunk: Buffer): number;
 }
 
 export interface EventSplitter {
@@ -23,6 +27,8 @@ export interface EventSplitter {
   push(chunk: Buffer): string[];
   /** The events of the last push are exactly that chunk's bytes (the chunk may be written as is). */
   readonly exact?: boolean;
+  /** Nothing of an event is pending: a chunk of whole events may be relayed without a push. */
+  readonly betweenEvents?: boolean;
   /** What is left when the upstream ended, if anything. */
   flush(): string | null;
 }
@@ -31,7 +37,8 @@ export interface EventSplitter {
 export const OPENAI_SSE: StreamShape = {
   contentType: 'text/event-stream',
   splitter: () => new SseEventSplitter(),
-  classify: (event, needsRecord = true) => (needsRecord ? classifySseEvent(event) : classifySseEventLean(event)),
+  classify: classifySseEvent,
+  plainEvents: plainContentEvents,
 };
 
 /**
