@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { summarizeCpuProfile, type CpuProfile } from './summarize-cpu-profile.ts';
+import { bundleSources, summarizeCpuProfile, type CpuProfile } from './summarize-cpu-profile.ts';
 
 const frame = (functionName: string, url = '', lineNumber = 0) => ({ functionName, url, lineNumber });
 
@@ -32,4 +32,33 @@ test('by file, filtered by --match', () => {
   expect(summarizeCpuProfile(profile, 'file', 10, 'packages/')).toEqual([
     { where: 'packages/gateway/src/routes/chat.ts', ms: 1, share: 0.25 },
   ]);
+});
+
+test('by file in a bundle: the source file each line was built from', () => {
+  const bundle = [
+    'import x from "y";',
+    '// packages/gateway/src/metrics.ts',
+    'function a() {}',
+    '// node_modules/.pnpm/u@7/node_modules/u/lib/client.js',
+    'function b() {}',
+  ];
+  const url = 'file:///work/main/.bench-out/js/start.mjs';
+  const bundled: CpuProfile = {
+    nodes: [
+      { id: 1, callFrame: frame('(root)'), children: [2, 3] },
+      { id: 2, callFrame: frame('a', url, 2) },
+      { id: 3, callFrame: frame('b', url, 4) },
+    ],
+    samples: [2, 3, 3],
+    timeDeltas: [1000, 1000, 1000],
+  };
+  const sources = bundleSources((path) => {
+    expect(path).toBe('/work/main/.bench-out/js/start.mjs');
+    return bundle.join('\n');
+  });
+  expect(summarizeCpuProfile(bundled, 'file', 10, '', sources).map((s) => s.where)).toEqual([
+    'u/lib/client.js',
+    'packages/gateway/src/metrics.ts',
+  ]);
+  expect(sources(url, 0)).toBeUndefined();
 });

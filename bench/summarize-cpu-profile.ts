@@ -6,9 +6,12 @@
  *   npx tsx bench/summarize-cpu-profile.ts <file.cpuprofile> [--top 25] [--by self|total|file] [--match gateway/src]
  *
  * self: time in the function itself; total: time with everything it called (counted once
- * per sample, so recursion does not inflate it); file: self time summed per source file.
+ * per sample, so recursion does not inflate it); file: self time summed per source file —
+ * in a bundle (the bench runs bundles), per file it was built from, by the `// path` line
+ * esbuild writes before each module's code.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 interface ProfileNode {
@@ -34,7 +37,16 @@ export interface HotSpot {
 
 const NOT_BUSY = new Set(['(idle)', '(program)']);
 
-export function summarizeCpuProfile(profile: CpuProfile, mode: HotSpotMode = 'self', top = 25, match = ''): HotSpot[] {
+/** The source file a bundle's line came from; undefined when the url is not a bundle. */
+export type SourceOf = (url: string, lineNumber: number) => string | undefined;
+
+export function summarizeCpuProfile(
+  profile: CpuProfile,
+  mode: HotSpotMode = 'self',
+  top = 25,
+  match = '',
+  sourceOf: SourceOf = () => undefined,
+): HotSpot[] {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parentOf = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
@@ -45,7 +57,7 @@ export function summarizeCpuProfile(profile: CpuProfile, mode: HotSpotMode = 'se
     const delta = profile.timeDeltas[i] ?? 0;
     if (!leaf || NOT_BUSY.has(leaf.callFrame.functionName)) return;
     busyUs += delta;
-    const keys = mode === 'total' ? stackKeys(leaf, byId, parentOf) : [mode === 'file' ? fileOf(leaf) : describe(leaf)];
+    const keys = mode === 'total' ? stackKeys(leaf, byId, parentOf) : [mode === 'file' ? fileOf(leaf, sourceOf) : describe(leaf)];
     for (const key of keys) totals.set(key, (totals.get(key) ?? 0) + delta);
   });
   return [...totals.entries()]
@@ -67,8 +79,41 @@ function stackKeys(leaf: ProfileNode, byId: Map<number, ProfileNode>, parentOf: 
   return keys;
 }
 
-function fileOf(node: ProfileNode): string {
-  return shorten(node.callFrame.url) || `(${node.callFrame.functionName || 'native'})`;
+function fileOf(node: ProfileNode, sourceOf: SourceOf): string {
+  const { url, lineNumber, functionName } = node.callFrame;
+  return shorten(sourceOf(url, lineNumber) ?? url) || `(${functionName || 'native'})`;
+}
+
+/**
+ * Reads each bundle (`.mjs`) a profile names once, and maps its lines (0-based, as profiles
+ * count them) to the module marker above them.
+ */
+export function bundleSources(read: (path: string) => string = (path) => readFileSync(path, 'utf8')): SourceOf {
+  const markers = new Map<string, Array<[line: number, source: string]>>();
+  return (url, lineNumber) => {
+    if (!url.startsWith('file://') || !url.endsWith('.mjs')) return undefined;
+    let marks = markers.get(url);
+    if (marks === undefined) {
+      marks = [];
+      read(fileURLToPath(url))
+        .split('\n')
+        .forEach((line, i) => {
+          if (line.startsWith('// ') && !line.includes(' ', 3)) marks!.push([i, line.slice(3)]);
+        });
+      markers.set(url, marks);
+    }
+    let found: string | undefined;
+    for (let lo = 0, hi = marks.length - 1; lo <= hi; ) {
+      const mid = (lo + hi) >> 1;
+      if (marks[mid]![0] <= lineNumber) {
+        found = marks[mid]![1];
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return found;
+  };
 }
 
 function describe(node: ProfileNode): string {
@@ -80,7 +125,7 @@ function describe(node: ProfileNode): string {
 function shorten(url: string): string {
   return url
     .replace(/^file:\/\//, '')
-    .replace(/^.*\/node_modules\/\.pnpm\/[^/]+\/node_modules\//, '')
+    .replace(/^(?:.*\/)?node_modules\/\.pnpm\/[^/]+\/node_modules\//, '')
     .replace(/^.*\/(packages|bench)\//, '$1/');
 }
 
@@ -97,7 +142,7 @@ function main() {
   for (const file of positionals) {
     const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
     process.stdout.write(`${file} (${mode}, share of busy time)\n`);
-    for (const spot of summarizeCpuProfile(profile, mode, Number(values.top), values.match)) {
+    for (const spot of summarizeCpuProfile(profile, mode, Number(values.top), values.match, bundleSources())) {
       process.stdout.write(`${(spot.share * 100).toFixed(1).padStart(5)}%  ${spot.ms.toFixed(0).padStart(6)} ms  ${spot.where}\n`);
     }
   }
