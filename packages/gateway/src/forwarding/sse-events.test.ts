@@ -260,7 +260,8 @@ describe('plainContentEvents', () => {
 
   test('counts whole plain content chunks, compact or spaced, ASCII or not', () => {
     expect(plain(chunk('x'))).toBe(1);
-    expect(plain(chunk('a') + chunk('é✓') + 'data:{"choices":[{"delta":{"content":"b"},"finish_reason":null}]}\n\n')).toBe(3);
+    const compact = 'data:{"choices":[{"delta":{"content":"b"},"finish_reason":null}]}\n\n';
+    expect(plain(`${chunk('a')}${chunk('é✓')}${compact}`)).toBe(3);
     expect(plain('data: { "choices" : [ { "finish_reason" : null , "logprobs" : -1.5e-3 } ] }\n\n')).toBe(1);
     expect(plain('data: {"a":"say \\"hi\\"\\n","b":[true,false,null,{}]}\n\n')).toBe(1);
   });
