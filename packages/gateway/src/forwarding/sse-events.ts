@@ -206,8 +206,8 @@ const FALSE_WORD = Buffer.from('false');
  * `error` or `usage` key and no `finish_reason` but null, and no string in it holds a \u escape
  * (a key could be spelled with one); the chunk has no CR and is valid UTF-8. Such a chunk says
  * what its bytes say: content, no end of the answer, no error, no usage; it may be written to
- * the client as it is. Checked in one pass over the bytes: nothing decoded, nothing built for
- * the GC. A chunk that is anything else goes through the splitter and classifySseEvent.
+ * the client as it is. Checked in one pass over the bytes: nothing decoded, no string built.
+ * A chunk that is anything else goes through the splitter and classifySseEvent.
  */
 export function plainContentEvents(chunk: Uint8Array): number {
   const end = chunk.length;
