@@ -286,6 +286,7 @@ describe('plainContentEvents', () => {
     ['a leading zero', 'data: {"a":01}\n\n'],
     ['a control character in a string', 'data: {"a":"\u0001"}\n\n'],
     ['two objects', 'data: {"a":1}{"b":2}\n\n'],
+    ['a blank after the object', 'data: {"a":1}\t\n\n'],
     ['a misspelled word', 'data: {"a":tru}\n\n'],
     ['an unknown escape', 'data: {"a":"\\x"}\n\n'],
   ])('not plain: %s', (_name, text) => {
@@ -331,8 +332,9 @@ describe('plainContentEvents', () => {
     fc.assert(
       fc.property(text, (t) => {
         const wrapped = t.startsWith('{') ? t : `{"k":${t}}`;
-        // Line ends, \u escapes and the keys that decide something are the other tests' cases.
-        fc.pre(!/[\n\r]|\\u|"(?:error|usage|finish_reason)"/.test(wrapped));
+        // Line ends, \u escapes, the keys that decide something and blanks after the object
+        // (plain wants the line to end at its brace) are the other tests' cases.
+        fc.pre(!/[\n\r]|\\u|"(?:error|usage|finish_reason)"|\s$/.test(wrapped));
         expect(plain(`data: ${wrapped}\n\n`)).toBe(isObject(wrapped) ? 1 : 0);
       }),
       { numRuns: 5000 },
