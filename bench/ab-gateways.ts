@@ -15,6 +15,11 @@
  * bytes allocated and promoted, young bytes alive after a scavenge, the GC pause) — figures
  * that hardly move with the machine's load, so a change too small for CPU time to show can
  * still be measured.
+ *
+ * --paired loads every variant at the same time in each round, each with its share of the
+ * 50 connections: whatever else the machine does then costs all of them alike, where in
+ * turns it lands on whichever variant runs at that moment. CPU is then the forwarding
+ * process's alone (a shared redis-server cannot be split between variants).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,8 +59,9 @@ const BODY = JSON.stringify({ model: BENCH_MODEL, messages: [{ role: 'user', con
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const gc = args.includes('--gc');
-  const [json, roundsArg, secondsArg] = args.filter((a) => a !== '--gc');
-  if (json === undefined) throw new Error("usage: npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds] [seconds] [--gc]");
+  const paired = args.includes('--paired');
+  const [json, roundsArg, secondsArg] = args.filter((a) => a !== '--gc' && a !== '--paired');
+  if (json === undefined) throw new Error("usage: npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds] [seconds] [--gc] [--paired]");
   const variants = JSON.parse(json) as Variant[];
   const rounds = Number(roundsArg ?? 6);
   const seconds = Number(secondsArg ?? 4);
@@ -71,24 +77,29 @@ async function main(): Promise<void> {
     const rps = new Map<string, number[]>();
     const garbage = new Map<string, GcPerRequest[]>();
     for (const r of running) await runWrk({ url: `${r.url}/v1/chat/completions`, body: BODY, connections: 50, durationSec: 3 });
+    const connections = paired ? Math.max(1, Math.floor(50 / running.length)) : 50;
+    /** One variant's run, from its counters before to after; `load` is its wrk run. */
+    const measure = async (r: Running) => {
+      const pids = paired ? r.pids.slice(0, 1) : r.pids;
+      const before = cpuOf(pids);
+      if (gcDir !== null) openGcWindow(r.pids[0]);
+      const load = await runWrk({ url: `${r.url}/v1/chat/completions`, body: BODY, connections, durationSec: seconds });
+      const perRequest = ((cpuOf(pids) - before) * 1000) / load.requests;
+      push(cpu, r.variant.name, perRequest);
+      push(rps, r.variant.name, load.requestsPerSec);
+      let gcNote = '';
+      if (gcDir !== null) {
+        const counted = await closeGcWindow(r.pids[0], load.requests);
+        push(garbage, r.variant.name, counted);
+        gcNote = ` ${counted.allocatedKb.toFixed(1)} KB`;
+      }
+      return `${r.variant.name} ${perRequest.toFixed(0)} µs ${Math.round(load.requestsPerSec)}/s${gcNote}`;
+    };
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? running : [...running].reverse();
       const line: string[] = [];
-      for (const r of order) {
-        const before = cpuOf(r.pids);
-        if (gcDir !== null) openGcWindow(r.pids[0]);
-        const load = await runWrk({ url: `${r.url}/v1/chat/completions`, body: BODY, connections: 50, durationSec: seconds });
-        const perRequest = ((cpuOf(r.pids) - before) * 1000) / load.requests;
-        push(cpu, r.variant.name, perRequest);
-        push(rps, r.variant.name, load.requestsPerSec);
-        let gcNote = '';
-        if (gcDir !== null) {
-          const counted = await closeGcWindow(r.pids[0], load.requests);
-          push(garbage, r.variant.name, counted);
-          gcNote = ` ${counted.allocatedKb.toFixed(1)} KB`;
-        }
-        line.push(`${r.variant.name} ${perRequest.toFixed(0)} µs ${Math.round(load.requestsPerSec)}/s${gcNote}`);
-      }
+      if (paired) line.push(...(await Promise.all(order.map(measure))));
+      else for (const r of order) line.push(await measure(r));
       console.log(`round ${round + 1}: ${line.join(' | ')}`);
       await fleet.resetStats();
     }
