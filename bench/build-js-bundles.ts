@@ -3,9 +3,9 @@
  * `pnpm start` for gateway-memory, as `pnpm start:gateway` for gateway-redis), the node
  * floor and the http-proxy-middleware forwarder — run as plain-JavaScript bundles built by
  * the same `buildBundles` as `pnpm build` (what the Docker image runs), not through the tsx
- * loader, which keeps a thread of ≈ 35 MB RSS in every process (measured: gateway idle
- * 119 MB under tsx, 85 MB as a bundle). Every forwarder alike, so the comparison stays fair
- * (issue 6, docs/performance.md). `--runtime tsx` measures them as `pnpm start` runs them.
+ * loader, which keeps a thread of its own in every process (docs/performance.md). Every
+ * forwarder alike, so the comparison stays fair. `--runtime tsx` measures them as `pnpm
+ * start` runs them.
  */
 import { fileURLToPath } from 'node:url';
 import { buildBundles, SERVICE_ENTRIES } from '../scripts/build-bundles.ts';

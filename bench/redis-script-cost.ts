@@ -3,7 +3,7 @@
  * `npx tsx bench/redis-script-cost.ts [pairs] [concurrency]`. Starts its own redis-server,
  * runs the pairs as the gateway does (LEAST_LOADED over two uncapped nodes), then prints
  * redis-server's own µs per script call (INFO commandstats) and this process's CPU µs per
- * pair. Used to measure every change to redis-scripts.ts / redis-connection.ts (issue 6).
+ * pair. Used to measure every change to redis-scripts.ts / redis-connection.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * `pnpm bench`: the performance instrument (SPEC "Performance", issue 6). Starts its own
+ * `pnpm bench`: the performance instrument (SPEC "Performance"). Starts its own
  * fake upstreams, redis-server, the node floor, the http-proxy-middleware forwarder and the
  * gateway (memory and Redis stores), measures them in interleaved rounds, prints medians
  * and ratios. Everything it starts it stops, also on Ctrl-C, on errors and on its own

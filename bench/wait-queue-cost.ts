@@ -1,6 +1,6 @@
 /**
- * What one pass over the slot wait queue costs with a long line (issue 6, change 24 in
- * docs/performance.md): `npx tsx bench/wait-queue-cost.ts [waiters] [--groups]`. Every waiter
+ * What one pass over the slot wait queue costs with a long line (docs/performance.md):
+ * `npx tsx bench/wait-queue-cost.ts [waiters] [--groups]`. Every waiter
  * is told "capacity" (no room), so a pass visits the whole line; with one group (one model,
  * the default) only the oldest waiter asks the store, as in production. In-process, memory
  * store, no network: it times the queue's own bookkeeping.

@@ -31,7 +31,7 @@ interface Waiter extends WaitRequest {
  * long line, and nothing of a waiter is left behind once it leaves. Not a `Set`: V8 rebuilds
  * a set's table as entries come and go, and a table left in the old generation keeps what it
  * held — here each waiter's request — alive through young-generation collections until a full
- * one (docs/performance.md, "fifth pass"; the router's `InFlight` is the same rule).
+ * one (the hot-path rule in docs/architecture.md; the router's `InFlight` follows it too).
  */
 export class WaitLine<T extends { prev: T | null; next: T | null }> {
   private head: T | null = null;
@@ -129,9 +129,8 @@ export class SlotWaitQueue {
         if (!waiter.busy) this.settle(waiter, () => reject(signal.reason));
       };
       const offAbort = () => signal.removeEventListener('abort', onAbort);
-      // Field by field, not `{ ...request, … }`: a spread followed by properties the source
-      // lacks makes V8 (Node 20) build new hidden classes on every call, which the old
-      // generation keeps — and with them what the waiters reach (docs/performance.md, "sixth pass").
+      // Field by field, not `{ ...request, … }`: no spread-then-new-property on the hot path
+      // (docs/architecture.md: on Node 20 it builds a hidden class per call, kept in old space).
       const waiter: Waiter = {
         group: request.group,
         ticket: request.ticket,

@@ -288,9 +288,8 @@ export class Exchange {
       routed['x-attempts'] = String(this.attempts);
       if (this.model !== null) routed['x-selected-model'] = headerSafe(this.model);
     }
-    // Added to `routed`, not spread into a new object: on Node 20 a spread followed by
-    // properties the source lacks builds a new hidden class per call — per error, in an
-    // overload's flood of them (docs/performance.md, "sixth pass").
+    // Added to `routed`, not spread into a new object: an overload answers a flood of errors,
+    // and no spread-then-new-property belongs on the hot path (docs/architecture.md).
     Object.assign(routed, gatewayError.headers);
     routed['content-type'] = renderer.contentType;
     this.send(gatewayError.status, routed, renderer.body(gatewayError));

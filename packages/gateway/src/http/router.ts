@@ -125,7 +125,7 @@ export function createRouter(endpoints: readonly Endpoint[], options: RouterOpti
 /**
  * Items in progress, each in a slot of its own until it is deleted; iterable. Not a `Set`:
  * with one, the requests it had held were kept by the young-generation collections and
- * promoted with everything they reach (docs/performance.md, "fifth pass") — V8 rebuilds a
+ * promoted with everything they reach (the hot-path rule in docs/architecture.md) — V8 rebuilds a
  * set's table as entries come and go, and a table left in the old generation still points
  * at what it held until the next full collection. Here a deleted item's slot is cleared,
  * and the array only grows to the most items ever in progress at once.

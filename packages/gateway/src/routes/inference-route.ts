@@ -188,9 +188,8 @@ function routeTo(
 }
 
 /**
- * The plan with an observer, written out field by field: `{ ...plan, onRecord }` — a spread
- * followed by a property the source lacks — makes V8 (Node 20) build a new hidden class on
- * every call, which the old generation then keeps (docs/performance.md, "sixth pass").
+ * The plan with an observer, written out field by field: no `{ ...plan, onRecord }`, a
+ * spread followed by a property its source lacks, on the hot path (docs/architecture.md).
  */
 function observed(plan: UpstreamPlan, onRecord: NonNullable<UpstreamPlan['onRecord']>): UpstreamPlan {
   const { model, path, body, contentType, shape, answers, translate } = plan;

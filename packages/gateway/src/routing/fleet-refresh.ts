@@ -67,8 +67,8 @@ export class ListedRecords {
 
   /** The listing plus the lost records, sorted by node id. `now` is the local clock. */
   withLost(fleet: FleetSnapshot, now: number): FleetRecord[] {
-    // Written out, not `{ ...n, retained: false }`: a spread followed by a property the
-    // source lacks builds a new hidden class per record on Node 20, every refresh.
+    // Written out, not `{ ...n, retained: false }`: per record, every refresh, and no
+    // spread-then-new-property belongs on a path that runs that often (docs/architecture.md).
     const records: FleetRecord[] = fleet.nodes.map(({ state, freshness, freshUntilMs, scan }) => ({
       state,
       freshness,

@@ -53,8 +53,8 @@ export function completionToOllamaGenerate(completion: unknown, model: string, t
   }
   const chat = chatCompletionToOllamaChat(completion, model, timing);
   const { message, ...rest } = chat;
-  // Added to the rest, not `{ ...rest, response }`: on Node 20 a spread followed by a
-  // property its source lacks builds a new hidden class per call (docs/performance.md).
+  // Added to the rest, not `{ ...rest, response }`: no spread-then-new-property per request
+  // (docs/architecture.md).
   const answer = rest as OllamaGenerateResponse;
   answer.response = message.content;
   if (message.thinking) answer.thinking = message.thinking;
