@@ -287,6 +287,7 @@ describe('plainContentEvents', () => {
     ['a control character in a string', 'data: {"a":"\u0001"}\n\n'],
     ['two objects', 'data: {"a":1}{"b":2}\n\n'],
     ['a blank after the object', 'data: {"a":1}\t\n\n'],
+    ['nesting deeper than the check follows (a hostile upstream)', `data: {"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}\n\n`],
     ['a misspelled word', 'data: {"a":tru}\n\n'],
     ['an unknown escape', 'data: {"a":"\\x"}\n\n'],
   ])('not plain: %s', (_name, text) => {
