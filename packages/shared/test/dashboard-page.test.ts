@@ -134,7 +134,13 @@ async function startFakeAi(): Promise<FakeAi> {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return Object.assign(fake, {
     url,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // The browser may keep its connections to the page's server open after the page closed:
+    // close them too, or server.close() waits for them and the hook runs out of time.
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   });
 }
 
