@@ -190,10 +190,12 @@ function routeTo(
 /**
  * The plan with an observer, written out field by field: no `{ ...plan, onRecord }`, a
  * spread followed by a property its source lacks, on the hot path (docs/architecture.md).
+ * `Required` makes a field added to UpstreamPlan, optional or not, a compile error here
+ * until it is copied too.
  */
 function observed(plan: UpstreamPlan, onRecord: NonNullable<UpstreamPlan['onRecord']>): UpstreamPlan {
   const { model, path, body, contentType, shape, answers, translate } = plan;
-  return { model, path, body, contentType, shape, answers, translate, onRecord };
+  return { model, path, body, contentType, shape, answers, translate, onRecord } satisfies Required<UpstreamPlan>;
 }
 
 /** A JSON object, or for an upload its bytes with the `model` form field read out. */

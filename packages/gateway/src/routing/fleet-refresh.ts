@@ -69,13 +69,11 @@ export class ListedRecords {
   withLost(fleet: FleetSnapshot, now: number): FleetRecord[] {
     // Written out, not `{ ...n, retained: false }`: per record, every refresh, and no
     // spread-then-new-property belongs on a path that runs that often (docs/architecture.md).
-    const records: FleetRecord[] = fleet.nodes.map(({ state, freshness, freshUntilMs, scan }) => ({
-      state,
-      freshness,
-      freshUntilMs,
-      scan,
-      retained: false,
-    }));
+    // `Required`: a field added to FleetRecord, optional or not, fails to compile until copied here.
+    const records: FleetRecord[] = fleet.nodes.map(
+      ({ state, freshness, freshUntilMs, scan }) =>
+        ({ state, freshness, freshUntilMs, scan, retained: false }) satisfies Required<FleetRecord>,
+    );
     const listed = new Set(records.map((r) => r.state.node));
     let lost = false;
     for (const [id, last] of this.last) {
