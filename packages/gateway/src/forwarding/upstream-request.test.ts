@@ -139,3 +139,26 @@ test('usageOfAnswer reads usage with nested details, and the Anthropic, Response
   expect(usageOfAnswer(Buffer.from(ollama))).toEqual(tokens(26, 290));
   expect(usageOfAnswer(Buffer.from('{"model":"m","embeddings":[[0.1]],"prompt_eval_count":3}'))).toBeNull();
 });
+
+test('usageOfAnswer finds the usage object in one pass: braces and escaped quotes in strings, nesting, its size bound', () => {
+  const tokens = (promptTokens: number, completionTokens: number) => ({ promptTokens, completionTokens });
+  const tricky = '{"choices":[],"usage":{"note":"a\\"}b\\\\","prompt_tokens":2,"d":{"k":"}{"},"completion_tokens":1}}';
+  expect(JSON.parse(tricky).usage.prompt_tokens).toBe(2); // the fixture itself is valid JSON
+  expect(usageOfAnswer(Buffer.from(tricky))).toEqual(tokens(2, 1));
+  // OpenAI's shape: two nested details objects after the counts.
+  const openai =
+    '{"choices":[],"usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}},"service_tier":"default"}';
+  expect(usageOfAnswer(Buffer.from(openai))).toEqual(tokens(19, 10));
+  // Cut off inside the object, or longer than any usage object: not read.
+  expect(usageOfAnswer(Buffer.from('{"usage":{"prompt_tokens":1,"completion_tokens":1'))).toBeNull();
+  const long = `{"usage":{"prompt_tokens":1,"completion_tokens":1,"pad":"${'x'.repeat(5000)}"}}`;
+  expect(usageOfAnswer(Buffer.from(long))).toBeNull();
+});
+
+test("a hostile answer's usage costs one parse, not one per brace: 200 answers with 3,000 braces in a string, well within a second", () => {
+  const hostile = Buffer.from(`{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"note":"${'}'.repeat(3000)}"}}`);
+  const started = performance.now();
+  for (let i = 0; i < 200; i++) expect(usageOfAnswer(hostile)).toEqual({ promptTokens: 1, completionTokens: 1 });
+  // One pass is ≈ 10 µs here; trying each '}' as the end was ≈ 40 ms an answer (8 s for these).
+  expect(performance.now() - started).toBeLessThan(1000);
+});

@@ -329,17 +329,7 @@ export function usageOfAnswer(body: Buffer): TokenUsage | null {
   if (key === -1) return ollamaUsageOfAnswer(body);
   const open = objectAfterKey(body, key + USAGE_KEY.length);
   if (open === -1) return ollamaUsageOfAnswer(body); // "usage": null, or the word inside a string
-  let depth = 0;
-  let close = -1;
-  for (let i = open; i < body.length && i - open <= MAX_USAGE_CHARS; i++) {
-    const byte = body[i];
-    if (byte === 0x22) return usageOfSlice(body, open); // a string inside: rare, parse the hard way
-    if (byte === 0x7b) depth++;
-    else if (byte === 0x7d && --depth === 0) {
-      close = i;
-      break;
-    }
-  }
+  const close = objectEnd(body, open);
   if (close === -1) return null;
   return usageOfJson(body.toString('utf8', open, close + 1));
 }
@@ -356,15 +346,24 @@ function objectAfterKey(body: Buffer, at: number): number {
   return -1;
 }
 
-/** The usage object at `open` when it holds strings: the shortest prefix that parses. */
-function usageOfSlice(body: Buffer, open: number): TokenUsage | null {
-  let close = body.indexOf(0x7d, open);
-  while (close !== -1 && close - open <= MAX_USAGE_CHARS) {
-    const usage = usageOfJson(body.toString('utf8', open, close + 1));
-    if (usage !== null) return usage;
-    close = body.indexOf(0x7d, close + 1);
+/**
+ * The `}` that closes the object opening at `open`, or -1 within MAX_USAGE_CHARS. One pass:
+ * strings (keys included, escapes honoured) are stepped over, so a brace inside one does not
+ * count, and the object is parsed once — trying prefixes until one parses would throw (and
+ * build a stack trace) per nested object, and a hostile answer full of braces in a string
+ * could make it thousands of parses.
+ */
+function objectEnd(body: Buffer, open: number): number {
+  const end = Math.min(body.length, open + MAX_USAGE_CHARS + 1);
+  let depth = 0;
+  for (let i = open; i < end; i++) {
+    const byte = body[i];
+    if (byte === 0x22) {
+      for (i++; i < end && body[i] !== 0x22; i++) if (body[i] === 0x5c) i++;
+    } else if (byte === 0x7b) depth++;
+    else if (byte === 0x7d && --depth === 0) return i;
   }
-  return null;
+  return -1;
 }
 
 function usageOfJson(text: string): TokenUsage | null {
