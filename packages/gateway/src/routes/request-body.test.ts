@@ -27,6 +27,10 @@ describe('withModel: only the model value changes', () => {
     expect(rewrite('{"model":null}', 'm1')).toBe('{"model":"m1"}');
     expect(rewrite('{"model":{"a":[1,2]},"b":2}', 'm1')).toBe('{"model":"m1","b":2}');
     expect(rewrite('{"a":1,"model":"auto"}', 'uni-模型 "q"')).toBe('{"a":1,"model":"uni-模型 \\"q\\""}');
+    expect(rewrite('{"models":"x","mode":1,"model":"auto","modelx":2}', 'm1')).toBe('{"models":"x","mode":1,"model":"m1","modelx":2}');
+    // A string ending in an escaped backslash, one holding an escaped quote, multi-byte text.
+    expect(rewrite('{"a":"x\\\\","model":"auto"}', 'm1')).toBe('{"a":"x\\\\","model":"m1"}');
+    expect(rewrite('{"a":"q\\"}\\\\\\"","b":"é模","model":"auto"}', 'm1')).toBe('{"a":"q\\"}\\\\\\"","b":"é模","model":"m1"}');
   });
 
   test('property: any JSON object parses back to itself with model replaced', () => {
@@ -49,7 +53,7 @@ describe('withModel: only the model value changes', () => {
   });
 
   test('topLevelValueSpan is null without the key', () => {
-    expect(topLevelValueSpan('{"a":{"model":1}}', 'model')).toBeNull();
+    expect(topLevelValueSpan(Buffer.from('{"a":{"model":1}}'), 'model')).toBeNull();
   });
 });
 
