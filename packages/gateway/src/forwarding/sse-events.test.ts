@@ -266,10 +266,23 @@ describe('plainContentEvents', () => {
     expect(plain('data: {"a":"say \\"hi\\"\\n","b":[true,false,null,{}]}\n\n')).toBe(1);
   });
 
+  test('usage and error keys that are null are plain: OpenAI sends "usage":null in every chunk when usage was asked for', () => {
+    const withNullUsage = (content: string) =>
+      `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content }, finish_reason: null }], usage: null })}\n\n`;
+    expect(plain(withNullUsage('a') + withNullUsage('b'))).toBe(2);
+    expect(plain('data: {"error": null, "choices":[{"delta":{"content":"x"},"finish_reason":null}]}\n\n')).toBe(1);
+    for (const event of [withNullUsage('a'), 'data: {"error": null, "choices":[]}\n\n']) {
+      expect(classifySseEvent(event)).toMatchObject({ kind: 'data', finished: false });
+    }
+  });
+
   test.each([
     ['the end of the answer', chunk('', 'stop')],
     ['a spaced finish_reason', 'data: {"choices":[{"delta":{},"finish_reason": "length"}]}\n\n'],
     ['usage', 'data: {"choices":[],"usage":{"completion_tokens":3}}\n\n'],
+    ['usage that is not null', 'data: {"choices":[],"usage":{}}\n\n'],
+    ['an error that is not null', 'data: {"error":"x"}\n\n'],
+    ['a misspelled null', 'data: {"usage":nul}\n\n'],
     ['an in-band error', 'data: {"error":{"message":"boom"}}\n\n'],
     ['an error key spelled with an escape', 'data: {"\\u0065rror":{"message":"boom"}}\n\n'],
     ['[DONE]', 'data: [DONE]\n\n'],
@@ -296,7 +309,16 @@ describe('plainContentEvents', () => {
 
   test('a plain chunk is content to classifySseEvent too: data, unfinished, without error or usage (property)', () => {
     const damaged = fc.tuple(fc.json(), fc.nat(), fc.nat(), fc.constantFrom('', '}', '{', '"', ',', ':', '\\', ' ', 'n', '1', 'e'));
-    const keyed = fc.constantFrom('', '"error":1,', '"usage":{},', '"finish_reason":"stop",', '"finish_reason":null,', '"\\u0065rror":2,');
+    const keyed = fc.constantFrom(
+      '',
+      '"error":1,',
+      '"error":null,',
+      '"usage":{},',
+      '"usage":null,',
+      '"finish_reason":"stop",',
+      '"finish_reason":null,',
+      '"\\u0065rror":2,',
+    );
     fc.assert(
       fc.property(damaged, keyed, fc.boolean(), ([json, cutAt, insertAt, insert], key, damage) => {
         let data = json.length > 2 && json.startsWith('{') ? `{${key}${json.slice(1)}` : `{${key}"v":${json}}`;
@@ -308,8 +330,9 @@ describe('plainContentEvents', () => {
         if (plain(event) === 0) return;
         const full = classifySseEvent(event);
         expect({ kind: full.kind, finished: full.finished }).toEqual({ kind: 'data', finished: false });
-        expect(full.record).not.toHaveProperty('usage');
-        expect(full.record).not.toHaveProperty('error');
+        // Absent or null: no usage to read, no error to report.
+        expect(full.record?.usage ?? null).toBeNull();
+        expect(full.record?.error ?? null).toBeNull();
       }),
       { numRuns: 3000 },
     );

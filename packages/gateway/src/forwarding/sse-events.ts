@@ -202,9 +202,9 @@ const FALSE_WORD = Buffer.from('false');
 /**
  * For a relay that reads no records: how many events `chunk` is when it is exactly one or more
  * whole plain OpenAI content chunks, 0 otherwise. Plain: each event is one line `data: {…}`
- * ending in a blank line, the object is JSON (RFC 8259, as JSON.parse accepts it) with no
- * `error` or `usage` key and no `finish_reason` but null, and no string in it holds a \u escape
- * (a key could be spelled with one); the chunk has no CR and is valid UTF-8. Such a chunk says
+ * ending in a blank line, the object is JSON (RFC 8259, as JSON.parse accepts it) whose
+ * `error`, `usage` and `finish_reason` keys, where it has them, are null, and no string in it
+ * holds a \u escape (a key could be spelled with one); the chunk has no CR and is valid UTF-8. Such a chunk says
  * what its bytes say: content, no end of the answer, no error, no usage; it may be written to
  * the client as it is. Checked in one pass over the bytes: nothing decoded, no string built.
  * A chunk that is anything else goes through the splitter and classifySseEvent.
@@ -231,6 +231,12 @@ export function plainContentEvents(chunk: Uint8Array): number {
 }
 
 const MAX_DEPTH = 512;
+
+/** `error`, `usage` or `finish_reason`: the keys whose value the relay must read. */
+function decides(bytes: Uint8Array, key: number, length: number): boolean {
+  if (length === 5) return startsWith(bytes, key, ERROR_KEY) || startsWith(bytes, key, USAGE_KEY);
+  return length === FINISH_REASON_KEY.length && startsWith(bytes, key, FINISH_REASON_KEY);
+}
 
 function startsWith(bytes: Uint8Array, at: number, word: Uint8Array): boolean {
   if (at + word.length > bytes.length) return false;
@@ -281,8 +287,9 @@ class PlainScan {
       this.at = skipSpaces(bytes, this.at, end);
       if (bytes[this.at] !== 58) return false; // :
       this.at++;
-      if (keyLength === 5 && (startsWith(bytes, key, ERROR_KEY) || startsWith(bytes, key, USAGE_KEY))) return false;
-      if (keyLength === FINISH_REASON_KEY.length && startsWith(bytes, key, FINISH_REASON_KEY)) {
+      if (decides(bytes, key, keyLength)) {
+        // A key that ends the answer, reports an error or carries usage: plain only when null
+        // (OpenAI and some engines send `"usage":null` in every chunk when usage was asked for).
         this.at = skipSpaces(bytes, this.at, end);
         if (!this.word(NULL_WORD)) return false;
       } else if (!this.value(depth + 1)) {
