@@ -276,6 +276,29 @@ describe('plainContentEvents', () => {
     }
   });
 
+  test('\\u escapes in values are plain: Go servers (Ollama) write <, > and & as \\u003c, \\u003e, \\u0026', () => {
+    const ollama =
+      'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"llama3.2","system_fingerprint":"fp_ollama","choices":[{"index":0,"delta":{"role":"assistant","content":"a \\u003c b \\u0026\\u0026 c \\u003e d \\uD83D\\uDE00"},"finish_reason":null}]}\n\n';
+    expect(JSON.parse(ollama.slice(6)).choices[0].delta.content).toBe('a < b && c > d 😀');
+    expect(plain(ollama)).toBe(1);
+    expect(classifySseEvent(ollama)).toMatchObject({ kind: 'data', finished: false });
+  });
+
+  test('any text escaped as \\uXXXX in a value is plain, and data to classifySseEvent (property)', () => {
+    const hex4 = (unit: number) => `\\u${unit.toString(16).padStart(4, '0')}`;
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.boolean(), (text, upper) => {
+        const escaped = [...Array(text.length).keys()].map((i) => hex4(text.charCodeAt(i))).join('');
+        const value = upper ? escaped.toUpperCase().replace(/\\U/g, '\\u') : escaped;
+        const event = `data: {"choices":[{"delta":{"content":"${value}"},"finish_reason":null}]}\n\n`;
+        expect(JSON.parse(event.slice(6)).choices[0].delta.content).toBe(text);
+        expect(plain(event)).toBe(1);
+        expect(classifySseEvent(event)).toMatchObject({ kind: 'data', finished: false });
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   test.each([
     ['the end of the answer', chunk('', 'stop')],
     ['a spaced finish_reason', 'data: {"choices":[{"delta":{},"finish_reason": "length"}]}\n\n'],
@@ -285,6 +308,9 @@ describe('plainContentEvents', () => {
     ['a misspelled null', 'data: {"usage":nul}\n\n'],
     ['an in-band error', 'data: {"error":{"message":"boom"}}\n\n'],
     ['an error key spelled with an escape', 'data: {"\\u0065rror":{"message":"boom"}}\n\n'],
+    ['any key spelled with an escape', 'data: {"\\u0061":1}\n\n'],
+    ['a short \\u escape', 'data: {"a":"\\u12"}\n\n'],
+    ['a \\u escape that is not hex', 'data: {"a":"\\u12g4"}\n\n'],
     ['[DONE]', 'data: [DONE]\n\n'],
     ['a keep-alive comment', ': keep-alive\n\n'],
     ['a named event', 'event: x\ndata: {"a":1}\n\n'],

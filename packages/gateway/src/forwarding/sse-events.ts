@@ -203,8 +203,8 @@ const FALSE_WORD = Buffer.from('false');
  * For a relay that reads no records: how many events `chunk` is when it is exactly one or more
  * whole plain OpenAI content chunks, 0 otherwise. Plain: each event is one line `data: {…}`
  * ending in a blank line, the object is JSON (RFC 8259, as JSON.parse accepts it) whose
- * `error`, `usage` and `finish_reason` keys, where it has them, are null, and no string in it
- * holds a \u escape (a key could be spelled with one); the chunk has no CR and is valid UTF-8. Such a chunk says
+ * `error`, `usage` and `finish_reason` keys, where it has them, are null, and no key holds a
+ * \u escape (it could spell one of those); the chunk has no CR and is valid UTF-8. Such a chunk says
  * what its bytes say: content, no end of the answer, no error, no usage; it may be written to
  * the client as it is. Checked in one pass over the bytes: nothing decoded, no string built.
  * A chunk that is anything else goes through the splitter and classifySseEvent.
@@ -266,7 +266,7 @@ class PlainScan {
     const c = bytes[this.at];
     if (c === 123) return this.object(depth);
     if (c === 91) return this.array(depth);
-    if (c === 34) return this.string();
+    if (c === 34) return this.string(true);
     if (c === 116) return this.word(TRUE_WORD);
     if (c === 102) return this.word(FALSE_WORD);
     if (c === 110) return this.word(NULL_WORD);
@@ -282,7 +282,7 @@ class PlainScan {
     }
     for (;;) {
       const key = this.at + 1;
-      if (bytes[this.at] !== 34 || !this.string()) return false;
+      if (bytes[this.at] !== 34 || !this.string(false)) return false;
       const keyLength = this.at - 1 - key;
       this.at = skipSpaces(bytes, this.at, end);
       if (bytes[this.at] !== 58) return false; // :
@@ -319,8 +319,11 @@ class PlainScan {
     }
   }
 
-  /** At the opening quote; ends after the closing one. */
-  private string(): boolean {
+  /**
+   * At the opening quote; ends after the closing one. `\uXXXX` only in values: a key spelled
+   * with one could be `error` (Go's encoder, Ollama's, writes `<`, `>` and `&` in text that way).
+   */
+  private string(unicodeEscapes: boolean): boolean {
     const { bytes, end } = this;
     for (let at = this.at + 1; at < end; at++) {
       const c = bytes[at]!;
@@ -331,7 +334,12 @@ class PlainScan {
       if (c < 32) return false;
       if (c !== 92) continue; // backslash
       const e = bytes[++at];
-      if (e !== 34 && e !== 92 && e !== 47 && e !== 98 && e !== 102 && e !== 110 && e !== 114 && e !== 116) return false;
+      if (e === 117 && unicodeEscapes) {
+        if (!isHex(bytes[at + 1]) || !isHex(bytes[at + 2]) || !isHex(bytes[at + 3]) || !isHex(bytes[at + 4])) return false;
+        at += 4;
+      } else if (e !== 34 && e !== 92 && e !== 47 && e !== 98 && e !== 102 && e !== 110 && e !== 114 && e !== 116) {
+        return false;
+      }
     }
     return false;
   }
@@ -368,6 +376,10 @@ class PlainScan {
     this.at = at;
     return true;
   }
+}
+
+function isHex(c: number | undefined): boolean {
+  return c !== undefined && ((c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102));
 }
 
 function digits(bytes: Uint8Array, from: number, end: number): number {
