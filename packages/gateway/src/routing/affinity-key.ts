@@ -55,13 +55,28 @@ function conversationPrefix(system: string, messages: readonly unknown[]): strin
   return parts.join('\n');
 }
 
-/** A string, or the text of content parts ([{type:"text",text}…]); anything else as JSON. */
+/**
+ * A string, or the text of content parts ([{type:"text",text}…]); anything else as JSON. Every
+ * string cut to MAX_KEYED_CHARS first: only that much of the prefix is hashed, and an image
+ * part's base64 is megabytes, which JSON.stringify would copy whole on the event loop (tens of
+ * milliseconds a request). The key is the same as from the whole text: what is cut lies past
+ * the hashed part.
+ */
 function textOf(content: unknown): string {
   if (content === undefined || content === null) return '';
-  if (typeof content === 'string') return content;
+  if (typeof content === 'string') return clip(content);
   if (Array.isArray(content))
-    return content.map((part) => (isRecord(part) && typeof part.text === 'string' ? part.text : JSON.stringify(part))).join('');
-  return JSON.stringify(content);
+    return content.map((part) => (isRecord(part) && typeof part.text === 'string' ? clip(part.text) : jsonOf(part))).join('');
+  return jsonOf(content);
+}
+
+function clip(text: string): string {
+  return text.length > MAX_KEYED_CHARS ? text.slice(0, MAX_KEYED_CHARS) : text;
+}
+
+/** JSON of a value whose strings are clipped as they are written. */
+function jsonOf(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) => (typeof item === 'string' ? clip(item) : item)) ?? '';
 }
 
 /** `prompt` / `input` as a string, the first string of a list, or a token list's start. */
