@@ -204,10 +204,10 @@ const FALSE_WORD = Buffer.from('false');
  * whole plain OpenAI content chunks, 0 otherwise. Plain: each event is one line `data: {…}`
  * ending in a blank line, the object is JSON (RFC 8259, as JSON.parse accepts it) whose
  * `error`, `usage` and `finish_reason` keys, where it has them, are null, and no key holds a
- * \u escape (it could spell one of those); the chunk has no CR and is valid UTF-8. Such a chunk says
- * what its bytes say: content, no end of the answer, no error, no usage; it may be written to
- * the client as it is. Checked in one pass over the bytes: nothing decoded, no string built.
- * A chunk that is anything else goes through the splitter and classifySseEvent.
+ * \u escape (it could spell one of those); the chunk has no CR and is valid UTF-8. Such a
+ * chunk says what its bytes say: content, no end of the answer, no error, no usage; it may be
+ * written to the client as it is. Checked in one pass over the bytes: nothing decoded, no
+ * string built. A chunk that is anything else goes through the splitter and classifySseEvent.
  */
 export function plainContentEvents(chunk: Uint8Array): number {
   const end = chunk.length;
