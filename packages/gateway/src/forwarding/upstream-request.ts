@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { ByteCollector, readBounded, type BoundedRead, type ByteBudget, type NodeId } from '@ai-lb/shared';
 import { util, type Dispatcher } from 'undici';
-import { AbortSwitch, usageOf, type AbortSignalLike, type TokenUsage } from '../http/exchange.ts';
+import { AbortSwitch, closingQuote, usageOf, type AbortSignalLike, type TokenUsage } from '../http/exchange.ts';
 import { AttemptError, type AttemptErrorCode } from './attempt-error.ts';
 
 /**
@@ -348,10 +348,10 @@ function objectAfterKey(body: Buffer, at: number): number {
 
 /**
  * The `}` that closes the object opening at `open`, or -1 within MAX_USAGE_CHARS. One pass:
- * strings (keys included, escapes honoured) are stepped over, so a brace inside one does not
- * count, and the object is parsed once — trying prefixes until one parses would throw (and
- * build a stack trace) per nested object, and a hostile answer full of braces in a string
- * could make it thousands of parses.
+ * strings (keys included) are stepped over, so a brace inside one does not count, and the
+ * object is parsed once — trying prefixes until one parses would throw (and build a stack
+ * trace) per nested object, and a hostile answer full of braces in a string could make it
+ * thousands of parses.
  */
 function objectEnd(body: Buffer, open: number): number {
   const end = Math.min(body.length, open + MAX_USAGE_CHARS + 1);
@@ -359,7 +359,8 @@ function objectEnd(body: Buffer, open: number): number {
   for (let i = open; i < end; i++) {
     const byte = body[i];
     if (byte === 0x22) {
-      for (i++; i < end && body[i] !== 0x22; i++) if (body[i] === 0x5c) i++;
+      i = closingQuote(body, i);
+      if (i === -1) return -1;
     } else if (byte === 0x7b) depth++;
     else if (byte === 0x7d && --depth === 0) return i;
   }

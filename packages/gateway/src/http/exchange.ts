@@ -328,17 +328,13 @@ export function headerSafe(value: string): string {
   return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
 }
 
-/**
- * Whether valid JSON nests deeper than `limit`. String contents are skipped with indexOf
- * (memchr), so a prompt-heavy body costs little more than its brackets.
- */
+/** Whether valid JSON nests deeper than `limit`; strings are stepped over whole (closingQuote). */
 export function nestingExceeds(raw: Buffer, limit: number): boolean {
   let depth = 0;
   for (let i = 0; i < raw.length; i++) {
     const byte = raw[i];
     if (byte === 0x22) {
-      let end = raw.indexOf(0x22, i + 1);
-      while (end !== -1 && escaped(raw, end)) end = raw.indexOf(0x22, end + 1);
+      const end = closingQuote(raw, i);
       if (end === -1) return false;
       i = end;
     } else if (byte === 0x7b || byte === 0x5b) {
@@ -350,11 +346,22 @@ export function nestingExceeds(raw: Buffer, limit: number): boolean {
   return false;
 }
 
-/** An odd run of backslashes before `at` escapes it. */
-function escaped(raw: Buffer, at: number): boolean {
-  let count = 0;
-  for (let i = at - 1; i >= 0 && raw[i] === 0x5c; i--) count++;
-  return count % 2 === 1;
+/**
+ * In the bytes of JSON text, the index of the quote that closes the string whose opening
+ * quote is at `open`, or -1 when none does: the next quote not escaped (an even run of
+ * backslashes before it). Found with indexOf (memchr) rather than byte by byte, because a
+ * request body is nearly all string, its messages. Bytes, not decoded text: no UTF-8 byte of
+ * a multi-byte character is a quote or a backslash.
+ */
+export function closingQuote(bytes: Buffer, open: number): number {
+  let quote = bytes.indexOf(0x22, open + 1);
+  while (quote !== -1) {
+    let backslashes = 0;
+    while (bytes[quote - 1 - backslashes] === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) return quote;
+    quote = bytes.indexOf(0x22, quote + 1);
+  }
+  return -1;
 }
 
 function invalidParam(name: string, message: string): GatewayError {

@@ -1,5 +1,6 @@
 import busboy from 'busboy';
 import { GatewayError } from '@ai-lb/shared';
+import { closingQuote } from '../http/exchange.ts';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -40,8 +41,8 @@ function spliced(bytes: Buffer, start: number, end: number, text: string): Buffe
  * Where the value of a top-level key stands in a JSON object's bytes, [start, end); the last
  * occurrence when the key repeats (JSON.parse keeps the last one). Keys are compared decoded,
  * so "mod\u0065l" is "model". Null when the key is absent. Bytes, not a decoded string: no
- * UTF-8 byte of a multi-byte character is a quote, backslash, brace or bracket, and a chat
- * body of 100 KB is then neither decoded nor encoded again to change one value.
+ * UTF-8 byte of a multi-byte character is a quote, backslash, brace or bracket, so a large
+ * body is neither decoded nor encoded again to change one value.
  */
 export function topLevelValueSpan(bytes: Buffer, key: string): { start: number; end: number } | null {
   let depth = 0;
@@ -57,7 +58,8 @@ export function topLevelValueSpan(bytes: Buffer, key: string): { start: number; 
   for (let i = 0; i < bytes.length; i++) {
     const c = bytes[i];
     if (c === QUOTE) {
-      const end = stringEnd(bytes, i);
+      const end = closingQuote(bytes, i);
+      if (end === -1) break;
       if (depth === 1 && expectKey) {
         expectKey = false;
         if (keyIs(bytes, i, end, key)) {
@@ -94,23 +96,6 @@ function keyIs(bytes: Buffer, open: number, close: number, key: string): boolean
   if (close - open - 1 !== key.length) return false;
   for (let i = 0; i < key.length; i++) if (bytes[open + 1 + i] !== key.charCodeAt(i)) return false;
   return true;
-}
-
-/**
- * Index of the quote that closes the string opening at `start`: the next quote not escaped
- * (an even run of backslashes before it). Found with indexOf rather than byte by byte: a chat
- * body is nearly all string (its messages), and this is what makes the whole scan cost a few
- * microseconds for 100 KB rather than a few hundred.
- */
-function stringEnd(bytes: Buffer, start: number): number {
-  let quote = bytes.indexOf(QUOTE, start + 1);
-  while (quote !== -1) {
-    let backslashes = 0;
-    while (bytes[quote - 1 - backslashes] === BACKSLASH) backslashes++;
-    if (backslashes % 2 === 0) return quote;
-    quote = bytes.indexOf(QUOTE, quote + 1);
-  }
-  return bytes.length - 1;
 }
 
 function trimmedEnd(bytes: Buffer, at: number): number {

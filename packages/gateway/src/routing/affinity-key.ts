@@ -58,9 +58,8 @@ function conversationPrefix(system: string, messages: readonly unknown[]): strin
 /**
  * A string, or the text of content parts ([{type:"text",text}…]); anything else as JSON. Every
  * string cut to MAX_KEYED_CHARS first: only that much of the prefix is hashed, and an image
- * part's base64 is megabytes, which JSON.stringify would copy whole on the event loop (tens of
- * milliseconds a request). The key is the same as from the whole text: what is cut lies past
- * the hashed part.
+ * part's base64 is megabytes, which JSON.stringify would copy whole on the event loop. The
+ * key is the same as from the whole text: what is cut lies past the hashed part.
  */
 function textOf(content: unknown): string {
   if (content === undefined || content === null) return '';
