@@ -42,6 +42,12 @@ describe('parseBenchOptions', () => {
     expect(parseBenchOptions(['--maxconn', '200']).maxconn).toBe(200);
   });
 
+  test('the payload is the flat one of every earlier row unless --payload engine', () => {
+    expect(parseBenchOptions([]).payload).toBe('flat');
+    expect(parseBenchOptions(['--payload', 'engine']).payload).toBe('engine');
+    expect(() => parseBenchOptions(['--payload', 'agent'])).toThrow(/--payload agent: expected flat or engine/);
+  });
+
   test('--targets always keeps direct and node-floor, the references of every ratio', () => {
     expect(parseBenchOptions(['--targets', 'gateway-redis']).targets).toEqual(['direct', 'node-floor', 'gateway-redis']);
   });

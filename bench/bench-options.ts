@@ -7,8 +7,18 @@ import { TARGET_NAMES, type TargetName } from './start-target.ts';
 export const PHASES = ['throughput', 'held', 'stream'] as const;
 export type Phase = (typeof PHASES)[number];
 
+/** What the load sends and the upstreams answer (engine-payloads.ts). */
+export const PAYLOADS = ['flat', 'engine'] as const;
+export type Payload = (typeof PAYLOADS)[number];
+
 export interface BenchOptions {
   rounds: number;
+  /**
+   * flat (default, every earlier row): "Say hello." in, a 200-byte answer and three-chunk
+   * streams out. engine: a coding agent's 30 KB request, answers and stream chunks as vLLM,
+   * llama.cpp, Ollama and OpenAI-compatible servers shape them.
+   */
+  payload: Payload;
   phases: Phase[];
   /** Streaming phase: concurrent streams, events per second each, seconds measured per target and round. */
   streams: number;
@@ -77,7 +87,7 @@ export function v8Flags(settings: { semiSpaceMb: number; heapGrowingPercent: num
 }
 
 export const USAGE = `usage: pnpm bench [--quick] [--json] [--rounds N] [--duration S] [--connections C]
-                  [--phases ${PHASES.join(',')}] [--streams N] [--events-per-sec M] [--stream-seconds S] [--maxconn N]
+                  [--phases ${PHASES.join(',')}] [--payload ${PAYLOADS.join('|')}] [--streams N] [--events-per-sec M] [--stream-seconds S] [--maxconn N]
                   [--targets ${TARGET_NAMES.join(',')}] [--upstreams N]
                   [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof] [--gc]
                   [--runtime js|tsx] [--semi-space-mb N] [--heap-growing-percent N] [--optimize-for-size] [--warmup S]
@@ -99,6 +109,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'ttfb-streams': { type: 'string' },
       'held-streams': { type: 'string' },
       phases: { type: 'string' },
+      payload: { type: 'string' },
       streams: { type: 'string' },
       'events-per-sec': { type: 'string' },
       'stream-seconds': { type: 'string' },
@@ -121,6 +132,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   return {
     rounds: intOption('--rounds', values.rounds, quick ? 1 : 3, 1, 50),
     phases: phasesOption(values.phases),
+    payload: payloadOption(values.payload),
     // 500 × 20 events/s: a busy model server's worth of tokens; 1,000 streams saturate 2 cores.
     streams: intOption('--streams', values.streams, quick ? 100 : 500, 1, 5000),
     eventsPerSec: intOption('--events-per-sec', values['events-per-sec'], 20, 1, 200),
@@ -210,6 +222,12 @@ function phasesOption(raw: string | undefined): Phase[] {
   if (unknown.length > 0 || names.length === 0)
     throw new BenchUsageError(`--phases ${raw}: expected some of ${PHASES.join(',')}\n${USAGE}`);
   return PHASES.filter((p) => names.includes(p));
+}
+
+function payloadOption(raw: string | undefined): Payload {
+  if (raw === undefined) return 'flat';
+  if ((PAYLOADS as readonly string[]).includes(raw)) return raw as Payload;
+  throw new BenchUsageError(`--payload ${raw}: expected ${PAYLOADS.join(' or ')}\n${USAGE}`);
 }
 
 function runtimeOption(raw: string | undefined): 'js' | 'tsx' {

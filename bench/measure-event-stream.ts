@@ -23,6 +23,8 @@ export interface EventStreamLoad {
   auxPids: number[];
   /** The relay's process with bench/gc-probe.mjs loaded (`--gc`): its garbage per event is counted. */
   gcPid?: number;
+  /** `--payload engine`: the streams ask for usage (the engines' chunks then carry `"usage":null`). */
+  includeUsage?: boolean;
   /** Streams the upstream still serves: the next measurement starts when this is 0. */
   upstreamInflight(): Promise<number>;
 }
@@ -70,6 +72,7 @@ export async function measureEventStream(load: EventStreamLoad): Promise<EventSt
     stream: true,
     // Longer than the run: the bench ends the streams itself after the window.
     max_tokens: load.eventsPerSec * (load.windowSec + 60),
+    ...(load.includeUsage ? { stream_options: { include_usage: true } } : {}),
   });
   try {
     const deadline = Date.now() + 30_000;

@@ -7,7 +7,8 @@
  * stream time to first byte, with instant upstreams; (2) the same load with a 50 ms
  * upstream (added latency); (3) RSS with N streams held open.
  */
-import type { BenchOptions } from './bench-options.ts';
+import type { BenchOptions, Payload } from './bench-options.ts';
+import { agentChatBody } from './engine-payloads.ts';
 import { measureHeldStreams, type HeldStreamsResult } from './measure-held-streams.ts';
 import { measureTtfb } from './measure-ttfb.ts';
 import { closeGcWindow, openGcWindow } from './gc-window.ts';
@@ -37,8 +38,13 @@ export interface TargetRound {
 
 export type RoundResult = Partial<Record<TargetName, TargetRound>>;
 
-const body = (model: string, stream: boolean) =>
+const flatBody = (model: string, stream: boolean) =>
   JSON.stringify({ model, messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16, stream });
+
+/** The request of the throughput phases: `--payload engine` sends a coding agent's (held streams stay small: they measure memory per stream). */
+function requestBody(payload: Payload, model: string, stream: boolean): string {
+  return payload === 'engine' && model === BENCH_MODEL ? agentChatBody(model, stream) : flatBody(model, stream);
+}
 const CHAT_PATH = '/v1/chat/completions';
 
 export interface RoundContext {
@@ -60,8 +66,14 @@ export async function warmUp({ targets, fleet, options, generator }: RoundContex
   for (const target of targets) {
     const url = target.baseUrl + CHAT_PATH;
     const durationSec = target.pid === null ? Math.min(1, options.warmupSec) : options.warmupSec;
-    if (durationSec > 0) await runLoad(generator, { url, body: body(BENCH_MODEL, false), connections: options.connections, durationSec });
-    await measureTtfb({ url, body: body(BENCH_MODEL, true), streams: 50, concurrency: 4 });
+    if (durationSec > 0)
+      await runLoad(generator, {
+        url,
+        body: requestBody(options.payload, BENCH_MODEL, false),
+        connections: options.connections,
+        durationSec,
+      });
+    await measureTtfb({ url, body: requestBody(options.payload, BENCH_MODEL, true), streams: 50, concurrency: 4 });
   }
   await fleet.resetStats();
 }
@@ -102,7 +114,7 @@ async function measureFast({ fleet, options, generator, log }: RoundContext, tar
   const cpuBefore = cpuOf(target);
   const load = await runLoad(generator, {
     url,
-    body: body(BENCH_MODEL, false),
+    body: requestBody(options.payload, BENCH_MODEL, false),
     connections: options.connections,
     durationSec: options.durationSec,
   });
@@ -110,7 +122,7 @@ async function measureFast({ fleet, options, generator, log }: RoundContext, tar
   const garbage = countGarbage ? await closeGcWindow(target.pid!, load.requests) : null;
   const ttfb = await measureTtfb({
     url,
-    body: body(BENCH_MODEL, true),
+    body: requestBody(options.payload, BENCH_MODEL, true),
     streams: options.ttfbStreams,
     concurrency: options.ttfbConcurrency,
   });
@@ -139,7 +151,7 @@ async function measureSlow({ options, generator, log }: RoundContext, target: Be
   const url = target.baseUrl + CHAT_PATH;
   const load = await runLoad(generator, {
     url,
-    body: body(BENCH_MODEL, false),
+    body: requestBody(options.payload, BENCH_MODEL, false),
     connections: options.connections,
     durationSec: options.durationSec,
   });
@@ -154,7 +166,7 @@ async function measureSlow({ options, generator, log }: RoundContext, target: Be
 async function measureHeld({ fleet, options, log }: RoundContext, target: BenchTarget): Promise<HeldStreamsResult> {
   const held = await measureHeldStreams({
     url: target.baseUrl + CHAT_PATH,
-    body: body(HELD_STREAM_MODEL, true),
+    body: flatBody(HELD_STREAM_MODEL, true),
     count: options.heldStreams,
     pid: target.pid!,
     upstreamInflight: () => fleet.inflight(),

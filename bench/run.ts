@@ -78,6 +78,7 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
     upstreams: options.upstreams,
     redis: names.includes('gateway-redis') || names.includes('baseline-redis'),
     streamEventsPerSec: options.phases.includes('stream') ? options.eventsPerSec : 0,
+    payload: options.payload,
   });
   cleanup.add(() => fleet.stop());
   for (const upstream of fleet.upstreams) log(`started upstream ${upstream.node} (pid ${upstream.pid})`);

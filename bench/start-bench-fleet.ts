@@ -4,6 +4,7 @@
  * latency is switched at run time (/__fake/config), so all targets meet identical upstreams.
  */
 import { fileURLToPath } from 'node:url';
+import type { Payload } from './bench-options.ts';
 import { spawnTsProcess, startFakeLlmServer, startRedis, type FakeLlmProcess, type RedisServer } from '@ai-lb/testkit';
 
 /** The model the load asks for, and the fake server's model that streams two chunks then stalls. */
@@ -40,6 +41,8 @@ export async function startBenchFleet(options: {
   redis: boolean;
   /** Events per second per stream of the streaming phase's upstream; 0 = no such upstream. */
   streamEventsPerSec?: number;
+  /** `--payload engine`: answers and stream chunks in real engines' shapes. */
+  payload?: Payload;
 }): Promise<BenchFleet> {
   const started: Array<{ stop(): Promise<void> }> = [];
   const stopAll = async () => {
@@ -50,11 +53,12 @@ export async function startBenchFleet(options: {
     for (let i = 0; i < options.upstreams; i++) {
       const upstream = await startFakeLlmServer({ models: [BENCH_MODEL, HELD_STREAM_MODEL] });
       started.push(upstream);
+      if (options.payload === 'engine') await upstream.configure({ answerShape: 'engine' });
       upstreams.push(upstream);
     }
     const redis = options.redis ? await startRedis() : null;
     if (redis) started.push(redis);
-    const stream = options.streamEventsPerSec ? await startStreamUpstream(options.streamEventsPerSec) : null;
+    const stream = options.streamEventsPerSec ? await startStreamUpstream(options.streamEventsPerSec, options.payload ?? 'flat') : null;
     if (stream) started.push(stream);
     return {
       upstreams,
@@ -71,9 +75,9 @@ export async function startBenchFleet(options: {
   }
 }
 
-async function startStreamUpstream(eventsPerSec: number): Promise<StreamUpstream> {
+async function startStreamUpstream(eventsPerSec: number, payload: Payload): Promise<StreamUpstream> {
   const entry = fileURLToPath(new URL('./stream-upstream.ts', import.meta.url));
-  const proc = await spawnTsProcess<{ port: number }>(entry, ['--events-per-sec', String(eventsPerSec)]);
+  const proc = await spawnTsProcess<{ port: number }>(entry, ['--events-per-sec', String(eventsPerSec), '--payload', payload]);
   const url = `http://127.0.0.1:${proc.ready.port}`;
   return {
     node: `127.0.0.1:${proc.ready.port}`,

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import type { EventStreamResult } from './measure-event-stream.ts';
 import { readStamps } from './measure-event-stream.ts';
 import { nginxConfig } from './start-nginx.ts';
-import { stampedEvent } from './stream-upstream.ts';
+import { stampedEvent, streamShapes } from './stream-upstream.ts';
 import { checkStreamTargets, formatStreamReport, summarizeStreamRounds, type StreamRound } from './summarize-stream.ts';
 
 const result = (cpu: number, p99: number, aux = NaN, allocatedKb = NaN): EventStreamResult => ({
@@ -38,6 +38,23 @@ describe('readStamps', () => {
     expect(event.length).toBeGreaterThan(150);
     expect(event.length).toBeLessThan(180);
     expect(JSON.parse(event.slice('data: '.length)).object).toBe('chat.completion.chunk');
+  });
+
+  test('--payload engine: the chunks of four engines, each a chat chunk whose stamp is read, and their usage ends', () => {
+    const shapes = streamShapes('engine');
+    expect(shapes).toHaveLength(4);
+    const chunks = shapes.map((shape) => stampedEvent(shape));
+    const keyOrders = new Set(chunks.map((c) => Object.keys(JSON.parse(c.slice('data: '.length))).join()));
+    expect(keyOrders.size).toBe(4);
+    const stamps: number[] = [];
+    expect(readStamps(Buffer.from(chunks.join('')), (ms) => stamps.push(ms))).toBeNull();
+    expect(stamps).toHaveLength(4);
+    expect(stamps.every((ms) => Math.abs(ms - Date.now()) < 60_000)).toBe(true);
+    for (const shape of shapes) {
+      const events = shape.end.split('\n\n').filter((e) => e !== '' && e !== 'data: [DONE]');
+      expect(events.map((e) => JSON.parse(e.slice('data: '.length))).some((e) => e.usage?.completion_tokens > 0)).toBe(true);
+      expect(shape.end.endsWith('data: [DONE]\n\n')).toBe(true);
+    }
   });
 });
 

@@ -84,6 +84,7 @@ export async function runStreamRounds(
       pids: target.pids,
       auxPids: target.auxPids,
       gcPid: options.gc && target.node ? target.pids()[0] : undefined,
+      includeUsage: options.payload === 'engine',
       upstreamInflight: () => upstream.inflight(),
     });
   log(`warming up the streaming path of ${targets.map((t) => t.name).join(', ')}`);

@@ -4,15 +4,18 @@
  * per stream, each 165 bytes (an OpenAI chat chunk) and carrying the wall-clock time it was written
  * (`"content":"@<ms since epoch, µs precision>"`), so the client can time every event's
  * trip through the relay. A stream sends `max_tokens` content events (then finish_reason,
- * a usage chunk and [DONE]) unless the client leaves first.
+ * a usage chunk and [DONE]) unless the client leaves first. With `--payload engine` the
+ * streams take turns at the chunk shapes of vLLM, OpenAI/SGLang, Ollama and llama.cpp
+ * (engine-payloads.ts), 219–273 bytes each.
  *
- *   node --import tsx bench/stream-upstream.ts --events-per-sec 20
+ *   node --import tsx bench/stream-upstream.ts --events-per-sec 20 [--payload engine]
  *
  * prints {"port":N,"pid":P} on its first stdout line when it listens (127.0.0.1 only).
  * GET /__stream/stats answers {"inflight":N}.
  */
 import { createServer, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
+import { engineChunkParts, engineStreamEnds } from './engine-payloads.ts';
 
 export const STREAM_MODEL = 'bench-stream';
 /** Upper bound of one stream's length, whatever the client asks: no stream runs for ever. */
@@ -28,13 +31,33 @@ const TAIL = '"},"finish_reason":null}]}\n\n';
 const FINISH = `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1764590000,"model":"${STREAM_MODEL}","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n`;
 const USAGE = `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1764590000,"model":"${STREAM_MODEL}","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}\n\n`;
 
-/** One content event stamped with the time it is written. */
-export function stampedEvent(): string {
-  return `${HEAD}${wallClockMs().toFixed(3)}${TAIL}`;
+/** How one stream's content events look around the stamp, and how the stream ends. */
+export interface StreamShape {
+  head: string;
+  tail: string;
+  end: string;
 }
 
-export function createStreamUpstream(eventsPerSec: number) {
+const FLAT: StreamShape[] = [{ head: HEAD, tail: TAIL, end: `${FINISH}${USAGE}data: [DONE]\n\n` }];
+const ENGINE: StreamShape[] = engineChunkParts(STREAM_MODEL).map(([head, tail], i) => ({
+  head,
+  tail,
+  end: engineStreamEnds(STREAM_MODEL)[i],
+}));
+
+export function streamShapes(payload: 'flat' | 'engine'): readonly StreamShape[] {
+  return payload === 'engine' ? ENGINE : FLAT;
+}
+
+/** One content event stamped with the time it is written. */
+export function stampedEvent(shape: StreamShape = FLAT[0]): string {
+  return `${shape.head}${wallClockMs().toFixed(3)}${shape.tail}`;
+}
+
+export function createStreamUpstream(eventsPerSec: number, payload: 'flat' | 'engine' = 'flat') {
   const periodMs = 1000 / eventsPerSec;
+  const shapes = streamShapes(payload);
+  let streams = 0;
   let inflight = 0;
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -61,7 +84,7 @@ export function createStreamUpstream(eventsPerSec: number) {
         // A body that is not JSON gets the default length: this server measures relays, not clients.
       }
       inflight++;
-      stream(res, count, periodMs, () => inflight--);
+      stream(res, shapes[streams++ % shapes.length], count, periodMs, () => inflight--);
     });
   });
   server.keepAliveTimeout = 30_000;
@@ -69,7 +92,7 @@ export function createStreamUpstream(eventsPerSec: number) {
 }
 
 /** First event at once (the relay commits on it), then one every period from a random phase. */
-function stream(res: ServerResponse, count: number, periodMs: number, done: () => void) {
+function stream(res: ServerResponse, shape: StreamShape, count: number, periodMs: number, done: () => void) {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   let sent = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -84,11 +107,11 @@ function stream(res: ServerResponse, count: number, periodMs: number, done: () =
   const tick = () => {
     if (ended) return;
     if (sent >= count) {
-      res.end(`${FINISH}${USAGE}data: [DONE]\n\n`);
+      res.end(shape.end);
       return end();
     }
     sent++;
-    res.write(stampedEvent());
+    res.write(stampedEvent(shape));
   };
   res.once('close', end);
   tick();
@@ -100,9 +123,14 @@ function stream(res: ServerResponse, count: number, periodMs: number, done: () =
 
 function main() {
   const { values } = parseArgs({
-    options: { 'events-per-sec': { type: 'string', default: '20' }, port: { type: 'string', default: '0' } },
+    options: {
+      'events-per-sec': { type: 'string', default: '20' },
+      port: { type: 'string', default: '0' },
+      payload: { type: 'string', default: 'flat' },
+    },
   });
-  const server = createStreamUpstream(Number(values['events-per-sec']));
+  if (values.payload !== 'flat' && values.payload !== 'engine') throw new Error(`--payload ${values.payload}: expected flat or engine`);
+  const server = createStreamUpstream(Number(values['events-per-sec']), values.payload);
   server.listen(Number(values.port), '127.0.0.1', () => {
     const { port } = server.address() as { port: number };
     process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);

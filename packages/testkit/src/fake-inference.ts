@@ -31,7 +31,9 @@
  *
  * Per-process switch through POST /__fake/config: {"failMode":"500"|"503"|"reset"|"hang"}
  * makes every inference request fail that way, {"failMode":"fault-<name>"} plays that fault
- * for every model (so one node of several can fail); {"failMode":null} heals the server.
+ * for every model (so one node of several can fail); {"failMode":null} heals the server;
+ * {"answerShape":"engine"} answers non-stream chat as vLLM, llama.cpp and OpenAI do in turn
+ * (fake-answer-shapes.ts), {"answerShape":"flat"} with the small default answer again.
  * Streams send a usage chunk before [DONE] when asked (stream_options.include_usage), and
  * every answer's id names the server's pid, so a test can tell which node answered.
  * Normal models take the fast path (one prefix check), since this server is also the
@@ -42,6 +44,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FakeServerOptions, FakeServerStats } from './fake-llm-server.ts';
 import { parseRequestBody } from './fake-http.ts';
+import { engineShapedAnswer } from './fake-answer-shapes.ts';
 import { answerSurface, rejectInvalid } from './fake-surface-answers.ts';
 import type { FakeEndpoint } from './fake-surfaces.ts';
 import { answerChatToolCall, chatToolCall } from './fake-tool-call.ts';
@@ -106,10 +109,10 @@ export async function handleInference(req: IncomingMessage, res: ServerResponse,
   }
   if (options.failMode && fault === model) return failWholeServer(options.failMode, req, res);
   if (fault.startsWith('fault-') && (await answerFault(fault, model, body, req, res, stats))) return;
-  answerNormally(path, model, body, res, stats, model === 'fault-echo' ? echoOf(body, req) : undefined);
+  answerNormally(path, model, body, res, { options, stats }, model === 'fault-echo' ? echoOf(body, req) : undefined);
 }
 
-function answerNormally(path: string, model: string, body: InferenceBody, res: ServerResponse, stats: FakeServerStats, echo?: object) {
+function answerNormally(path: string, model: string, body: InferenceBody, res: ServerResponse, { options, stats }: Context, echo?: object) {
   if (path.endsWith('/embeddings')) {
     sendJson(res, 200, {
       object: 'list',
@@ -136,7 +139,9 @@ function answerNormally(path: string, model: string, body: InferenceBody, res: S
     res.end('data: [DONE]\n\n');
     return;
   }
-  sendJson(res, 200, { ...completion(id, model, 'Hello from fake'), ...(echo ? { echo } : {}) });
+  const answer =
+    options.answerShape === 'engine' ? engineShapedAnswer(stats.requests, id, model) : completion(id, model, 'Hello from fake');
+  sendJson(res, 200, { ...answer, ...(echo ? { echo } : {}) });
 }
 
 /**

@@ -26,6 +26,8 @@ export interface FakeServerOptions {
   extraHeaders: Record<string, string>;
   /** Set through /__fake/config: every inference request fails this way ("500", "503", "reset", "hang"); null heals. */
   failMode?: string | null;
+  /** Set through /__fake/config: "engine" answers non-stream chat in real engines' shapes (fake-answer-shapes.ts). */
+  answerShape?: 'flat' | 'engine';
 }
 
 export interface FakeServerStats {
