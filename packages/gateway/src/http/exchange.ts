@@ -328,24 +328,6 @@ export function headerSafe(value: string): string {
   return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
 }
 
-/** Whether valid JSON nests deeper than `limit`; strings are stepped over whole (closingQuote). */
-export function nestingExceeds(raw: Buffer, limit: number): boolean {
-  let depth = 0;
-  for (let i = 0; i < raw.length; i++) {
-    const byte = raw[i];
-    if (byte === 0x22) {
-      const end = closingQuote(raw, i);
-      if (end === -1) return false;
-      i = end;
-    } else if (byte === 0x7b || byte === 0x5b) {
-      if (++depth > limit) return true;
-    } else if (byte === 0x7d || byte === 0x5d) {
-      depth--;
-    }
-  }
-  return false;
-}
-
 /**
  * In the bytes of JSON text, the index of the quote that closes the string whose opening
  * quote is at `open`, or -1 when none does: the next quote not escaped (an even run of
@@ -398,10 +380,33 @@ function jsonObjectOf(raw: Buffer): JsonBody {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new GatewayError('invalid_json', 'the request body must be a JSON object');
   }
-  if (nestingExceeds(raw, MAX_JSON_DEPTH)) {
+  if (nestsDeeper(value, MAX_JSON_DEPTH)) {
     throw new GatewayError('invalid_json', `the request body is nested too deeply (over ${MAX_JSON_DEPTH} levels)`);
   }
   return { value: value as Record<string, unknown>, raw };
+}
+
+/**
+ * Whether a parsed JSON value nests deeper than `levels` (the value itself is the first).
+ * Walked on the parsed value, not on the bytes: V8 parses any depth without recursing, and
+ * the walk touches each object and array once where a scan of the bytes pays a search per
+ * string and per escaped quote — and a coding agent's body is mostly strings of code. The
+ * recursion is at most `levels` deep.
+ */
+export function nestsDeeper(node: object, levels: number): boolean {
+  if (levels === 0) return true;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const item: unknown = node[i];
+      if (typeof item === 'object' && item !== null && nestsDeeper(item, levels - 1)) return true;
+    }
+    return false;
+  }
+  for (const key in node) {
+    const item = (node as Record<string, unknown>)[key];
+    if (typeof item === 'object' && item !== null && nestsDeeper(item, levels - 1)) return true;
+  }
+  return false;
 }
 
 /** The request stream failed while its body was read. */
