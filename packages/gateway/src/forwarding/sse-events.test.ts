@@ -284,6 +284,15 @@ describe('plainContentEvents', () => {
     expect(classifySseEvent(ollama)).toMatchObject({ kind: 'data', finished: false });
   });
 
+  test('the content chunks of vLLM, llama.cpp and OpenAI (usage asked for) are plain, as recorded', () => {
+    const recorded = [
+      'data: {"id":"chatcmpl-a0e8","object":"chat.completion.chunk","created":1749994809,"model":"/home/jovyan/qwen3-8b","choices":[{"index":0,"delta":{"content":"가"},"logprobs":null,"finish_reason":null}]}\n\n',
+      'data: {"choices":[{"finish_reason":null,"index":0,"delta":{"content":" return"}}],"created":1764590000,"id":"chatcmpl-9c2J","model":"qwen","system_fingerprint":"b6549-2e3f1a0c","object":"chat.completion.chunk"}\n\n',
+      'data: {"id":"chatcmpl-Cc3V","object":"chat.completion.chunk","created":1764590000,"model":"gpt-4o","service_tier":"default","system_fingerprint":null,"choices":[{"index":0,"delta":{"content":" the"},"logprobs":null,"finish_reason":null}],"usage":null}\n\n',
+    ];
+    expect(plain(recorded.join(''))).toBe(3);
+  });
+
   test('any text escaped as \\uXXXX in a value is plain, and data to classifySseEvent (property)', () => {
     const hex4 = (unit: number) => `\\u${unit.toString(16).padStart(4, '0')}`;
     fc.assert(
