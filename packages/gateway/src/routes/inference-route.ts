@@ -171,7 +171,7 @@ function routeTo(
     exchange,
     model,
     stream,
-    planFor: planner(surface, body, model, exchange, fleet, translation.begun),
+    planFor: planner(surface, body.raw, body.value.model, model, exchange, fleet, translation.begun),
   };
   if (stream && forcedNode === null && (surface.name === 'chat' || surface.name === 'completions') && wantsResume(exchange, config)) {
     const needs = surface.needs;
@@ -254,11 +254,15 @@ function notServed(surface: InferenceSurface, model: string): GatewayError {
 /**
  * What goes to each node, built once per model id and kind of plan: the client's bytes with
  * only the model rewritten for a native node (MODEL_ALIASES: each node is sent the id it
- * lists); the translated body for a node that needs it.
+ * lists); the translated body for a node that needs it. It holds the body's bytes and its
+ * `model` value, not the parsed body: it lives until the answer is sent, and an agent's
+ * body parses to tens of KB of strings and objects that every young-generation collection
+ * in that time would copy.
  */
 function planner(
   surface: InferenceSurface,
-  body: JsonBody,
+  raw: Buffer,
+  requested: unknown,
   model: string,
   exchange: Exchange,
   fleet: Pick<FleetCache, 'surfacesOf' | 'modelFor'>,
@@ -278,7 +282,7 @@ function planner(
         native = {
           model: sent,
           path: surface.upstreamPath,
-          body: body.value.model === sent ? body.raw : nativeBody(surface, body, sent, exchange),
+          body: requested === sent ? raw : nativeBody(surface, raw, requested, sent, exchange),
           contentType: surface.body === 'multipart' ? (exchange.req.headers['content-type'] ?? '') : 'application/json',
           shape: surface.streams ?? OPENAI_SSE,
           answers: surface.answers ?? 'json',
@@ -311,9 +315,9 @@ function planner(
   };
 }
 
-function nativeBody(surface: InferenceSurface, body: JsonBody, model: string, exchange: Exchange): Buffer {
-  if (surface.body === 'multipart') return withMultipartModel(body.raw, exchange.req.headers['content-type'] ?? '', model);
-  return withModel(body.raw, body.value, model);
+function nativeBody(surface: InferenceSurface, raw: Buffer, requested: unknown, model: string, exchange: Exchange): Buffer {
+  if (surface.body === 'multipart') return withMultipartModel(raw, exchange.req.headers['content-type'] ?? '', model);
+  return withModel(raw, requested, model);
 }
 
 function resolve(deps: InferenceDeps, surface: InferenceSurface, requested: unknown, requireAll: boolean): string {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { multipartModel, topLevelValueSpan, withModel, withMultipartModel } from './request-body.ts';
 
-const rewrite = (text: string, model: string) => withModel(Buffer.from(text), JSON.parse(text), model).toString('utf8');
+const rewrite = (text: string, model: string) => withModel(Buffer.from(text), JSON.parse(text).model, model).toString('utf8');
 
 describe('withModel: only the model value changes', () => {
   test('numbers, spacing and key order stay exactly as the client sent them', () => {
@@ -12,7 +12,7 @@ describe('withModel: only the model value changes', () => {
 
   test('the same model: the very same buffer, nothing rewritten', () => {
     const raw = Buffer.from('{"model":"m1","seed":12345678901234567890}');
-    expect(withModel(raw, JSON.parse(raw.toString()), 'm1')).toBe(raw);
+    expect(withModel(raw, JSON.parse(raw.toString()).model, 'm1')).toBe(raw);
   });
 
   test('a body without model gets one; nested "model" keys are not the top-level one', () => {

@@ -13,10 +13,11 @@ const CLOSE_BRACE = 0x7d;
  * replaced when resolution changed it (a sentinel, an alias, LM_MODEL for a body without
  * one). Never parsed and re-serialised: that would turn `"seed": 12345678901234567890` into
  * 12345678901234567000 and `1e999` into null, and reorder nothing the client can see but
- * everything a cache key or a signature can. `parsed` is `raw` parsed (a JSON object).
+ * everything a cache key or a signature can. `requested` is the value of `raw`'s own
+ * `model` key (undefined when it has none).
  */
-export function withModel(raw: Buffer, parsed: Record<string, unknown>, model: string): Buffer {
-  if (parsed.model === model) return raw;
+export function withModel(raw: Buffer, requested: unknown, model: string): Buffer {
+  if (requested === model) return raw;
   const value = JSON.stringify(model);
   const span = topLevelValueSpan(raw, 'model');
   if (span !== null) return spliced(raw, span.start, span.end, value);
