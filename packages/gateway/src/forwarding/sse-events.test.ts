@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { DEFAULT_MAX_EVENT_CHARS, classifySseEvent, plainContentEvents, sseErrorEvent, SseEventSplitter } from './sse-events.ts';
+import {
+  DEFAULT_MAX_EVENT_CHARS,
+  classifySseEvent,
+  plainContentEvents,
+  plainTypedEvents,
+  sseErrorEvent,
+  SseEventSplitter,
+} from './sse-events.ts';
+import { TYPED_SSE } from './stream-shapes.ts';
 
 const chunk = (content: string, finish: string | null = null) =>
   `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
@@ -397,6 +405,90 @@ describe('plainContentEvents', () => {
         expect(plain(`data: ${wrapped}\n\n`)).toBe(isObject(wrapped) ? 1 : 0);
       }),
       { numRuns: 5000 },
+    );
+  });
+});
+
+describe('plainTypedEvents (Anthropic Messages streams)', () => {
+  const typed = (text: string) => plainTypedEvents(Buffer.from(text));
+  const delta = (d: object) =>
+    `event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index: 0, delta: d })}\n\n`;
+
+  test('token events, as Anthropic and engines serving /v1/messages write them, are plain', () => {
+    const text = delta({ type: 'text_delta', text: 'Hello, <world> & "you"\n' });
+    const tool = delta({ type: 'input_json_delta', partial_json: '{"path": "src/a.ts"' });
+    const thinking = delta({ type: 'thinking_delta', thinking: 'Let me think… 考える' });
+    expect(typed(text + tool + thinking)).toBe(3);
+    expect(typed('data: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"x"}}\n\n')).toBe(1);
+    for (const event of [text, tool, thinking]) {
+      expect(TYPED_SSE.classify(event)).toMatchObject({ kind: 'data', finished: false });
+    }
+    // The OpenAI lane is unchanged: an event line is not plain there.
+    expect(plainContentEvents(Buffer.from(text))).toBe(0);
+  });
+
+  test.each([
+    [
+      'message_start (usage inside)',
+      'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"m","stop_reason":null,"usage":{"input_tokens":10,"output_tokens":1}}}\n\n',
+    ],
+    [
+      'message_delta (usage, stop_reason)',
+      'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}\n\n',
+    ],
+    ['message_stop', 'event: message_stop\ndata: {"type":"message_stop"}\n\n'],
+    ['an error event', 'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'],
+    ['an error typed as a delta by its event line', 'event: content_block_delta\ndata: {"type":"error","error":{"message":"boom"}}\n\n'],
+    [
+      'content_block_start',
+      'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n',
+    ],
+    ['content_block_stop', 'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'],
+    ['ping', 'event: ping\ndata: {"type": "ping"}\n\n'],
+    ['the type spelled with an escape', 'event: content_block_delta\ndata: {"type":"content_block_delt\\u0061","index":0}\n\n'],
+    ['a second type key that ends the answer', 'data: {"type":"content_block_delta","type":"message_stop"}\n\n'],
+    ['a type that is not a string', 'data: {"type":1,"index":0}\n\n'],
+    ['an id field', 'id: 7\nevent: content_block_delta\ndata: {"type":"content_block_delta"}\n\n'],
+    ['two event lines', 'event: a\nevent: content_block_delta\ndata: {"type":"content_block_delta"}\n\n'],
+    ['an event line and no data', 'event: content_block_delta\n\n'],
+    ['an event line that does not end', 'event: content_block_delta'],
+    ['a CRLF stream', 'event: content_block_delta\r\ndata: {"type":"content_block_delta"}\r\n\r\n'],
+  ])('not plain: %s', (_name, text) => {
+    expect(typed(text)).toBe(0);
+  });
+
+  test('a typed plain chunk is content to TYPED_SSE too: data, unfinished, without error or usage (property)', () => {
+    const type = fc.constantFrom(
+      'content_block_delta',
+      'message_stop',
+      'error',
+      'response.failed',
+      'response.completed',
+      'message_delta',
+      'ping',
+    );
+    const extra = fc.constantFrom(
+      '',
+      '"error":{"message":"x"},',
+      '"error":null,',
+      '"usage":{"output_tokens":1},',
+      '"usage":null,',
+      '"type":"message_stop",',
+    );
+    const line = fc.constantFrom('', 'event: content_block_delta\n', 'event: error\n', 'event:x\n');
+    fc.assert(
+      fc.property(line, type, extra, fc.json(), fc.boolean(), (eventLine, t, more, json, nested) => {
+        const body = nested ? `{"type":"${t}",${more}"delta":{"type":"text_delta","v":${json}}}` : `{${more}"type":"${t}","v":${json}}`;
+        const event = `${eventLine}data: ${body.replace(/\n/g, ' ')}\n\n`;
+        if (typed(event) === 0) return;
+        expect(t).toBe('content_block_delta');
+        const full = TYPED_SSE.classify(event);
+        expect({ kind: full.kind, finished: full.finished }).toEqual({ kind: 'data', finished: false });
+        expect(full.record?.usage ?? null).toBeNull();
+        expect(full.record?.error ?? null).toBeNull();
+        expect(full.record?.type).toBe('content_block_delta');
+      }),
+      { numRuns: 3000 },
     );
   });
 });

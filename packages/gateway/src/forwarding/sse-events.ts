@@ -192,6 +192,10 @@ export function classifySseEvent(event: string): SseEventInfo {
 }
 
 const DATA_FIELD = Buffer.from('data:');
+const EVENT_FIELD = Buffer.from('event:');
+const TYPE_KEY = Buffer.from('type');
+/** The one event type a typed stream relays as plain: Anthropic's token (text, tool input, thinking). */
+const PLAIN_TYPE = Buffer.from('"content_block_delta"');
 const ERROR_KEY = Buffer.from('error');
 const USAGE_KEY = Buffer.from('usage');
 const FINISH_REASON_KEY = Buffer.from('finish_reason');
@@ -210,12 +214,31 @@ const FALSE_WORD = Buffer.from('false');
  * string built. A chunk that is anything else goes through the splitter and classifySseEvent.
  */
 export function plainContentEvents(chunk: Uint8Array): number {
+  return plainEvents(chunk, false);
+}
+
+/**
+ * plainContentEvents for streams whose events carry a `type` (TYPED_SSE: Anthropic Messages):
+ * each event may also have an `event: <name>` line before its data (the client gets it as it
+ * came; what the event means is read from the data), and the data's top-level `type`, where
+ * it has one, is `content_block_delta` written without escapes — a token; the types that end
+ * the answer, report an error or carry usage are never plain.
+ */
+export function plainTypedEvents(chunk: Uint8Array): number {
+  return plainEvents(chunk, true);
+}
+
+function plainEvents(chunk: Uint8Array, typed: boolean): number {
   const end = chunk.length;
   if (end < 2 || chunk[end - 1] !== LF || chunk[end - 2] !== LF || chunk.indexOf(CR) !== -1 || !isUtf8(chunk)) return 0;
-  const scan = new PlainScan(chunk, end);
+  const scan = new PlainScan(chunk, end, typed);
   let events = 0;
   let at = 0;
   while (at < end) {
+    if (typed && startsWith(chunk, at, EVENT_FIELD)) {
+      at = chunk.indexOf(LF, at) + 1;
+      if (at === 0) return 0;
+    }
     if (!startsWith(chunk, at, DATA_FIELD)) return 0;
     at += DATA_FIELD.length;
     if (chunk[at] === 32) at++;
@@ -257,6 +280,8 @@ class PlainScan {
   constructor(
     private readonly bytes: Uint8Array,
     private readonly end: number,
+    /** TYPED_SSE: the top-level `type` decides too (plainTypedEvents). */
+    private readonly typed: boolean,
   ) {}
 
   value(depth: number): boolean {
@@ -292,6 +317,9 @@ class PlainScan {
         // (OpenAI and some engines send `"usage":null` in every chunk when usage was asked for).
         this.at = skipSpaces(bytes, this.at, end);
         if (!this.word(NULL_WORD)) return false;
+      } else if (this.typed && depth === 0 && keyLength === TYPE_KEY.length && startsWith(bytes, key, TYPE_KEY)) {
+        this.at = skipSpaces(bytes, this.at, end);
+        if (!this.word(PLAIN_TYPE)) return false;
       } else if (!this.value(depth + 1)) {
         return false;
       }

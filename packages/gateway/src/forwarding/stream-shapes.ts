@@ -1,6 +1,13 @@
 import { StringDecoder } from 'node:string_decoder';
 import { AttemptError } from './attempt-error.ts';
-import { classifySseEvent, DEFAULT_MAX_EVENT_CHARS, plainContentEvents, SseEventSplitter, type SseEventInfo } from './sse-events.ts';
+import {
+  classifySseEvent,
+  DEFAULT_MAX_EVENT_CHARS,
+  plainContentEvents,
+  plainTypedEvents,
+  SseEventSplitter,
+  type SseEventInfo,
+} from './sse-events.ts';
 
 /**
  * How one API's streamed answers look upstream: how to cut the bytes into events and what
@@ -58,6 +65,7 @@ export const TYPED_SSE: StreamShape = {
     }
     return { kind: 'data', finished: false, record: info.record };
   },
+  plainEvents: plainTypedEvents,
 };
 
 /** Ollama's NDJSON: one JSON object per line; `"done": true` ends the answer, `{"error"}` is one. */
