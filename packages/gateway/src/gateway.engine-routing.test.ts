@@ -190,6 +190,21 @@ describe.each(STORE_KINDS)('MODEL_ALIASES through the gateway, %s store', (kind)
     expect(models.data.map((m) => m.id)).toContain('llama3.1-8b');
   });
 
+  test('translated requests (Anthropic Messages, Ollama’s API) are sent with each node’s own id too', async () => {
+    const h = await startGateway(kind, ALIASES);
+    await h.putNodes(nodeState(ollamaLike.node, ['llama3.1:8b']), nodeState(vllmLike.node, ['meta-llama/Llama-3.1-8B-Instruct']));
+    for (let i = 0; i < 2; i++) {
+      const message = await h.post('/v1/messages', { model: 'llama3.1-8b', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] });
+      expect(message.status).toBe(200);
+      expect(((await message.json()) as { type: string }).type).toBe('message');
+      const chat = await h.post('/api/chat', { model: 'llama3.1-8b', stream: false, messages: [{ role: 'user', content: 'hi' }] });
+      expect(chat.status).toBe(200);
+      expect(((await chat.json()) as { done: boolean }).done).toBe(true);
+    }
+    expect((await ollamaLike.stats()).byModel).toEqual({ 'llama3.1:8b': 2 });
+    expect((await vllmLike.stats()).byModel).toEqual({ 'meta-llama/Llama-3.1-8B-Instruct': 2 });
+  });
+
   test('a failover re-sends the request with the next node’s own id', async () => {
     const h = await startGateway(kind, ALIASES);
     await h.putNodes(nodeState(ollamaLike.node, ['llama3.1:8b']), nodeState(vllmLike.node, ['meta-llama/Llama-3.1-8B-Instruct']));

@@ -38,37 +38,62 @@ afterAll(async () => {
   rmSync(snapshots, { recursive: true, force: true });
 });
 
-test('a request waiting on its upstream holds its body as bytes, not parsed', async () => {
-  const base = `http://127.0.0.1:${gateway.ready.port}`;
-  await eventually(async () => (await (await fetch(`${base}/v1/models`)).text()).includes('fault-hang'), 10_000);
-  // Unique text in a message and in a tool's schema: present in the heap only if the parsed body is.
+/** A request whose body carries a unique marker, from the routes that parse a body and forward it as it is or translated. */
+function heldRequest(base: string, path: string, body: (marker: string) => object) {
   const marker = `heap-marker-${randomBytes(12).toString('hex')}`;
   // The control: the request's id is held by the gateway for as long as the request is.
   const requestId = `heap-request-${randomBytes(12).toString('hex')}`;
-  const body = JSON.stringify({
-    model: 'fault-hang',
-    messages: [{ role: 'user', content: `${marker} ${'x'.repeat(20_000)}` }],
-    tools: [{ type: 'function', function: { name: 'f', description: `${marker}-tool`, parameters: { type: 'object' } } }],
-  });
   const client = new AbortController();
-  const answer = fetch(`${base}/v1/chat/completions`, {
+  const answer = fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-    body,
+    body: JSON.stringify(body(marker)),
     signal: client.signal,
   }).catch(() => null);
+  const end = () => {
+    client.abort();
+    return answer;
+  };
+  return { path, marker, requestId, end };
+}
+
+test('requests waiting on their upstream hold their bodies as bytes, not parsed: as they are, or translated', async () => {
+  const base = `http://127.0.0.1:${gateway.ready.port}`;
+  await eventually(async () => (await (await fetch(`${base}/v1/models`)).text()).includes('fault-hang'), 10_000);
+  const padding = 'x'.repeat(20_000);
+  // A message and a tool's description carry the marker: in the heap only if a parsed body (or its translation) is.
+  const requests = [
+    heldRequest(base, '/v1/chat/completions', (marker) => ({
+      model: 'fault-hang',
+      messages: [{ role: 'user', content: `${marker} ${padding}` }],
+      tools: [{ type: 'function', function: { name: 'f', description: `${marker}-tool`, parameters: { type: 'object' } } }],
+    })),
+    // Anthropic Messages and Ollama's API, translated to chat for this chat-only node.
+    heldRequest(base, '/v1/messages', (marker) => ({
+      model: 'fault-hang',
+      max_tokens: 64,
+      system: `${marker}-system`,
+      messages: [{ role: 'user', content: `${marker} ${padding}` }],
+      tools: [{ name: 'f', description: `${marker}-tool`, input_schema: { type: 'object' } }],
+    })),
+    heldRequest(base, '/api/chat', (marker) => ({
+      model: 'fault-hang',
+      stream: false,
+      messages: [{ role: 'user', content: `${marker} ${padding}` }],
+    })),
+  ];
   try {
-    await eventually(async () => (await upstream.stats()).inflight === 1, 10_000);
+    await eventually(async () => (await upstream.stats()).inflight === requests.length, 10_000);
     process.kill(gateway.pid, 'SIGUSR2');
     // The snapshot is written on the gateway's main thread: once it answers again, the file is whole.
     await eventually(async () => readdirSync(snapshots).length === 1 && (await fetch(`${base}/health`)).status > 0, 20_000, 100);
     const snapshot = readFileSync(join(snapshots, readdirSync(snapshots)[0]));
     expect(snapshot.length).toBeGreaterThan(1_000_000);
-    expect(snapshot.includes(requestId)).toBe(true);
-    expect(snapshot.includes(`${marker}-tool`)).toBe(false);
-    expect(snapshot.includes(marker)).toBe(false);
+    for (const { path, marker, requestId } of requests) {
+      expect(snapshot.includes(requestId), `${path}: the request's id`).toBe(true);
+      expect(snapshot.includes(marker), `${path}: the body's text`).toBe(false);
+    }
   } finally {
-    client.abort();
-    await answer;
+    await Promise.all(requests.map((r) => r.end()));
   }
 }, 60_000);

@@ -48,14 +48,27 @@ export interface SurfaceTranslation {
 }
 
 export interface RequestTranslation {
-  /** The path and body for a node that takes the translated request. */
-  request(node: NodeState): { path: string; body: unknown };
+  /** The path and body (translatedBytes) for a node that takes the translated request. */
+  request(node: NodeState): { path: string; body: Buffer };
   /** A whole answer of the node (parsed) -> the client's. */
   answer(upstream: unknown): unknown;
   /** One attempt's stream translator. */
   stream(): StreamTransform;
   /** The content type of the translated stream. */
   streamContentType: string;
+}
+
+/**
+ * A translated request's bytes for each kind of node: `top_k` is not an OpenAI field, so
+ * only servers known to take it get it. Serialised once, when the translation begins: the
+ * translation shares the parsed body's strings, and nothing may hold those while the request
+ * waits (see planner); a failover sends the same bytes again.
+ */
+export function translatedBytes(body: object): { forKind(kind: NodeState['kind']): Buffer } {
+  const { top_k: topK, ...withoutTopK } = body as { top_k?: unknown };
+  const plain = Buffer.from(JSON.stringify(topK === undefined ? body : withoutTopK));
+  const withTopK = topK === undefined ? plain : Buffer.from(JSON.stringify(body));
+  return { forKind: (kind) => (kind === 'openai' ? plain : withTopK) };
 }
 
 /**
@@ -297,11 +310,10 @@ function planner(
       return onRecord === undefined ? native : observed(native, onRecord);
     }
     const translated = translation.request(node);
-    const translatedBody = translated.body as Record<string, unknown>;
     return {
       model: sent,
       path: translated.path,
-      body: Buffer.from(JSON.stringify(sent === model ? translatedBody : { ...translatedBody, model: sent })),
+      body: sent === model ? translated.body : withModel(translated.body, model, sent),
       contentType: 'application/json',
       shape: OPENAI_SSE,
       answers: 'json',

@@ -12,6 +12,7 @@ import {
   routeInference,
   type InferenceDeps,
   type InferenceSurface,
+  translatedBytes,
   type RequestTranslation,
 } from './inference-route.ts';
 
@@ -37,17 +38,11 @@ export const messages: InferenceSurface = {
   translation: {
     via: 'chat_completions',
     begin(body, model) {
-      const resolved = { ...body, model };
-      const plain = messagesToChatRequest(resolved, { acceptsTopK: false });
-      let withTopK: typeof plain | undefined;
-      const options = { model, stopSequences: plain.stopSequences };
+      const { chat, stopSequences } = messagesToChatRequest({ ...body, model }, { acceptsTopK: true });
+      const bytes = translatedBytes(chat);
+      const options = { model, stopSequences };
       const translation: RequestTranslation = {
-        // top_k is not an OpenAI field: only servers known to take it get it.
-        request: (node: NodeState) => {
-          if (node.kind === 'openai') return { path: '/v1/chat/completions', body: plain.chat };
-          withTopK ??= messagesToChatRequest(resolved, { acceptsTopK: true });
-          return { path: '/v1/chat/completions', body: withTopK.chat };
-        },
+        request: (node: NodeState) => ({ path: '/v1/chat/completions', body: bytes.forKind(node.kind) }),
         answer: (upstream) => chatCompletionToMessage(upstream, options),
         stream: () => new MessagesStreamTranslator(options),
         streamContentType: 'text/event-stream',

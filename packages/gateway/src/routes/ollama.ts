@@ -17,7 +17,14 @@ import {
   embeddingsToOllamaEmbeddings,
 } from '../surfaces/ollama/response.ts';
 import { OllamaStreamTranslator } from '../surfaces/ollama/stream.ts';
-import { modelAndStream, require, type InferenceSurface, type RequestTranslation, type SurfaceTranslation } from './inference-route.ts';
+import {
+  modelAndStream,
+  require,
+  translatedBytes,
+  type InferenceSurface,
+  type RequestTranslation,
+  type SurfaceTranslation,
+} from './inference-route.ts';
 
 /**
  * Ollama's own API (Open WebUI's Ollama mode, the ollama clients). Ollama nodes get the
@@ -37,14 +44,11 @@ function ollamaTranslation(
   return {
     via,
     begin(body, model) {
-      const resolved = { ...body, model };
-      const plain = translate(resolved, { acceptsTopK: false });
+      const { path, body: translated } = translate({ ...body, model }, { acceptsTopK: true });
+      const bytes = translatedBytes(translated);
       const timing = { startedAtMs: Date.now(), clock: Date.now };
       const translation: RequestTranslation = {
-        request: (node) => {
-          const chosen = node.kind === 'openai' ? plain : translate(resolved, { acceptsTopK: true });
-          return { path: chosen.path, body: chosen.body };
-        },
+        request: (node) => ({ path, body: bytes.forKind(node.kind) }),
         answer: (upstream) => answer(upstream, model, timing),
         stream: () => new OllamaStreamTranslator({ model, mode: mode ?? 'chat', timing }),
         streamContentType: 'application/x-ndjson',
