@@ -300,6 +300,7 @@ class PlainScan {
 
   private object(depth: number): boolean {
     const { bytes, end } = this;
+    const typeDecides = this.typed && depth === 0;
     this.at = skipSpaces(bytes, this.at + 1, end);
     if (bytes[this.at] === 125) {
       this.at++;
@@ -317,7 +318,7 @@ class PlainScan {
         // (OpenAI and some engines send `"usage":null` in every chunk when usage was asked for).
         this.at = skipSpaces(bytes, this.at, end);
         if (!this.word(NULL_WORD)) return false;
-      } else if (this.typed && depth === 0 && keyLength === TYPE_KEY.length && startsWith(bytes, key, TYPE_KEY)) {
+      } else if (typeDecides && keyLength === TYPE_KEY.length && startsWith(bytes, key, TYPE_KEY)) {
         this.at = skipSpaces(bytes, this.at, end);
         if (!this.word(PLAIN_TYPE)) return false;
       } else if (!this.value(depth + 1)) {
