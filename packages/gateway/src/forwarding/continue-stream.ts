@@ -211,6 +211,7 @@ export class StreamResumer {
         shape: OPENAI_SSE,
         transform: splice,
         onRecord: (record) => partial.observe(record),
+        plainRecords: true,
         keepOpenOnBreak: true,
         firstTokenTimeoutMs: deps.timeouts.firstTokenTimeoutMs,
         streamIdleTimeoutMs: deps.timeouts.streamIdleTimeoutMs,

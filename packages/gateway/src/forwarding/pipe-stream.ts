@@ -22,8 +22,13 @@ export interface PipeStreamOptions {
   shape?: StreamShape;
   /** Translates the upstream's events into the client's API; null: relayed as they are. */
   transform?: StreamTransform | null;
-  /** Sees every parsed upstream event (e.g. the Responses API's response id). */
+  /**
+   * Sees the parsed upstream events (e.g. the Responses API's response id) — not plain content
+   * events (StreamShape.plainEvents), which are relayed unparsed, unless `plainRecords`.
+   */
   onRecord?: (record: Record<string, unknown>) => void;
+  /** onRecord must see every event, content too (STREAM_RESUME keeps the answer's text). */
+  plainRecords?: boolean;
   /**
    * STREAM_RESUME: a break after the client got content (cut, in-band error, idle) leaves the
    * response open and is reported with `open`, for the caller to continue or end the stream.
@@ -54,7 +59,7 @@ class StreamPipe {
   private readonly splitter: EventSplitter;
   private readonly transform: StreamTransform | null;
   private readonly firstTokenBound: boolean;
-  /** The shape's plainEvents, when no one reads the records (no translation, no onRecord). */
+  /** The shape's plainEvents, when no one reads content records (no translation, no plainRecords). */
   private readonly plainEvents: ((chunk: Buffer) => number) | null;
   private committed = false;
   private finished = false;
@@ -69,7 +74,7 @@ class StreamPipe {
     this.shape = options.shape ?? OPENAI_SSE;
     this.splitter = this.shape.splitter();
     this.transform = options.transform ?? null;
-    const needsRecord = this.transform !== null || options.onRecord !== undefined;
+    const needsRecord = this.transform !== null || (options.onRecord !== undefined && options.plainRecords === true);
     this.plainEvents = needsRecord ? null : (this.shape.plainEvents ?? null);
   }
 

@@ -58,7 +58,7 @@ export interface UpstreamPlan {
     stream(): StreamTransform;
     contentType: string;
   } | null;
-  /** Sees every parsed answer and stream event. */
+  /** Sees every parsed answer, and the stream events that are not plain content (pipe-stream.ts). */
   onRecord?: (record: Record<string, unknown>) => void;
 }
 
@@ -289,6 +289,7 @@ async function answerStream(attempt: Attempt, upstream: Dispatcher.ResponseData)
     shape: plan.shape,
     transform: plan.translate?.stream() ?? null,
     onRecord: resume === null ? plan.onRecord : resume.observer(plan.onRecord),
+    plainRecords: resume !== null,
     keepOpenOnBreak: resume !== null,
     firstTokenTimeoutMs: deps.timeouts.firstTokenTimeoutMs,
     streamIdleTimeoutMs: deps.timeouts.streamIdleTimeoutMs,

@@ -409,7 +409,7 @@ describe('plainContentEvents', () => {
   });
 });
 
-describe('plainTypedEvents (Anthropic Messages streams)', () => {
+describe('plainTypedEvents (Anthropic Messages and Responses API streams)', () => {
   const typed = (text: string) => plainTypedEvents(Buffer.from(text));
   const delta = (d: object) =>
     `event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index: 0, delta: d })}\n\n`;
@@ -425,6 +425,16 @@ describe('plainTypedEvents (Anthropic Messages streams)', () => {
     }
     // The OpenAI lane is unchanged: an event line is not plain there.
     expect(plainContentEvents(Buffer.from(text))).toBe(0);
+  });
+
+  test('the token events of the Responses API, as OpenAI and vLLM write them, are plain', () => {
+    const events = [
+      'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":4,"item_id":"msg_68a1","output_index":0,"content_index":0,"delta":"Hello","logprobs":[],"obfuscation":"uV3k0"}\n\n',
+      'event: response.function_call_arguments.delta\ndata: {"type":"response.function_call_arguments.delta","sequence_number":9,"item_id":"fc_1","output_index":1,"delta":"{\\"path\\":"}\n\n',
+      'event: response.reasoning_text.delta\ndata: {"type":"response.reasoning_text.delta","item_id":"rs_1","output_index":0,"content_index":0,"delta":"First,","sequence_number":2}\n\n',
+    ];
+    expect(typed(events.join(''))).toBe(3);
+    for (const event of events) expect(TYPED_SSE.classify(event)).toMatchObject({ kind: 'data', finished: false });
   });
 
   test.each([
@@ -445,6 +455,19 @@ describe('plainTypedEvents (Anthropic Messages streams)', () => {
     ],
     ['content_block_stop', 'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'],
     ['ping', 'event: ping\ndata: {"type": "ping"}\n\n'],
+    [
+      'response.created (names the response)',
+      'event: response.created\ndata: {"type":"response.created","sequence_number":0,"response":{"id":"resp_1","object":"response","status":"in_progress"}}\n\n',
+    ],
+    [
+      'response.completed (usage, the end)',
+      'event: response.completed\ndata: {"type":"response.completed","response":{"id":"resp_1","object":"response","status":"completed","usage":{"input_tokens":3}}}\n\n',
+    ],
+    [
+      'response.output_item.added',
+      'event: response.output_item.added\ndata: {"type":"response.output_item.added","output_index":0,"item":{"id":"msg_1"}}\n\n',
+    ],
+    ['a delta that is a whole response', 'data: {"type":"response.output_text.delta","object":"response","id":"resp_1"}\n\n'],
     ['the type spelled with an escape', 'event: content_block_delta\ndata: {"type":"content_block_delt\\u0061","index":0}\n\n'],
     ['a second type key that ends the answer', 'data: {"type":"content_block_delta","type":"message_stop"}\n\n'],
     ['a type that is not a string', 'data: {"type":1,"index":0}\n\n'],
@@ -458,8 +481,10 @@ describe('plainTypedEvents (Anthropic Messages streams)', () => {
   });
 
   test('a typed plain chunk is content to TYPED_SSE too: data, unfinished, without error or usage (property)', () => {
+    const plainTypes = ['content_block_delta', 'response.output_text.delta', 'response.function_call_arguments.delta'];
     const type = fc.constantFrom(
-      'content_block_delta',
+      ...plainTypes,
+      'response.created',
       'message_stop',
       'error',
       'response.failed',
@@ -474,6 +499,7 @@ describe('plainTypedEvents (Anthropic Messages streams)', () => {
       '"usage":{"output_tokens":1},',
       '"usage":null,',
       '"type":"message_stop",',
+      '"object":"response","id":"resp_1",',
     );
     const line = fc.constantFrom('', 'event: content_block_delta\n', 'event: error\n', 'event:x\n');
     fc.assert(
@@ -481,12 +507,14 @@ describe('plainTypedEvents (Anthropic Messages streams)', () => {
         const body = nested ? `{"type":"${t}",${more}"delta":{"type":"text_delta","v":${json}}}` : `{${more}"type":"${t}","v":${json}}`;
         const event = `${eventLine}data: ${body.replace(/\n/g, ' ')}\n\n`;
         if (typed(event) === 0) return;
-        expect(t).toBe('content_block_delta');
+        expect(plainTypes).toContain(t);
         const full = TYPED_SSE.classify(event);
         expect({ kind: full.kind, finished: full.finished }).toEqual({ kind: 'data', finished: false });
         expect(full.record?.usage ?? null).toBeNull();
         expect(full.record?.error ?? null).toBeNull();
-        expect(full.record?.type).toBe('content_block_delta');
+        expect(full.record?.type).toBe(t);
+        // Nothing the Responses surface's observer reads: no response named.
+        expect(full.record?.object).toBeUndefined();
       }),
       { numRuns: 3000 },
     );

@@ -194,8 +194,18 @@ export function classifySseEvent(event: string): SseEventInfo {
 const DATA_FIELD = Buffer.from('data:');
 const EVENT_FIELD = Buffer.from('event:');
 const TYPE_KEY = Buffer.from('type');
-/** The one event type a typed stream relays as plain: Anthropic's token (text, tool input, thinking). */
-const PLAIN_TYPE = Buffer.from('"content_block_delta"');
+const OBJECT_KEY = Buffer.from('object');
+/**
+ * The event types a typed stream relays as plain, tokens all: Anthropic's (text, tool input,
+ * thinking) and the Responses API's (text, tool arguments, reasoning).
+ */
+const PLAIN_TYPES = [
+  'content_block_delta',
+  'response.output_text.delta',
+  'response.function_call_arguments.delta',
+  'response.reasoning_text.delta',
+  'response.reasoning_summary_text.delta',
+].map((type) => Buffer.from(`"${type}"`));
 const ERROR_KEY = Buffer.from('error');
 const USAGE_KEY = Buffer.from('usage');
 const FINISH_REASON_KEY = Buffer.from('finish_reason');
@@ -218,11 +228,12 @@ export function plainContentEvents(chunk: Uint8Array): number {
 }
 
 /**
- * plainContentEvents for streams whose events carry a `type` (TYPED_SSE: Anthropic Messages):
- * each event may also have an `event: <name>` line before its data (the client gets it as it
- * came; what the event means is read from the data), and the data's top-level `type`, where
- * it has one, is `content_block_delta` written without escapes — a token; the types that end
- * the answer, report an error or carry usage are never plain.
+ * plainContentEvents for streams whose events carry a `type` (TYPED_SSE: Anthropic Messages,
+ * the Responses API): each event may also have an `event: <name>` line before its data (the
+ * client gets it as it came; what the event means is read from the data), the data's
+ * top-level `type`, where it has one, is a token's (PLAIN_TYPES) written without escapes,
+ * and it has no top-level `object`. The types that begin or end the answer, report an error,
+ * carry usage or name a response are never plain.
  */
 export function plainTypedEvents(chunk: Uint8Array): number {
   return plainEvents(chunk, true);
@@ -320,7 +331,10 @@ class PlainScan {
         if (!this.word(NULL_WORD)) return false;
       } else if (typeDecides && keyLength === TYPE_KEY.length && startsWith(bytes, key, TYPE_KEY)) {
         this.at = skipSpaces(bytes, this.at, end);
-        if (!this.word(PLAIN_TYPE)) return false;
+        if (!this.oneOf(PLAIN_TYPES)) return false;
+      } else if (typeDecides && keyLength === OBJECT_KEY.length && startsWith(bytes, key, OBJECT_KEY)) {
+        // A whole response (`"object":"response"`) names its id: the relay's observer reads it.
+        return false;
       } else if (!this.value(depth + 1)) {
         return false;
       }
@@ -370,6 +384,11 @@ class PlainScan {
         return false;
       }
     }
+    return false;
+  }
+
+  private oneOf(words: readonly Uint8Array[]): boolean {
+    for (const word of words) if (this.word(word)) return true;
     return false;
   }
 
