@@ -42,8 +42,8 @@ const flatBody = (model: string, stream: boolean) =>
   JSON.stringify({ model, messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16, stream });
 
 /** The request of the throughput phases: `--payload engine` sends a coding agent's (held streams stay small: they measure memory per stream). */
-function requestBody(payload: Payload, model: string, stream: boolean): string {
-  return payload === 'engine' && model === BENCH_MODEL ? agentChatBody(model, stream) : flatBody(model, stream);
+function requestBody(payload: Payload, stream: boolean): string {
+  return payload === 'engine' ? agentChatBody(BENCH_MODEL, stream) : flatBody(BENCH_MODEL, stream);
 }
 const CHAT_PATH = '/v1/chat/completions';
 
@@ -69,11 +69,11 @@ export async function warmUp({ targets, fleet, options, generator }: RoundContex
     if (durationSec > 0)
       await runLoad(generator, {
         url,
-        body: requestBody(options.payload, BENCH_MODEL, false),
+        body: requestBody(options.payload, false),
         connections: options.connections,
         durationSec,
       });
-    await measureTtfb({ url, body: requestBody(options.payload, BENCH_MODEL, true), streams: 50, concurrency: 4 });
+    await measureTtfb({ url, body: requestBody(options.payload, true), streams: 50, concurrency: 4 });
   }
   await fleet.resetStats();
 }
@@ -114,7 +114,7 @@ async function measureFast({ fleet, options, generator, log }: RoundContext, tar
   const cpuBefore = cpuOf(target);
   const load = await runLoad(generator, {
     url,
-    body: requestBody(options.payload, BENCH_MODEL, false),
+    body: requestBody(options.payload, false),
     connections: options.connections,
     durationSec: options.durationSec,
   });
@@ -122,7 +122,7 @@ async function measureFast({ fleet, options, generator, log }: RoundContext, tar
   const garbage = countGarbage ? await closeGcWindow(target.pid!, load.requests) : null;
   const ttfb = await measureTtfb({
     url,
-    body: requestBody(options.payload, BENCH_MODEL, true),
+    body: requestBody(options.payload, true),
     streams: options.ttfbStreams,
     concurrency: options.ttfbConcurrency,
   });
@@ -151,7 +151,7 @@ async function measureSlow({ options, generator, log }: RoundContext, target: Be
   const url = target.baseUrl + CHAT_PATH;
   const load = await runLoad(generator, {
     url,
-    body: requestBody(options.payload, BENCH_MODEL, false),
+    body: requestBody(options.payload, false),
     connections: options.connections,
     durationSec: options.durationSec,
   });

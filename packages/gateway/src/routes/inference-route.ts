@@ -65,9 +65,10 @@ export interface RequestTranslation {
  * waits (see planner); a failover sends the same bytes again.
  */
 export function translatedBytes(body: object): { forKind(kind: NodeState['kind']): Buffer } {
-  const { top_k: topK, ...withoutTopK } = body as { top_k?: unknown };
-  const plain = Buffer.from(JSON.stringify(topK === undefined ? body : withoutTopK));
-  const withTopK = topK === undefined ? plain : Buffer.from(JSON.stringify(body));
+  const withTopK = Buffer.from(JSON.stringify(body));
+  if ((body as { top_k?: unknown }).top_k === undefined) return { forKind: () => withTopK };
+  const { top_k: _, ...withoutTopK } = body as { top_k?: unknown };
+  const plain = Buffer.from(JSON.stringify(withoutTopK));
   return { forKind: (kind) => (kind === 'openai' ? plain : withTopK) };
 }
 

@@ -10,9 +10,9 @@ import {
   readRequestBody,
   require,
   routeInference,
+  translatedBytes,
   type InferenceDeps,
   type InferenceSurface,
-  translatedBytes,
   type RequestTranslation,
 } from './inference-route.ts';
 
