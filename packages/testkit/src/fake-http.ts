@@ -85,3 +85,17 @@ export async function parseRequestBody(raw: Buffer, contentType: string | undefi
   }
   return fields;
 }
+
+/**
+ * How many of each recorded header the fake keeps. A fake in front of a load (the bench
+ * sends millions of requests) must not grow without bound: every kept string outlives the
+ * young generation, and the fake's collections would then cost whatever sends it headers
+ * (the gateway sends x-request-id, a bare forwarder does not) more than the rest.
+ */
+export const RECORDED_HEADERS_KEPT = 256;
+
+/** Appends `value`, dropping the oldest entries once there are twice RECORDED_HEADERS_KEPT. */
+export function record(list: string[], value: string): void {
+  list.push(value);
+  if (list.length >= 2 * RECORDED_HEADERS_KEPT) list.splice(0, list.length - RECORDED_HEADERS_KEPT);
+}

@@ -43,7 +43,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FakeServerOptions, FakeServerStats } from './fake-llm-server.ts';
-import { parseRequestBody } from './fake-http.ts';
+import { parseRequestBody, record } from './fake-http.ts';
 import { engineShapedAnswer } from './fake-answer-shapes.ts';
 import { answerSurface, rejectInvalid } from './fake-surface-answers.ts';
 import type { FakeEndpoint } from './fake-surfaces.ts';
@@ -86,9 +86,9 @@ export async function handleInference(req: IncomingMessage, res: ServerResponse,
   const path = (req.url ?? '/').split('?')[0];
   stats.requests++;
   stats.byModel[model] = (stats.byModel[model] ?? 0) + 1;
-  if (req.headers.authorization) stats.authorizations.push(req.headers.authorization);
-  if (typeof req.headers['x-request-id'] === 'string') stats.requestIds.push(req.headers['x-request-id']);
-  if (typeof req.headers.traceparent === 'string') stats.traceparents.push(req.headers.traceparent);
+  if (req.headers.authorization) record(stats.authorizations, req.headers.authorization);
+  if (typeof req.headers['x-request-id'] === 'string') record(stats.requestIds, req.headers['x-request-id']);
+  if (typeof req.headers.traceparent === 'string') record(stats.traceparents, req.headers.traceparent);
   stats.inflight++;
   stats.peakInflight = Math.max(stats.peakInflight, stats.inflight);
   let done = false;

@@ -12,6 +12,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { discoveryPaths, discoveryResponse, FAULT_KINDS, type FakeKind } from './fake-kinds.ts';
+import { record } from './fake-http.ts';
 import { handleInference } from './fake-inference.ts';
 import { findEndpoint, refusal } from './fake-surfaces.ts';
 
@@ -36,13 +37,13 @@ export interface FakeServerStats {
   peakInflight: number;
   byPath: Record<string, number>;
   byModel: Record<string, number>;
-  /** Authorization headers seen on inference requests (for key-forwarding tests). */
+  /** Authorization headers seen on inference requests (for key-forwarding tests); at least the latest RECORDED_HEADERS_KEPT (fake-http.ts). */
   authorizations: string[];
-  /** Authorization headers seen on discovery (GET) requests: the monitor's probes. */
+  /** Authorization headers seen on discovery (GET) requests: the monitor's probes; at least the latest RECORDED_HEADERS_KEPT (fake-http.ts). */
   discoveryAuthorizations: string[];
-  /** x-request-id headers seen on inference requests. */
+  /** x-request-id headers seen on inference requests; at least the latest RECORDED_HEADERS_KEPT (fake-http.ts). */
   requestIds: string[];
-  /** W3C traceparent headers seen on inference requests (tracing tests). */
+  /** W3C traceparent headers seen on inference requests (tracing tests); at least the latest RECORDED_HEADERS_KEPT (fake-http.ts). */
   traceparents: string[];
   /** Inference requests aborted by the client before they were answered. */
   aborted: number;
@@ -72,7 +73,7 @@ export function createFakeLlmServer(options: FakeServerOptions) {
       if (endpoint) return await handleInference(req, res, { options, stats }, endpoint);
       const faultKind = (FAULT_KINDS as readonly string[]).includes(options.kind);
       if (req.method === 'POST' && faultKind) return await handleInference(req, res, { options, stats });
-      if (req.headers.authorization) stats.discoveryAuthorizations.push(req.headers.authorization);
+      if (req.headers.authorization) record(stats.discoveryAuthorizations, req.headers.authorization);
       const discovery =
         faultKind || req.method === 'GET' || req.method === 'HEAD' ? discoveryResponse(options.kind, path, options) : undefined;
       // A route the kind does not serve is refused the way that server refuses it (fake-surfaces.ts).
