@@ -11,7 +11,7 @@ export * from './config/parsers.ts';
 export * from './config/schema.ts';
 export * from './config/load-config.ts';
 export * from './state/state-store.ts';
-export { acquirePlan } from './state/slot-rules.ts';
+export { acquirePlan, firstInPlan } from './state/slot-rules.ts';
 export * from './gateway-mark.ts';
 export * from './state/memory-state-store.ts';
 export * from './state/redis-state-store.ts';

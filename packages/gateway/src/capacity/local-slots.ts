@@ -1,11 +1,11 @@
 import {
-  acquirePlan,
   type AttemptOutcome,
   type CircuitState,
   type LeaseRef,
   type NodeId,
   type NodeOutcomes,
   type StateStore,
+  firstInPlan,
 } from '@ai-lb/shared';
 import type { AcquirePlan } from '../routing/routing-rules.ts';
 import type { Lease } from './slot-leases.ts';
@@ -83,6 +83,7 @@ export class LocalSlots {
   private sharing = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly reserves: SlotReserves | null;
+  private readonly inflightOf = (id: NodeId) => this.fleet.inflightOf(id);
 
   constructor(
     private readonly store: StateStore,
@@ -128,8 +129,7 @@ export class LocalSlots {
       rotateCounter = (this.rotation.get(key) ?? 0) + 1;
       this.rotation.set(key, rotateCounter);
     }
-    const inflight = candidates.map((c) => this.fleet.inflightOf(c.node));
-    const at = acquirePlan({ candidates, order: plan.order, inflight, rotateCounter, stickyNode: null })[0];
+    const at = firstInPlan(candidates, plan.order, this.inflightOf, rotateCounter);
     const { node, maxconn } = candidates[at];
     if (maxconn !== 0) {
       const leaseId = reserves!.take(node, maxconn);

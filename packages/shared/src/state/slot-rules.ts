@@ -77,6 +77,40 @@ export function acquirePlan(input: AcquirePlanInput): number[] {
   return indexes;
 }
 
+/**
+ * acquirePlan(input)[0] without a sticky node, and without building the order: what a
+ * process that places an attempt itself needs (one pick per request), in one pass that
+ * allocates nothing. The stable sort's first is the earliest candidate no other ranks before.
+ */
+export function firstInPlan(
+  candidates: readonly SlotCandidate[],
+  order: AcquireOrder,
+  inflight: (node: NodeId) => number,
+  rotateCounter: number,
+): number {
+  const n = candidates.length;
+  if (n === 0) return -1;
+  if (order === 'rotate') return (rotateCounter - 1) % n;
+  if (order !== 'least_loaded') return 0;
+  let best = 0;
+  let bestBusy = 0;
+  let bestTier = 0;
+  let bestLoad = 0;
+  for (let i = 0; i < n; i++) {
+    const { node, maxconn, extraLoad = 0, slots = 0, tier = 0 } = candidates[i];
+    const total = inflight(node) + extraLoad;
+    const busy = slots > 0 && total >= slots ? 1 : 0;
+    const load = loadOf(total, maxconn > 0 ? maxconn : slots);
+    if (i === 0 || busy < bestBusy || (busy === bestBusy && (tier < bestTier || (tier === bestTier && load < bestLoad)))) {
+      best = i;
+      bestBusy = busy;
+      bestTier = tier;
+      bestLoad = load;
+    }
+  }
+  return best;
+}
+
 /** Capped nodes by fill ratio, uncapped nodes by raw count (interface doc of AcquireOrder). */
 function loadOf(inflight: number, capacity: number): number {
   return capacity > 0 ? inflight / capacity : inflight;
