@@ -48,6 +48,12 @@ describe('parseBenchOptions', () => {
     expect(() => parseBenchOptions(['--payload', 'agent'])).toThrow(/--payload agent: expected flat or engine/);
   });
 
+  test('streams speak chat completions unless --stream-surface messages (Anthropic Messages)', () => {
+    expect(parseBenchOptions([]).streamSurface).toBe('chat');
+    expect(parseBenchOptions(['--stream-surface', 'messages']).streamSurface).toBe('messages');
+    expect(() => parseBenchOptions(['--stream-surface', 'responses'])).toThrow(/--stream-surface responses: expected chat or messages/);
+  });
+
   test('--targets always keeps direct and node-floor, the references of every ratio', () => {
     expect(parseBenchOptions(['--targets', 'gateway-redis']).targets).toEqual(['direct', 'node-floor', 'gateway-redis']);
   });

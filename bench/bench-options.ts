@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import type { LoadGenerator } from './run-load.ts';
 import { TARGET_NAMES, type TargetName } from './start-target.ts';
+import { STREAM_SURFACES, type StreamSurface } from './stream-upstream.ts';
 
 /** The parts of a run: closed-loop load (+ TTFB, 50 ms upstream), held streams, streaming. */
 export const PHASES = ['throughput', 'held', 'stream'] as const;
@@ -20,6 +21,11 @@ export interface BenchOptions {
    */
   payload: Payload;
   phases: Phase[];
+  /**
+   * Streaming phase: which API the streams speak — chat (default: OpenAI chat chunks) or
+   * messages (Anthropic's Messages API, as Claude Code streams, from a vLLM that serves it).
+   */
+  streamSurface: StreamSurface;
   /** Streaming phase: concurrent streams, events per second each, seconds measured per target and round. */
   streams: number;
   eventsPerSec: number;
@@ -87,7 +93,7 @@ export function v8Flags(settings: { semiSpaceMb: number; heapGrowingPercent: num
 }
 
 export const USAGE = `usage: pnpm bench [--quick] [--json] [--rounds N] [--duration S] [--connections C]
-                  [--phases ${PHASES.join(',')}] [--payload ${PAYLOADS.join('|')}] [--streams N] [--events-per-sec M] [--stream-seconds S] [--maxconn N]
+                  [--phases ${PHASES.join(',')}] [--payload ${PAYLOADS.join('|')}] [--stream-surface ${STREAM_SURFACES.join('|')}] [--streams N] [--events-per-sec M] [--stream-seconds S] [--maxconn N]
                   [--targets ${TARGET_NAMES.join(',')}] [--upstreams N]
                   [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof] [--gc]
                   [--runtime js|tsx] [--semi-space-mb N] [--heap-growing-percent N] [--optimize-for-size] [--warmup S]
@@ -110,6 +116,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'held-streams': { type: 'string' },
       phases: { type: 'string' },
       payload: { type: 'string' },
+      'stream-surface': { type: 'string' },
       streams: { type: 'string' },
       'events-per-sec': { type: 'string' },
       'stream-seconds': { type: 'string' },
@@ -133,6 +140,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     rounds: intOption('--rounds', values.rounds, quick ? 1 : 3, 1, 50),
     phases: phasesOption(values.phases),
     payload: payloadOption(values.payload),
+    streamSurface: streamSurfaceOption(values['stream-surface']),
     // 500 × 20 events/s: a busy model server's worth of tokens; 1,000 streams saturate 2 cores.
     streams: intOption('--streams', values.streams, quick ? 100 : 500, 1, 5000),
     eventsPerSec: intOption('--events-per-sec', values['events-per-sec'], 20, 1, 200),
@@ -228,6 +236,12 @@ function payloadOption(raw: string | undefined): Payload {
   if (raw === undefined) return 'flat';
   if ((PAYLOADS as readonly string[]).includes(raw)) return raw as Payload;
   throw new BenchUsageError(`--payload ${raw}: expected ${PAYLOADS.join(' or ')}\n${USAGE}`);
+}
+
+function streamSurfaceOption(raw: string | undefined): StreamSurface {
+  if (raw === undefined) return 'chat';
+  if ((STREAM_SURFACES as readonly string[]).includes(raw)) return raw as StreamSurface;
+  throw new BenchUsageError(`--stream-surface ${raw}: expected ${STREAM_SURFACES.join(' or ')}\n${USAGE}`);
 }
 
 function runtimeOption(raw: string | undefined): 'js' | 'tsx' {

@@ -9,10 +9,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { percentile } from './percentile.ts';
 import { closeGcWindow, openGcWindow } from './gc-window.ts';
 import { readCpuMs, readSyscalls } from './process-usage.ts';
-import { STREAM_MODEL, wallClockMs } from './stream-upstream.ts';
+import { STREAM_MODEL, type StreamSurface, wallClockMs } from './stream-upstream.ts';
 
 export interface EventStreamLoad {
   url: string;
+  /** What the streams ask for: chat completions, or Anthropic's Messages API (the url must match). */
+  surface?: StreamSurface;
   streams: number;
   eventsPerSec: number;
   /** Seconds measured once all streams are open (after an unrecorded half second). */
@@ -51,7 +53,10 @@ export interface EventStreamResult {
 const OPEN_BATCH = 100;
 const AT = 64; // '@', the start of the timestamp in a content event
 
-/** Reads the timestamps out of event bytes; returns the bytes after the last whole event. */
+/**
+ * Reads the timestamps out of event bytes; returns the bytes after the last whole event.
+ * Only content events carry an '@' (chat chunks' content, Anthropic's text deltas).
+ */
 export function readStamps(bytes: Buffer, onStamp: (ms: number) => void): Buffer | null {
   const end = bytes.lastIndexOf('\n\n');
   if (end === -1) return bytes;
@@ -72,7 +77,7 @@ export async function measureEventStream(load: EventStreamLoad): Promise<EventSt
     stream: true,
     // Longer than the run: the bench ends the streams itself after the window.
     max_tokens: load.eventsPerSec * (load.windowSec + 60),
-    ...(load.includeUsage ? { stream_options: { include_usage: true } } : {}),
+    ...(load.includeUsage && load.surface !== 'messages' ? { stream_options: { include_usage: true } } : {}),
   });
   try {
     const deadline = Date.now() + 30_000;

@@ -102,6 +102,31 @@ test('the streaming phase relays timed events through the floor relay (and nginx
   expect(pids.filter(alive)).toEqual([]);
 }, 90_000);
 
+test('--stream-surface messages: Anthropic streams from a vLLM-like upstream reach the client through both gateways, relayed as they are', async () => {
+  const args = [
+    '--targets',
+    'gateway-memory,gateway-redis',
+    '--phases',
+    'stream',
+    '--rounds',
+    '1',
+    '--streams',
+    '20',
+    '--stream-seconds',
+    '1',
+  ];
+  const { code, stdout, stderr } = await runBench([...args, '--stream-surface', 'messages', '--json']);
+  expect(code, stderr).toBe(0);
+  const report = JSON.parse(stdout) as { stream: { summaries: Array<{ name: string; eventsPerSec: number; errors: number }> } };
+  const byName = new Map(report.stream.summaries.map((s) => [s.name, s]));
+  // The upstream answers only /v1/messages: a gateway that translated to chat completions would get 404s.
+  for (const name of ['direct', 'stream-floor', 'gateway-memory', 'gateway-redis']) {
+    expect(byName.get(name)?.eventsPerSec, name).toBeGreaterThan(20 * 20 * 0.5);
+    expect(byName.get(name)?.errors, name).toBe(0);
+  }
+  expect(startedPids(stderr).filter(alive)).toEqual([]);
+}, 90_000);
+
 test('a bad flag is a one-line usage error, not a stack trace', async () => {
   const { code, stderr } = await runBench(['--rounds', 'many']);
   expect(code).toBe(2);

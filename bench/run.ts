@@ -79,6 +79,7 @@ async function startTargets(options: BenchOptions, cleanup: ReturnType<typeof cr
     redis: names.includes('gateway-redis') || names.includes('baseline-redis'),
     streamEventsPerSec: options.phases.includes('stream') ? options.eventsPerSec : 0,
     payload: options.payload,
+    streamSurface: options.streamSurface,
   });
   cleanup.add(() => fleet.stop());
   for (const upstream of fleet.upstreams) log(`started upstream ${upstream.node} (pid ${upstream.pid})`);
@@ -187,6 +188,7 @@ async function main(): Promise<number> {
           streams: options.streams,
           eventsPerSec: options.eventsPerSec,
           windowSec: options.streamWindowSec,
+          surface: options.streamSurface,
           rounds: options.rounds,
         };
         process.stdout.write(`\n${formatStreamReport(streamSummaries, streamChecks, setup)}\n`);

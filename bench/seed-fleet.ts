@@ -3,7 +3,7 @@
  * uncapped, TTL longer than any bench run), so the gateway-redis target runs the gateway
  * alone — no monitor scanning inside the measured process.
  */
-import { RedisStateStore, type NodeState } from '@ai-lb/shared';
+import { RedisStateStore, type ApiSurface, type NodeState, type ServerKind } from '@ai-lb/shared';
 import { BENCH_MODEL, HELD_STREAM_MODEL } from './start-bench-fleet.ts';
 
 const SEED_TTL_MS = 3600_000;
@@ -16,6 +16,9 @@ export interface SeededUpstream {
   node: string;
   port: number;
   models: string[];
+  /** What the monitor would have found (default: a generic OpenAI-compatible server). */
+  kind?: ServerKind;
+  surfaces?: readonly ApiSurface[];
 }
 
 export async function seedFleet(redisUrl: string, keyPrefix: string, upstreams: readonly SeededUpstream[], maxconn = 0): Promise<void> {
@@ -33,7 +36,8 @@ function nodeState(upstream: SeededUpstream, now: number, maxconn: number): Node
     node: upstream.node,
     host: '127.0.0.1',
     port: upstream.port,
-    kind: 'openai',
+    kind: upstream.kind ?? 'openai',
+    ...(upstream.surfaces ? { surfaces: upstream.surfaces } : {}),
     healthy: true,
     models: upstream.models,
     loadedModels: [],

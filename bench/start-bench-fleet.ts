@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Payload } from './bench-options.ts';
+import type { StreamSurface } from './stream-upstream.ts';
 import { spawnTsProcess, startFakeLlmServer, startRedis, type FakeLlmProcess, type RedisServer } from '@ai-lb/testkit';
 
 /** The model the load asks for, and the fake server's model that streams two chunks then stalls. */
@@ -13,6 +14,8 @@ export const HELD_STREAM_MODEL = 'fault-stall-stream';
 
 /** The streaming phase's upstream (stream-upstream.ts): serves only STREAM_MODEL. */
 export interface StreamUpstream {
+  /** chat: an OpenAI-compatible server; messages: a vLLM that serves Anthropic's Messages API too. */
+  surface: StreamSurface;
   node: string;
   port: number;
   url: string;
@@ -43,6 +46,7 @@ export async function startBenchFleet(options: {
   streamEventsPerSec?: number;
   /** `--payload engine`: answers and stream chunks in real engines' shapes. */
   payload?: Payload;
+  streamSurface?: StreamSurface;
 }): Promise<BenchFleet> {
   const started: Array<{ stop(): Promise<void> }> = [];
   const stopAll = async () => {
@@ -58,7 +62,9 @@ export async function startBenchFleet(options: {
     }
     const redis = options.redis ? await startRedis() : null;
     if (redis) started.push(redis);
-    const stream = options.streamEventsPerSec ? await startStreamUpstream(options.streamEventsPerSec, options.payload ?? 'flat') : null;
+    const stream = options.streamEventsPerSec
+      ? await startStreamUpstream(options.streamEventsPerSec, options.payload ?? 'flat', options.streamSurface ?? 'chat')
+      : null;
     if (stream) started.push(stream);
     return {
       upstreams,
@@ -75,11 +81,13 @@ export async function startBenchFleet(options: {
   }
 }
 
-async function startStreamUpstream(eventsPerSec: number, payload: Payload): Promise<StreamUpstream> {
+async function startStreamUpstream(eventsPerSec: number, payload: Payload, surface: StreamSurface): Promise<StreamUpstream> {
   const entry = fileURLToPath(new URL('./stream-upstream.ts', import.meta.url));
-  const proc = await spawnTsProcess<{ port: number }>(entry, ['--events-per-sec', String(eventsPerSec), '--payload', payload]);
+  const args = ['--events-per-sec', String(eventsPerSec), '--payload', payload, '--surface', surface];
+  const proc = await spawnTsProcess<{ port: number }>(entry, args);
   const url = `http://127.0.0.1:${proc.ready.port}`;
   return {
+    surface,
     node: `127.0.0.1:${proc.ready.port}`,
     port: proc.ready.port,
     url,

@@ -50,7 +50,15 @@ export async function startGateway(
 ): Promise<StartedGateway> {
   const nodes = fleet.upstreams.map((u) => u.node);
   const seeded = fleet.upstreams.map((u) => ({ node: u.node, port: u.port, models: FAKE_UPSTREAM_MODELS }));
-  if (fleet.stream) seeded.push({ node: fleet.stream.node, port: fleet.stream.port, models: [STREAM_MODEL] });
+  if (fleet.stream) {
+    const vllm = fleet.stream.surface === 'messages';
+    seeded.push({
+      node: fleet.stream.node,
+      port: fleet.stream.port,
+      models: [STREAM_MODEL],
+      ...(vllm ? { kind: 'vllm' as const, surfaces: ['chat_completions', 'messages'] as const } : {}),
+    });
+  }
   const env: NodeJS.ProcessEnv = { ...defaultConfigEnv(), ...options.env, LOAD_BALANCER_PORT: '0', LOAD_BALANCER_HOST: '127.0.0.1' };
   const maxconn = options.maxconn ?? 0;
   if (maxconn > 0) env.DEFAULT_MAXCONN = String(maxconn);

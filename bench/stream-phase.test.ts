@@ -1,8 +1,10 @@
+import type { AddressInfo } from 'node:net';
+import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, test } from 'vitest';
 import type { EventStreamResult } from './measure-event-stream.ts';
 import { readStamps } from './measure-event-stream.ts';
 import { nginxConfig } from './start-nginx.ts';
-import { stampedEvent, streamShapes } from './stream-upstream.ts';
+import { createStreamUpstream, MESSAGES_SHAPE, STREAM_MODEL, stampedEvent, streamShapes } from './stream-upstream.ts';
 import { checkStreamTargets, formatStreamReport, summarizeStreamRounds, type StreamRound } from './summarize-stream.ts';
 
 const result = (cpu: number, p99: number, aux = NaN, allocatedKb = NaN): EventStreamResult => ({
@@ -54,6 +56,46 @@ describe('readStamps', () => {
       const events = shape.end.split('\n\n').filter((e) => e !== '' && e !== 'data: [DONE]');
       expect(events.map((e) => JSON.parse(e.slice('data: '.length))).some((e) => e.usage?.completion_tokens > 0)).toBe(true);
       expect(shape.end.endsWith('data: [DONE]\n\n')).toBe(true);
+    }
+  });
+});
+
+describe('--stream-surface messages', () => {
+  test("the upstream streams Anthropic's Messages events that the official SDK reads, each text delta a stamp", async () => {
+    const server = createStreamUpstream(50, 'flat', 'messages');
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = new Anthropic({
+        baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        apiKey: 'unused',
+        maxRetries: 0,
+      });
+      const stream = await client.messages.create({
+        model: STREAM_MODEL,
+        max_tokens: 5,
+        stream: true,
+        messages: [{ role: 'user', content: 'Count.' }],
+      });
+      const types: string[] = [];
+      const texts: string[] = [];
+      for await (const event of stream) {
+        types.push(event.type);
+        if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') texts.push(event.delta.text);
+      }
+      expect(types[0]).toBe('message_start');
+      expect(types.at(-1)).toBe('message_stop');
+      expect(texts).toHaveLength(5);
+      expect(texts.every((t) => Math.abs(Number(t.slice(1)) - Date.now()) < 60_000)).toBe(true);
+      const stamps: number[] = [];
+      const events = MESSAGES_SHAPE.start! + stampedEvent(MESSAGES_SHAPE) + MESSAGES_SHAPE.end;
+      expect(readStamps(Buffer.from(events), (ms) => stamps.push(ms))).toBeNull();
+      expect(stamps).toHaveLength(1);
+      // The route check the monitor makes (POST {}) is refused as vLLM refuses it.
+      const refused = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/messages`, { method: 'POST', body: '{}' });
+      expect(refused.status).toBe(400);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

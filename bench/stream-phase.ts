@@ -24,7 +24,7 @@ export interface StreamTarget {
 }
 
 const FLOOR_ENTRY = fileURLToPath(new URL('./stream-floor.ts', import.meta.url));
-const CHAT_PATH = '/v1/chat/completions';
+const STREAM_PATHS = { chat: '/v1/chat/completions', messages: '/v1/messages' } as const;
 
 /** The relays of the phase, in STREAM_TARGET_NAMES order; `onStop` registers what was started. */
 export async function startStreamTargets(
@@ -77,7 +77,8 @@ export async function runStreamRounds(
 ): Promise<StreamRound[]> {
   const run = (target: StreamTarget, windowSec: number): Promise<EventStreamResult> =>
     measureEventStream({
-      url: target.baseUrl + CHAT_PATH,
+      url: target.baseUrl + STREAM_PATHS[upstream.surface],
+      surface: upstream.surface,
       streams: options.streams,
       eventsPerSec: options.eventsPerSec,
       windowSec,

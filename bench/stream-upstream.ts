@@ -8,7 +8,13 @@
  * streams take turns at the chunk shapes of vLLM, OpenAI/SGLang, Ollama and llama.cpp
  * (engine-payloads.ts), 219–273 bytes each.
  *
- *   node --import tsx bench/stream-upstream.ts --events-per-sec 20 [--payload engine]
+ * With `--surface messages` it plays a vLLM server that serves Anthropic's Messages API as
+ * well (what Claude Code talks to): discovered as vLLM (owned_by, /version, /metrics) and
+ * with POST /v1/messages streaming Anthropic's events, the stamp in each text delta
+ * (`content_block_delta`, 119 bytes with its `event:` line) between message_start /
+ * content_block_start and content_block_stop / message_delta / message_stop.
+ *
+ *   node --import tsx bench/stream-upstream.ts --events-per-sec 20 [--payload engine] [--surface messages]
  *
  * prints {"port":N,"pid":P} on its first stdout line when it listens (127.0.0.1 only).
  * GET /__stream/stats answers {"inflight":N}.
@@ -33,6 +39,8 @@ const USAGE = `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","cr
 
 /** How one stream's content events look around the stamp, and how the stream ends. */
 export interface StreamShape {
+  /** Written once before the first content event (Anthropic's message_start). */
+  start?: string;
   head: string;
   tail: string;
   end: string;
@@ -49,18 +57,62 @@ export function streamShapes(payload: 'flat' | 'engine'): readonly StreamShape[]
   return payload === 'engine' ? ENGINE : FLAT;
 }
 
+export type StreamSurface = 'chat' | 'messages';
+export const STREAM_SURFACES: readonly StreamSurface[] = ['chat', 'messages'];
+
+const anthropicEvent = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+
+/** Anthropic's Messages stream as vLLM writes it. */
+export const MESSAGES_SHAPE: StreamShape = {
+  start:
+    anthropicEvent('message_start', {
+      message: {
+        id: 'msg_bench',
+        type: 'message',
+        role: 'assistant',
+        model: STREAM_MODEL,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: 5, output_tokens: 0 },
+      },
+    }) + anthropicEvent('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+  head: 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"@',
+  tail: '"}}\n\n',
+  end:
+    anthropicEvent('content_block_stop', { index: 0 }) +
+    anthropicEvent('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 1 } }) +
+    anthropicEvent('message_stop', {}),
+};
+
+/** What the monitor reads to call a server vLLM: its model list's owner, its version, its metrics. */
+const VLLM_DISCOVERY: Record<string, string> = {
+  '/v1/models': JSON.stringify({
+    object: 'list',
+    data: [{ id: STREAM_MODEL, object: 'model', created: 0, owned_by: 'vllm', root: STREAM_MODEL, max_model_len: 32768 }],
+  }),
+  '/version': JSON.stringify({ version: '0.10.2' }),
+  '/metrics':
+    '# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{model_name="bench-stream"} 0.0\n# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{model_name="bench-stream"} 0.0\n',
+};
+
 /** One content event stamped with the time it is written. */
 export function stampedEvent(shape: StreamShape = FLAT[0]): string {
   return `${shape.head}${wallClockMs().toFixed(3)}${shape.tail}`;
 }
 
-export function createStreamUpstream(eventsPerSec: number, payload: 'flat' | 'engine' = 'flat') {
+export function createStreamUpstream(eventsPerSec: number, payload: 'flat' | 'engine' = 'flat', surface: StreamSurface = 'chat') {
   const periodMs = 1000 / eventsPerSec;
   const shapes = streamShapes(payload);
+  const streamPath = surface === 'messages' ? '/v1/messages' : '/chat/completions';
   let streams = 0;
   let inflight = 0;
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (surface === 'messages' && req.method === 'GET' && VLLM_DISCOVERY[path] !== undefined) {
+      res.writeHead(200, { 'content-type': path === '/metrics' ? 'text/plain; version=0.0.4' : 'application/json' });
+      return void res.end(VLLM_DISCOVERY[path]);
+    }
     if (req.method === 'GET' && path === '/v1/models') {
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify({ object: 'list', data: [{ id: STREAM_MODEL, object: 'model', created: 0, owned_by: 'bench' }] }));
@@ -69,7 +121,7 @@ export function createStreamUpstream(eventsPerSec: number, payload: 'flat' | 'en
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify({ inflight }));
     }
-    if (req.method !== 'POST' || !path.endsWith('/chat/completions')) {
+    if (req.method !== 'POST' || !path.endsWith(streamPath)) {
       res.writeHead(404, { 'content-type': 'application/json' });
       return void res.end('{"error":{"message":"not found","type":"invalid_request_error"}}');
     }
@@ -77,14 +129,21 @@ export function createStreamUpstream(eventsPerSec: number, payload: 'flat' | 'en
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       let count = 100;
+      let body: { max_tokens?: unknown; messages?: unknown } = {};
       try {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { max_tokens?: unknown };
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         if (typeof body.max_tokens === 'number' && body.max_tokens > 0) count = Math.min(MAX_EVENTS, Math.floor(body.max_tokens));
       } catch {
         // A body that is not JSON gets the default length: this server measures relays, not clients.
       }
+      if (surface === 'messages' && !Array.isArray(body.messages)) {
+        // What vLLM answers a body without messages — and how the monitor learns the route is here.
+        res.writeHead(400, { 'content-type': 'application/json' });
+        return void res.end('{"type":"error","error":{"type":"invalid_request_error","message":"messages: Field required"}}');
+      }
       inflight++;
-      stream(res, shapes[streams++ % shapes.length], count, periodMs, () => inflight--);
+      const shape = surface === 'messages' ? MESSAGES_SHAPE : shapes[streams++ % shapes.length];
+      stream(res, shape, count, periodMs, () => inflight--);
     });
   });
   server.keepAliveTimeout = 30_000;
@@ -94,6 +153,7 @@ export function createStreamUpstream(eventsPerSec: number, payload: 'flat' | 'en
 /** First event at once (the relay commits on it), then one every period from a random phase. */
 function stream(res: ServerResponse, shape: StreamShape, count: number, periodMs: number, done: () => void) {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  if (shape.start !== undefined) res.write(shape.start);
   let sent = 0;
   let timer: NodeJS.Timeout | undefined;
   let ended = false;
@@ -127,10 +187,13 @@ function main() {
       'events-per-sec': { type: 'string', default: '20' },
       port: { type: 'string', default: '0' },
       payload: { type: 'string', default: 'flat' },
+      surface: { type: 'string', default: 'chat' },
     },
   });
   if (values.payload !== 'flat' && values.payload !== 'engine') throw new Error(`--payload ${values.payload}: expected flat or engine`);
-  const server = createStreamUpstream(Number(values['events-per-sec']), values.payload);
+  const surface = values.surface as StreamSurface;
+  if (!STREAM_SURFACES.includes(surface)) throw new Error(`--surface ${values.surface}: expected ${STREAM_SURFACES.join(' or ')}`);
+  const server = createStreamUpstream(Number(values['events-per-sec']), values.payload, surface);
   server.listen(Number(values.port), '127.0.0.1', () => {
     const { port } = server.address() as { port: number };
     process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);

@@ -101,12 +101,12 @@ const COLUMNS = [
 export function formatStreamReport(
   summaries: readonly StreamSummary[],
   checks: readonly StreamCheck[],
-  setup: { streams: number; eventsPerSec: number; windowSec: number; rounds: number },
+  setup: { streams: number; eventsPerSec: number; windowSec: number; rounds: number; surface?: 'chat' | 'messages' },
 ): string {
   const num = (v: number, digits: number) => (Number.isNaN(v) ? '—' : v.toFixed(digits));
   const row = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(COLUMNS[i][1]) : c.padStart(COLUMNS[i][1]))).join('  ');
   const lines = [
-    `streaming: ${setup.streams} streams × ${setup.eventsPerSec} events/s, ${setup.windowSec} s measured per target and round, ${setup.rounds} round${setup.rounds === 1 ? '' : 's'} (medians); delay = upstream write → client read`,
+    `streaming${setup.surface === 'messages' ? ' (Anthropic Messages, from a vLLM that serves it)' : ''}: ${setup.streams} streams × ${setup.eventsPerSec} events/s, ${setup.windowSec} s measured per target and round, ${setup.rounds} round${setup.rounds === 1 ? '' : 's'} (medians); delay = upstream write → client read`,
     row(COLUMNS.map(([name]) => name)),
     ...summaries.map((s) =>
       row([
