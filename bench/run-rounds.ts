@@ -1,7 +1,7 @@
 /**
- * Interleaved rounds: every round measures every target once per phase, in the same order,
- * so slow drift on a shared machine (other processes, thermal, GC of long-lived targets)
- * lands on all targets alike and per-round ratios stay meaningful.
+ * Interleaved rounds: every round measures every target once per phase, in turn (every
+ * other round in reverse), so slow drift on a shared machine (other processes, thermal, GC
+ * of long-lived targets) lands on all targets alike and per-round ratios stay meaningful.
  *
  * Phases of a round, each over all targets: (1) non-stream load + CPU per request, and
  * stream time to first byte, with instant upstreams; (2) the same load with a 50 ms
@@ -78,8 +78,18 @@ export async function warmUp({ targets, fleet, options, generator }: RoundContex
   await fleet.resetStats();
 }
 
-export async function runRound(ctx: RoundContext): Promise<RoundResult> {
-  const { targets, fleet, options } = ctx;
+/**
+ * The order of round `round` (from 1): even rounds reversed. A target measured right after
+ * another shares the cores with whatever that one still does once its load stopped, so
+ * none may always come second (gateway-redis always followed gateway-memory).
+ */
+export function roundOrder<T>(targets: readonly T[], round: number): readonly T[] {
+  return round % 2 === 0 ? [...targets].reverse() : targets;
+}
+
+export async function runRound(ctx: RoundContext, round = 1): Promise<RoundResult> {
+  const { fleet, options } = ctx;
+  const targets = roundOrder(ctx.targets, round);
   const result: RoundResult = {};
   await fleet.setLatencyMs(0);
   for (const target of targets) result[target.name] = await measureFast(ctx, target);

@@ -155,7 +155,7 @@ async function main(): Promise<number> {
       await warmUp(ctx);
       for (let round = 1; round <= options.rounds; round++) {
         log(`round ${round}/${options.rounds}`);
-        rounds.push(await runRound(ctx));
+        rounds.push(await runRound(ctx, round));
       }
     } else {
       for (let round = 1; round <= options.rounds; round++) rounds.push(emptyRound(targets));

@@ -7,6 +7,7 @@
 import type { BenchOptions } from './bench-options.ts';
 import type { BundledEntry } from './build-js-bundles.ts';
 import { measureEventStream, type EventStreamResult } from './measure-event-stream.ts';
+import { roundOrder } from './run-rounds.ts';
 import { nginxBinary, startNginx } from './start-nginx.ts';
 import type { BenchFleet, StreamUpstream } from './start-bench-fleet.ts';
 import type { BenchTarget } from './start-target.ts';
@@ -94,10 +95,7 @@ export async function runStreamRounds(
   for (let round = 1; round <= options.rounds; round++) {
     log(`streaming round ${round}/${options.rounds}`);
     const result: StreamRound = {};
-    // Every other round in reverse: a relay measured right after another pays for whatever
-    // that one still does once its streams closed (its collections of 500 streams' garbage,
-    // on the same cores), so no target always comes second.
-    for (const target of round % 2 === 0 ? [...targets].reverse() : targets) {
+    for (const target of roundOrder(targets, round)) {
       const r = await run(target, options.streamWindowSec);
       result[target.name] = r;
       const cpu = Number.isNaN(r.cpuUsPerEvent)

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { median, percentile } from './percentile.ts';
-import type { RoundResult, TargetRound } from './run-rounds.ts';
+import { type RoundResult, roundOrder, type TargetRound } from './run-rounds.ts';
 import { checkIssueTargets, summarizeRounds } from './summarize-rounds.ts';
 
 const round = (overrides: Partial<TargetRound> = {}): TargetRound => ({
@@ -207,5 +207,15 @@ describe('the report', () => {
     // One number per round for the floor itself, and none for direct: no line for either.
     expect(report).not.toContain('node-floor: ÷floor per round');
     expect(report).not.toContain('direct: ÷floor per round');
+  });
+});
+
+describe('roundOrder', () => {
+  test('odd rounds take the targets as given, even rounds in reverse: no target always follows the same one', () => {
+    const targets = ['direct', 'node-floor', 'gateway-memory', 'gateway-redis'];
+    expect(roundOrder(targets, 1)).toEqual(targets);
+    expect(roundOrder(targets, 2)).toEqual(['gateway-redis', 'gateway-memory', 'node-floor', 'direct']);
+    expect(roundOrder(targets, 3)).toEqual(targets);
+    expect(targets).toEqual(['direct', 'node-floor', 'gateway-memory', 'gateway-redis']);
   });
 });
