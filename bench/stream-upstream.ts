@@ -11,7 +11,7 @@
  * With `--surface messages` it plays a vLLM server that serves Anthropic's Messages API as
  * well (what Claude Code talks to): discovered as vLLM (owned_by, /version, /metrics) and
  * with POST /v1/messages streaming Anthropic's events, the stamp in each text delta
- * (`content_block_delta`, 119 bytes with its `event:` line) between message_start /
+ * (`content_block_delta`, 133 bytes with its `event:` line) between message_start /
  * content_block_start and content_block_stop / message_delta / message_stop.
  *
  *   node --import tsx bench/stream-upstream.ts --events-per-sec 20 [--payload engine] [--surface messages]
@@ -92,8 +92,9 @@ const VLLM_DISCOVERY: Record<string, string> = {
     data: [{ id: STREAM_MODEL, object: 'model', created: 0, owned_by: 'vllm', root: STREAM_MODEL, max_model_len: 32768 }],
   }),
   '/version': JSON.stringify({ version: '0.10.2' }),
-  '/metrics':
-    '# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{model_name="bench-stream"} 0.0\n# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{model_name="bench-stream"} 0.0\n',
+  '/metrics': ['running', 'waiting']
+    .map((what) => `# TYPE vllm:num_requests_${what} gauge\nvllm:num_requests_${what}{model_name="${STREAM_MODEL}"} 0.0\n`)
+    .join(''),
 };
 
 /** One content event stamped with the time it is written. */
