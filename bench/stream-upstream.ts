@@ -21,6 +21,7 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
+import { discoveryResponse } from '@ai-lb/testkit';
 import { engineChunkParts, engineStreamEnds } from './engine-payloads.ts';
 
 export const STREAM_MODEL = 'bench-stream';
@@ -58,6 +59,8 @@ export function streamShapes(payload: 'flat' | 'engine'): readonly StreamShape[]
 }
 
 export type StreamSurface = 'chat' | 'messages';
+/** `--surface messages`: discovered as this vLLM serving STREAM_MODEL, uncapped. */
+const VLLM = { models: [STREAM_MODEL], slots: 0 };
 export const STREAM_SURFACES: readonly StreamSurface[] = ['chat', 'messages'];
 
 const anthropicEvent = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
@@ -85,18 +88,6 @@ export const MESSAGES_SHAPE: StreamShape = {
     anthropicEvent('message_stop', {}),
 };
 
-/** What the monitor reads to call a server vLLM: its model list's owner, its version, its metrics. */
-const VLLM_DISCOVERY: Record<string, string> = {
-  '/v1/models': JSON.stringify({
-    object: 'list',
-    data: [{ id: STREAM_MODEL, object: 'model', created: 0, owned_by: 'vllm', root: STREAM_MODEL, max_model_len: 32768 }],
-  }),
-  '/version': JSON.stringify({ version: '0.10.2' }),
-  '/metrics': ['running', 'waiting']
-    .map((what) => `# TYPE vllm:num_requests_${what} gauge\nvllm:num_requests_${what}{model_name="${STREAM_MODEL}"} 0.0\n`)
-    .join(''),
-};
-
 /** One content event stamped with the time it is written. */
 export function stampedEvent(shape: StreamShape = FLAT[0]): string {
   return `${shape.head}${wallClockMs().toFixed(3)}${shape.tail}`;
@@ -110,9 +101,11 @@ export function createStreamUpstream(eventsPerSec: number, payload: 'flat' | 'en
   let inflight = 0;
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (surface === 'messages' && req.method === 'GET' && VLLM_DISCOVERY[path] !== undefined) {
-      res.writeHead(200, { 'content-type': path === '/metrics' ? 'text/plain; version=0.0.4' : 'application/json' });
-      return void res.end(VLLM_DISCOVERY[path]);
+    // What the monitor reads to call a server vLLM: the fake vLLM's own pages (testkit).
+    const vllmPage = surface === 'messages' && req.method === 'GET' ? discoveryResponse('vllm', path, VLLM) : undefined;
+    if (vllmPage !== undefined) {
+      res.writeHead(vllmPage.status, { 'content-type': vllmPage.contentType });
+      return void res.end(vllmPage.body);
     }
     if (req.method === 'GET' && path === '/v1/models') {
       res.writeHead(200, { 'content-type': 'application/json' });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -51,6 +51,9 @@ export async function spawnTsProcess<Ready = { port: number }>(
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', log === null ? 'pipe' : log.fd],
     });
+  } catch (error) {
+    log?.remove();
+    throw error;
   } finally {
     log?.closeOurs();
   }
@@ -133,7 +136,7 @@ class StderrFile {
     if (this.removed) return this.kept;
     const fd = openSync(this.path, 'r');
     try {
-      const size = statSync(this.path).size;
+      const { size } = fstatSync(fd);
       const length = Math.min(size, this.keepBytes);
       const fresh = Buffer.alloc(length);
       readSync(fd, fresh, 0, length, size - length);

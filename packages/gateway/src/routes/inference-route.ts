@@ -65,11 +65,11 @@ export interface RequestTranslation {
  * waits (see planner); a failover sends the same bytes again.
  */
 export function translatedBytes(body: object): { forKind(kind: NodeState['kind']): Buffer } {
-  const withTopK = Buffer.from(JSON.stringify(body));
-  if ((body as { top_k?: unknown }).top_k === undefined) return { forKind: () => withTopK };
+  const whole = Buffer.from(JSON.stringify(body));
+  if ((body as { top_k?: unknown }).top_k === undefined) return { forKind: () => whole };
   const { top_k: _, ...withoutTopK } = body as { top_k?: unknown };
   const plain = Buffer.from(JSON.stringify(withoutTopK));
-  return { forKind: (kind) => (kind === 'openai' ? plain : withTopK) };
+  return { forKind: (kind) => (kind === 'openai' ? plain : whole) };
 }
 
 /**

@@ -52,11 +52,10 @@ export function acquirePlan(input: AcquirePlanInput): number[] {
     const tier: number[] = [];
     const load: number[] = [];
     for (const i of indexes) {
-      const { maxconn, extraLoad = 0, slots = 0 } = candidates[i];
-      const total = inflight[i] + extraLoad;
-      busy[i] = slots > 0 && total >= slots ? 1 : 0;
+      const total = inflight[i] + (candidates[i].extraLoad ?? 0);
+      busy[i] = busyOf(candidates[i], total);
       tier[i] = candidates[i].tier ?? 0;
-      load[i] = loadOf(total, maxconn > 0 ? maxconn : slots);
+      load[i] = candidateLoad(candidates[i], total);
     }
     const later = (a: number, b: number) =>
       busy[a] !== busy[b] ? busy[a] > busy[b] : tier[a] !== tier[b] ? tier[a] > tier[b] : load[a] > load[b];
@@ -97,10 +96,11 @@ export function firstInPlan(
   let bestTier = 0;
   let bestLoad = 0;
   for (let i = 0; i < n; i++) {
-    const { node, maxconn, extraLoad = 0, slots = 0, tier = 0 } = candidates[i];
-    const total = inflight(node) + extraLoad;
-    const busy = slots > 0 && total >= slots ? 1 : 0;
-    const load = loadOf(total, maxconn > 0 ? maxconn : slots);
+    const candidate = candidates[i];
+    const total = inflight(candidate.node) + (candidate.extraLoad ?? 0);
+    const busy = busyOf(candidate, total);
+    const tier = candidate.tier ?? 0;
+    const load = candidateLoad(candidate, total);
     if (i === 0 || busy < bestBusy || (busy === bestBusy && (tier < bestTier || (tier === bestTier && load < bestLoad)))) {
       best = i;
       bestBusy = busy;
@@ -109,6 +109,16 @@ export function firstInPlan(
     }
   }
   return best;
+}
+
+/** least_loaded's first key: 1 when the engine's own slots are all taken (live + outside load). */
+function busyOf({ slots = 0 }: SlotCandidate, total: number): number {
+  return slots > 0 && total >= slots ? 1 : 0;
+}
+
+/** least_loaded's last key: the load over the cap, or over the engine's slots when uncapped. */
+function candidateLoad({ maxconn, slots = 0 }: SlotCandidate, total: number): number {
+  return loadOf(total, maxconn > 0 ? maxconn : slots);
 }
 
 /** Capped nodes by fill ratio, uncapped nodes by raw count (interface doc of AcquireOrder). */
