@@ -2,10 +2,12 @@
  * Interleaved A/B of gateway variants — builds, settings, V8 flags — against the node floor,
  * non-stream chat, CPU per request from /proc and requests per second from wrk:
  *
- *   npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds=6] [seconds=4] [--gc]
+ *   npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds=6] [seconds=4] [--gc] [--paired] [--idle S]
  *
  * A variant: {"name": "new", "store": "memory" | "redis" | "floor", "dir": "<a dist/>",
- * "env": {"LOG_REQUESTS": "false"}, "nodeArgs": ["--max-semi-space-size=8"], "maxconn": 0}.
+ * "env": {"LOG_REQUESTS": "false"}, "nodeArgs": ["--max-semi-space-size=8"], "maxconn": 0,
+ * "entry": "start" | "gateway"} (`entry`: the service to run, by default `start` for memory
+ * state and `gateway` for Redis; `start` with Redis runs the monitor in the process).
  * `dir` defaults to this checkout's dist/ (run `pnpm build` first), `nodeArgs` to the shipped
  * V8 flags. The first variant is the reference of the ratios. Rounds alternate the order
  * of the variants; the medians are printed. Where `pnpm bench --baseline` compares two
@@ -25,13 +27,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SHIPPED_V8, v8Flags } from './bench-options.ts';
 import { buildJsBundles } from './build-js-bundles.ts';
 import { closeGcWindow, GC_PROBE_ARGS, type GcPerRequest, openGcWindow, useGcProbeDir } from './gc-window.ts';
 import { median } from './percentile.ts';
 import { readCpuMs } from './process-usage.ts';
 import { BENCH_MODEL, startBenchFleet } from './start-bench-fleet.ts';
-import { startGateway } from './start-gateway.ts';
+import { type GatewayEntry, startGateway } from './start-gateway.ts';
 import { startTarget } from './start-target.ts';
 import { runWrk } from './wrk-load.ts';
 
@@ -42,6 +45,7 @@ interface Variant {
   env?: Record<string, string>;
   nodeArgs?: string[];
   maxconn?: number;
+  entry?: GatewayEntry;
 }
 
 interface Running {
@@ -60,8 +64,12 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const gc = args.includes('--gc');
   const paired = args.includes('--paired');
-  const [json, roundsArg, secondsArg] = args.filter((a) => a !== '--gc' && a !== '--paired');
-  if (json === undefined) throw new Error("usage: npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds] [seconds] [--gc] [--paired]");
+  const idleAt = args.indexOf('--idle');
+  const idleSec = idleAt === -1 ? 0 : Number(args[idleAt + 1]);
+  if (!(idleSec >= 0 && idleSec <= 600)) throw new Error('--idle S: seconds from 0 to 600');
+  const [json, roundsArg, secondsArg] = args.filter((a, i) => a !== '--gc' && a !== '--paired' && i !== idleAt && i !== idleAt + 1);
+  if (json === undefined)
+    throw new Error("usage: npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds] [seconds] [--gc] [--paired] [--idle S]");
   const variants = JSON.parse(json) as Variant[];
   const rounds = Number(roundsArg ?? 6);
   const seconds = Number(secondsArg ?? 4);
@@ -80,6 +88,7 @@ async function main(): Promise<void> {
     const connections = paired ? Math.max(1, Math.floor(50 / running.length)) : 50;
     /** One variant's run, from its counters before to after; `load` is its wrk run. */
     const measure = async (r: Running) => {
+      if (idleSec > 0 && !paired) await sleep(idleSec * 1000);
       const pids = paired ? r.pids.slice(0, 1) : r.pids;
       const before = cpuOf(pids);
       if (gcDir !== null) openGcWindow(r.pids[0]);
@@ -98,6 +107,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? running : [...running].reverse();
       const line: string[] = [];
+      if (paired && idleSec > 0) await sleep(idleSec * 1000);
       if (paired) line.push(...(await Promise.all(order.map(measure))));
       else for (const r of order) line.push(await measure(r));
       console.log(`round ${round + 1}: ${line.join(' | ')}`);
@@ -144,6 +154,7 @@ async function start(
     nodeArgs,
     env: variant.env,
     maxconn: variant.maxconn,
+    entry: variant.entry,
     bundles: { start: `${dir}/start.mjs`, gateway: `${dir}/gateway.mjs` },
   });
   const pids = [gateway.process.pid];

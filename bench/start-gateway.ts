@@ -46,6 +46,8 @@ export async function startGateway(
     env?: Record<string, string>;
     /** Slots of every upstream (the seeded records; DEFAULT_MAXCONN for the monitor); 0 = uncapped. */
     maxconn?: number;
+    /** The entry to run; by default `start` for memory state, `gateway` for Redis state. */
+    entry?: GatewayEntry;
   } = {},
 ): Promise<StartedGateway> {
   const nodes = fleet.upstreams.map((u) => u.node);
@@ -62,17 +64,18 @@ export async function startGateway(
   const env: NodeJS.ProcessEnv = { ...defaultConfigEnv(), ...options.env, LOAD_BALANCER_PORT: '0', LOAD_BALANCER_HOST: '127.0.0.1' };
   const maxconn = options.maxconn ?? 0;
   if (maxconn > 0) env.DEFAULT_MAXCONN = String(maxconn);
-  if (store === 'memory') {
+  const entry: GatewayEntry = options.entry ?? (store === 'memory' ? 'start' : 'gateway');
+  if (entry === 'start') {
     Object.assign(env, { SCAN_HOSTS: seeded.map((u) => u.node).join(','), MONITOR_PORT: '0' });
-  } else {
+  }
+  if (store === 'redis') {
     if (!fleet.redis) throw new Error('gateway-redis needs the bench redis-server');
     const prefix = `bench:${randomBytes(4).toString('hex')}:`;
     await seedFleet(fleet.redis.url, prefix, seeded, maxconn);
     Object.assign(env, { REDIS_URL: fleet.redis.url, REDIS_KEY_PREFIX: prefix });
   }
-  const entry: GatewayEntry = store === 'memory' ? 'start' : 'gateway';
   const bundle = options.bundles?.[entry];
-  const args = store === 'memory' ? (options.memoryArgs ?? []) : [];
+  const args = entry === 'start' ? (options.memoryArgs ?? []) : [];
   const proc = await spawnTsProcess<{ port: number }>(bundle ?? GATEWAY_ENTRIES[entry], args, {
     env,
     nodeArgs: options.nodeArgs,
