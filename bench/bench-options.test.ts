@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { BenchUsageError, parseBenchOptions } from './bench-options.ts';
+import { BenchUsageError, parseBenchOptions, v8Flags } from './bench-options.ts';
 import { parseWrkOutput } from './wrk-load.ts';
 
 describe('parseBenchOptions', () => {
@@ -83,6 +83,13 @@ describe('parseBenchOptions', () => {
     expect(() => parseBenchOptions(['--heap-growing-percent', '301'])).toThrow(
       /--heap-growing-percent 301: expected an integer from 0 to 300/,
     );
+  });
+
+  test("every forwarder runs without V8's memory reducer unless --memory-reducer", () => {
+    expect(v8Flags(parseBenchOptions([]))).toContain('--no-memory-reducer');
+    const withReducer = parseBenchOptions(['--memory-reducer']);
+    expect(withReducer.memoryReducer).toBe(true);
+    expect(v8Flags(withReducer)).toEqual(['--max-semi-space-size=8', '--heap-growing-percent=20']);
   });
 
   test('--baseline-env measures this build again with other settings, as baseline-*', () => {

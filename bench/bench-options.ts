@@ -60,6 +60,8 @@ export interface BenchOptions {
   semiSpaceMb: number;
   /** V8 --heap-growing-percent of every forwarder alike; 0 = V8's default. */
   heapGrowingPercent: number;
+  /** V8's memory reducer in every forwarder alike (`--memory-reducer`; ai-lb ships without it). */
+  memoryReducer: boolean;
   /**
    * `--baseline DIR`: another build's bundles (`pnpm build`'s dist/ of an earlier commit),
    * measured as baseline-memory / baseline-redis in the same rounds: before/after in one run.
@@ -79,16 +81,21 @@ export interface BenchOptions {
  *   smaller semi-spaces scavenge more often, and each scavenge copies the in-flight
  *   requests' objects; 8 MB is the trade between that CPU and RSS with open streams;
  * - heap growing 20 %: the old generation may grow 1.2× past what survived the last full GC
- *   (V8's default lets it grow up to 4×); the same CPU, less RSS with open streams. Both
- *   measured in docs/performance.md.
+ *   (V8's default lets it grow up to 4×); the same CPU, less RSS with open streams;
+ * - no memory reducer: V8 runs memory-reducing full collections once a process has allocated
+ *   little for ≈ 8 s, and the first seconds of the next burst then cost every forwarder more
+ *   per request (the gateway ≈ 10 µs); a service's idle gaps are not when it should shrink,
+ *   and its heap is small (an idle gateway keeps ≈ 5–8 MB more). All measured in
+ *   docs/performance.md.
  */
-export const SHIPPED_V8 = { semiSpaceMb: 8, heapGrowingPercent: 20 } as const;
+export const SHIPPED_V8 = { semiSpaceMb: 8, heapGrowingPercent: 20, memoryReducer: false } as const;
 
 /** The node command-line flags of these settings (0 = V8's default, no flag). */
-export function v8Flags(settings: { semiSpaceMb: number; heapGrowingPercent: number }): string[] {
+export function v8Flags(settings: { semiSpaceMb: number; heapGrowingPercent: number; memoryReducer: boolean }): string[] {
   const flags: string[] = [];
   if (settings.semiSpaceMb > 0) flags.push(`--max-semi-space-size=${settings.semiSpaceMb}`);
   if (settings.heapGrowingPercent > 0) flags.push(`--heap-growing-percent=${settings.heapGrowingPercent}`);
+  if (!settings.memoryReducer) flags.push('--no-memory-reducer');
   return flags;
 }
 
@@ -96,7 +103,7 @@ export const USAGE = `usage: pnpm bench [--quick] [--json] [--rounds N] [--durat
                   [--phases ${PHASES.join(',')}] [--payload ${PAYLOADS.join('|')}] [--stream-surface ${STREAM_SURFACES.join('|')}] [--streams N] [--events-per-sec M] [--stream-seconds S] [--maxconn N]
                   [--targets ${TARGET_NAMES.join(',')}] [--upstreams N]
                   [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof] [--gc]
-                  [--runtime js|tsx] [--semi-space-mb N] [--heap-growing-percent N] [--optimize-for-size] [--warmup S]
+                  [--runtime js|tsx] [--semi-space-mb N] [--heap-growing-percent N] [--memory-reducer] [--optimize-for-size] [--warmup S]
                   [--baseline DIR]   (DIR: an earlier build's dist/, measured beside this one)
                   [--baseline-env KEY=VALUE,...]   (the baseline-* targets run with these settings)`;
 
@@ -129,6 +136,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'heap-growing-percent': { type: 'string' },
       warmup: { type: 'string' },
       'optimize-for-size': { type: 'boolean', default: false },
+      'memory-reducer': { type: 'boolean', default: false },
       baseline: { type: 'string' },
       'baseline-env': { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -168,6 +176,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     optimizeForSize: values['optimize-for-size']!,
     semiSpaceMb: intOption('--semi-space-mb', values['semi-space-mb'], SHIPPED_V8.semiSpaceMb, 0, 256),
     heapGrowingPercent: intOption('--heap-growing-percent', values['heap-growing-percent'], SHIPPED_V8.heapGrowingPercent, 0, 300),
+    memoryReducer: values['memory-reducer']!,
     baselineDir: values.baseline,
     baselineEnv: envOption(values['baseline-env']),
   };
