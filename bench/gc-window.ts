@@ -24,6 +24,9 @@ export interface GcPerRequest {
   /** Young bytes alive after a scavenge (the mean over the window), KB. */
   survivedKb: number;
   pauseUs: number;
+  /** The event loop's delay over the window (1 ms resolution, included), ms. */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
 }
 
 export function openGcWindow(pid: number): void {
@@ -34,11 +37,11 @@ export function openGcWindow(pid: number): void {
 export async function closeGcWindow(pid: number, requests: number): Promise<GcPerRequest> {
   const file = join(process.env.AI_LB_GC_PROBE_DIR ?? '.', `gc-${pid}.json`);
   process.kill(pid, 'SIGUSR2');
-  let g: GcSummary | undefined;
+  let g: (GcSummary & { loopDelayP99Ms: number; loopDelayMaxMs: number }) | undefined;
   // A file not there yet, or not whole yet (another process writes it), is read again.
   await waitUntil(
     () => {
-      g = JSON.parse(readFileSync(file, 'utf8')) as GcSummary;
+      g = JSON.parse(readFileSync(file, 'utf8')) as GcSummary & { loopDelayP99Ms: number; loopDelayMaxMs: number };
       return true;
     },
     { timeoutMs: 5000, what: `garbage counts from pid ${pid}` },
@@ -51,5 +54,7 @@ export async function closeGcWindow(pid: number, requests: number): Promise<GcPe
     promotedKb: per(g.promoted / 1024),
     survivedKb: g.survivedPerScavenge / 1024,
     pauseUs: per(g.pauseUs),
+    loopDelayP99Ms: g.loopDelayP99Ms,
+    loopDelayMaxMs: g.loopDelayMaxMs,
   };
 }

@@ -44,6 +44,9 @@ export interface EventStreamResult {
   /** Bytes the relay allocated and promoted per event (`--gc`), KB; NaN without. */
   allocatedKbPerEvent: number;
   promotedKbPerEvent: number;
+  /** The relay's event-loop delay over the window (`--gc`), ms; NaN without. */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
   delayP50Ms: number;
   delayP99Ms: number;
   /** Streams that failed (not 200, or broken before the window ended). */
@@ -109,6 +112,8 @@ export async function measureEventStream(load: EventStreamLoad): Promise<EventSt
       syscallsPerEvent: pids.length === 0 || state.events === 0 ? NaN : (callsAfter - callsBefore) / state.events,
       allocatedKbPerEvent: garbage?.allocatedKb ?? NaN,
       promotedKbPerEvent: garbage?.promotedKb ?? NaN,
+      loopDelayP99Ms: garbage?.loopDelayP99Ms ?? NaN,
+      loopDelayMaxMs: garbage?.loopDelayMaxMs ?? NaN,
       delayP50Ms: percentile(state.delays, 50),
       delayP99Ms: percentile(state.delays, 99),
       errors: state.broken + (load.streams - state.opened),

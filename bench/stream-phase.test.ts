@@ -16,6 +16,8 @@ const result = (cpu: number, p99: number, aux = NaN, allocatedKb = NaN): EventSt
   syscallsPerEvent: 2,
   allocatedKbPerEvent: allocatedKb,
   promotedKbPerEvent: allocatedKb / 100,
+  loopDelayP99Ms: allocatedKb * 2,
+  loopDelayMaxMs: allocatedKb * 10,
   delayP50Ms: p99 / 2,
   delayP99Ms: p99,
   errors: 0,
@@ -120,7 +122,7 @@ describe('summarizeStreamRounds', () => {
     expect(report).not.toContain('allocates');
   });
 
-  test('--gc: the garbage per event, medians, one line per relay that counted it', () => {
+  test('--gc: the garbage per event and the event-loop delay, medians, one line per relay that counted them', () => {
     const rounds: StreamRound[] = [1.5, 1.2, 1.4].map((kb, i) => ({
       'stream-floor': result(20, 3, NaN, [0.9, 1.1, 1.0][i]),
       'gateway-memory': result(22, 3, NaN, kb),
@@ -129,8 +131,12 @@ describe('summarizeStreamRounds', () => {
     const summaries = summarizeStreamRounds(rounds, ['stream-floor', 'gateway-memory', 'nginx']);
     expect(summaries.map((s) => s.allocatedKbPerEvent)).toEqual([1.0, 1.4, NaN]);
     const report = formatStreamReport(summaries, [], { streams: 500, eventsPerSec: 20, windowSec: 5, rounds: 3 });
-    expect(report).toContain('stream-floor: allocates 1.00 KB per event, promotes 0.010 KB (--gc)');
-    expect(report).toContain('gateway-memory: allocates 1.40 KB per event, promotes 0.014 KB (--gc)');
+    expect(report).toContain(
+      'stream-floor: allocates 1.00 KB per event, promotes 0.010 KB; event-loop delay p99 2.00 ms, max 10.0 ms (--gc)',
+    );
+    expect(report).toContain(
+      'gateway-memory: allocates 1.40 KB per event, promotes 0.014 KB; event-loop delay p99 2.80 ms, max 14.0 ms (--gc)',
+    );
     expect(report).not.toContain('nginx: allocates');
   });
 });

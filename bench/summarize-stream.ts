@@ -36,6 +36,9 @@ export interface StreamSummary {
   /** Bytes allocated and promoted per event (`--gc`), KB; NaN without. */
   allocatedKbPerEvent: number;
   promotedKbPerEvent: number;
+  /** The relay's event-loop delay (`--gc`): median over rounds of each window's p99 and max, ms. */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
   errors: number;
 }
 
@@ -59,6 +62,8 @@ export function summarizeStreamRounds(rounds: readonly StreamRound[], names: rea
       addedP99VsFloorMs: of((_, r) => added(r, name) - added(r, 'stream-floor')),
       allocatedKbPerEvent: of((t) => t.allocatedKbPerEvent),
       promotedKbPerEvent: of((t) => t.promotedKbPerEvent),
+      loopDelayP99Ms: of((t) => t.loopDelayP99Ms),
+      loopDelayMaxMs: of((t) => t.loopDelayMaxMs),
       errors: rounds.reduce((sum, round) => sum + (round[name]?.errors ?? 0), 0),
     };
   });
@@ -126,7 +131,9 @@ export function formatStreamReport(
     ...summaries
       .filter((s) => !Number.isNaN(s.allocatedKbPerEvent))
       .map(
-        (s) => `  ${s.name}: allocates ${num(s.allocatedKbPerEvent, 2)} KB per event, promotes ${num(s.promotedKbPerEvent, 3)} KB (--gc)`,
+        (s) =>
+          `  ${s.name}: allocates ${num(s.allocatedKbPerEvent, 2)} KB per event, promotes ${num(s.promotedKbPerEvent, 3)} KB; ` +
+          `event-loop delay p99 ${num(s.loopDelayP99Ms, 2)} ms, max ${num(s.loopDelayMaxMs, 1)} ms (--gc)`,
       ),
     ...checks.map((c) => `  ${c.pass ? 'PASS' : 'FAIL'}  ${c.target}: ${c.what} ${c.limit} — measured ${num(c.measured, 2)}`),
   ];
