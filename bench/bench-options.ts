@@ -85,7 +85,7 @@ export interface BenchOptions {
  * - no memory reducer: V8 runs memory-reducing full collections once a process has allocated
  *   little for ≈ 8 s, and the first seconds of the next burst then cost every forwarder more
  *   per request (the gateway ≈ 10 µs); a service's idle gaps are not when it should shrink,
- *   and its heap is small (an idle gateway keeps ≈ 5–8 MB more). All measured in
+ *   and its heap is small (≈ 13 MB more idle RSS after start). All measured in
  *   docs/performance.md.
  */
 export const SHIPPED_V8 = { semiSpaceMb: 8, heapGrowingPercent: 20, memoryReducer: false } as const;

@@ -29,6 +29,9 @@ export interface GcPerRequest {
   loopDelayMaxMs: number;
 }
 
+/** What gc-probe.mjs writes: the GC summary and the event loop's delay over the window. */
+type ProbeFile = GcSummary & { loopDelayP99Ms: number; loopDelayMaxMs: number };
+
 export function openGcWindow(pid: number): void {
   process.kill(pid, 'SIGUSR2');
 }
@@ -37,11 +40,11 @@ export function openGcWindow(pid: number): void {
 export async function closeGcWindow(pid: number, requests: number): Promise<GcPerRequest> {
   const file = join(process.env.AI_LB_GC_PROBE_DIR ?? '.', `gc-${pid}.json`);
   process.kill(pid, 'SIGUSR2');
-  let g: (GcSummary & { loopDelayP99Ms: number; loopDelayMaxMs: number }) | undefined;
+  let g: ProbeFile | undefined;
   // A file not there yet, or not whole yet (another process writes it), is read again.
   await waitUntil(
     () => {
-      g = JSON.parse(readFileSync(file, 'utf8')) as GcSummary & { loopDelayP99Ms: number; loopDelayMaxMs: number };
+      g = JSON.parse(readFileSync(file, 'utf8')) as ProbeFile;
       return true;
     },
     { timeoutMs: 5000, what: `garbage counts from pid ${pid}` },
