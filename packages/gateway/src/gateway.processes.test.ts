@@ -41,8 +41,8 @@ describe('two gateway processes on one Redis', () => {
       SHUTDOWN_GRACE_SECS: '5',
     };
     store = createStateStore(loadConfig(env));
-    await store.putNode(nodeState(a.node, ['m1', 'fault-slow-800'], { maxconn: 1 }), 60_000);
-    await store.putNode(nodeState(b.node, ['m1', 'fault-slow-800'], { maxconn: 1 }), 60_000);
+    await store.putNode(nodeState(a.node, ['m1', 'fault-slow-800', 'fault-slow-3000'], { maxconn: 1 }), 60_000);
+    await store.putNode(nodeState(b.node, ['m1', 'fault-slow-800', 'fault-slow-3000'], { maxconn: 1 }), 60_000);
     [gw1, gw2] = await Promise.all([spawnTsProcess(MAIN, [], { env }), spawnTsProcess(MAIN, [], { env })]);
     for (const gw of [gw1, gw2]) {
       await eventually(async () => (await get<NodesBody>(gw.ready.port, '/v1/nodes')).data.length === 2, 5000);
@@ -65,10 +65,12 @@ describe('two gateway processes on one Redis', () => {
   });
 
   test('they share in-flight counts and caps', async () => {
-    const holding = post(gw1.ready.port, `/v1/chat/completions?node=${a.node}`, chatBody('fault-slow-800'));
+    // Held for 3 s: on a loaded machine a tsx process can take most of a second per /v1/nodes,
+    // and the hold must outlast the polls that look for it.
+    const holding = post(gw1.ready.port, `/v1/chat/completions?node=${a.node}`, chatBody('fault-slow-3000'));
     await eventually(async () => (await get<NodesBody>(gw2.ready.port, '/v1/nodes')).data.find((n) => n.node === a.node)!.inflight === 1);
     // a's single slot is taken through gw1: gw2 must not put a second request on it.
-    const rejected = await post(gw2.ready.port, `/v1/chat/completions?node=${a.node}`, chatBody('fault-slow-800'));
+    const rejected = await post(gw2.ready.port, `/v1/chat/completions?node=${a.node}`, chatBody('fault-slow-3000'));
     expect(rejected.status).toBe(429);
     await rejected.arrayBuffer();
     expect((await holding).status).toBe(200);
