@@ -67,7 +67,8 @@ async function main(): Promise<void> {
   const idleAt = args.indexOf('--idle');
   const idleSec = idleAt === -1 ? 0 : Number(args[idleAt + 1]);
   if (!(idleSec >= 0 && idleSec <= 600)) throw new Error('--idle S: seconds from 0 to 600');
-  const [json, roundsArg, secondsArg] = args.filter((a, i) => a !== '--gc' && a !== '--paired' && i !== idleAt && i !== idleAt + 1);
+  const idleArgs = idleAt === -1 ? [] : [idleAt, idleAt + 1];
+  const [json, roundsArg, secondsArg] = args.filter((a, i) => a !== '--gc' && a !== '--paired' && !idleArgs.includes(i));
   if (json === undefined)
     throw new Error("usage: npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds] [seconds] [--gc] [--paired] [--idle S]");
   const variants = JSON.parse(json) as Variant[];
