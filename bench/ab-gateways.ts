@@ -27,6 +27,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SHIPPED_V8, v8Flags } from './bench-options.ts';
 import { buildJsBundles } from './build-js-bundles.ts';
@@ -61,14 +62,14 @@ const BUNDLE_DIR = fileURLToPath(new URL('../.bench-out/ab-js', import.meta.url)
 const BODY = JSON.stringify({ model: BENCH_MODEL, messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16 });
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const gc = args.includes('--gc');
-  const paired = args.includes('--paired');
-  const idleAt = args.indexOf('--idle');
-  const idleSec = idleAt === -1 ? 0 : Number(args[idleAt + 1]);
+  const { values, positionals } = parseArgs({
+    options: { gc: { type: 'boolean', default: false }, paired: { type: 'boolean', default: false }, idle: { type: 'string' } },
+    allowPositionals: true,
+  });
+  const { gc, paired } = values as { gc: boolean; paired: boolean };
+  const idleSec = Number(values.idle ?? 0);
   if (!(idleSec >= 0 && idleSec <= 600)) throw new Error('--idle S: seconds from 0 to 600');
-  const idleArgs = idleAt === -1 ? [] : [idleAt, idleAt + 1];
-  const [json, roundsArg, secondsArg] = args.filter((a, i) => a !== '--gc' && a !== '--paired' && !idleArgs.includes(i));
+  const [json, roundsArg, secondsArg] = positionals;
   if (json === undefined)
     throw new Error("usage: npx tsx bench/ab-gateways.ts '<variants JSON>' [rounds] [seconds] [--gc] [--paired] [--idle S]");
   const variants = JSON.parse(json) as Variant[];

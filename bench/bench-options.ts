@@ -83,9 +83,9 @@ export interface BenchOptions {
  * - heap growing 20 %: the old generation may grow 1.2× past what survived the last full GC
  *   (V8's default lets it grow up to 4×); the same CPU, less RSS with open streams;
  * - no memory reducer: V8 runs memory-reducing full collections once a process has allocated
- *   little for ≈ 8 s, and the first seconds of the next burst then cost every forwarder more
- *   per request (the gateway ≈ 10 µs); a service's idle gaps are not when it should shrink,
- *   and its heap is small (≈ 13 MB more idle RSS after start). All measured in
+ *   little for a few seconds, and the first seconds of the next burst then cost every
+ *   forwarder more per request; a service's quiet spells are not when it should shrink, and
+ *   its heap is small (what it keeps idle is the price). All measured in
  *   docs/performance.md.
  */
 export const SHIPPED_V8 = { semiSpaceMb: 8, heapGrowingPercent: 20, memoryReducer: false } as const;
