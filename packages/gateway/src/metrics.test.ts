@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { accessLogger, createLogger } from '@ai-lb/shared';
 import { performance } from 'node:perf_hooks';
 import type { Exchange } from './http/exchange.ts';
-import { FastCounter, FastGauge, FastHistogram, GatewayMetrics, writeAccessLine } from './metrics.ts';
+import { FastCounter, FastGauge, FastHistogram, GatewayMetrics, summaryMembers, writeAccessLine } from './metrics.ts';
 import type { RequestSummary } from './observability/request-summary.ts';
 import type { EngineLoadView } from './observability/fleet-gauges.ts';
 
@@ -194,6 +194,84 @@ describe('GatewayMetrics', () => {
     const misnamed = [...page.matchAll(/^# TYPE (\S+_total) (\S+)$/gm)].filter((m) => m[2] !== 'counter').map((m) => m[1]);
     expect(misnamed).toEqual([]);
     expect(page).toContain('ai_lb_nodejs_active_handles ');
+  });
+});
+
+describe('summaryMembers', () => {
+  const base: RequestSummary = {
+    requestId: 'r1',
+    method: 'POST',
+    path: '/v1/chat/completions',
+    surface: 'chat',
+    client: '127.0.0.1',
+    forwardedFor: '10.0.0.1, 10.0.0.2',
+    modelRequested: 'auto',
+    model: 'm',
+    node: 'a:1',
+    status: 200,
+    outcome: 'ok',
+    stream: true,
+    attempts: 2,
+    failovers: 1,
+    queueWaitMs: 0.5,
+    ttftMs: 12.34,
+    durationMs: 1.25,
+    promptTokens: 3,
+    completionTokens: 5,
+    tokensEstimated: true,
+  };
+  const strings = [
+    '',
+    'plain',
+    'q"uote',
+    'back\\slash',
+    'tab\tnew\nline\u0000\u001f',
+    '\u007f\u0080é€',
+    '😀 pair',
+    'lone \ud800 high',
+    'lone \udfff low',
+    '\u2028\u2029',
+    '</script>',
+  ];
+  const numbers = [0, -0, 7, -3, 0.1, 1e21, 1e-7, 2 ** 53 + 2, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+
+  it('writes what JSON.stringify writes, whatever the strings and numbers hold', () => {
+    const cases: RequestSummary[] = [base];
+    for (const value of strings) {
+      for (const key of ['requestId', 'method', 'path', 'surface', 'client', 'forwardedFor', 'modelRequested', 'model', 'node'] as const) {
+        cases.push({ ...base, [key]: value });
+      }
+    }
+    for (const value of numbers) {
+      for (const key of [
+        'status',
+        'attempts',
+        'failovers',
+        'queueWaitMs',
+        'ttftMs',
+        'durationMs',
+        'promptTokens',
+        'completionTokens',
+      ] as const) {
+        cases.push({ ...base, [key]: value });
+      }
+    }
+    cases.push({
+      ...base,
+      forwardedFor: null,
+      modelRequested: null,
+      model: null,
+      node: null,
+      client: null,
+      queueWaitMs: null,
+      ttftMs: null,
+      promptTokens: null,
+      completionTokens: null,
+      stream: false,
+      tokensEstimated: false,
+      outcome: 'stream_error',
+    });
+    for (const summary of cases) expect(`{${summaryMembers(summary)}}`).toBe(JSON.stringify(summary));
   });
 });
 

@@ -98,33 +98,32 @@ describe('LineWriter batches and bound', () => {
     expect(readFileSync(file, 'utf8').split('\n')).toHaveLength(11);
   });
 
-  it('reuses a written buffer for later batches without mixing their bytes; a line in parts stays whole', async () => {
+  it('reuses a written buffer for later batches without mixing their bytes; a line stays whole', async () => {
     const writer = new LineWriter(fd, { batchMs: 5 });
     const expected: string[] = [];
     for (let batch = 0; batch < 4; batch++) {
-      // Over a buffer's worth (64 KiB) per batch, with multi-byte characters on odd batches;
-      // every other line in three parts, so some of them meet the end of a buffer.
+      // Over a buffer's worth (64 KiB) per batch, with multi-byte characters on odd batches,
+      // so some lines meet the end of a buffer.
       for (let i = 0; i < 2000; i++) {
         const tail = batch % 2 ? 'ü€'.repeat(8) : 'x'.repeat(24);
         const line = `batch ${batch} line ${i} ${tail}`;
         expected.push(line);
-        if (i % 2) writer.writeParts(`batch ${batch} `, `line ${i} `, `${tail}\n`);
-        else writer.write(`${line}\n`);
+        writer.write(`${line}\n`);
       }
       await sleep(60);
     }
     expect(readFileSync(file, 'utf8').trimEnd().split('\n')).toEqual(expected);
   });
 
-  it('a line in parts is given room whole: it never runs past the end of a buffer', async () => {
+  it('a line is given room whole: it never runs past the end of a buffer', async () => {
     const writer = new LineWriter(fd, { batchMs: 5 });
-    // A third of a 64 KiB buffer, then a line of 60,003 bytes in parts: only a new buffer holds it.
+    // A third of a 64 KiB buffer, then a line of 60,003 bytes: only a new buffer holds it.
     const first = `${'a'.repeat(21_799)}\n`;
-    const body = '€'.repeat(20_000);
+    const second = `h${'€'.repeat(20_000)}\n`;
     writer.write(first);
-    writer.writeParts('h', body, '\n');
+    writer.write(second);
     await sleep(60);
-    expect(readFileSync(file, 'utf8')).toBe(`${first}h${body}\n`);
+    expect(readFileSync(file, 'utf8')).toBe(`${first}${second}`);
   });
 
   it('drops lines past its bound, then says how many', async () => {

@@ -38,26 +38,15 @@ export class LineWriter {
 
   /** Queues one line (with its newline); false when it was dropped. */
   write(line: string): boolean {
-    return this.writeParts(line, '', '');
-  }
-
-  /**
-   * Queues one line given in three parts (the newline in the last), each encoded where the
-   * one before ended: a line built from pieces is never joined into one more string.
-   */
-  writeParts(head: string, body: string, tail: string): boolean {
     if (this.closed) return false;
-    const length = head.length + body.length + tail.length;
     // The length bounds the UTF-8 length from below: a line that surely does not fit is dropped unencoded.
-    if (this.queuedBytes + length > (this.options.maxQueuedBytes ?? MAX_QUEUED_BYTES)) {
+    if (this.queuedBytes + line.length > (this.options.maxQueuedBytes ?? MAX_QUEUED_BYTES)) {
       this.droppedLines++;
       return false;
     }
     if (this.droppedLines > 0) this.queueDropNotice();
-    this.reserve(length);
-    this.encode(head);
-    if (body !== '') this.encode(body);
-    if (tail !== '') this.encode(tail);
+    this.reserve(line.length);
+    this.encode(line);
     this.schedule();
     return true;
   }
@@ -100,8 +89,8 @@ export class LineWriter {
   }
 
   /** Encodes into the room reserve() made. */
-  private encode(part: string): void {
-    const written = this.current!.write(part, this.used);
+  private encode(line: string): void {
+    const written = this.current!.write(line, this.used);
     this.used += written;
     this.queuedBytes += written;
   }

@@ -56,7 +56,7 @@ describe('accessLogger', () => {
     const destination = { write: (line: string) => void lines.push(line) };
     const access = accessLogger(createLogger({ destination }).child({ service: 'gateway' }));
     expect(access?.bindings).toBe(',"service":"gateway"');
-    access!.writeLine('{"a":1,', '"b":2', '}\n');
+    access!.writeLine('{"a":1,"b":2}\n');
     expect(lines).toEqual(['{"a":1,"b":2}\n']);
     expect(accessLogger(createLogger({ destination }))?.bindings).toBe('');
     expect(accessLogger(createLogger({ level: 'warn', destination }))).toBeNull();

@@ -73,8 +73,8 @@ export function flushLogs(): void {
 
 /** Where access-log lines go: one line per routed request, at level info. */
 export interface AccessLog {
-  /** Writes one line given in three parts (the process's LineWriter encodes them without joining them). */
-  writeLine(head: string, body: string, tail: string): void;
+  /** Writes one line (with its newline). */
+  writeLine(line: string): void;
   /** The parent's bindings as JSON members after `time` (`,"service":"gateway"`), or ''. */
   bindings: string;
 }
@@ -82,18 +82,15 @@ export interface AccessLog {
 /**
  * The access log: `parent`'s stream and bindings, or null when `parent` logs nothing at
  * info. The gateway writes each line itself (metrics.ts), in the layout `parent.info`
- * writes, from one JSON.stringify of the request summary: its lines are summaries built
- * from known fields (never a body, a key or a header), flat and of one shape, so neither
- * redaction nor pino's key-by-key serialiser is needed on every request.
+ * writes: its lines are request summaries built from known fields (never a body, a key or
+ * a header), flat and of one shape, so neither redaction nor pino's key-by-key serialiser is
+ * needed on every request.
  */
 export function accessLogger(parent: Logger): AccessLog | null {
   if (!parent.isLevelEnabled('info')) return null;
   const stream = (parent as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym];
   const bindings = JSON.stringify(parent.bindings());
-  const writeLine =
-    stream instanceof LineWriter
-      ? (head: string, body: string, tail: string) => void stream.writeParts(head, body, tail)
-      : (head: string, body: string, tail: string) => stream.write(head + body + tail);
+  const writeLine = (line: string) => void stream.write(line);
   return { writeLine, bindings: bindings === '{}' ? '' : `,${bindings.slice(1, -1)}` };
 }
 
