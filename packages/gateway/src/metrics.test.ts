@@ -304,7 +304,17 @@ describe('writeAccessLine', () => {
     parent.info(summary, 'request');
     const access = accessLogger(parent);
     expect(access).not.toBeNull();
+    const before = Date.now();
     writeAccessLine(access!, summary);
+    const after = Date.now();
+    const { time } = JSON.parse(raw[1]) as { time: number };
+    expect(time).toBeGreaterThanOrEqual(before);
+    expect(time).toBeLessThanOrEqual(after);
+    // A later millisecond gets its own time.
+    while (Date.now() === after) {}
+    const later = Date.now();
+    writeAccessLine(access!, summary);
+    expect((JSON.parse(raw[2]) as { time: number }).time).toBeGreaterThanOrEqual(later);
     const [viaPino, viaAccess] = raw.map((line) => line.replace(/"time":\d+/, '"time":0'));
     expect(viaAccess).toBe(viaPino);
     expect(JSON.parse(raw[1])).toEqual({

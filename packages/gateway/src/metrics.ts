@@ -472,7 +472,20 @@ function roundMs(ms: number): number {
  * JSON.stringify does that rare escaping, so the two cannot disagree.
  */
 export function writeAccessLine(log: AccessLog, summary: RequestSummary): void {
-  log.writeLine(`{"level":"info","time":${Date.now()}${log.bindings},${summaryMembers(summary)},"msg":"request"}\n`);
+  log.writeLine(`{"level":"info","time":${epochMsText()}${log.bindings},${summaryMembers(summary)},"msg":"request"}\n`);
+}
+
+let lastEpochMs = 0;
+let lastEpochMsText = '0';
+
+/** Date.now() as text; busy gateways end many requests within one millisecond, so the last one is kept. */
+function epochMsText(): string {
+  const now = Date.now();
+  if (now !== lastEpochMs) {
+    lastEpochMs = now;
+    lastEpochMsText = `${now}`;
+  }
+  return lastEpochMsText;
 }
 
 /** The summary's members as `JSON.stringify(summary)` writes them, without the braces. */

@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import type { ByteBudget, Clock, Config, Logger, NodeId, NodeState } from '@ai-lb/shared';
@@ -16,6 +15,7 @@ import { redactSecrets } from './redact-secrets.ts';
 import { errorBodyIn, normalizeUpstreamError } from './upstream-error-body.ts';
 import type { StreamShape, StreamTransform } from './stream-shapes.ts';
 import {
+  type AnswerHeaders,
   AttemptAbort,
   checkJsonAnswer,
   fetchWhole,
@@ -219,7 +219,7 @@ async function answerErrorStatus(attempt: Attempt, upstream: Dispatcher.Response
 /** A non-2xx answer: fail over (the slot freed first), or pass a caller-fault on intact. */
 async function answerErrorBody(
   attempt: Attempt,
-  upstream: { statusCode: number; headers: IncomingHttpHeaders; received: Buffer },
+  upstream: { statusCode: number; headers: AnswerHeaders; received: Buffer },
 ): Promise<AttemptResult> {
   const { deps, lease } = attempt;
   const status = upstream.statusCode;

@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import { startFakeLlmServer, type FakeLlmProcess } from '@ai-lb/testkit';
 import { AbortSwitch } from '../http/exchange.ts';
 import { AttemptError } from './attempt-error.ts';
-import { AttemptAbort, checkJsonAnswer, fetchWhole, usageOfAnswer, type FetchWholeOptions } from './upstream-request.ts';
+import { AttemptAbort, answerHeaders, checkJsonAnswer, fetchWhole, usageOfAnswer, type FetchWholeOptions } from './upstream-request.ts';
 
 let server: FakeLlmProcess;
 let pool: Pool;
@@ -41,6 +41,24 @@ async function expectNothingInflight(): Promise<void> {
   }
   expect((await server.stats()).inflight).toBe(0);
 }
+
+describe('answerHeaders', () => {
+  test("reads content-type and retry-after as undici's parseHeaders does, the first of each, in any case", () => {
+    const raw = [
+      ['Date', 'Tue, 01 Dec 2026 10:00:00 GMT'],
+      ['Content-Type', 'application/json; charset=utf-8'],
+      ['X-Request-Id', 'r1'],
+      ['RETRY-AFTER', '3'],
+      ['content-type', 'text/html'],
+      ['Retry-After', '9'],
+      ['x-caf\u00e9', 'v'],
+    ].flatMap(([name, value]) => [Buffer.from(name, 'latin1'), Buffer.from(value, 'latin1')]);
+    expect(answerHeaders(raw)).toEqual({ 'content-type': 'application/json; charset=utf-8', 'retry-after': '3' });
+    const latin1 = [Buffer.from('content-type'), Buffer.from('text/plain; x=caf\u00e9', 'latin1')];
+    expect(answerHeaders(latin1)).toEqual({ 'content-type': 'text/plain; x=caf\u00e9' });
+    expect(answerHeaders([])).toEqual({});
+  });
+});
 
 describe('fetchWhole', () => {
   test('reads a 200 answer whole, with its status and parsed headers', async () => {

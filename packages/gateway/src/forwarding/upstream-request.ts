@@ -78,7 +78,7 @@ export async function readBodyLimited(
 
 export interface WholeResponse {
   statusCode: number;
-  headers: IncomingHttpHeaders;
+  headers: AnswerHeaders;
   /** The whole body, or null when it grew past the limit onHead returned. */
   body: Buffer | null;
   /** Gives the body's bytes back to the budget: call once it is no longer held. */
@@ -93,7 +93,7 @@ export interface FetchWholeOptions {
    * Called once with the response head. Returns the body's size limit, or an error that
    * fails the attempt without reading the body (the upstream request is then aborted).
    */
-  onHead: (statusCode: number, headers: IncomingHttpHeaders) => number | Error;
+  onHead: (statusCode: number, headers: AnswerHeaders) => number | Error;
   /** BUFFER_BUDGET_MB: past it the request is cancelled with AI_LB_OVER_BUDGET. */
   budget: ByteBudget | null;
 }
@@ -111,7 +111,7 @@ export function fetchWhole(pool: Dispatcher, options: FetchWholeOptions, abort: 
 class WholeHandler implements Dispatcher.DispatchHandler {
   private abortUpstream: ((error?: Error) => void) | null = null;
   private statusCode = 0;
-  private headers: IncomingHttpHeaders = {};
+  private headers: AnswerHeaders = {};
   private collector: ByteCollector | null = null;
   private overLimit = false;
   private settled = false;
@@ -145,7 +145,7 @@ class WholeHandler implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
     if (statusCode < 200 || this.settled) return true; // 1xx: the real head follows
     this.statusCode = statusCode;
-    this.headers = util.parseHeaders(rawHeaders);
+    this.headers = answerHeaders(rawHeaders);
     const verdict = this.onHead(statusCode, this.headers);
     if (verdict instanceof Error) this.cancel(verdict);
     else this.collector = new ByteCollector(verdict, this.budget);
@@ -194,6 +194,24 @@ class WholeHandler implements Dispatcher.DispatchHandler {
     this.abort.removeEventListener('abort', this.onAbort);
     this.reject(error);
   }
+}
+
+/** The headers of an answer read whole that the gateway reads; the others are never decoded. */
+export interface AnswerHeaders {
+  'content-type'?: string;
+  'retry-after'?: string;
+}
+
+/** The first value of each header AnswerHeaders names, decoded as undici's parseHeaders decodes it. */
+export function answerHeaders(rawHeaders: Buffer[]): AnswerHeaders {
+  const headers: AnswerHeaders = {};
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = util.headerNameToString(rawHeaders[i]);
+    if ((name === 'content-type' || name === 'retry-after') && headers[name] === undefined) {
+      headers[name] = rawHeaders[i + 1].toString('latin1');
+    }
+  }
+  return headers;
 }
 
 const OPEN_BRACE = 0x7b;
