@@ -62,6 +62,8 @@ export interface BenchOptions {
   heapGrowingPercent: number;
   /** V8's memory reducer in every forwarder alike (`--memory-reducer`; ai-lb ships without it). */
   memoryReducer: boolean;
+  /** V8 --max-inlined-bytecode-size-cumulative of every forwarder alike; 0 = V8's default (920). */
+  inlineBudget: number;
   /**
    * `--baseline DIR`: another build's bundles (`pnpm build`'s dist/ of an earlier commit),
    * measured as baseline-memory / baseline-redis in the same rounds: before/after in one run.
@@ -85,17 +87,26 @@ export interface BenchOptions {
  * - no memory reducer: V8 runs memory-reducing full collections once a process has allocated
  *   little for a few seconds, and the first seconds of the next burst then cost every
  *   forwarder more per request; a service's quiet spells are not when it should shrink, and
- *   its heap is small (what it keeps idle is the price). All measured in
- *   docs/performance.md.
+ *   its heap is small (what it keeps idle is the price);
+ * - an inlining budget of 3,000 bytecode bytes per optimised function (V8's default 920): a
+ *   request's path is many small functions across node:http, undici and ours, and with the
+ *   default the optimiser stops inlining part-way along it; the price is a few MB of code.
+ * All measured in docs/performance.md.
  */
-export const SHIPPED_V8 = { semiSpaceMb: 8, heapGrowingPercent: 20, memoryReducer: false } as const;
+export const SHIPPED_V8 = { semiSpaceMb: 8, heapGrowingPercent: 20, memoryReducer: false, inlineBudget: 3000 } as const;
 
 /** The node command-line flags of these settings (0 = V8's default, no flag). */
-export function v8Flags(settings: { semiSpaceMb: number; heapGrowingPercent: number; memoryReducer: boolean }): string[] {
+export function v8Flags(settings: {
+  semiSpaceMb: number;
+  heapGrowingPercent: number;
+  memoryReducer: boolean;
+  inlineBudget: number;
+}): string[] {
   const flags: string[] = [];
   if (settings.semiSpaceMb > 0) flags.push(`--max-semi-space-size=${settings.semiSpaceMb}`);
   if (settings.heapGrowingPercent > 0) flags.push(`--heap-growing-percent=${settings.heapGrowingPercent}`);
   if (!settings.memoryReducer) flags.push('--no-memory-reducer');
+  if (settings.inlineBudget > 0) flags.push(`--max-inlined-bytecode-size-cumulative=${settings.inlineBudget}`);
   return flags;
 }
 
@@ -103,7 +114,7 @@ export const USAGE = `usage: pnpm bench [--quick] [--json] [--rounds N] [--durat
                   [--phases ${PHASES.join(',')}] [--payload ${PAYLOADS.join('|')}] [--stream-surface ${STREAM_SURFACES.join('|')}] [--streams N] [--events-per-sec M] [--stream-seconds S] [--maxconn N]
                   [--targets ${TARGET_NAMES.join(',')}] [--upstreams N]
                   [--ttfb-streams N] [--held-streams N] [--generator wrk|autocannon] [--cpu-prof] [--gc]
-                  [--runtime js|tsx] [--semi-space-mb N] [--heap-growing-percent N] [--memory-reducer] [--optimize-for-size] [--warmup S]
+                  [--runtime js|tsx] [--semi-space-mb N] [--heap-growing-percent N] [--memory-reducer] [--inline-budget N] [--optimize-for-size] [--warmup S]
                   [--baseline DIR]   (DIR: an earlier build's dist/, measured beside this one)
                   [--baseline-env KEY=VALUE,...]   (the baseline-* targets run with these settings)`;
 
@@ -137,6 +148,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       warmup: { type: 'string' },
       'optimize-for-size': { type: 'boolean', default: false },
       'memory-reducer': { type: 'boolean', default: false },
+      'inline-budget': { type: 'string' },
       baseline: { type: 'string' },
       'baseline-env': { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -177,6 +189,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     semiSpaceMb: intOption('--semi-space-mb', values['semi-space-mb'], SHIPPED_V8.semiSpaceMb, 0, 256),
     heapGrowingPercent: intOption('--heap-growing-percent', values['heap-growing-percent'], SHIPPED_V8.heapGrowingPercent, 0, 300),
     memoryReducer: values['memory-reducer']!,
+    inlineBudget: intOption('--inline-budget', values['inline-budget'], SHIPPED_V8.inlineBudget, 0, 100_000),
     baselineDir: values.baseline,
     baselineEnv: envOption(values['baseline-env']),
   };

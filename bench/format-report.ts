@@ -61,7 +61,7 @@ export function formatReport(
       `+p50/+p99 = added latency vs direct with a ${options.slowUpstreamMs} ms upstream; RSS with ${options.heldStreams} open streams ` +
       `(Δ = over the same process just before they opened); forwarders run as ${options.runtime === 'js' ? 'plain-JS bundles (node, no tsx)' : '.ts under tsx'}, ` +
       `V8 semi-space ${options.semiSpaceMb > 0 ? `${options.semiSpaceMb} MB` : 'default'}` +
-      `${options.heapGrowingPercent > 0 ? `, heap growing ${options.heapGrowingPercent} %` : ''}${options.memoryReducer ? ', memory reducer on' : ', no memory reducer'}${options.optimizeForSize ? ', --optimize-for-size' : ''}`,
+      `${options.heapGrowingPercent > 0 ? `, heap growing ${options.heapGrowingPercent} %` : ''}${options.memoryReducer ? ', memory reducer on' : ', no memory reducer'}${options.inlineBudget > 0 ? `, inlining budget ${options.inlineBudget}` : ''}${options.optimizeForSize ? ', --optimize-for-size' : ''}`,
     '',
     COLUMNS.map(([title, width], i) => (i === 0 ? title.padEnd(width) : title.padStart(width))).join('  '),
   ];
