@@ -29,4 +29,4 @@ EXPOSE 8000 8001
 # V8 flags as the bench measures them (SHIPPED_V8 in bench/bench-options.ts): 8 MB semi-spaces
 # and 20 % heap growth: the CPU of V8's defaults with less RSS under load; no memory reducer: a
 # burst after a quiet spell costs no extra (docs/performance.md).
-CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=20", "--no-memory-reducer", "--max-inlined-bytecode-size-cumulative=3000", "dist/gateway.mjs"]
+CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=20", "--no-memory-reducer", "dist/gateway.mjs"]

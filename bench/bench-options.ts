@@ -62,7 +62,7 @@ export interface BenchOptions {
   heapGrowingPercent: number;
   /** V8's memory reducer in every forwarder alike (`--memory-reducer`; ai-lb ships without it). */
   memoryReducer: boolean;
-  /** V8 --max-inlined-bytecode-size-cumulative of every forwarder alike; 0 = V8's default (920). */
+  /** V8 --max-inlined-bytecode-size-cumulative of every forwarder alike; 0 = V8's default (920, what ai-lb ships). */
   inlineBudget: number;
   /**
    * `--baseline DIR`: another build's bundles (`pnpm build`'s dist/ of an earlier commit),
@@ -88,12 +88,11 @@ export interface BenchOptions {
  *   little for a few seconds, and the first seconds of the next burst then cost every
  *   forwarder more per request; a service's quiet spells are not when it should shrink, and
  *   its heap is small (what it keeps idle is the price);
- * - an inlining budget of 3,000 bytecode bytes per optimised function (V8's default 920): a
- *   request's path is many small functions across node:http, undici and ours, and with the
- *   default the optimiser stops inlining part-way along it; the price is a few MB of code.
+ * - V8's own inlining budget: a larger one (`pnpm bench --inline-budget 3000`) did not
+ *   reliably pay for its ≈ 10 MB of code.
  * All measured in docs/performance.md.
  */
-export const SHIPPED_V8 = { semiSpaceMb: 8, heapGrowingPercent: 20, memoryReducer: false, inlineBudget: 3000 } as const;
+export const SHIPPED_V8 = { semiSpaceMb: 8, heapGrowingPercent: 20, memoryReducer: false, inlineBudget: 0 } as const;
 
 /** The node command-line flags of these settings (0 = V8's default, no flag). */
 export function v8Flags(settings: {

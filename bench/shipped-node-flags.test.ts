@@ -11,12 +11,7 @@ const shipped = v8Flags(SHIPPED_V8);
 /** The bench's numbers describe a runtime: every way ai-lb is started must be that runtime. */
 describe('the V8 flags the bench measures are the ones ai-lb ships with', () => {
   test('bench defaults', () => {
-    expect(shipped).toEqual([
-      '--max-semi-space-size=8',
-      '--heap-growing-percent=20',
-      '--no-memory-reducer',
-      '--max-inlined-bytecode-size-cumulative=3000',
-    ]);
+    expect(shipped).toEqual(['--max-semi-space-size=8', '--heap-growing-percent=20', '--no-memory-reducer']);
     expect(v8Flags(parseBenchOptions([]))).toEqual(shipped);
   });
 

@@ -5,7 +5,7 @@
  * it is missing or older than any source it is built from, so an edit is never run stale.
  * Plain JavaScript on purpose: under tsx every process keeps a loader thread of ≈ 35 MB.
  *
- *   node --max-semi-space-size=8 --heap-growing-percent=20 --no-memory-reducer --max-inlined-bytecode-size-cumulative=3000 scripts/start-built.mjs gateway
+ *   node --max-semi-space-size=8 --heap-growing-percent=20 --no-memory-reducer scripts/start-built.mjs gateway
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
