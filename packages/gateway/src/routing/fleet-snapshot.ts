@@ -36,17 +36,39 @@ export interface Snapshot {
   surfacesById: Map<NodeId, ReadonlySet<ApiSurface>>;
 }
 
-export const EMPTY_SNAPSHOT: Snapshot = {
-  nodes: [],
-  records: new Map(),
+/**
+ * Every snapshot is made here, by one object literal, so all of them share one hidden class.
+ * The per-request reads of `snapshot.<index>` are optimised for the class they have seen: a
+ * snapshot of another class (a `{ ...previous }` copy makes a new one) de-optimised every
+ * function on the request's path that reads the fleet, at each refresh.
+ */
+function snapshotOf(
+  nodes: NodeState[],
+  records: Map<NodeId, FleetRecord>,
+  surfacesById: Map<NodeId, ReadonlySet<ApiSurface>>,
+  index: Pick<Snapshot, 'signature' | 'healthyByModel' | 'knownModels' | 'byLowerName' | 'aliasIds' | 'modelsJson'>,
+): Snapshot {
+  return {
+    nodes,
+    records,
+    signature: index.signature,
+    healthyByModel: index.healthyByModel,
+    knownModels: index.knownModels,
+    byLowerName: index.byLowerName,
+    aliasIds: index.aliasIds,
+    modelsJson: index.modelsJson,
+    surfacesById,
+  };
+}
+
+export const EMPTY_SNAPSHOT: Snapshot = snapshotOf([], new Map(), new Map(), {
   signature: '',
   healthyByModel: new Map(),
   knownModels: new Set(),
   byLowerName: new Map(),
   aliasIds: new Map(),
   modelsJson: null,
-  surfacesById: new Map(),
-};
+});
 
 /**
  * The indexes of a fleet. Rebuilt only when what routing reads of the nodes changed: a scan
@@ -61,7 +83,7 @@ export function buildSnapshot(records: readonly FleetRecord[], previous: Snapsho
   const signature = nodes
     .map((n) => `${n.node}\u0001${n.healthy}\u0001${n.maxconn}\u0001${n.kind}\u0001${n.models.join('\u0000')}`)
     .join('\u0002');
-  if (signature === previous.signature) return { ...previous, nodes, records: byId, surfacesById };
+  if (signature === previous.signature) return snapshotOf(nodes, byId, surfacesById, previous);
   const healthyByModel = new Map<string, NodeState[]>();
   const knownModels = new Set<string>();
   const byLowerName = new Map<string, string>();
@@ -79,7 +101,7 @@ export function buildSnapshot(records: readonly FleetRecord[], previous: Snapsho
     }
   }
   const aliasIds = indexAliases(nodes, aliases, { healthyByModel, knownModels, byLowerName });
-  return { nodes, records: byId, signature, healthyByModel, knownModels, byLowerName, aliasIds, modelsJson: null, surfacesById };
+  return snapshotOf(nodes, byId, surfacesById, { signature, healthyByModel, knownModels, byLowerName, aliasIds, modelsJson: null });
 }
 
 /**
