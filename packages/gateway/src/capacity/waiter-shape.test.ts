@@ -1,7 +1,6 @@
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runWithNativesSyntax } from '../testing/natives-syntax.ts';
 
 const QUEUE = fileURLToPath(new URL('./wait-for-slot.ts', import.meta.url));
 const STORE = fileURLToPath(new URL('../../../shared/src/index.ts', import.meta.url));
@@ -28,14 +27,7 @@ describe('a waiter in the slot wait queue', () => {
       process.stdout.write(JSON.stringify({ count: waiters.length, shared }));
       queue.close();
     `;
-    const { stdout } = await promisify(execFile)(process.execPath, [
-      '--allow-natives-syntax',
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      source,
-    ]);
+    const stdout = await runWithNativesSyntax(source);
     expect(JSON.parse(stdout)).toEqual({ count: 200, shared: true });
   });
 });

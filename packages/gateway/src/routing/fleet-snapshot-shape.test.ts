@@ -1,7 +1,6 @@
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runWithNativesSyntax } from '../testing/natives-syntax.ts';
 
 const SNAPSHOT = fileURLToPath(new URL('./fleet-snapshot.ts', import.meta.url));
 const HARNESS = fileURLToPath(new URL('../../../shared/src/state/contract-harness.ts', import.meta.url));
@@ -27,14 +26,7 @@ describe('a fleet snapshot', () => {
       const shapes = { built: sameMap(built, EMPTY_SNAPSHOT), kept: sameMap(kept, EMPTY_SNAPSHOT), rebuilt: sameMap(rebuilt, EMPTY_SNAPSHOT) };
       process.stdout.write(JSON.stringify({ keptIndexes: kept.healthyByModel === built.healthyByModel, ...shapes }));
     `;
-    const { stdout } = await promisify(execFile)(process.execPath, [
-      '--allow-natives-syntax',
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      source,
-    ]);
+    const stdout = await runWithNativesSyntax(source);
     expect(JSON.parse(stdout)).toEqual({ keptIndexes: true, built: true, kept: true, rebuilt: true });
   });
 });
