@@ -89,7 +89,7 @@ export interface BenchOptions {
  *   forwarder more per request; a service's quiet spells are not when it should shrink, and
  *   its heap is small (what it keeps idle is the price);
  * - V8's own inlining budget: a larger one (`pnpm bench --inline-budget 3000`) did not
- *   reliably pay for its ≈ 10 MB of code.
+ *   reliably pay for the code it adds.
  * All measured in docs/performance.md.
  */
 export const SHIPPED_V8 = { semiSpaceMb: 8, heapGrowingPercent: 20, memoryReducer: false, inlineBudget: 0 } as const;
