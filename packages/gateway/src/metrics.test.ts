@@ -197,29 +197,31 @@ describe('GatewayMetrics', () => {
   });
 });
 
+/** A request summary with every field set: the access-line tests vary it. */
+const SUMMARY: RequestSummary = {
+  requestId: 'r1',
+  method: 'POST',
+  path: '/v1/chat/completions',
+  surface: 'chat',
+  client: '127.0.0.1',
+  forwardedFor: '10.0.0.1, 10.0.0.2',
+  modelRequested: 'auto',
+  model: 'm',
+  node: 'a:1',
+  status: 200,
+  outcome: 'ok',
+  stream: true,
+  attempts: 2,
+  failovers: 1,
+  queueWaitMs: 0.5,
+  ttftMs: 12.34,
+  durationMs: 1.25,
+  promptTokens: 3,
+  completionTokens: 5,
+  tokensEstimated: true,
+};
+
 describe('summaryMembers', () => {
-  const base: RequestSummary = {
-    requestId: 'r1',
-    method: 'POST',
-    path: '/v1/chat/completions',
-    surface: 'chat',
-    client: '127.0.0.1',
-    forwardedFor: '10.0.0.1, 10.0.0.2',
-    modelRequested: 'auto',
-    model: 'm',
-    node: 'a:1',
-    status: 200,
-    outcome: 'ok',
-    stream: true,
-    attempts: 2,
-    failovers: 1,
-    queueWaitMs: 0.5,
-    ttftMs: 12.34,
-    durationMs: 1.25,
-    promptTokens: 3,
-    completionTokens: 5,
-    tokensEstimated: true,
-  };
   const strings = [
     '',
     'plain',
@@ -236,10 +238,10 @@ describe('summaryMembers', () => {
   const numbers = [0, -0, 7, -3, 0.1, 1e21, 1e-7, 2 ** 53 + 2, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
 
   it('writes what JSON.stringify writes, whatever the strings and numbers hold', () => {
-    const cases: RequestSummary[] = [base];
+    const cases: RequestSummary[] = [SUMMARY];
     for (const value of strings) {
       for (const key of ['requestId', 'method', 'path', 'surface', 'client', 'forwardedFor', 'modelRequested', 'model', 'node'] as const) {
-        cases.push({ ...base, [key]: value });
+        cases.push({ ...SUMMARY, [key]: value });
       }
     }
     for (const value of numbers) {
@@ -253,11 +255,11 @@ describe('summaryMembers', () => {
         'promptTokens',
         'completionTokens',
       ] as const) {
-        cases.push({ ...base, [key]: value });
+        cases.push({ ...SUMMARY, [key]: value });
       }
     }
     cases.push({
-      ...base,
+      ...SUMMARY,
       forwardedFor: null,
       modelRequested: null,
       model: null,
@@ -278,25 +280,14 @@ describe('summaryMembers', () => {
 describe('writeAccessLine', () => {
   it("is the line the logger's info writes, byte for byte apart from the time", () => {
     const summary: RequestSummary = {
+      ...SUMMARY,
       requestId: 'r"1\u2028é',
-      method: 'POST',
-      path: '/v1/chat/completions',
-      surface: 'chat',
-      client: '127.0.0.1',
       forwardedFor: null,
-      modelRequested: 'auto',
-      model: 'm',
-      node: 'a:1',
-      status: 200,
-      outcome: 'ok',
       stream: false,
       attempts: 1,
       failovers: 0,
       queueWaitMs: null,
       ttftMs: Number.NaN,
-      durationMs: 1.25,
-      promptTokens: 3,
-      completionTokens: 5,
       tokensEstimated: false,
     };
     const raw: string[] = [];

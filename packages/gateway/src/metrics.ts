@@ -488,13 +488,13 @@ function epochMsText(): string {
   return lastEpochMsText;
 }
 
-/** The summary's members as `JSON.stringify(summary)` writes them, without the braces. */
+/** The summary's members as `JSON.stringify(summary)` writes them, without the braces (`outcome` is one of four plain words). */
 export function summaryMembers(s: RequestSummary): string {
   return (
     `"requestId":${jsonString(s.requestId)},"method":${jsonString(s.method)},"path":${jsonString(s.path)},` +
     `"surface":${jsonString(s.surface)},"client":${jsonString(s.client)},"forwardedFor":${jsonString(s.forwardedFor)},` +
     `"modelRequested":${jsonString(s.modelRequested)},"model":${jsonString(s.model)},"node":${jsonString(s.node)},` +
-    `"status":${jsonNumber(s.status)},"outcome":${jsonString(s.outcome)},"stream":${s.stream},` +
+    `"status":${jsonNumber(s.status)},"outcome":"${s.outcome}","stream":${s.stream},` +
     `"attempts":${jsonNumber(s.attempts)},"failovers":${jsonNumber(s.failovers)},"queueWaitMs":${jsonNumber(s.queueWaitMs)},` +
     `"ttftMs":${jsonNumber(s.ttftMs)},"durationMs":${jsonNumber(s.durationMs)},"promptTokens":${jsonNumber(s.promptTokens)},` +
     `"completionTokens":${jsonNumber(s.completionTokens)},"tokensEstimated":${s.tokensEstimated}`
