@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { accessLogger, createLogger } from '@ai-lb/shared';
 import { performance } from 'node:perf_hooks';
 import type { Exchange } from './http/exchange.ts';
-import { FastCounter, FastGauge, FastHistogram, GatewayMetrics, summaryMembers, writeAccessLine } from './metrics.ts';
+import { accessLineEncoder, FastCounter, FastGauge, FastHistogram, GatewayMetrics } from './metrics.ts';
 import type { RequestSummary } from './observability/request-summary.ts';
 import type { EngineLoadView } from './observability/fleet-gauges.ts';
 
@@ -221,7 +221,26 @@ const SUMMARY: RequestSummary = {
   tokensEstimated: true,
 };
 
-describe('summaryMembers', () => {
+/** The line pino's `info(summary, 'request')` writes under a child with these bindings. */
+function pinoLine(summary: RequestSummary, timeMs: number, bindings = ',"service":"gateway"'): string {
+  return `{"level":"info","time":${timeMs}${bindings},${JSON.stringify(summary).slice(1, -1)},"msg":"request"}\n`;
+}
+
+/** The line accessLineEncoder writes, from `at` in a buffer of exactly `at` + its maxBytes (filled with 0xff beforehand). */
+function encodeLine(
+  summary: RequestSummary,
+  timeMs: number,
+  bindings = ',"service":"gateway"',
+  at = 0,
+): { line: string; room: number; used: number } {
+  const encoder = accessLineEncoder(bindings);
+  const room = encoder.maxBytes(summary);
+  const buf = Buffer.alloc(at + room, 0xff);
+  const end = encoder.encode(buf, at, summary, timeMs);
+  return { line: buf.toString('utf8', at, end), room, used: end - at };
+}
+
+describe('accessLineEncoder', () => {
   const strings = [
     '',
     'plain',
@@ -235,29 +254,37 @@ describe('summaryMembers', () => {
     '\u2028\u2029',
     '</script>',
   ];
-  const numbers = [0, -0, 7, -3, 0.1, 1e21, 1e-7, 2 ** 53 + 2, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+  const numbers = [
+    0,
+    -0,
+    7,
+    -3,
+    0.1,
+    1e21,
+    1e-7,
+    2 ** 50 - 1,
+    2 ** 50,
+    2 ** 53 + 2,
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    Number.NEGATIVE_INFINITY,
+  ];
+  const STRING_KEYS = ['requestId', 'method', 'path', 'surface', 'client', 'forwardedFor', 'modelRequested', 'model', 'node'] as const;
+  const NUMBER_KEYS = [
+    'status',
+    'attempts',
+    'failovers',
+    'queueWaitMs',
+    'ttftMs',
+    'durationMs',
+    'promptTokens',
+    'completionTokens',
+  ] as const;
 
-  it('writes what JSON.stringify writes, whatever the strings and numbers hold', () => {
+  it('writes what JSON.stringify writes, whatever the strings and numbers hold, within its room', () => {
     const cases: RequestSummary[] = [SUMMARY];
-    for (const value of strings) {
-      for (const key of ['requestId', 'method', 'path', 'surface', 'client', 'forwardedFor', 'modelRequested', 'model', 'node'] as const) {
-        cases.push({ ...SUMMARY, [key]: value });
-      }
-    }
-    for (const value of numbers) {
-      for (const key of [
-        'status',
-        'attempts',
-        'failovers',
-        'queueWaitMs',
-        'ttftMs',
-        'durationMs',
-        'promptTokens',
-        'completionTokens',
-      ] as const) {
-        cases.push({ ...SUMMARY, [key]: value });
-      }
-    }
+    for (const value of strings) for (const key of STRING_KEYS) cases.push({ ...SUMMARY, [key]: value });
+    for (const value of numbers) for (const key of NUMBER_KEYS) cases.push({ ...SUMMARY, [key]: value });
     cases.push({
       ...SUMMARY,
       forwardedFor: null,
@@ -273,12 +300,26 @@ describe('summaryMembers', () => {
       tokensEstimated: false,
       outcome: 'stream_error',
     });
-    for (const summary of cases) expect(`{${summaryMembers(summary)}}`).toBe(JSON.stringify(summary));
+    for (const [i, summary] of cases.entries()) {
+      const { line, room, used } = encodeLine(summary, 1_764_000_000_000 + i, ',"service":"gateway"', i % 5);
+      expect(line).toBe(pinoLine(summary, 1_764_000_000_000 + i));
+      expect(used).toBeLessThanOrEqual(room);
+    }
   });
-});
 
-describe('writeAccessLine', () => {
-  it("is the line the logger's info writes, byte for byte apart from the time", () => {
+  it('fits the longest line its strings and numbers can make in the room it asks for', () => {
+    const worst = { ...SUMMARY, outcome: 'stream_error' as const, stream: false, tokensEstimated: false };
+    for (const key of STRING_KEYS) worst[key] = '\u0001\ud800'.repeat(100);
+    for (const key of NUMBER_KEYS) worst[key] = -1.2345678901234567e-100;
+    const bindings = ',"service":"gätewäy\u0001"';
+    const { line, room, used } = encodeLine(worst, 1_764_000_000_000, bindings);
+    expect(line).toBe(pinoLine(worst, 1_764_000_000_000, bindings));
+    expect(used).toBeLessThanOrEqual(room);
+    // Every string at six bytes per unit: the bound is not loose by more than the fixed part's slack.
+    expect(room - used).toBeLessThan(200);
+  });
+
+  it("is the line the logger's info writes, byte for byte apart from the time, which is when it was queued", () => {
     const summary: RequestSummary = {
       ...SUMMARY,
       requestId: 'r"1\u2028é',
@@ -296,25 +337,12 @@ describe('writeAccessLine', () => {
     const access = accessLogger(parent);
     expect(access).not.toBeNull();
     const before = Date.now();
-    writeAccessLine(access!, summary);
+    access!.writeLater(accessLineEncoder(access!.bindings), summary);
     const after = Date.now();
     const { time } = JSON.parse(raw[1]) as { time: number };
     expect(time).toBeGreaterThanOrEqual(before);
     expect(time).toBeLessThanOrEqual(after);
-    // A later millisecond gets its own time.
-    while (Date.now() === after) {}
-    const later = Date.now();
-    writeAccessLine(access!, summary);
-    expect((JSON.parse(raw[2]) as { time: number }).time).toBeGreaterThanOrEqual(later);
     const [viaPino, viaAccess] = raw.map((line) => line.replace(/"time":\d+/, '"time":0'));
     expect(viaAccess).toBe(viaPino);
-    expect(JSON.parse(raw[1])).toEqual({
-      level: 'info',
-      time: expect.any(Number),
-      service: 'gateway',
-      ...summary,
-      ttftMs: null,
-      msg: 'request',
-    });
   });
 });

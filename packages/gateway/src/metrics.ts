@@ -1,6 +1,16 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 import { performance } from 'node:perf_hooks';
-import type { AccessLog, NodeId } from '@ai-lb/shared';
+import {
+  type AccessLog,
+  JSON_NUMBER_MAX_BYTES,
+  jsonStringMaxBytes,
+  type LineEncoder,
+  type NodeId,
+  putAscii,
+  putBytes,
+  putJsonNumber,
+  putJsonString,
+} from '@ai-lb/shared';
 import type { Exchange } from './http/exchange.ts';
 import { registerFleetGauges, type FleetGaugeSource, type GaugeSources } from './observability/fleet-gauges.ts';
 import type { RequestOutcome, RequestSummary } from './observability/request-summary.ts';
@@ -190,7 +200,8 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 export class GatewayMetrics {
   readonly registry = new Registry();
   private sources: (GaugeSources & { fleet: FleetMetricsSource }) | undefined;
-  private readonly accessLog: AccessLog | null;
+  /** The access log and the encoder of its lines (with the log's bindings). */
+  private readonly accessLog: { log: AccessLog; line: LineEncoder<RequestSummary> } | null;
   private finished: RequestSummary[] = [];
   private drain: (() => void) | null = null;
   private drainMs = 0;
@@ -302,7 +313,8 @@ export class GatewayMetrics {
   });
 
   constructor(options: GatewayMetricsOptions = {}) {
-    this.accessLog = options.accessLog ?? null;
+    const { accessLog } = options;
+    this.accessLog = accessLog ? { log: accessLog, line: accessLineEncoder(accessLog.bindings) } : null;
     registerFleetGauges(this.registry, () => this.sources, 'ai_lb_');
   }
 
@@ -332,7 +344,7 @@ export class GatewayMetrics {
     }
     const overheadMs = gatewayOverheadMs(exchange, endedAt);
     if (overheadMs !== null) this.gatewayOverhead.observe({ route }, overheadMs / 1000);
-    if (this.accessLog !== null) writeAccessLine(this.accessLog, summary);
+    if (this.accessLog !== null) this.accessLog.log.writeLater(this.accessLog.line, summary);
     if (exchange.trace !== null) exchange.trace.end(summary);
     if (this.drain !== null) {
       const queued = this.finished.push(summary);
@@ -466,50 +478,57 @@ function roundMs(ms: number): number {
 /**
  * The access-log line of a request: what `log.info(summary, 'request')` writes (level label,
  * epoch-ms time, the logger's bindings, the summary's fields in order, msg), byte for byte.
- * Written by hand rather than by JSON.stringify: a summary has one known shape, so one
- * template builds the line with no serialiser walking the object, and the line is handed
- * to the writer as one string (encoded once). Strings are escaped only when they need it;
- * JSON.stringify does that rare escaping, so the two cannot disagree.
+ * Encoded by hand, straight into the log's buffer when its batch is written
+ * (LineWriter.writeLater), rather than by JSON.stringify on the request's path: a summary
+ * has one known shape, so no serialiser walks it and no string of the line is made.
+ * `outcome` is one of four plain words.
  */
-export function writeAccessLine(log: AccessLog, summary: RequestSummary): void {
-  log.writeLine(`{"level":"info","time":${epochMsText()}${log.bindings},${summaryMembers(summary)},"msg":"request"}\n`);
+export function accessLineEncoder(bindings: string): LineEncoder<RequestSummary> {
+  const bindingBytes = Buffer.from(bindings);
+  const fixedBytes = LINE_FIXED_MAX_BYTES + bindingBytes.length;
+  return {
+    maxBytes: (s) =>
+      fixedBytes +
+      jsonStringMaxBytes(s.requestId) +
+      jsonStringMaxBytes(s.method) +
+      jsonStringMaxBytes(s.path) +
+      jsonStringMaxBytes(s.surface) +
+      jsonStringMaxBytes(s.client) +
+      jsonStringMaxBytes(s.forwardedFor) +
+      jsonStringMaxBytes(s.modelRequested) +
+      jsonStringMaxBytes(s.model) +
+      jsonStringMaxBytes(s.node),
+    encode: (buf, at, s, timeMs) => {
+      at = putAscii(buf, at, '{"level":"info","time":');
+      at = putJsonNumber(buf, at, timeMs);
+      at = putBytes(buf, at, bindingBytes);
+      at = putJsonString(buf, putAscii(buf, at, ',"requestId":'), s.requestId);
+      at = putJsonString(buf, putAscii(buf, at, ',"method":'), s.method);
+      at = putJsonString(buf, putAscii(buf, at, ',"path":'), s.path);
+      at = putJsonString(buf, putAscii(buf, at, ',"surface":'), s.surface);
+      at = putJsonString(buf, putAscii(buf, at, ',"client":'), s.client);
+      at = putJsonString(buf, putAscii(buf, at, ',"forwardedFor":'), s.forwardedFor);
+      at = putJsonString(buf, putAscii(buf, at, ',"modelRequested":'), s.modelRequested);
+      at = putJsonString(buf, putAscii(buf, at, ',"model":'), s.model);
+      at = putJsonString(buf, putAscii(buf, at, ',"node":'), s.node);
+      at = putJsonNumber(buf, putAscii(buf, at, ',"status":'), s.status);
+      at = putAscii(buf, putAscii(buf, at, ',"outcome":"'), s.outcome);
+      at = putAscii(buf, at, s.stream ? '","stream":true' : '","stream":false');
+      at = putJsonNumber(buf, putAscii(buf, at, ',"attempts":'), s.attempts);
+      at = putJsonNumber(buf, putAscii(buf, at, ',"failovers":'), s.failovers);
+      at = putJsonNumber(buf, putAscii(buf, at, ',"queueWaitMs":'), s.queueWaitMs);
+      at = putJsonNumber(buf, putAscii(buf, at, ',"ttftMs":'), s.ttftMs);
+      at = putJsonNumber(buf, putAscii(buf, at, ',"durationMs":'), s.durationMs);
+      at = putJsonNumber(buf, putAscii(buf, at, ',"promptTokens":'), s.promptTokens);
+      at = putJsonNumber(buf, putAscii(buf, at, ',"completionTokens":'), s.completionTokens);
+      return putAscii(
+        buf,
+        at,
+        s.tokensEstimated ? ',"tokensEstimated":true,"msg":"request"}\n' : ',"tokensEstimated":false,"msg":"request"}\n',
+      );
+    },
+  };
 }
 
-let lastEpochMs = 0;
-let lastEpochMsText = '0';
-
-/** Date.now() as text; busy gateways end many requests within one millisecond, so the last one is kept. */
-function epochMsText(): string {
-  const now = Date.now();
-  if (now !== lastEpochMs) {
-    lastEpochMs = now;
-    lastEpochMsText = `${now}`;
-  }
-  return lastEpochMsText;
-}
-
-/** The summary's members as `JSON.stringify(summary)` writes them, without the braces (`outcome` is one of four plain words). */
-export function summaryMembers(s: RequestSummary): string {
-  return (
-    `"requestId":${jsonString(s.requestId)},"method":${jsonString(s.method)},"path":${jsonString(s.path)},` +
-    `"surface":${jsonString(s.surface)},"client":${jsonString(s.client)},"forwardedFor":${jsonString(s.forwardedFor)},` +
-    `"modelRequested":${jsonString(s.modelRequested)},"model":${jsonString(s.model)},"node":${jsonString(s.node)},` +
-    `"status":${jsonNumber(s.status)},"outcome":"${s.outcome}","stream":${s.stream},` +
-    `"attempts":${jsonNumber(s.attempts)},"failovers":${jsonNumber(s.failovers)},"queueWaitMs":${jsonNumber(s.queueWaitMs)},` +
-    `"ttftMs":${jsonNumber(s.ttftMs)},"durationMs":${jsonNumber(s.durationMs)},"promptTokens":${jsonNumber(s.promptTokens)},` +
-    `"completionTokens":${jsonNumber(s.completionTokens)},"tokensEstimated":${s.tokensEstimated}`
-  );
-}
-
-/** What JSON must escape in a string: a quote, a backslash, a control character, a surrogate (lone ones are escaped). */
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-function jsonString(value: string | null): string {
-  if (value === null) return 'null';
-  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
-}
-
-/** As JSON writes a number: NaN and the infinities as null. */
-function jsonNumber(value: number | null): string {
-  return value !== null && Number.isFinite(value) ? `${value}` : 'null';
-}
+/** The line but its strings and bindings: keys, punctuation, booleans and the outcome (≤ 318 bytes), nine numbers. */
+const LINE_FIXED_MAX_BYTES = 400 + 9 * JSON_NUMBER_MAX_BYTES;

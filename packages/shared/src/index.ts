@@ -3,6 +3,7 @@ export * from './engine-load.ts';
 export * from './surfaces.ts';
 export * from './errors.ts';
 export * from './logger.ts';
+export * from './json-bytes.ts';
 export * from './node-id.ts';
 export * from './model-id.ts';
 export * from './http/read-bounded.ts';

@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LineWriter } from './line-writer.ts';
+import { type LineEncoder, LineWriter } from './line-writer.ts';
 
 const LOGGER = fileURLToPath(new URL('./logger.ts', import.meta.url));
 
-/** `script` (ESM, with `createLogger` in scope) in a process of its own under tsx; stdout and stderr piped. */
+/** `script` (ESM, with `createLogger` and `accessLogger` in scope) in a process of its own under tsx; stdout and stderr piped. */
 function spawnWithLogger(script: string) {
-  const source = `import { createLogger } from ${JSON.stringify(LOGGER)};\n${script}`;
+  const source = `import { accessLogger, createLogger } from ${JSON.stringify(LOGGER)};\n${script}`;
   return spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
@@ -27,9 +27,15 @@ function runWithLogger(script: string, readDelayMs: number): Promise<{ code: num
 
 describe('LineWriter through a real pipe', () => {
   it('delivers every line once and in order to a reader that lags, including what is queued at exit', async () => {
+    // Every third line is queued for later (the access log's way), the others are written by pino.
     const { code, stderr } = await runWithLogger(
       `const log = createLogger();
-       for (let i = 0; i < 20000; i++) log.info({ i, text: 'é'.repeat(i % 7) }, 'line');
+       const access = accessLogger(log);
+       const later = { maxBytes: () => 64, encode: (buf, at, i) => at + buf.write(JSON.stringify({ i, text: 'later' }) + '\\n', at) };
+       for (let i = 0; i < 20000; i++) {
+         if (i % 3 === 0) access.writeLater(later, i);
+         else log.info({ i, text: 'é'.repeat(i % 7) }, 'line');
+       }
        process.exit(0);`,
       300,
     );
@@ -40,6 +46,7 @@ describe('LineWriter through a real pipe', () => {
       .map((line) => JSON.parse(line) as { i: number; text: string });
     expect(seen.map((line) => line.i)).toEqual(Array.from({ length: 20000 }, (_, i) => i));
     expect(seen[13].text).toBe('éééééé');
+    expect(seen[12].text).toBe('later');
   });
 });
 
@@ -141,12 +148,86 @@ describe('LineWriter batches and bound', () => {
     expect(lines[3]).toBe('after');
   });
 
-  it('flushSync writes what is queued, synchronously', () => {
+  /** Lines `later <item> <time>` for writeLater, counting the lines it encoded. */
+  function laterLines(): LineEncoder<number> & { encoded: number } {
+    return {
+      encoded: 0,
+      maxBytes: () => 40,
+      encode(buf, at, item, timeMs) {
+        this.encoded++;
+        return at + buf.write(`later ${item} ${timeMs}\n`, at);
+      },
+    };
+  }
+
+  it('writeLater encodes a line when its batch goes out, in order with written lines, timed when it was queued', async () => {
+    const writer = new LineWriter(fd, { batchMs: 40 });
+    const later = laterLines();
+    const before = Date.now();
+    writer.writeLater(later, 1);
+    writer.writeLater(later, 2);
+    const after = Date.now();
+    await sleep(5);
+    expect(later.encoded).toBe(0);
+    writer.write('now 3\n');
+    writer.writeLater(later, 4);
+    await sleep(100);
+    expect(later.encoded).toBe(3);
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines.map((line) => line.split(' ').slice(0, 2).join(' '))).toEqual(['later 1', 'later 2', 'now 3', 'later 4']);
+    for (const line of [lines[0], lines[1]]) {
+      const time = Number(line.split(' ')[2]);
+      expect(time).toBeGreaterThanOrEqual(before);
+      expect(time).toBeLessThanOrEqual(after);
+    }
+  });
+
+  it('an encoder that throws or runs past its room loses its own line, not the batch or the writer', async () => {
+    const writer = new LineWriter(fd, { batchMs: 5 });
+    const later = laterLines();
+    const throws: LineEncoder<number> = {
+      maxBytes: () => 40,
+      encode: () => {
+        throw new Error('bug');
+      },
+    };
+    const overruns: LineEncoder<number> = { maxBytes: () => 4, encode: (buf, at) => at + buf.write('far too long\n', at) };
+    writer.writeLater(throws, 0);
+    await sleep(30);
+    writer.writeLater(later, 1);
+    writer.writeLater(throws, 2);
+    writer.writeLater(overruns, 3);
+    writer.writeLater(later, 4);
+    await sleep(30);
+    writer.write('still writing\n');
+    writer.flushSync();
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines.map((line) => line.split(' ').slice(0, 2).join(' '))).toEqual(['later 1', 'later 4', 'still writing']);
+  });
+
+  it('drops lines queued for later past its bound, then says how many', async () => {
+    const writer = new LineWriter(fd, { maxQueuedBytes: 1100, batchMs: 10 });
+    const later = laterLines();
+    // Until it is encoded a line queued for later counts for 512 bytes.
+    expect(writer.writeLater(later, 1)).toBe(true);
+    expect(writer.writeLater(later, 2)).toBe(true);
+    expect(writer.writeLater(later, 3)).toBe(false);
+    await sleep(60);
+    expect(writer.writeLater(later, 4)).toBe(true);
+    writer.flushSync();
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines.slice(0, 2).map((line) => line.split(' ')[1])).toEqual(['1', '2']);
+    expect(JSON.parse(lines[2])).toMatchObject({ level: 'warn', dropped: 1 });
+    expect(lines[3]).toMatch(/^later 4 /);
+  });
+
+  it('flushSync writes what is queued, synchronously, lines queued for later too', () => {
     const writer = new LineWriter(fd, { batchMs: 60_000 });
     writer.write('a\n');
     writer.write('b\n');
+    writer.writeLater({ maxBytes: () => 2, encode: (buf, at) => at + buf.write('c\n', at) }, null);
     writer.flushSync();
-    expect(readFileSync(file, 'utf8')).toBe('a\nb\n');
+    expect(readFileSync(file, 'utf8')).toBe('a\nb\nc\n');
   });
 });
 

@@ -13,6 +13,11 @@ import { write, writeSync } from 'node:fs';
  * pass). Here a line is encoded into the batch's buffer as it comes: the string dies at
  * once (young, never copied by the garbage collector), and no batch string is joined.
  *
+ * A line can also be queued as an item and its encoder (writeLater): it is written into the
+ * batch's buffer when the batch goes out, with no string built at all. The access log is
+ * one such line per request: its lines are encoded a batch at a time, off the requests'
+ * path, with the encoder's code and data warm (docs/performance.md).
+ *
  * A reader that stops reading cannot grow the queue without bound: past `maxQueuedBytes`
  * lines are dropped and counted (the next line that fits says how many). A closed stderr
  * (EPIPE, EBADF) drops lines from then on rather than failing the caller.
@@ -30,6 +35,12 @@ export class LineWriter {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private droppedLines = 0;
+  /**
+   * Lines queued by writeLater, not encoded yet: encoder, item and the time it was queued, in
+   * threes (one flat array: no object per line). They count in `queuedBytes` as
+   * LATER_LINE_BYTES each until they are encoded.
+   */
+  private later: unknown[] = [];
 
   constructor(
     private readonly fd: number,
@@ -44,9 +55,34 @@ export class LineWriter {
       this.droppedLines++;
       return false;
     }
+    // Lines go out in the order they came: those queued for later are encoded first.
+    if (this.later.length > 0) this.encodeLater();
     if (this.droppedLines > 0) this.queueDropNotice();
-    this.reserve(line.length);
+    this.reserve(line.length * 3);
     this.encode(line);
+    this.schedule();
+    return true;
+  }
+
+  /**
+   * Queues the line `encoder` writes for `item`, encoded when its batch is written (or at
+   * flushSync); false when it was dropped. The line's time is now, when it is queued. An
+   * encoder that throws loses its own line only.
+   */
+  writeLater<T>(encoder: LineEncoder<T>, item: T): boolean {
+    if (this.closed) return false;
+    if (this.queuedBytes + LATER_LINE_BYTES > (this.options.maxQueuedBytes ?? MAX_QUEUED_BYTES)) {
+      this.droppedLines++;
+      return false;
+    }
+    if (this.droppedLines > 0) {
+      this.encodeLater();
+      this.queueDropNotice();
+    }
+    this.later.push(encoder, item, Date.now());
+    this.queuedBytes += LATER_LINE_BYTES;
+    // While a slow reader holds the batch back, items are encoded a batch at a time rather than kept.
+    if (this.writing && this.later.length >= (3 * (this.options.batchBytes ?? BATCH_BYTES)) / LATER_LINE_BYTES) this.encodeLater();
     this.schedule();
     return true;
   }
@@ -72,14 +108,38 @@ export class LineWriter {
   private queueDropNotice(): void {
     const notice = `{"level":"warn","time":${Date.now()},"msg":"log lines dropped: stderr's reader is not keeping up","dropped":${this.droppedLines}}\n`;
     this.droppedLines = 0;
-    this.reserve(notice.length);
+    this.reserve(notice.length * 3);
     this.encode(notice);
   }
 
-  /** Room in the current buffer for a line of `length` UTF-16 units, so the line is never split across buffers. */
-  private reserve(length: number): void {
-    // Three bytes per UTF-16 unit bounds the UTF-8 length (a surrogate pair: 4 bytes for 2 units).
-    const room = length * 3;
+  /** Encodes the lines queued by writeLater, in order, into the batch's buffers. */
+  private encodeLater(): void {
+    const later = this.later;
+    this.later = [];
+    this.queuedBytes -= (later.length / 3) * LATER_LINE_BYTES;
+    for (let i = 0; i < later.length; i += 3) {
+      const encoder = later[i] as LineEncoder<unknown>;
+      const item = later[i + 1];
+      try {
+        const room = encoder.maxBytes(item);
+        this.reserve(room);
+        const end = encoder.encode(this.current!, this.used, item, later[i + 2] as number);
+        // Past its room the line may have been cut at the buffer's end (stores past a typed array's end are dropped).
+        if (!(end >= this.used && end - this.used <= room)) continue;
+        this.queuedBytes += end - this.used;
+        this.used = end;
+      } catch {
+        // Nothing of the line counts: `used` moves only past a line that was written whole.
+      }
+    }
+  }
+
+  /**
+   * Room in the current buffer for `room` bytes, so a line is never split across buffers.
+   * A string's caller asks for three bytes per UTF-16 unit, which bounds its UTF-8 length (a
+   * surrogate pair: 4 bytes for 2 units).
+   */
+  private reserve(room: number): void {
     if (this.current !== null && this.current.length - this.used >= room) return;
     if (this.current !== null && this.used > 0) this.full.push(this.current.subarray(0, this.used));
     const spare = this.spare;
@@ -96,6 +156,7 @@ export class LineWriter {
   }
 
   private takeQueued(): Buffer {
+    if (this.later.length > 0) this.encodeLater();
     if (this.current !== null && this.used > 0) this.full.push(this.current.subarray(0, this.used));
     const bytes = this.full.length === 1 ? this.full[0] : Buffer.concat(this.full, this.queuedBytes);
     this.full = [];
@@ -165,3 +226,13 @@ const BATCH_BYTES = 64 * 1024;
 const CHUNK_BYTES = 64 * 1024;
 const MAX_SPARE_BYTES = 4 * CHUNK_BYTES;
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+/** What a line queued by writeLater counts for until it is encoded (an access line is ≈ 450 bytes). */
+const LATER_LINE_BYTES = 512;
+
+/** Writes one line of an item straight into the writer's buffer (LineWriter.writeLater). */
+export interface LineEncoder<T> {
+  /** At most how many bytes encode() writes for `item`: that much room is made for it. */
+  maxBytes(item: T): number;
+  /** Writes the line of `item` (with its newline), queued at `timeMs` (epoch ms), into `buf` from `at`; returns where it ends. */
+  encode(buf: Buffer, at: number, item: T, timeMs: number): number;
+}

@@ -51,13 +51,22 @@ describe('createLogger', () => {
 });
 
 describe('accessLogger', () => {
-  it("writes whole lines to the parent's stream with its bindings, or is null when the parent logs nothing at info", () => {
+  it("writes whole lines to the parent's stream (at once, to a stream not the LineWriter) with its bindings, or is null when the parent logs nothing at info", () => {
     const lines: string[] = [];
     const destination = { write: (line: string) => void lines.push(line) };
     const access = accessLogger(createLogger({ destination }).child({ service: 'gateway' }));
     expect(access?.bindings).toBe(',"service":"gateway"');
-    access!.writeLine('{"a":1,"b":2}\n');
-    expect(lines).toEqual(['{"a":1,"b":2}\n']);
+    const encoder = {
+      maxBytes: () => 64,
+      encode: (buf: Buffer, at: number, item: string, timeMs: number) => at + buf.write(`{"a":"${item}","t":${timeMs}}\n`, at),
+    };
+    const before = Date.now();
+    access!.writeLater(encoder, 'é');
+    expect(lines).toHaveLength(1);
+    const { a, t } = JSON.parse(lines[0]) as { a: string; t: number };
+    expect(a).toBe('é');
+    expect(t).toBeGreaterThanOrEqual(before);
+    expect(t).toBeLessThanOrEqual(Date.now());
     expect(accessLogger(createLogger({ destination }))?.bindings).toBe('');
     expect(accessLogger(createLogger({ level: 'warn', destination }))).toBeNull();
   });

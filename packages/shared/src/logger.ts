@@ -1,5 +1,7 @@
 import { pino, type DestinationStream, type Level, type Logger as PinoLogger } from 'pino';
-import { LineWriter } from './line-writer.ts';
+import { type LineEncoder, LineWriter } from './line-writer.ts';
+
+export type { LineEncoder } from './line-writer.ts';
 
 /** The one logger type of every package: pino's, so child loggers and levels work everywhere. */
 export type Logger = PinoLogger;
@@ -73,8 +75,8 @@ export function flushLogs(): void {
 
 /** Where access-log lines go: one line per routed request, at level info. */
 export interface AccessLog {
-  /** Writes one line (with its newline). */
-  writeLine(line: string): void;
+  /** Queues the line `encoder` writes for `item` (see LineWriter.writeLater); its time is now. */
+  writeLater<T>(encoder: LineEncoder<T>, item: T): void;
   /** The parent's bindings as JSON members after `time` (`,"service":"gateway"`), or ''. */
   bindings: string;
 }
@@ -84,14 +86,20 @@ export interface AccessLog {
  * info. The gateway writes each line itself (metrics.ts), in the layout `parent.info`
  * writes: its lines are request summaries built from known fields (never a body, a key or
  * a header), flat and of one shape, so neither redaction nor pino's key-by-key serialiser is
- * needed on every request.
+ * needed on every request. A stream other than the process's LineWriter (a test's, a
+ * caller's destination) gets each line at once, as a string.
  */
 export function accessLogger(parent: Logger): AccessLog | null {
   if (!parent.isLevelEnabled('info')) return null;
   const stream = (parent as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym];
-  const bindings = JSON.stringify(parent.bindings());
-  const writeLine = (line: string) => void stream.write(line);
-  return { writeLine, bindings: bindings === '{}' ? '' : `,${bindings.slice(1, -1)}` };
+  const json = JSON.stringify(parent.bindings());
+  const bindings = json === '{}' ? '' : `,${json.slice(1, -1)}`;
+  if (stream instanceof LineWriter) return { writeLater: (encoder, item) => void stream.writeLater(encoder, item), bindings };
+  const writeLater = <T>(encoder: LineEncoder<T>, item: T) => {
+    const buf = Buffer.allocUnsafe(encoder.maxBytes(item));
+    stream.write(buf.toString('utf8', 0, encoder.encode(buf, 0, item, Date.now())));
+  };
+  return { writeLater, bindings };
 }
 
 /** For libraries and tests that were given no logger. */
