@@ -204,15 +204,21 @@ export interface AnswerHeaders {
 
 /** The first value of each header AnswerHeaders names, decoded as undici's parseHeaders decodes it. */
 export function answerHeaders(rawHeaders: Buffer[]): AnswerHeaders {
-  const headers: AnswerHeaders = {};
+  let contentType: string | undefined;
+  let retryAfter: string | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = util.headerNameToString(rawHeaders[i]);
-    if ((name === 'content-type' || name === 'retry-after') && headers[name] === undefined) {
-      headers[name] = rawHeaders[i + 1].toString('latin1');
-    }
+    const raw = rawHeaders[i];
+    // Only a name as long as one of the two can be one of them.
+    if (raw.length !== CONTENT_TYPE_LENGTH && raw.length !== RETRY_AFTER_LENGTH) continue;
+    const name = util.headerNameToString(raw);
+    if (name === 'content-type') contentType ??= rawHeaders[i + 1].toString('latin1');
+    else if (name === 'retry-after') retryAfter ??= rawHeaders[i + 1].toString('latin1');
   }
-  return headers;
+  return { 'content-type': contentType, 'retry-after': retryAfter };
 }
+
+const CONTENT_TYPE_LENGTH = 'content-type'.length;
+const RETRY_AFTER_LENGTH = 'retry-after'.length;
 
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
