@@ -1,4 +1,8 @@
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { LineWriter } from './line-writer.ts';
 import { accessLogger, createLogger, type CreateLoggerOptions } from './logger.ts';
 
 /** A logger whose lines land in an array, parsed. */
@@ -69,5 +73,33 @@ describe('accessLogger', () => {
     expect(t).toBeLessThanOrEqual(Date.now());
     expect(accessLogger(createLogger({ destination }))?.bindings).toBe('');
     expect(accessLogger(createLogger({ level: 'warn', destination }))).toBeNull();
+  });
+  it("queues lines on the process's LineWriter: encoded when the batch goes out, after pino's earlier lines", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'access-log-'));
+    const fd = openSync(join(dir, 'log'), 'w');
+    try {
+      const writer = new LineWriter(fd, { batchMs: 60_000 });
+      const log = createLogger({ destination: writer });
+      const access = accessLogger(log);
+      let encoded = 0;
+      const encoder = {
+        maxBytes: () => 16,
+        encode: (buf: Buffer, at: number, item: string) => {
+          encoded++;
+          return at + buf.write(`${item}\n`, at);
+        },
+      };
+      log.info('first');
+      access!.writeLater(encoder, 'later');
+      expect(encoded).toBe(0);
+      writer.flushSync();
+      expect(encoded).toBe(1);
+      const lines = readFileSync(join(dir, 'log'), 'utf8').trimEnd().split('\n');
+      expect(JSON.parse(lines[0])).toMatchObject({ msg: 'first' });
+      expect(lines[1]).toBe('later');
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
