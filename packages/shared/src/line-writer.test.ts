@@ -205,6 +205,23 @@ describe('LineWriter batches and bound', () => {
     expect(lines.map((line) => line.split(' ').slice(0, 2).join(' '))).toEqual(['later 1', 'later 4', 'still writing']);
   });
 
+  it('while a batch is being written, lines queued for later are encoded a batch at a time rather than kept', async () => {
+    const writer = new LineWriter(fd, { batchBytes: 1024, batchMs: 60_000 });
+    const later = laterLines();
+    // Two lines count for 1,024 bytes: the batch goes out at once, and stays in flight until this test awaits.
+    writer.writeLater(later, 1);
+    writer.writeLater(later, 2);
+    expect(later.encoded).toBe(2);
+    writer.writeLater(later, 3);
+    expect(later.encoded).toBe(2);
+    writer.writeLater(later, 4);
+    expect(later.encoded).toBe(4);
+    await sleep(30);
+    writer.flushSync();
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines.map((line) => line.split(' ')[1])).toEqual(['1', '2', '3', '4']);
+  });
+
   it('drops lines queued for later past its bound, then says how many', async () => {
     const writer = new LineWriter(fd, { maxQueuedBytes: 1100, batchMs: 10 });
     const later = laterLines();
