@@ -49,15 +49,10 @@ export class LineWriter {
 
   /** Queues one line (with its newline); false when it was dropped. */
   write(line: string): boolean {
-    if (this.closed) return false;
     // The length bounds the UTF-8 length from below: a line that surely does not fit is dropped unencoded.
-    if (this.queuedBytes + line.length > (this.options.maxQueuedBytes ?? MAX_QUEUED_BYTES)) {
-      this.droppedLines++;
-      return false;
-    }
+    if (!this.admit(line.length)) return false;
     // Lines go out in the order they came: those queued for later are encoded first.
     if (this.later.length > 0) this.encodeLater();
-    if (this.droppedLines > 0) this.queueDropNotice();
     this.reserve(line.length * 3);
     this.encode(line);
     this.schedule();
@@ -70,20 +65,29 @@ export class LineWriter {
    * encoder that throws loses its own line only.
    */
   writeLater<T>(encoder: LineEncoder<T>, item: T): boolean {
-    if (this.closed) return false;
-    if (this.queuedBytes + LATER_LINE_BYTES > (this.options.maxQueuedBytes ?? MAX_QUEUED_BYTES)) {
-      this.droppedLines++;
-      return false;
-    }
-    if (this.droppedLines > 0) {
-      this.encodeLater();
-      this.queueDropNotice();
-    }
+    if (!this.admit(LATER_LINE_BYTES)) return false;
     this.later.push(encoder, item, Date.now());
     this.queuedBytes += LATER_LINE_BYTES;
     // While a slow reader holds the batch back, items are encoded a batch at a time rather than kept.
     if (this.writing && this.later.length >= (3 * (this.options.batchBytes ?? BATCH_BYTES)) / LATER_LINE_BYTES) this.encodeLater();
     this.schedule();
+    return true;
+  }
+
+  /**
+   * Whether a line of about `bytes` fits under the bound; one that does not is counted as
+   * dropped. The first line that fits after drops is preceded by the notice of how many.
+   */
+  private admit(bytes: number): boolean {
+    if (this.closed) return false;
+    if (this.queuedBytes + bytes > (this.options.maxQueuedBytes ?? MAX_QUEUED_BYTES)) {
+      this.droppedLines++;
+      return false;
+    }
+    if (this.droppedLines > 0) {
+      if (this.later.length > 0) this.encodeLater();
+      this.queueDropNotice();
+    }
     return true;
   }
 
